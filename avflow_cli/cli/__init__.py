@@ -1,0 +1,1 @@
+"""The ``avflow`` command line: one Typer module per command group, each thin over the library."""

@@ -1,0 +1,1 @@
+"""Model configuration presets shipped as package data (read by training and synthesis)."""

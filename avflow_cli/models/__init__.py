@@ -1,0 +1,1 @@
+"""Models: the windowed DiT, AV-Flow and its fusion variants, flow matching, head VAE, text-to-tokens."""
