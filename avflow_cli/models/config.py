@@ -1,0 +1,304 @@
+"""Model and training configurations: small dataclasses, named presets, overrides, JSON round trip.
+
+Presets (DESIGN.md §2, REFERENCE.md §0/§9):
+- ``tiny``: a few-hundred-k-parameter network for CPU demos and tests.
+- ``base``: the paper (2 × 8 blocks, width 512, MLP 1024, 4 heads, window 7 past + self + 2 future,
+  20 s segments, 8 Euler steps).
+- ``release``: the authors' code (16 past / 8 future, 345-frame segments, 16 steps, the release's
+  normalisation); its checkpoint loads into this preset through ``convert_release``.
+
+Overrides come from ``--set key=value`` (``model.d_model=128`` or an unambiguous bare
+``d_model=128``) and from a TOML or YAML file ``{model: {...}, train: {...}}``. Configs are saved
+with ``asdict`` into ``config.json``, never as pickled objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from avflow_cli import constants as K
+from avflow_cli.errors import AvflowError, InputFileError
+
+PRESETS = ("tiny", "base", "release")
+FUSION_VARIANTS = ("highway", "separate", "shared", "cascade")
+NORMALIZATION_KINDS = ("stats", "release")
+
+
+# ---------------------------------------------------------------------------------------------
+# AV-Flow network
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class AVFlowConfig:
+    """Architecture of the AV-Flow network (and the sampler defaults that belong to it)."""
+
+    face_dim: int = K.DEMO_FACE_CODE_DIM
+    head_dim: int = K.HEAD_LATENT_DIM
+    mel_dim: int = K.N_MELS
+    token_dim: int = K.TOKEN_DIM
+    participant_tokens: bool = False  # guidance: participant tokens (29) join cond
+    participant_visual_dim: int = 0  # guidance: participant SMIRK dims (0 off, 56 paper, 58 release)
+    d_model: int = 512
+    hidden_dim: int = 1024
+    heads: int = 4
+    depth: int = 8  # blocks per stack
+    window_left: int = 7  # past frames each query sees
+    window_right: int = 2  # future frames each query sees
+    rope_base: float = 10000.0
+    attn_block: int = 64  # query block of the banded attention (speed only; any value is exact)
+    fusion: str = "highway"  # highway | separate | shared | cascade
+    guidance_dropout: float = 0.3  # training: probability of zeroing all guidance channels
+    steps: int = 8  # Euler steps at sampling
+    normalization: str = "stats"  # stats (from the shards) | release (the authors' constants)
+
+    @property
+    def visual_dim(self) -> int:
+        return self.face_dim + self.head_dim
+
+    @property
+    def x_dim(self) -> int:
+        return self.face_dim + self.head_dim + self.mel_dim
+
+    @property
+    def guidance_dim(self) -> int:
+        return (self.token_dim if self.participant_tokens else 0) + self.participant_visual_dim
+
+    @property
+    def cond_dim(self) -> int:
+        return self.token_dim + self.guidance_dim
+
+    def validate(self) -> "AVFlowConfig":
+        if self.fusion not in FUSION_VARIANTS:
+            raise AvflowError(f"model.fusion must be one of {FUSION_VARIANTS}, got {self.fusion!r}")
+        if self.normalization not in NORMALIZATION_KINDS:
+            raise AvflowError(f"model.normalization must be one of {NORMALIZATION_KINDS}, got {self.normalization!r}")
+        if self.d_model % self.heads or (self.d_model // self.heads) % 2:
+            raise AvflowError(f"model.d_model={self.d_model} must split into {self.heads} heads of even size")
+        if min(self.window_left, self.window_right) < 0 or self.attn_block < 1 or self.depth < 1:
+            raise AvflowError("model.window_left/window_right must be >= 0, attn_block and depth >= 1")
+        if not 0.0 <= self.guidance_dropout <= 1.0:
+            raise AvflowError("model.guidance_dropout must be in [0, 1]")
+        return self
+
+
+@dataclass
+class HeadVAEConfig:
+    """Head-pose VAE (REFERENCE.md §4): per-frame 7 → 8, one transformer encoder layer each side."""
+
+    input_dim: int = K.HEAD_POSE_DIM
+    latent_dim: int = K.HEAD_LATENT_DIM
+    hidden: int = 16
+    layers: int = 1
+    heads: int = 1
+    ff_dim: int = 2048  # PyTorch's TransformerEncoderLayer default, as in the release
+    dropout: float = 0.1
+    kld_weight: float = 1e-4
+    smooth_weight: float = 0.0  # optional: L1 of the latent mean's frame-to-frame change
+    # z-score of the raw pose [qw qx qy qz tx ty tz]; filled from the shards or the release stats
+    pose_mean: list[float] = field(default_factory=lambda: [0.0] * K.HEAD_POSE_DIM)
+    pose_std: list[float] = field(default_factory=lambda: [1.0] * K.HEAD_POSE_DIM)
+    encode_chunk: int = K.RELEASE_SEGMENT_FRAMES  # frames per attention window when encoding long clips
+
+    def validate(self) -> "HeadVAEConfig":
+        if len(self.pose_mean) != self.input_dim or len(self.pose_std) != self.input_dim:
+            raise AvflowError(f"head VAE pose_mean/pose_std must have {self.input_dim} values")
+        if self.hidden % self.heads:
+            raise AvflowError("head VAE hidden must be divisible by heads")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    """Optimiser, schedule, data windows, logging and hardware options of one training run."""
+
+    steps: int = 100_000
+    batch_size: int = 16
+    segment_frames: int = K.SEGMENT_FRAMES
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-9
+    weight_decay: float = 0.0
+    warmup_steps: int = 1000
+    grad_clip: float = 1.0  # 0 disables
+    ema_decay: float = 0.999
+    ema_start: int = 0  # EMA copies the weights until this step
+    sigma_min: float = 1e-6
+    lambda_mel: float = 3.0
+    lambda_face: float = 1.0
+    lambda_head: float = 0.2
+    seed: int = 0
+    num_workers: int = 0
+    log_every: int = 10
+    val_every: int = 1000
+    val_windows: int = 16
+    sample_every: int = 5000
+    sample_frames: int = 344  # ≈ 4 s drawn as images
+    ckpt_every: int = 1000
+    bf16: bool = False
+    compile: bool = False
+
+
+PRESET_MODEL: dict[str, dict[str, Any]] = {
+    "tiny": dict(d_model=96, hidden_dim=192, heads=4, depth=3, window_left=7, window_right=2, steps=8),
+    "base": dict(),
+    "release": dict(window_left=16, window_right=8, steps=16, normalization="release", guidance_dropout=0.0),
+}
+PRESET_TRAIN: dict[str, dict[str, Any]] = {
+    "tiny": dict(
+        steps=2000, batch_size=8, segment_frames=172, warmup_steps=50, ema_decay=0.99, log_every=10,
+        val_every=200, val_windows=8, sample_every=500, sample_frames=172, ckpt_every=200,
+    ),
+    "base": dict(),
+    "release": dict(segment_frames=K.RELEASE_SEGMENT_FRAMES, warmup_steps=0, grad_clip=0.0),
+}
+PRESET_HEADVAE_TRAIN: dict[str, dict[str, Any]] = {
+    "tiny": dict(steps=600, batch_size=16, segment_frames=172, warmup_steps=20, ema_decay=0.99, val_every=100,
+                 val_windows=8, sample_every=300, sample_frames=172, ckpt_every=100),
+    "base": dict(steps=50_000, batch_size=64, segment_frames=K.RELEASE_SEGMENT_FRAMES, lr=1e-3, warmup_steps=500),
+    "release": dict(steps=500_000, batch_size=64, segment_frames=K.RELEASE_SEGMENT_FRAMES, warmup_steps=0),
+}
+PRESET_HEADVAE: dict[str, dict[str, Any]] = {"tiny": dict(ff_dim=64), "base": dict(), "release": dict()}
+
+
+def _check_preset(name: str) -> None:
+    if name not in PRESETS:
+        raise AvflowError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+def avflow_preset(name: str) -> tuple[AVFlowConfig, TrainConfig]:
+    """The model and training configuration of a named preset."""
+    _check_preset(name)
+    return AVFlowConfig(**PRESET_MODEL[name]), TrainConfig(**PRESET_TRAIN[name])
+
+
+def headvae_preset(name: str) -> tuple[HeadVAEConfig, TrainConfig]:
+    """The head-VAE model and training configuration of a named preset."""
+    _check_preset(name)
+    return HeadVAEConfig(**PRESET_HEADVAE[name]), TrainConfig(**PRESET_HEADVAE_TRAIN[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides
+# ---------------------------------------------------------------------------------------------
+def _coerce(value: Any, current: Any, key: str) -> Any:
+    """Turn a CLI string (or file value) into the type of the field it replaces."""
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise AvflowError(f"{key}: expected true/false, got {value!r}")
+    try:
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, (tuple, list)):
+            items = value if isinstance(value, (list, tuple)) else str(value).strip("()[] ").split(",")
+            elem = current[0] if current else 0.0
+            out = [_coerce(v, elem, key) for v in items]
+            return tuple(out) if isinstance(current, tuple) else out
+    except (TypeError, ValueError) as err:
+        raise AvflowError(f"{key}: cannot use {value!r} ({err})") from err
+    return str(value)
+
+
+def apply_overrides(sections: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Set fields in place. ``sections`` maps a name ("model", "train") to a dataclass.
+
+    Keys are ``section.field`` or a bare ``field`` that exists in exactly one section.
+    """
+    for key, value in overrides.items():
+        if "." in key:
+            sec, name = key.split(".", 1)
+            if sec not in sections:
+                raise AvflowError(f"--set {key}: unknown section {sec!r} (choose {', '.join(sections)})")
+            targets = [sections[sec]]
+        else:
+            name = key
+            targets = [obj for obj in sections.values() if name in {f.name for f in fields(obj)}]
+            if len(targets) > 1:
+                raise AvflowError(f"--set {key}: ambiguous, write one of {[f'{s}.{key}' for s in sections]}")
+        if not targets or name not in {f.name for f in fields(targets[0])}:
+            known = sorted(f"{s}.{f.name}" for s, o in sections.items() for f in fields(o))
+            raise AvflowError(f"--set {key}: no such setting; known: {', '.join(known)}")
+        obj = targets[0]
+        setattr(obj, name, _coerce(value, getattr(obj, name), key))
+
+
+def parse_set_options(items: list[str] | None) -> dict[str, str]:
+    """``["a=1", "model.b=x"]`` → ``{"a": "1", "model.b": "x"}`` with a clear error on bad syntax."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise AvflowError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_override_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML or YAML file into flat ``section.field`` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "config file not found")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        elif path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            raise InputFileError(path, "config file must end in .toml, .yaml, .yml or .json")
+    except (tomllib.TOMLDecodeError, ValueError) as err:
+        raise InputFileError(path, f"cannot parse ({err})") from err
+    except Exception as err:  # yaml.YAMLError without importing yaml at module level
+        if type(err).__module__.startswith("yaml"):
+            raise InputFileError(path, f"cannot parse ({err})") from err
+        raise
+    if not isinstance(data, dict):
+        raise InputFileError(path, "top level must be a table/mapping")
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    flat.pop("preset", None)
+    return flat
+
+
+def dataclass_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
+    """Rebuild a config dataclass from ``asdict`` output, rejecting unknown fields clearly."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise AvflowError(f"{what}: unknown config fields {unknown} (made by a newer avflow?)")
+    kwargs = dict(data)
+    for f in fields(cls):
+        if f.name in kwargs and isinstance(kwargs[f.name], list) and f.type.startswith("tuple"):
+            kwargs[f.name] = tuple(kwargs[f.name])
+    return cls(**kwargs)
+
+
+def to_json_dict(obj: Any) -> dict[str, Any]:
+    """``asdict`` with tuples as lists, ready for ``json.dumps``."""
+    return json.loads(json.dumps(asdict(obj)))
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    return dataclasses.replace(obj, **changes)

@@ -1,0 +1,86 @@
+"""The DiT pieces of AV-Flow: flow-time embedding, AdaLN-Zero modulation and the windowed block.
+
+Exactly as REFERENCE.md §1 records the authors' network, so their weights load:
+- time embedding: 64 = D/8 frequencies f_k = exp(−k·ln(10⁴)/(D/8 − 1)) of t ∈ [0, 1] as is,
+  [sin | cos] → Linear(D/4 → D) → exact GELU → Linear(D → D), shared by every block;
+- each sub-layer (attention, MLP) has its own AdaLN-Zero: Linear(D → 3D) on the time embedding
+  (no SiLU), split (alpha, beta, gamma); ``x + alpha · F(LN(x)·(1 + gamma) + beta)`` with a
+  LayerNorm without affine, eps 1e-6; alpha's weight rows and the whole bias start at zero, so a
+  fresh block is the identity;
+- MLP: Linear(D → hidden), exact GELU, Linear(hidden → D).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avflow_cli.models.attention import WindowedSelfAttention
+
+LN_EPS = 1e-6
+TIME_MAX_PERIOD = 10_000.0
+
+
+class TimeEmbedding(nn.Module):
+    """Flow time t (B,) in [0, 1] → (B, D)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.n_freq = dim // 8
+        self.fc1 = nn.Linear(dim // 4, dim)
+        self.fc2 = nn.Linear(dim, dim)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        k = torch.arange(self.n_freq, device=t.device)
+        freqs = torch.exp(k * (-math.log(TIME_MAX_PERIOD) / (self.n_freq - 1)))  # (D/8,)
+        arg = t.float()[:, None] * freqs[None, :]  # (B, D/8)
+        feats = torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)  # (B, D/4)
+        return self.fc2(F.gelu(self.fc1(feats.to(self.fc1.weight.dtype))))  # (B, D)
+
+
+class AdaLNZero(nn.Module):
+    """Time embedding (B, D) → (alpha, beta, gamma), each (B, 1, D); alpha starts at zero."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.proj = nn.Linear(dim, 3 * dim)
+        with torch.no_grad():
+            self.proj.weight[:dim].zero_()
+            self.proj.bias.zero_()
+
+    def forward(self, temb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        alpha, beta, gamma = self.proj(temb)[:, None, :].split(self.dim, dim=-1)  # 3 × (B, 1, D)
+        return alpha, beta, gamma
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))  # (B, T, D), exact (erf) GELU
+
+
+class DiTBlock(nn.Module):
+    """Windowed attention and MLP, each behind its own AdaLN-Zero gate: (B, T, D) → (B, T, D)."""
+
+    def __init__(self, dim: int, hidden: int, heads: int, left: int, right: int, rope_base: float, block: int) -> None:
+        super().__init__()
+        self.attn_mod = AdaLNZero(dim)
+        self.attn = WindowedSelfAttention(dim, heads, left, right, rope_base, block)
+        self.mlp_mod = AdaLNZero(dim)
+        self.mlp = MLP(dim, hidden)
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        alpha, beta, gamma = self.attn_mod(temb)  # (B, 1, D) each
+        y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS) * (1 + gamma) + beta  # (B, T, D)
+        x = x + self.attn(y, rope) * alpha  # (B, T, D)
+        alpha, beta, gamma = self.mlp_mod(temb)
+        y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS) * (1 + gamma) + beta  # (B, T, D)
+        return x + self.mlp(y) * alpha  # (B, T, D)

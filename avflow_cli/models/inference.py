@@ -1,0 +1,95 @@
+"""Sampling AV-Flow: tokens at FPS in, denormalised face codes, head latents and mel out.
+
+Any length works in one pass: attention is banded (linear in T) and RoPE tables are built for
+the length at hand. Guidance channels the model has but the caller does not give are zero,
+the value guidance dropout taught the model to read as "no guidance".
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from avflow_cli.errors import AvflowError
+from avflow_cli.models.flow import euler_sample
+
+
+def build_cond(model: torch.nn.Module, tokens: np.ndarray, p_tokens: np.ndarray | None, p_smirk: np.ndarray | None) -> torch.Tensor:
+    """Normalised cond (1, T, C) in the model's channel order [tokens | p_tokens | p_smirk]."""
+    cfg, norm = model.config, model.normalizer
+    tokens = np.asarray(tokens, np.float32)
+    if tokens.ndim != 2 or tokens.shape[1] != cfg.token_dim:
+        raise AvflowError(f"tokens must be (T, {cfg.token_dim}) at FPS, got {tokens.shape}")
+    T = tokens.shape[0]
+    if T < 1:
+        raise AvflowError("tokens are empty: nothing to generate")
+    parts = [norm.normalize("tokens", tokens)]
+    for name, arr, dim, enabled in (
+        ("p_tokens", p_tokens, cfg.token_dim, cfg.participant_tokens),
+        ("p_smirk", p_smirk, cfg.participant_visual_dim, cfg.participant_visual_dim > 0),
+    ):
+        if not enabled:
+            if arr is not None:
+                raise AvflowError(f"this model was trained without {name} guidance; do not pass {name}")
+            continue
+        if arr is None:
+            parts.append(np.zeros((T, dim), np.float32))
+            continue
+        arr = np.asarray(arr, np.float32)
+        if arr.ndim != 2 or arr.shape[1] != dim:
+            raise AvflowError(f"{name} must be (T, {dim}), got {arr.shape}")
+        if len(arr) < T:  # guidance shorter than the tokens: pad with "no guidance" in normalised space
+            arr_n = np.concatenate([norm.normalize(name, arr), np.zeros((T - len(arr), dim), np.float32)])
+        else:
+            arr_n = norm.normalize(name, arr[:T])
+        parts.append(arr_n)
+    cond = np.concatenate(parts, axis=1).astype(np.float32)  # (T, C)
+    return torch.from_numpy(cond)[None]  # (1, T, C)
+
+
+def generate(
+    model: torch.nn.Module,
+    tokens: np.ndarray,
+    *,
+    p_tokens: np.ndarray | None = None,
+    p_smirk: np.ndarray | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    num_samples: int = 1,
+    bf16: bool = False,
+    temperature: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """Sample face, head latent and mel for ``tokens`` (T, 29) at FPS.
+
+    Returns ``{"face": (S, T, F), "head": (S, T, 8), "mel": (S, T, 80)}`` float32, denormalised
+    (mel is natural-log mel, our recipe). ``steps`` defaults to the config's Euler steps; the same
+    ``seed`` gives the same samples; ``bf16`` runs the network under bfloat16 autocast.
+    """
+    if model.normalizer is None:
+        raise AvflowError("model has no normalisation; load it with avflow_cli.load_model")
+    cfg = model.config
+    steps = int(steps or cfg.steps)
+    if steps < 1 or num_samples < 1:
+        raise AvflowError("steps and num_samples must be >= 1")
+    device = next(model.parameters()).device
+    cond = build_cond(model, tokens, p_tokens, p_smirk).to(device).expand(num_samples, -1, -1)  # (S, T, C)
+    T = cond.shape[1]
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    x0 = (torch.randn(num_samples, T, cfg.x_dim, generator=gen) * temperature).to(device)  # (S, T, X)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), autocast:
+            x1 = euler_sample(model, x0, cond, steps).float()  # (S, T, X)
+    finally:
+        model.train(was_training)
+    face, head, mel = x1.split([cfg.face_dim, cfg.head_dim, cfg.mel_dim], dim=-1)
+    norm = model.normalizer
+    return {
+        "face": norm.denormalize("face", face).cpu().numpy(),
+        "head": norm.denormalize("head", head).cpu().numpy(),
+        "mel": norm.denormalize("mel", mel).cpu().numpy(),
+    }

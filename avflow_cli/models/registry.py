@@ -1,0 +1,194 @@
+"""Model directories (DESIGN.md §4): ``config.json`` + ``model.safetensors``, written and loaded here.
+
+``config.json``::
+
+    {"format": "avflow-model", "format_version": 1, "kind": "avflow"|"headvae"|"t2t",
+     "preset": "tiny"|"base"|"release"|..., "model": {...asdict(config)...},
+     "normalization": {...} | null, "avflow_version": "0.1.0",
+     "components": {"head_vae": "../headvae", ...}, "train": {...} (runs only)}
+
+:func:`load_model` is ``avflow_cli.load_model``: it rebuilds the network from the config and
+loads the weights strictly, with one-line errors for a missing file, a different architecture
+(key or shape mismatch) or a newer format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import is_dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from avflow_cli import __version__
+from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+MODEL_FORMAT = "avflow-model"
+FORMAT_VERSION = 1
+KINDS = ("avflow", "headvae", "t2t")
+
+
+def _plain(obj: Any) -> Any:
+    if is_dataclass(obj):
+        from avflow_cli.models.config import to_json_dict
+
+        return to_json_dict(obj)
+    return obj
+
+
+def write_config(
+    model_dir: str | Path,
+    kind: str,
+    config: Any,
+    normalization: dict[str, Any] | None = None,
+    *,
+    preset: str | None = None,
+    components: dict[str, str] | None = None,
+    train: Any = None,
+) -> Path:
+    """Write ``config.json`` atomically (a run writes it once, checkpoints only touch weights)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}")
+    obj = {
+        "format": MODEL_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "preset": preset,
+        "model": _plain(config),
+        "normalization": normalization,
+        "avflow_version": __version__,
+        "components": dict(components or {}),
+    }
+    if train is not None:
+        obj["train"] = _plain(train)
+    path = ensure_writable_dir(model_dir) / CONFIG_NAME
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1))
+    return path
+
+
+def save_weights(model_dir: str | Path, state_dict: dict[str, torch.Tensor], name: str = WEIGHTS_NAME) -> Path:
+    """Write a state dict as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    path = ensure_writable_dir(model_dir) / name
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": MODEL_FORMAT, "avflow_version": __version__})
+    return path
+
+
+def save_model_dir(
+    model_dir: str | Path,
+    kind: str,
+    config: Any,
+    state_dict: dict[str, torch.Tensor],
+    normalization: dict[str, Any] | None = None,
+    *,
+    preset: str | None = None,
+    components: dict[str, str] | None = None,
+    train: Any = None,
+) -> Path:
+    """Write a complete model directory (config first, then weights; each file atomic)."""
+    write_config(model_dir, kind, config, normalization, preset=preset, components=components, train=train)
+    save_weights(model_dir, state_dict)
+    return Path(model_dir)
+
+
+def read_config(model_dir: str | Path) -> dict[str, Any]:
+    """Parse and check ``config.json`` of a model directory."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise InputFileError(model_dir, "model directory not found")
+    path = model_dir / CONFIG_NAME
+    if not path.is_file():
+        raise InputFileError(path, "missing; not an avflow model directory (train one or `avflow import release`)")
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputFileError(path, f"corrupt JSON ({err})") from err
+    if obj.get("format") != MODEL_FORMAT:
+        raise InputFileError(path, f"not an avflow model config (format={obj.get('format')!r})")
+    if int(obj.get("format_version", 0)) > FORMAT_VERSION:
+        raise InputFileError(path, f"format version {obj['format_version']} is newer than this avflow "
+                                   f"({__version__}) supports; upgrade avflow")
+    if obj.get("kind") not in KINDS:
+        raise InputFileError(path, f"unknown model kind {obj.get('kind')!r}")
+    return obj
+
+
+def build_model(obj: dict[str, Any]) -> nn.Module:
+    """An untrained network for a parsed ``config.json`` (with normaliser attached)."""
+    from avflow_cli.models.config import AVFlowConfig, HeadVAEConfig, dataclass_from_dict
+
+    kind = obj["kind"]
+    if kind == "avflow":
+        from avflow_cli.models.avflow import AVFlow
+        from avflow_cli.models.normalize import Normalizer
+
+        model = AVFlow(dataclass_from_dict(AVFlowConfig, obj["model"], "config.json model"))
+        if obj.get("normalization"):
+            model.normalizer = Normalizer.from_json(obj["normalization"])
+        return model
+    if kind == "headvae":
+        from avflow_cli.models.headvae import HeadVAE
+
+        return HeadVAE(dataclass_from_dict(HeadVAEConfig, obj["model"], "config.json model"))
+    raise AvflowError(f"model kind {kind!r} is loaded with its own loader (avflow_cli.models.text2tokens.load_t2t)")
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strict key/shape comparison with a one-line, specific error."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {expected[k]}" for k in sorted(set(expected) & set(state))
+              if tuple(state[k].shape) != expected[k]]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:2])})")
+        raise AvflowError(f"{source}: weights are for a different architecture than the config: {'; '.join(parts)}")
+
+
+def load_model(model_dir: str | Path, device: str | torch.device = "cpu", kind: str | None = None) -> nn.Module:
+    """A ready model (eval mode, on ``device``) from a model directory.
+
+    For kind "avflow" the module has ``.config`` (AVFlowConfig), ``.normalizer``,
+    ``.components`` (name → absolute Path of referenced directories), ``.model_dir`` and
+    ``.preset``. ``kind`` checks the directory holds that kind of model.
+    """
+    model_dir = Path(model_dir)
+    obj = read_config(model_dir)
+    if kind is not None and obj["kind"] != kind:
+        raise InputFileError(model_dir, f"holds a {obj['kind']!r} model, expected {kind!r}")
+    if obj["kind"] == "t2t":
+        from avflow_cli.models.text2tokens import load_t2t
+
+        return load_t2t(model_dir, device)
+    weights = model_dir / WEIGHTS_NAME
+    if not weights.is_file():
+        raise InputFileError(weights, "missing; the model directory has a config but no weights")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    model = build_model(obj)
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError) as err:
+        raise InputFileError(weights, f"unreadable safetensors file ({err})") from err
+    check_state_dict(model, state, str(weights))
+    model.load_state_dict(state, strict=True)
+    model.components = {k: (model_dir / v).resolve() for k, v in (obj.get("components") or {}).items()}
+    model.model_dir = model_dir.resolve()
+    model.preset = obj.get("preset")
+    return model.to(device).eval()
