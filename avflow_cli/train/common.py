@@ -1,0 +1,454 @@
+"""Training plumbing shared by every model (AV-Flow, head VAE, text-to-tokens).
+
+One explicit loop, :func:`run_training`, drives a :class:`TrainTask` that says what is being
+trained; everything else here is the machinery around it.
+
+API (used by ``train/avflow.py``, ``train/headvae.py``, ``train/t2t.py``)::
+
+    dist = setup_distributed("auto")            # CPU, one GPU, or torchrun (env RANK/WORLD_SIZE)
+    task = TrainTask(
+        kind="avflow", model=model, train=train_cfg,            # train_cfg: config.TrainConfig-like
+        model_config=model_cfg, normalization=norm_json, preset="tiny", components={...},
+        make_batches=lambda start, end: loader,    # yields batch dicts for steps [start, end) in order
+        loss_fn=lambda model, batch: (loss, {"mel": ...}),  # batch already on dist.device
+        validate=lambda ema_model: {"loss": ...},  # optional, rank 0, every train.val_every
+        sample=lambda ema_model, step, out_dir: None,  # optional, rank 0, every train.sample_every
+    )
+    summary = run_training(task, run_dir, resume=False, dist=dist)
+    cleanup_distributed()
+
+A run directory holds ``config.json`` (kind, preset, model config, normalisation, the training
+config), ``model.safetensors`` (EMA weights: what ``load_model`` reads), ``train_state.pt``
+(raw weights, EMA, optimiser, scheduler, step, RNG states of every rank), ``log.jsonl`` (one JSON
+line of scalars per log/validation step), ``tb/`` (TensorBoard scalars) and ``samples/``.
+Checkpoints are atomic (temporary file, then rename). Batches are a pure function of the step
+(see ``data/dataset.py``) and the RNG states are restored, so ``resume=True`` after ``kill -9``
+continues with exactly the loss curve of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as tdist
+from torch import nn
+
+from avflow_cli.errors import AvflowError
+from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+
+STATE_NAME = "train_state.pt"
+LOG_NAME = "log.jsonl"
+STATE_FORMAT = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices and processes
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``auto`` → cuda if available else cpu; ``cuda``/``cuda:N``/``cpu`` checked with a clear error."""
+    name = (device or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AvflowError(f"--device {device}: no CUDA device is available here (use --device cpu)")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise AvflowError(f"--device {device}: {err}") from err
+
+
+def setup_distributed(device: str | None = "auto") -> Dist:
+    """Join the torchrun process group when launched by torchrun (env WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(device=resolve_device(device))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    if not tdist.is_initialized():
+        tdist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank=rank, world=world, local_rank=local_rank, device=dev)
+
+
+def cleanup_distributed() -> None:
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
+
+
+def barrier(dist: Dist) -> None:
+    if dist.enabled:
+        tdist.barrier()
+
+
+# ---------------------------------------------------------------------------------------------
+# EMA, schedule, RNG
+# ---------------------------------------------------------------------------------------------
+class EMA:
+    """Exponential moving average of a module's parameters (buffers are copied)."""
+
+    def __init__(self, model: nn.Module, decay: float, start: int = 0) -> None:
+        self.decay, self.start = decay, start
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        ema_p = list(self.module.parameters())
+        src_p = list(model.parameters())
+        if step < self.start or self.decay <= 0:
+            for e, p in zip(ema_p, src_p):
+                e.copy_(p.detach())
+        else:
+            torch._foreach_lerp_(ema_p, [p.detach() for p in src_p], 1.0 - self.decay)
+        for b_ema, b in zip(self.module.buffers(), model.buffers()):
+            b_ema.copy_(b)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.module.state_dict()
+
+
+def warmup_factor(step: int, warmup: int) -> float:
+    """Linear warm-up from 1/warmup to 1 over ``warmup`` steps, then constant (the paper's lr)."""
+    return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
+
+
+def capture_rng(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    s = seed * 1000 + rank
+    torch.manual_seed(s)
+    np.random.seed(s % (2**32))
+    random.seed(s)
+
+
+def oom_advice(err: BaseException, batch_size: int, segment_frames: int) -> AvflowError:
+    return AvflowError(
+        f"out of memory at batch {batch_size} × {segment_frames} frames ({str(err).splitlines()[0][:120]}); "
+        f"try --set train.batch_size={max(1, batch_size // 2)} or --set train.segment_frames={max(64, segment_frames // 2)}, "
+        "bf16 (--set train.bf16=true on GPU), or more GPUs with torchrun"
+    )
+
+
+def _is_oom(err: BaseException) -> bool:
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Run directory and checkpoints
+# ---------------------------------------------------------------------------------------------
+class RunDir:
+    """Paths of one training run."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.config = self.root / "config.json"
+        self.weights = self.root / "model.safetensors"
+        self.state = self.root / STATE_NAME
+        self.log = self.root / LOG_NAME
+        self.tb = self.root / "tb"
+        self.samples = self.root / "samples"
+
+    def has_checkpoint(self) -> bool:
+        return self.state.is_file()
+
+    def read_log(self) -> list[dict[str, Any]]:
+        if not self.log.is_file():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log lines after ``step`` (a killed run may have logged past its last checkpoint)."""
+        if self.log.is_file():
+            keep = [json.dumps(e) for e in self.read_log() if e.get("step", 0) <= step]
+            with atomic_path(self.log) as tmp:
+                tmp.write_text("".join(line + "\n" for line in keep))
+
+
+def save_checkpoint(run: RunDir, step: int, model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer,
+                    scheduler: Any, rng_states: list[dict[str, Any]], kind: str) -> None:
+    """EMA weights → model.safetensors, then everything needed to resume → train_state.pt."""
+    from avflow_cli.models.registry import save_weights
+
+    save_weights(run.root, ema.state_dict())
+    state = {
+        "format": STATE_FORMAT, "kind": kind, "step": step,
+        "model": model.state_dict(), "ema": ema.state_dict(),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "rng": rng_states, "world": len(rng_states),
+    }
+    with atomic_path(run.state) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(run: RunDir, kind: str) -> dict[str, Any]:
+    try:
+        state = torch.load(run.state, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise AvflowError(f"{run.state}: cannot read the training state ({err}); delete it to start over") from err
+    if state.get("format") != STATE_FORMAT or state.get("kind") != kind:
+        raise AvflowError(f"{run.state}: a {state.get('kind')!r} training state, not {kind!r}")
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Logging
+# ---------------------------------------------------------------------------------------------
+class ScalarLog:
+    """TensorBoard scalars + ``log.jsonl`` (rank 0 only; other ranks get a no-op)."""
+
+    def __init__(self, run: RunDir, enabled: bool, start_step: int) -> None:
+        self.run, self.enabled, self.writer = run, enabled, None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(run.tb), purge_step=start_step or None)
+            except ImportError:  # tensorboard missing: keep the JSON log only
+                self.writer = None
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        if self.writer is not None:
+            for k, v in scalars.items():
+                self.writer.add_scalar(k, v, step)
+        with open(self.run.log, "a") as f:
+            f.write(json.dumps({"step": step, **{k: float(v) for k, v in scalars.items()}}) + "\n")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TrainTask:
+    """What to train; see the module docstring for each callable's contract."""
+
+    kind: str
+    model: nn.Module
+    train: Any
+    model_config: Any
+    make_batches: Callable[[int, int], Iterable[dict[str, torch.Tensor]]]
+    loss_fn: Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]]
+    normalization: dict[str, Any] | None = None
+    preset: str | None = None
+    components: dict[str, str] = field(default_factory=dict)
+    validate: Callable[[nn.Module], dict[str, float]] | None = None
+    sample: Callable[[nn.Module, int, Path], None] | None = None
+
+
+def _check_resume_config(run: RunDir, task: TrainTask) -> None:
+    from avflow_cli.models.config import to_json_dict
+    from avflow_cli.models.registry import read_config
+
+    old = read_config(run.root)
+    new_model = to_json_dict(task.model_config)
+    if old["kind"] != task.kind or old["model"] != new_model:
+        diff = sorted(k for k in set(old["model"]) | set(new_model) if old["model"].get(k) != new_model.get(k))
+        raise AvflowError(f"{run.root}: its checkpoint is a different architecture (differs in {diff or old['kind']}); "
+                          "use the same preset/overrides or a new --out")
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def _reduce_scalars(values: dict[str, float], dist: Dist) -> dict[str, float]:
+    if not dist.enabled:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=dist.device if dist.device.type == "cuda" else "cpu")
+    tdist.all_reduce(t)
+    return {k: float(v) / dist.world for k, v in zip(keys, t.tolist())}
+
+
+def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, dist: Dist | None = None,
+                 stop_after: int | None = None, show_progress: bool = True) -> dict[str, Any]:
+    """Train ``task`` into ``run_dir``; returns ``{"step", "last_loss", "val", "seconds"}``.
+
+    ``stop_after`` ends the loop after that many steps of this call without a final checkpoint
+    (a stand-in for an interrupted run in tests).
+    """
+    from avflow_cli.models.registry import write_config
+
+    dist = dist or Dist()
+    cfg = task.train
+    run = RunDir(run_dir)
+    device = dist.device
+    model = task.model.to(device)
+    ensure_writable_dir(run.root)
+    barrier(dist)
+
+    start = 0
+    state = None
+    if run.has_checkpoint():
+        if not resume:
+            raise AvflowError(f"{run.root}: already holds a training run; pass --resume to continue it or choose a new --out")
+        _check_resume_config(run, task)
+        state = load_checkpoint(run, task.kind)
+        start = int(state["step"])
+        if state["world"] != dist.world:
+            raise AvflowError(f"{run.state}: saved with {state['world']} processes, resumed with {dist.world}; "
+                              "use the same number for an identical continuation")
+    elif dist.is_main:
+        write_config(run.root, task.kind, task.model_config, task.normalization, preset=task.preset,
+                     components=task.components, train=cfg)
+    barrier(dist)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                  weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_factor(s, cfg.warmup_steps))
+    if state is not None:
+        model.load_state_dict(state["model"])
+    ema = EMA(model, cfg.ema_decay, cfg.ema_start)
+    if state is not None:
+        ema.module.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state["rng"][dist.rank], device)
+        del state
+    else:
+        seed_everything(cfg.seed, dist.rank)
+    if dist.is_main and start:
+        run.truncate_log(start)
+
+    train_model: nn.Module = model
+    if dist.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.bf16 else contextlib.nullcontext
+
+    log = ScalarLog(run, dist.is_main, start)
+    end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    summary: dict[str, Any] = {"step": start, "last_loss": float("nan"), "val": {}, "seconds": 0.0}
+    t0 = time.perf_counter()
+    window_t, window_steps = time.perf_counter(), 0
+    acc: dict[str, float] = {}
+    from avflow_cli.console import progress as make_progress
+
+    bar = make_progress() if (dist.is_main and show_progress) else None
+    ctx = bar if bar is not None else contextlib.nullcontext()
+    model.train()
+    step = start
+    try:
+        with ctx:
+            bar_task = bar.add_task(f"train {task.kind}", total=cfg.steps, completed=start, status="") if bar else None
+            for batch in task.make_batches(start, end):
+                batch = _to_device(batch, device)
+                try:
+                    with autocast():
+                        loss, terms = task.loss_fn(train_model, batch)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                except Exception as err:  # noqa: BLE001 - only out-of-memory is translated
+                    if _is_oom(err):
+                        raise oom_advice(err, cfg.batch_size, getattr(cfg, "segment_frames", 0)) from err
+                    raise
+                if not torch.isfinite(loss):
+                    raise AvflowError(f"loss became {loss.item()} at step {step}; lower the lr (--set train.lr=...) "
+                                      "or enable grad clipping (--set train.grad_clip=1.0)")
+                clip = cfg.grad_clip if cfg.grad_clip and cfg.grad_clip > 0 else math.inf
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                ema.update(model, step)
+                for k, v in {"loss": loss.detach(), **terms, "grad_norm": grad_norm}.items():
+                    acc[k] = acc.get(k, 0.0) + float(v)
+                window_steps += 1
+                if step % cfg.log_every == 0 or step == end:
+                    now = time.perf_counter()
+                    scalars = _reduce_scalars({k: v / window_steps for k, v in acc.items()}, dist)
+                    scalars["lr"] = optimizer.param_groups[0]["lr"]
+                    scalars["steps_per_s"] = window_steps / max(now - window_t, 1e-9)
+                    log.write(step, {f"train/{k}": v for k, v in scalars.items()})
+                    summary["last_loss"] = scalars["loss"]
+                    if bar is not None:
+                        bar.update(bar_task, completed=step,
+                                   status=f"loss {scalars['loss']:.4f}  {scalars['steps_per_s']:.2f} steps/s")
+                    acc, window_t, window_steps = {}, now, 0
+                elif bar is not None:
+                    bar.update(bar_task, completed=step)
+                if task.validate and cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
+                    if dist.is_main:
+                        val = task.validate(ema.module)
+                        summary["val"] = val
+                        log.write(step, {f"val/{k}": v for k, v in val.items()})
+                    barrier(dist)
+                if task.sample and cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
+                    if dist.is_main:
+                        task.sample(ema.module, step, ensure_writable_dir(run.samples))
+                    barrier(dist)
+                is_last = step == cfg.steps
+                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or is_last:
+                    rng = capture_rng(device)
+                    if dist.enabled:
+                        gathered: list[Any] = [None] * dist.world
+                        tdist.all_gather_object(gathered, rng)
+                    else:
+                        gathered = [rng]
+                    if dist.is_main:
+                        save_checkpoint(run, step, model, ema, optimizer, scheduler, gathered, task.kind)
+                    barrier(dist)
+    except KeyboardInterrupt:
+        if dist.is_main:
+            from avflow_cli.console import err_console
+
+            err_console.print(f"interrupted at step {step}; continue with --resume (last checkpoint is kept)")
+        raise
+    finally:
+        log.close()
+    summary["step"] = step
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
