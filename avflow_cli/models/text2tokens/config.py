@@ -1,0 +1,110 @@
+"""Text-to-tokens configuration: one dataclass, three named presets (REFERENCE.md §5).
+
+``release`` reproduces the authors' module exactly (so ``text_to_tokens.pth`` loads);
+``base`` has the same dimensions but masks decoder attention properly and normalises tokens
+with statistics of the training data; ``tiny`` is small enough to train in minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from avflow_cli.constants import TOKEN_DIM
+from avflow_cli.errors import AvflowError
+from avflow_cli.text.symbols import N_SYMBOLS
+
+# The release's token normalisation: tokens = decoder_output * RELEASE_STD + RELEASE_MEAN.
+RELEASE_TOKEN_MEAN = -2.8461
+RELEASE_TOKEN_STD = 4.5255
+# Output lengths are padded up to a multiple of this before the U-Net (the release: 2 ** 2).
+LENGTH_MULTIPLE = 4
+
+
+@dataclass
+class T2TConfig:
+    """Architecture, sampling and normalisation of the text-to-tokens model."""
+
+    preset: str = "base"
+    n_vocab: int = N_SYMBOLS
+    n_feats: int = TOKEN_DIM  # output channels: 29 ASR logits per frame at FPS
+    # --- text encoder (conv prenet + post-norm transformer with partial RoPE) ---
+    n_channels: int = 192
+    filter_channels: int = 768
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    p_dropout: float = 0.1
+    prenet: bool = True
+    prenet_kernel: int = 5
+    prenet_layers: int = 3
+    prenet_dropout: float = 0.5
+    # --- duration predictor ---
+    filter_channels_dp: int = 256
+    kernel_size_dp: int = 3
+    p_dropout_dp: float = 0.1
+    # --- U-Net decoder ---
+    channels: tuple[int, ...] = (256, 256)
+    dec_dropout: float = 0.05
+    attention_head_dim: int = 64
+    n_blocks: int = 1
+    num_mid_blocks: int = 2
+    num_heads: int = 2
+    # True: the release's decoder attention, which *adds* the 0/1 frame mask to the scores
+    # (diffusers' float-mask convention) instead of masking padded frames; False: real masking.
+    additive_attention_mask: bool = False
+    # --- flow matching ---
+    sigma_min: float = 1e-4
+    temperature: float = 0.667  # noise scale at sampling (release: 0.667)
+    steps: int = 10
+    # --- output normalisation: tokens = y * std + mean; scalar or one value per channel ---
+    token_mean: float | list[float] = 0.0
+    token_std: float | list[float] = 1.0
+    # --- training (ours; the release has none) ---
+    segment_frames: int | None = None  # decoder trained on random crops of this many frames
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> T2TConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise AvflowError(f"text-to-tokens config has unknown fields {sorted(unknown)} (newer avflow?)")
+        d = dict(d)
+        if "channels" in d:
+            d["channels"] = tuple(d["channels"])
+        return cls(**d)
+
+
+def preset(name: str, **overrides: Any) -> T2TConfig:
+    """A named configuration (``tiny``, ``base``, ``release``), optionally with field overrides."""
+    if name not in PRESETS:
+        raise AvflowError(f"unknown text-to-tokens preset {name!r}; choose from {', '.join(PRESETS)}")
+    return replace(PRESETS[name](), **overrides)
+
+
+def _tiny() -> T2TConfig:
+    return T2TConfig(
+        preset="tiny", n_channels=64, filter_channels=192, n_heads=2, n_layers=2,
+        filter_channels_dp=64, channels=(64, 64), attention_head_dim=32, num_heads=2,
+        num_mid_blocks=1, steps=6, segment_frames=None,
+    )
+
+
+def _base() -> T2TConfig:
+    return T2TConfig(preset="base", segment_frames=2 * 172)
+
+
+def _release() -> T2TConfig:
+    return T2TConfig(
+        preset="release", additive_attention_mask=True,
+        token_mean=RELEASE_TOKEN_MEAN, token_std=RELEASE_TOKEN_STD,
+    )
+
+
+PRESETS = {"tiny": _tiny, "base": _base, "release": _release}
+__all__ = ["T2TConfig", "PRESETS", "preset", "RELEASE_TOKEN_MEAN", "RELEASE_TOKEN_STD", "LENGTH_MULTIPLE"]
