@@ -1,0 +1,595 @@
+"""``avflow eval``: generate for every test clip, score with the paper's metrics, write the results.
+
+Two entry points share one scoring path:
+
+* :func:`evaluate_model` generates each test clip from its ground-truth tokens (the paper's
+  Table 2 protocol; or from text through text-to-tokens with ``from_text``) into
+  ``OUT/generated/`` in the GEN layout (:mod:`avflow_cli.metrics.generated`), then scores it.
+* :func:`evaluate_dir` scores any GEN folder against the shards (``--from-dir``), so baselines
+  from other systems are scored by exactly the same code.
+
+Work is resumable per clip: generated clips are folders written atomically, and each clip's
+scores and sufficient statistics are cached in ``OUT/clips/ID.json`` + ``ID.npz`` under a key
+of the settings, so a re-run (or a run interrupted half way) only does what is missing.
+Test-set numbers are then aggregated from the cached statistics: F1 from summed confusion
+counts, FD and diversity from summed moments, WER from summed edit counts, BC and MCD as means
+over clips. Outputs: ``metrics.json``, ``metrics.md``, ``plots/ID.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avflow_cli import __version__
+from avflow_cli import constants as K
+from avflow_cli.console import err_console, progress
+from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+from avflow_cli.metrics.beat import BEAT_SIGMA_S, bc_e, bc_h
+from avflow_cli.metrics.diversity import MomentStats, quat_to_rotvec_deg
+from avflow_cli.metrics.face_decoder import MouthDecoder, find_mouth_decoder, load_mouth_decoder
+from avflow_cli.metrics.frechet import GaussianStats, frechet_distance_stats
+from avflow_cli.metrics.generated import ClipPrediction, is_complete, list_clip_dirs, load_prediction, save_prediction
+from avflow_cli.metrics.lipsync import F1Counts, event_counts, lip_closures, smiles
+from avflow_cli.metrics.mcd import DEFAULT_MCD_ORDER, mcd_dtw, wav_log_mel
+from avflow_cli.metrics.report import METRICS_MD_NAME, METRICS_NAME, metrics_markdown
+from avflow_cli.metrics.speed import scale_to_segment
+from avflow_cli.metrics.wer import WordErrors, transcribe, word_errors
+
+EVAL_FORMAT = "avflow-eval"
+EVAL_VERSION = 1
+CLIPS_DIR = "clips"
+GENERATED_DIR = "generated"
+PLOTS_DIR = "plots"
+SPEED_NAME = "speed.json"
+
+
+@dataclass
+class EvalSettings:
+    """Everything that changes a per-clip score (part of the cache key) plus run options."""
+
+    face_decoder: str | None = None  # None: face_decoder.npz beside the shards or the model
+    lip_threshold: float | None = None  # None: the decoder's own threshold
+    smile_threshold: float | None = None
+    beat_sigma_s: float = BEAT_SIGMA_S
+    mcd_order: int = DEFAULT_MCD_ORDER
+    wer: bool = True
+    asr_backend: str = "auto"
+    vocoder: str = "auto"
+    vocoder_checkpoint: str | None = None
+    texts: str | None = None  # JSON {clip_id: text}: WER references / --from-text inputs
+    device: str = "auto"
+    plots: int = 3  # clips to plot
+
+    def cache_key(self, decoder: MouthDecoder | None) -> str:
+        keyed = {k: v for k, v in asdict(self).items() if k not in ("device", "plots")}
+        keyed["decoder"] = None if decoder is None else [decoder.name, decoder.path,
+                                                         decoder.lip_closed_threshold, decoder.smile_threshold]
+        return hashlib.sha1(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs: ground truth, reference texts, decoders
+# ---------------------------------------------------------------------------------------------
+def load_truth(shards: Path, record: Any) -> dict[str, Any]:
+    """Ground-truth streams of one clip (face, head_pose, mel, valid) and its text attribute, if any."""
+    import h5py
+
+    from avflow_cli.data.shards import read_group
+
+    path = shards / record.shard
+    try:
+        with h5py.File(path, "r") as f:
+            group = f[record.id]
+            out: dict[str, Any] = read_group(group, ["face", "head_pose", "mel", "valid", "tokens", "p_tokens", "p_smirk"])
+            text = group.attrs.get("text")
+    except (OSError, KeyError) as err:
+        raise AvflowError(f"{path}: cannot read clip {record.id} ({err})") from err
+    out["text"] = str(text) if text is not None and str(text).strip() else None
+    return out
+
+
+def load_texts(path: str | Path | None) -> dict[str, str]:
+    """``{clip_id: text}`` from a JSON file (or an empty dict)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "texts file not found")
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputFileError(path, f"corrupt JSON ({err})") from err
+    if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
+        raise InputFileError(path, 'expected a JSON object {"clip_id": "text", ...}')
+    return obj
+
+
+def resolve_decoder(settings: EvalSettings, *dirs: Path | None) -> MouthDecoder | None:
+    """The face decoder for lip/smile F1 (explicit file, else face_decoder.npz found in ``dirs``)."""
+    path = Path(settings.face_decoder) if settings.face_decoder else find_mouth_decoder(*dirs)
+    if path is None:
+        return None
+    dec = load_mouth_decoder(path).with_thresholds(settings.lip_threshold, settings.smile_threshold)
+    if dec.lip_closed_threshold is None or dec.smile_threshold is None:
+        raise AvflowError(
+            f"{path}: this face decoder carries no thresholds; give --lip-threshold and --smile-threshold"
+        )
+    return dec
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring one clip
+# ---------------------------------------------------------------------------------------------
+class ClipScorer:
+    """Scores one clip's prediction against its ground truth; loads the vocoder/ASR on first use."""
+
+    def __init__(self, settings: EvalSettings, decoder: MouthDecoder | None, texts: dict[str, str],
+                 vocoder: Any = None) -> None:
+        self.settings = settings
+        self.decoder = decoder
+        self.texts = texts
+        self._vocoder = vocoder
+
+    @property
+    def vocoder(self) -> Any:
+        if self._vocoder is None:
+            from avflow_cli.audio.vocoder import load_vocoder
+
+            from avflow_cli.synth import pick_device
+
+            self._vocoder = load_vocoder(self.settings.vocoder, checkpoint=self.settings.vocoder_checkpoint,
+                                         device=str(pick_device(self.settings.device)))
+        return self._vocoder
+
+    def vocode(self, mel: np.ndarray) -> tuple[np.ndarray, int]:
+        """Waveform of a log-mel (T, 80) through the evaluation vocoder."""
+        import torch
+
+        voc = self.vocoder
+        wav = voc(torch.as_tensor(mel, dtype=torch.float32)[None])[0].float().cpu().numpy()  # (T·256,)
+        return wav, int(voc.sample_rate)
+
+    def score(self, clip_id: str, pred: ClipPrediction, truth: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(scalars for ID.json, sufficient statistics for ID.npz) of one clip."""
+        s = self.settings
+        t_face, t_mel, t_pose = truth["face"], truth["mel"], truth["head_pose"]  # (T, F), (T, 80), (T, 7)
+        valid = truth.get("valid")
+        valid = np.ones(len(t_face), bool) if valid is None else np.asarray(valid, bool)
+        if pred.face.shape[1] != t_face.shape[1]:
+            raise AvflowError(f"clip {clip_id}: generated face codes have {pred.face.shape[1]} dims, truth {t_face.shape[1]}")
+        mcd_source = "wav" if pred.wav is not None else "mel"
+        g_mel = wav_log_mel(pred.wav, pred.sample_rate) if pred.wav is not None else pred.mel  # (T', 80)
+        n = min(len(pred.face), len(t_face))  # frames compared one to one
+        rec: dict[str, Any] = {
+            "clip": clip_id,
+            "frames_generated": int(len(pred.face)),
+            "frames_truth": int(len(t_face)),
+            "mcd_source": mcd_source,
+        }
+        stats: dict[str, np.ndarray] = {}
+
+        # lip / smile F1 on frames valid in the truth
+        if self.decoder is not None:
+            g_d, t_d = self.decoder.distances(pred.face[:n]), self.decoder.distances(t_face[:n])  # (n, 2)
+            m = valid[:n]
+            lip_thr, smile_thr = self.decoder.lip_closed_threshold, self.decoder.smile_threshold
+            rec["lips"] = event_counts(lip_closures(g_d[m, 0], lip_thr), lip_closures(t_d[m, 0], lip_thr)).to_dict()
+            rec["smiles"] = event_counts(smiles(g_d[m, 1], smile_thr), smiles(t_d[m, 1], smile_thr)).to_dict()
+
+        # Gaussian and moment statistics (FD_e, Div_e, Div_h)
+        for tag, face in (("gen", pred.face), ("true", t_face[valid])):
+            g = GaussianStats.of(face)
+            stats.update({f"face_{tag}_n": np.array(g.n), f"face_{tag}_s1": g.s1, f"face_{tag}_s2": g.s2})
+        poses = {"true": t_pose[valid]}
+        if pred.head_pose is not None:
+            poses["gen"] = pred.head_pose
+        for tag, pose in poses.items():
+            for part, values in (("rot", quat_to_rotvec_deg(pose[:, :4])), ("trans", pose[:, 4:7])):
+                mom = MomentStats.of(values)
+                stats.update({f"{part}_{tag}_n": np.array(mom.n), f"{part}_{tag}_s1": mom.s1, f"{part}_{tag}_s2": mom.s2})
+
+        # beat alignment: speech onsets vs face / head motion, generated and ground truth
+        ng = min(len(g_mel), len(pred.face))
+        rec["bc_e"] = bc_e(g_mel[:ng], pred.face[:ng], sigma_s=s.beat_sigma_s)
+        rec["bc_h"] = bc_h(g_mel[:ng], pred.head_pose[:ng], sigma_s=s.beat_sigma_s) if pred.head_pose is not None else None
+        rec["bc_e_gt"] = bc_e(t_mel, t_face, sigma_s=s.beat_sigma_s)
+        rec["bc_h_gt"] = bc_h(t_mel, t_pose, sigma_s=s.beat_sigma_s)
+
+        # speech: MCD against the ground-truth mel, WER of generated and ground-truth speech
+        rec["mcd"] = mcd_dtw(np.asarray(g_mel, np.float64), np.asarray(t_mel, np.float64), s.mcd_order)
+        if s.wer:
+            rec.update(self._wer(clip_id, pred, truth))
+
+        timings = pred.meta.get("timings_s") or {}
+        seconds = pred.meta.get("seconds") or (len(pred.wav) / pred.sample_rate if pred.wav is not None else ng / K.FPS)
+        rec["speed"] = scale_to_segment(timings, float(seconds)) if timings else None
+        return rec, stats
+
+    def _wer(self, clip_id: str, pred: ClipPrediction, truth: dict[str, Any]) -> dict[str, Any]:
+        s = self.settings
+        gen_wav, gen_sr = (pred.wav, pred.sample_rate) if pred.wav is not None else self.vocode(pred.mel)
+        hyp, backend = transcribe(gen_wav, gen_sr, backend=s.asr_backend)
+        true_wav, true_sr = self.vocode(truth["mel"])
+        hyp_gt, _ = transcribe(true_wav, true_sr, backend=s.asr_backend)
+        reference = self.texts.get(clip_id) or truth.get("text") or pred.text
+        source = "text"
+        if not reference:  # no text known: the ASR of the (vocoded) ground truth is the reference
+            reference, source = hyp_gt, "asr of ground truth"
+        out: dict[str, Any] = {"asr_backend": backend, "reference": reference, "reference_source": source,
+                               "hypothesis": hyp, "hypothesis_gt": hyp_gt}
+        try:
+            e = word_errors(reference, hyp)
+            out["wer"] = {"errors": e.errors, "words": e.words}
+            if source == "text":
+                e_gt = word_errors(reference, hyp_gt)
+                out["wer_gt"] = {"errors": e_gt.errors, "words": e_gt.words}
+        except AvflowError:  # empty reference (silent clip): no words to score
+            out["wer"] = None
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache and aggregation
+# ---------------------------------------------------------------------------------------------
+def _cache_paths(out_dir: Path, clip_id: str) -> tuple[Path, Path]:
+    return out_dir / CLIPS_DIR / f"{clip_id}.json", out_dir / CLIPS_DIR / f"{clip_id}.npz"
+
+
+def _load_cached(out_dir: Path, clip_id: str, key: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    jpath, npath = _cache_paths(out_dir, clip_id)
+    if not (jpath.is_file() and npath.is_file()):
+        return None
+    try:
+        rec = json.loads(jpath.read_text())
+        with np.load(npath) as z:
+            stats = {k: z[k] for k in z.files}
+    except (OSError, ValueError, json.JSONDecodeError):
+        return None  # a damaged cache entry is recomputed
+    return (rec, stats) if rec.get("key") == key else None
+
+
+def _save_cached(out_dir: Path, clip_id: str, rec: dict[str, Any], stats: dict[str, np.ndarray]) -> None:
+    jpath, npath = _cache_paths(out_dir, clip_id)
+    with atomic_path(npath) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **stats)
+    with atomic_path(jpath) as tmp:  # the JSON last: its presence marks the entry complete
+        tmp.write_text(json.dumps(rec, indent=1))
+
+
+def _gaussian(stats: list[dict[str, np.ndarray]], name: str) -> GaussianStats | None:
+    parts = [GaussianStats(int(s[f"{name}_n"]), s[f"{name}_s1"], s[f"{name}_s2"]) for s in stats if f"{name}_n" in s]
+    return sum(parts[1:], parts[0]) if parts else None
+
+
+def _moments(stats: list[dict[str, np.ndarray]], name: str) -> MomentStats | None:
+    parts = [MomentStats(int(s[f"{name}_n"]), s[f"{name}_s1"], s[f"{name}_s2"]) for s in stats if f"{name}_n" in s]
+    return sum(parts[1:], parts[0]) if parts else None
+
+
+def _diag_diversity(g: GaussianStats | None) -> float | None:
+    if g is None or g.n == 0:
+        return None
+    mean = g.s1 / g.n
+    return float(np.mean(np.sqrt(np.clip(np.diag(g.s2) / g.n - mean**2, 0.0, None))))
+
+
+def _mean(values: list[Any]) -> float | None:
+    vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]
+    return float(np.mean(vals)) if vals else None
+
+
+def _nan_to_none(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
+
+
+def aggregate(records: list[dict[str, Any]], stats: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Test-set metrics, ground-truth reference values and extras from per-clip caches."""
+    metrics: dict[str, Any] = {}
+    gt: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, name in (("lips", "F1_lips"), ("smiles", "F1_smiles")):
+        counts = [F1Counts(**r[key]) for r in records if r.get(key)]
+        metrics[name] = _nan_to_none(sum(counts[1:], counts[0]).f1) if counts else None
+    g_gen, g_true = _gaussian(stats, "face_gen"), _gaussian(stats, "face_true")
+    metrics["FD_e"] = frechet_distance_stats(g_true, g_gen) if g_gen and g_true and g_gen.n > 1 and g_true.n > 1 else None
+    metrics["Div_e"], gt["Div_e"] = _diag_diversity(g_gen), _diag_diversity(g_true)
+    for tag, target in (("gen", metrics), ("true", gt)):
+        rot, trans = _moments(stats, f"rot_{tag}"), _moments(stats, f"trans_{tag}")
+        target["Div_h"] = rot.diversity if rot is not None else None
+        extra["Div_h_trans" + ("" if tag == "gen" else "_gt")] = trans.diversity if trans is not None else None
+    metrics["BC_e"], metrics["BC_h"] = _mean([r.get("bc_e") for r in records]), _mean([r.get("bc_h") for r in records])
+    gt["BC_e"], gt["BC_h"] = _mean([r.get("bc_e_gt") for r in records]), _mean([r.get("bc_h_gt") for r in records])
+    metrics["MCD"] = _mean([r.get("mcd") for r in records])
+    for key, target in (("wer", metrics), ("wer_gt", gt)):
+        errs = [WordErrors(**r[key]) for r in records if r.get(key)]
+        target["WER"] = _nan_to_none(sum(errs[1:], errs[0]).wer) if errs else None
+    backends = sorted({r["asr_backend"] for r in records if r.get("asr_backend")})
+    sources = sorted({r["reference_source"] for r in records if r.get("reference_source")})
+    extra["asr_backend"] = ", ".join(backends) if backends else None
+    extra["wer_reference"] = ", ".join(sources) if sources else None
+    extra["frames_generated"] = int(sum(r["frames_generated"] for r in records))
+    speeds = [r["speed"] for r in records if r.get("speed")]
+    speed = {k: float(np.median([sp[k] for sp in speeds if k in sp])) for k in sorted({k for sp in speeds for k in sp})}
+    return {"metrics": metrics, "ground_truth": gt, "extra": extra, "speed": speed}
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------------------------
+def _split_records(shards: Path, split: str) -> list[Any]:
+    from avflow_cli.data.schema import SPLITS, ShardIndex
+
+    if split not in SPLITS:
+        raise AvflowError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    records = ShardIndex.load(shards).split(split)
+    if not records:
+        raise AvflowError(f"{shards}: the manifest has no clips in split {split!r}")
+    return records
+
+
+def evaluate_dir(
+    gen_dir: str | Path,
+    shards: str | Path,
+    *,
+    split: str = "test",
+    out_dir: str | Path | None = None,
+    settings: EvalSettings | None = None,
+    name: str | None = None,
+    source: str = "dir",
+    vocoder: Any = None,
+    speed: dict[str, float] | None = None,
+    model_dir: str | Path | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Score the GEN folder ``gen_dir`` against split ``split`` of ``shards``; write and return results."""
+    settings = settings or EvalSettings()
+    gen_dir, shards = Path(gen_dir), Path(shards)
+    out_dir = Path(out_dir) if out_dir is not None else gen_dir / "eval"
+    ensure_writable_dir(out_dir / CLIPS_DIR)
+    records = _split_records(shards, split)
+    available = list_clip_dirs(gen_dir)
+    todo = [r for r in records if r.id in available]
+    if not todo:
+        raise AvflowError(
+            f"{gen_dir}: no generated clip folder matches a {split} clip of {shards} "
+            f"(expected folders named like {records[0].id!r} holding motion.npz)"
+        )
+    decoder = resolve_decoder(settings, shards, Path(model_dir) if model_dir else None)
+    scorer = ClipScorer(settings, decoder, load_texts(settings.texts), vocoder)
+    key = settings.cache_key(decoder)
+    all_recs, all_stats = [], []
+    with progress(transient=not show_progress) as bar:
+        task = bar.add_task(f"scoring {split}", total=len(todo), status="")
+        for i, record in enumerate(todo):
+            cached = _load_cached(out_dir, record.id, key)
+            truth = None
+            if cached is None:
+                truth = load_truth(shards, record)
+                pred = load_prediction(available[record.id])
+                rec, stats = scorer.score(record.id, pred, truth)
+                rec["key"] = key
+                _save_cached(out_dir, record.id, rec, stats)
+            else:
+                rec, stats = cached
+            if i < settings.plots:
+                _plot(out_dir, record, shards, available[record.id], decoder, truth)
+            all_recs.append(rec)
+            all_stats.append(stats)
+            bar.update(task, advance=1, status=record.id)
+    result = aggregate(all_recs, all_stats)
+    if speed:
+        result["speed"] = speed
+    result.update(
+        {
+            "format": EVAL_FORMAT,
+            "version": EVAL_VERSION,
+            "name": name or gen_dir.name,
+            "source": source,
+            "generated": str(gen_dir.resolve()),
+            "truth": str(shards.resolve()),
+            "split": split,
+            "clips": len(todo),
+            "missing_clips": len(records) - len(todo),
+            "settings": {
+                "face_decoder": None if decoder is None else f"{decoder.name} ({decoder.path})",
+                "lip_closed_threshold": None if decoder is None else decoder.lip_closed_threshold,
+                "smile_threshold": None if decoder is None else decoder.smile_threshold,
+                "beat_sigma_s": settings.beat_sigma_s,
+                "mcd_order": settings.mcd_order,
+                "mcd_source": ", ".join(sorted({r["mcd_source"] for r in all_recs})),
+                "asr_backend": result["extra"].get("asr_backend"),
+                "wer_reference": result["extra"].get("wer_reference"),
+                "vocoder_for_asr": getattr(scorer._vocoder, "name", None),
+            },
+            "avflow_version": __version__,
+        }
+    )
+    write_results(out_dir, result)
+    return result
+
+
+def write_results(out_dir: Path, result: dict[str, Any]) -> None:
+    """metrics.json and metrics.md, atomically."""
+    with atomic_path(out_dir / METRICS_NAME) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    with atomic_path(out_dir / METRICS_MD_NAME) as tmp:
+        tmp.write_text(metrics_markdown(result))
+
+
+def _plot(out_dir: Path, record: Any, shards: Path, clip_dir: Path, decoder: MouthDecoder | None,
+          truth: dict[str, Any] | None) -> None:
+    from avflow_cli.metrics.plots import plot_clip
+
+    path = out_dir / PLOTS_DIR / f"{record.id}.png"
+    if path.is_file():
+        return
+    truth = truth or load_truth(shards, record)
+    pred = load_prediction(clip_dir)
+    g_mel = wav_log_mel(pred.wav, pred.sample_rate) if pred.wav is not None else pred.mel
+    lips = {}
+    if decoder is not None:
+        lips = {
+            "gen_lip": decoder.lip_distance(pred.face),
+            "true_lip": decoder.lip_distance(truth["face"]),
+            "lip_threshold": decoder.lip_closed_threshold,
+        }
+    plot_clip(path, record.id, gen_face=pred.face, gen_mel=g_mel, true_face=truth["face"], true_mel=truth["mel"], **lips)
+
+
+def _model_inputs(model: Any, truth: dict[str, Any]) -> dict[str, np.ndarray | None]:
+    """Guidance streams the model was trained with, from the clip (None when it has none)."""
+    cfg = model.config
+    return {
+        "p_tokens": truth.get("p_tokens") if getattr(cfg, "participant_tokens", False) else None,
+        "p_smirk": truth.get("p_smirk") if getattr(cfg, "participant_visual_dim", 0) > 0 else None,
+    }
+
+
+def generate_clips(
+    model_dir: str | Path,
+    shards: str | Path,
+    gen_dir: str | Path,
+    *,
+    split: str = "test",
+    steps: int | None = None,
+    seed: int = 0,
+    from_text: bool = False,
+    t2t: str | Path | None = None,
+    head_vae: str | Path | None = None,
+    settings: EvalSettings | None = None,
+    measure: bool = True,
+    show_progress: bool = True,
+) -> tuple[Any, dict[str, float] | None]:
+    """Generate every ``split`` clip into ``gen_dir`` (GEN layout), skipping finished clips.
+
+    Returns (the vocoder, so scoring reuses it; stage timings for 20 s, or None).
+    """
+    import torch
+
+    from avflow_cli.audio.vocoder import load_vocoder
+    from avflow_cli.metrics.speed import measure_speed
+    from avflow_cli.models.headvae import load_head_vae
+    from avflow_cli.models.inference import generate
+    from avflow_cli.models.registry import load_model
+    from avflow_cli.synth import pick_device, resolve_component
+
+    settings = settings or EvalSettings()
+    model_dir, shards, gen_dir = Path(model_dir), Path(shards), Path(gen_dir)
+    records = _split_records(shards, split)
+    device = pick_device(settings.device)
+    model = load_model(model_dir, device=str(device))
+    vae_dir = resolve_component(model_dir, "head_vae", head_vae)
+    vae = load_head_vae(vae_dir, device=str(device)) if vae_dir is not None else None
+    if vae is None:
+        err_console.print(f"[yellow]warning:[/] {model_dir}: no head VAE found; BC_h and Div_h need head poses and are skipped")
+    vocoder = load_vocoder(settings.vocoder, checkpoint=settings.vocoder_checkpoint, device=str(device))
+    texts = load_texts(settings.texts)
+    t2t_model, t2t_dir = None, None
+    if from_text:
+        from avflow_cli.models.text2tokens import load_t2t
+
+        t2t_dir = resolve_component(model_dir, "t2t", t2t)
+        if t2t_dir is None:
+            raise AvflowError(f"{model_dir}: --from-text needs a text-to-tokens model (give --t2t DIR)")
+        t2t_model = load_t2t(t2t_dir, device=str(device))
+    components = {"avflow": str(model_dir.resolve()), "head_vae": str(vae_dir) if vae_dir else None,
+                  "vocoder": vocoder.name, "device": str(device), "t2t": str(t2t_dir) if t2t_dir else None}
+    ensure_writable_dir(gen_dir)
+    first_truth = None
+    with progress(transient=not show_progress) as bar:
+        task = bar.add_task(f"generating {split}", total=len(records), status="")
+        for record in records:
+            target = gen_dir / record.id
+            if is_complete(target):
+                bar.update(task, advance=1, status=f"{record.id} (done before)")
+                continue
+            truth = load_truth(shards, record)
+            first_truth = first_truth or truth
+            text = texts.get(record.id) or truth.get("text")
+            timings: dict[str, float] = {}
+            with torch.inference_mode():
+                if from_text:
+                    if not text:
+                        raise AvflowError(f"clip {record.id}: --from-text needs its text (shard attribute 'text' or --texts FILE)")
+                    start = time.perf_counter()
+                    tokens = t2t_model.synthesize(text, seed=seed)  # (T', 29)
+                    timings["t2t"] = time.perf_counter() - start
+                    guidance = {"p_tokens": None, "p_smirk": None}  # guidance timing would not match the text
+                else:
+                    tokens = truth["tokens"]  # (T, 29)
+                    guidance = _model_inputs(model, truth)
+                start = time.perf_counter()
+                out = generate(model, tokens, steps=steps, seed=seed, num_samples=1, **guidance)
+                timings["avflow"] = time.perf_counter() - start
+                face, head, mel = out["face"][0], out["head"][0], out["mel"][0]  # (T, F), (T, 8), (T, 80)
+                pose = None
+                if vae is not None:
+                    start = time.perf_counter()
+                    pose = np.asarray(vae.decode_pose(head), np.float32)  # (T, 7)
+                    timings["head_vae"] = time.perf_counter() - start
+                start = time.perf_counter()
+                wav = vocoder(torch.as_tensor(mel, dtype=torch.float32, device=device)[None])[0].float().cpu().numpy()
+                timings["vocoder"] = time.perf_counter() - start
+            peak = float(np.abs(wav).max()) if wav.size else 0.0
+            if peak > 1.0:
+                wav = wav / peak * 0.99
+            meta = {"clip": record.id, "text": text, "seed": seed, "steps": steps or model.config.steps,
+                    "from_text": from_text, "seconds": len(wav) / vocoder.sample_rate, "timings_s": timings,
+                    "components": components, "avflow_version": __version__}
+            save_prediction(target, ClipPrediction(face=face, head_pose=pose, mel=mel, wav=wav,
+                                                   sample_rate=vocoder.sample_rate, head_latent=head,
+                                                   tokens=np.asarray(tokens, np.float32), meta=meta))
+            bar.update(task, advance=1, status=record.id)
+    speed = None
+    if measure:
+        speed_path = gen_dir.parent / SPEED_NAME
+        if speed_path.is_file():
+            speed = json.loads(speed_path.read_text())
+        else:
+            truth = first_truth or load_truth(shards, records[0])
+            text = (texts.get(records[0].id) or truth.get("text")) if from_text else None
+            speed = measure_speed(model, truth["tokens"], head_vae=vae, vocoder=vocoder, t2t=t2t_model, text=text,
+                                  steps=steps, device=str(device))
+            speed["device"] = str(device)
+            with atomic_path(speed_path) as tmp:
+                tmp.write_text(json.dumps(speed, indent=1))
+    return vocoder, speed
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    shards: str | Path,
+    *,
+    split: str = "test",
+    out_dir: str | Path | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    from_text: bool = False,
+    t2t: str | Path | None = None,
+    head_vae: str | Path | None = None,
+    settings: EvalSettings | None = None,
+    name: str | None = None,
+    measure_speed: bool = True,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Generate for every test clip with the model in ``model_dir``, then score (see module doc)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise AvflowError(f"{model_dir}: not a model directory (no config.json)")
+    out_dir = Path(out_dir) if out_dir is not None else model_dir / "eval" / (f"{split}-text" if from_text else split)
+    gen_dir = out_dir / GENERATED_DIR
+    vocoder, speed = generate_clips(model_dir, shards, gen_dir, split=split, steps=steps, seed=seed,
+                                    from_text=from_text, t2t=t2t, head_vae=head_vae, settings=settings,
+                                    measure=measure_speed, show_progress=show_progress)
+    return evaluate_dir(gen_dir, shards, split=split, out_dir=out_dir, settings=settings,
+                        name=name or model_dir.name, source="text" if from_text else "ground-truth tokens",
+                        vocoder=vocoder, speed=speed, model_dir=model_dir, show_progress=show_progress)
