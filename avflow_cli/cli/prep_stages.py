@@ -29,10 +29,12 @@ def _vad_config(aggressiveness: int, frame_ms: int, crosstalk_db: float, energy_
 
 def _each_session(src: Path, out: Path, label: str, fn: Callable) -> list:
     """Run ``fn(session)`` over every session of ``src`` with a progress bar; return results."""
-    from avflow_cli.data.prep import check_writable, find_sessions
+    from avflow_cli.data.prep import check_session, check_writable, find_sessions
 
     sessions = find_sessions(src)
     check_writable(out)
+    for s in sessions:  # validate everything first, so bad input leaves no partial output
+        check_session(s, out)
     results = []
     with progress() as bar:
         task = bar.add_task(label, total=len(sessions), status="")

@@ -190,6 +190,40 @@ def _save_json(path: Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=1))
 
 
+def check_session(session: Session, out: str | Path, *, length_tolerance_s: float = 1.0) -> None:
+    """Validate every input of a session before any stage writes: shapes, finiteness, rates, lengths.
+
+    Running this first is what makes a bad session leave no partial output behind.
+    """
+    from avflow_cli.data.resample import common_length
+    from avflow_cli.vision.headpose import orthonormalize, split_rt
+
+    audio, sr = read_session_audio(session)
+    fps = session.face_fps
+    face = load_array(session.path / "face_codes.npy", ndim=2, allow_nan=True)
+    rot_path = session.path / "head_rot.npy"
+    rot = load_array(rot_path, ndim=3, allow_nan=True)
+    trans = load_array(session.path / "head_trans.npy", ndim=2, dim=3, allow_nan=True) if rot.shape[1:] == (3, 3) else None
+    rot, trans = split_rt(rot, trans, source=rot_path)
+    orthonormalize(rot, source=rot_path)
+    if len(rot) != len(face) or len(trans) != len(face):
+        raise InputFileError(rot_path, f"{len(rot)} rotations / {len(trans)} translations but face_codes.npy has {len(face)} frames")
+    lengths = {"audio.wav": (audio.shape[1], float(sr)), "face_codes.npy": (len(face), fps)}
+    if (session.path / "face_valid.npy").is_file():
+        valid = load_array(session.path / "face_valid.npy", ndim=1)
+        if len(valid) != len(face):
+            raise InputFileError(session.path / "face_valid.npy", f"{len(valid)} frames but face_codes.npy has {len(face)}")
+    smirk = p_smirk_path(session, out)
+    if smirk is not None and "participant" in session.channels:
+        lengths[smirk.name] = (len(load_array(smirk, ndim=2)), fps)
+    for speaker in session.speakers():
+        tok = _precomputed_tokens(session, speaker)
+        if tok is not None:
+            lengths[tok.name] = (len(load_array(tok, ndim=2, dim=K.TOKEN_DIM)), K.TOKEN_RATE)
+    common_length(lengths, tolerance_s=length_tolerance_s, source=session.path)
+    read_transcript(session)
+
+
 # --- stages ------------------------------------------------------------------------------------
 def stage_vad(session: Session, out: str | Path, cfg: VadConfig | None = None, *, force: bool = False) -> Path:
     """actor.wav / participant.wav (speech kept, the rest attenuated) + vad.json."""
@@ -563,6 +597,7 @@ def write_shard_part(
     device: str = "cpu",
     on_stage: PROGRESS | None = None,
     sessions: list[Session] | None = None,
+    check: bool = True,
 ) -> PartManifest:
     """Write shard ``shard_index`` of ``num_shards`` (its sessions: every num_shards-th) + its part."""
     from avflow_cli.data.shards import write_shard
@@ -591,6 +626,8 @@ def write_shard_part(
     dims: dict[str, int] = {}
     extractors: dict[str, str] = {}
     name = shard_name(shard_index)
+    for session in mine if check else ():  # inputs first: a bad session stops the run before any write
+        check_session(session, out, length_tolerance_s=opts.length_tolerance_s)
     for session in mine:
         prepare_session(session, out, opts, checkpoint=checkpoint, device=device, on_stage=on_stage)
         if on_stage:
@@ -653,9 +690,11 @@ def build_shards(
     kw = dict(shard_dir=shard_dir, checkpoint=checkpoint, device=device, on_stage=on_stage, sessions=sessions)
     if shard_index is not None:
         return write_shard_part(src, out, shard_index, n, opts, **kw)
+    for session in sessions:
+        check_session(session, out, length_tolerance_s=opts.length_tolerance_s)
     remove_stale_parts(shard_dir, n)
     for i in range(n):
-        write_shard_part(src, out, i, n, opts, **kw)
+        write_shard_part(src, out, i, n, opts, check=False, **kw)
     return merge_parts(shard_dir)
 
 

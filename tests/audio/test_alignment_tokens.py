@@ -1,0 +1,136 @@
+"""CTC-shaped character logits from known timing, the token-source choice, and LJSpeech folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avflow_cli import constants as K
+from avflow_cli.audio import alignment_tokens as at
+from avflow_cli.errors import AvflowError, MissingCheckpointError
+
+
+def turn(text: str, phones: list, speaker: str = "actor") -> dict:
+    return {"speaker": speaker, "start": phones[0][1], "end": phones[-1][2], "text": text, "phones": phones}
+
+
+PHONES = [["pau", 0.0, 0.2], ["dh", 0.2, 0.25], ["ax", 0.25, 0.3], ["b", 0.3, 0.38], ["er", 0.38, 0.45],
+          ["ch", 0.45, 0.56], ["k", 0.56, 0.65], ["ax", 0.65, 0.72], ["n", 0.72, 0.8], ["uw", 0.8, 0.9],
+          ["pau", 0.9, 1.1], ["s", 1.1, 1.2], ["l", 1.2, 1.28], ["ih", 1.28, 1.39], ["d", 1.39, 1.45], ["pau", 1.45, 1.6]]
+
+
+def test_logits_decode_back_to_the_text() -> None:
+    logits = at.tokens_from_transcript([turn("The birch canoe, slid!", PHONES)], 2.0, "actor")
+    assert logits.shape == (100, K.TOKEN_DIM) and logits.dtype == np.float32
+    assert at.greedy_decode(logits) == "THE BIRCH CANOE SLID"
+    probs = np.exp(logits)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)  # log-posteriors
+    assert (logits.argmax(1)[:10] == K.TOKEN_BLANK).all()  # silence before the first word is blank
+
+
+def test_characters_stay_inside_their_words_time() -> None:
+    spans = at.word_spans(turn("The birch canoe, slid!", PHONES))
+    assert [w for w, _, _ in spans] == ["THE", "BIRCH", "CANOE", "SLID"]
+    assert spans[-1][1] == pytest.approx(1.1) and spans[-1][2] == pytest.approx(1.45)  # phrase after the pause
+    logits = at.ctc_logits(spans, 100)
+    ids = logits.argmax(1)
+    slid = [K.TOKEN_LABELS.index(c) for c in "SLID"]
+    frames = [int(np.flatnonzero(ids == i)[-1]) for i in slid]
+    assert frames == sorted(frames) and 55 <= frames[0] and frames[-1] < 74
+
+
+def test_repeated_letters_survive_ctc_merging() -> None:
+    spans = [("BOOKKEEPER", 0.0, 0.1), ("ALL", 0.1, 0.12)]  # far too short: letters spill over, in order
+    assert at.greedy_decode(at.ctc_logits(spans, 50)) == "BOOKKEEPER ALL"
+
+
+def test_other_speaker_and_unknown_characters() -> None:
+    turns = [turn("Hello 42 world-wide", [["hh", 0.1, 0.5], ["ow", 0.5, 0.9]]), turn("Yeah", [["y", 1.0, 1.3]], "participant")]
+    assert at.greedy_decode(at.tokens_from_transcript(turns, 2.0, "actor")) == "HELLO WORLDWIDE"
+    assert at.greedy_decode(at.tokens_from_transcript(turns, 2.0, "participant")) == "YEAH"
+    assert at.tokens_from_transcript(turns, 2.0, "nobody").argmax(1).max() == K.TOKEN_BLANK
+
+
+def test_frames_at_50_hz() -> None:
+    assert at.num_token_frames(1.0) == 50 and at.num_token_frames(2.019) == 100
+    assert K.TOKEN_RATE == 50.0
+
+
+def _lj_folder(root: Path, with_alignment: bool = True) -> Path:
+    (root / "wavs").mkdir(parents=True)
+    (root / "alignments").mkdir()
+    (root / "metadata.csv").write_text("a1|The birch canoe, slid!|the birch canoe, slid!\na2|Yeah|Yeah\n")
+    for item, seconds in (("a1", 1.7), ("a2", 0.6)):
+        sf.write(str(root / "wavs" / f"{item}.wav"), np.zeros(int(seconds * K.SAMPLE_RATE), np.float32), K.SAMPLE_RATE)
+    if with_alignment:
+        (root / "alignments" / "a1.json").write_text(json.dumps({"phones": PHONES}))
+        (root / "alignments" / "a2.json").write_text(json.dumps({"words": [["yeah", 0.1, 0.4]]}))
+    return root
+
+
+@pytest.fixture
+def no_wav2vec2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An asr_tokens module whose checkpoint is missing (as on a machine without the weights)."""
+
+    class Missing:
+        def __init__(self, checkpoint=None, device="cpu"):
+            raise MissingCheckpointError("wav2vec2 ASR weights not found: put wav2vec2_fairseq_base_ls960_asr_ls960.pth in ~/.cache/avflow/checkpoints")
+
+    monkeypatch.setitem(sys.modules, "avflow_cli.audio.asr_tokens", types.SimpleNamespace(Wav2Vec2Tokens=Missing))
+
+
+@pytest.fixture
+def fake_wav2vec2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in extractor with the real one's interface: (N_tok, 29) at 50 Hz."""
+
+    class Fake:
+        name = "fake-wav2vec2"
+
+        def __init__(self, checkpoint=None, device="cpu"):
+            pass
+
+        def logits(self, wav, sr):
+            return np.zeros((int(len(wav) / sr * K.TOKEN_RATE), K.TOKEN_DIM), np.float32)
+
+    monkeypatch.setitem(sys.modules, "avflow_cli.audio.asr_tokens", types.SimpleNamespace(Wav2Vec2Tokens=Fake))
+
+
+def test_ljspeech_folder_alignment(tmp_path: Path, no_wav2vec2: None) -> None:
+    folder = _lj_folder(tmp_path / "lj")
+    written, used = at.ljspeech_tokens(folder, "auto")
+    assert (written, used) == (2, "alignment")
+    a1 = np.load(folder / "tokens" / "a1.npy")
+    assert a1.shape == (at.num_token_frames(1.7), K.TOKEN_DIM)
+    assert at.greedy_decode(a1) == "THE BIRCH CANOE SLID"
+    assert at.greedy_decode(np.load(folder / "tokens" / "a2.npy")) == "YEAH"
+    mtime = (folder / "tokens" / "a1.npy").stat().st_mtime_ns
+    assert at.ljspeech_tokens(folder, "alignment") == (0, "alignment")  # finished work is skipped
+    assert (folder / "tokens" / "a1.npy").stat().st_mtime_ns == mtime
+
+
+def test_ljspeech_folder_wav2vec2(tmp_path: Path, fake_wav2vec2: None) -> None:
+    folder = _lj_folder(tmp_path / "lj", with_alignment=False)
+    assert at.ljspeech_tokens(folder, "auto") == (2, "wav2vec2")
+    assert np.load(folder / "tokens" / "a2.npy").shape == (30, K.TOKEN_DIM)
+
+
+def test_ljspeech_without_weights_or_alignments_names_the_checkpoint(tmp_path: Path, no_wav2vec2: None) -> None:
+    folder = _lj_folder(tmp_path / "lj", with_alignment=False)
+    (folder / "alignments").rmdir()
+    with pytest.raises(AvflowError, match="wav2vec2_fairseq_base_ls960_asr_ls960.pth"):
+        at.ljspeech_tokens(folder, "auto")
+    assert not (folder / "tokens").exists()
+
+
+def test_bad_metadata(tmp_path: Path) -> None:
+    with pytest.raises(AvflowError, match="metadata.csv"):
+        at.read_ljspeech_metadata(tmp_path)
+    (tmp_path / "metadata.csv").write_text("only-an-id\n")
+    with pytest.raises(AvflowError, match="line 1"):
+        at.read_ljspeech_metadata(tmp_path)
