@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ __all__ = [
     "euler_to_quat",
     "quat_to_rotmat",
     "render_frame",
+    "render_frames",
     "render_video",
 ]
 
@@ -245,18 +247,6 @@ def quat_to_rotmat(quat: np.ndarray) -> np.ndarray:
     return rot.reshape(q.shape[:-1] + (3, 3))
 
 
-def _clean_pose(pose_row: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(R (3, 3), t (3,)) of one head-pose row, with bad values replaced and translation clipped."""
-    if pose_row is None:
-        return np.eye(3), np.array([0.0, 0.0, DEFAULT_DISTANCE_MM])
-    pose_row = np.asarray(pose_row, dtype=np.float64)
-    if pose_row.shape != (HEAD_POSE_DIM,):
-        raise AvflowError(f"a head-pose row must have {HEAD_POSE_DIM} values (qw qx qy qz tx ty tz), got {pose_row.shape}")
-    rot = quat_to_rotmat(pose_row[:4])
-    trans = np.where(np.isfinite(pose_row[4:]), pose_row[4:], [0.0, 0.0, DEFAULT_DISTANCE_MM])
-    return rot, np.clip(trans, _TRANS_LIMITS[:, 0], _TRANS_LIMITS[:, 1])
-
-
 # ---------------------------------------------------------------------------------------------
 # Renderer
 # ---------------------------------------------------------------------------------------------
@@ -273,36 +263,140 @@ PALETTES = {  # RGB
 
 
 def _surface(xy: np.ndarray) -> np.ndarray:
-    """Lift (K, 2) face-plane points onto the front of the head ellipsoid: (K, 2) -> (K, 3)."""
+    """Lift face-plane points onto the front of the head ellipsoid: (..., 2) -> (..., 3)."""
     a, b, c = _HEAD_AXES_MM
-    inside = 1.0 - (xy[:, 0] / a) ** 2 - (xy[:, 1] / b) ** 2
+    inside = 1.0 - (xy[..., 0] / a) ** 2 - (xy[..., 1] / b) ** 2
     z = -c * np.sqrt(np.clip(inside, 0.05, None))  # front surface faces -z (the camera)
-    return np.concatenate([xy, z[:, None]], axis=1)
+    return np.concatenate([xy, z[..., None]], axis=-1)
 
 
-def _mouth_polylines(p: np.ndarray, n: int = 9) -> dict[str, np.ndarray]:
-    """Upper/lower outer and inner lip curves in face-plane mm, each (n, 2), from clipped params."""
-    half_w = 0.5 * float(mouth_corner_distance(p))
-    gap = float(lip_distance(p))
-    smile, rnd = p[PARAM_INDEX["smile"]], p[PARAM_INDEX["lip_round"]]
-    s = np.linspace(-1.0, 1.0, n)
+def _ellipses(cx: np.ndarray, cy: np.ndarray, rx: np.ndarray, ry: np.ndarray, n: int = 14) -> np.ndarray:
+    """Closed ellipse outlines, one per frame: (T,) x4 -> (T, n, 2)."""
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([cx[:, None] + rx[:, None] * np.cos(ang), cy[:, None] + ry[:, None] * np.sin(ang)], axis=-1)
+
+
+def _face_curves(p: np.ndarray) -> dict[str, np.ndarray]:
+    """Every feature curve in face-plane mm for clipped params (T, P): name -> (T, k, 2)."""
+    T = p.shape[0]
+    col = {name: p[:, i].astype(np.float64) for name, i in PARAM_INDEX.items()}
+    curves: dict[str, np.ndarray] = {}
+    gaze_x, gaze_y = 4.0 * col["gaze_x"], 2.5 * col["gaze_y"]
+    for side, blink, key in ((-1.0, col["blink_l"], "l"), (1.0, col["blink_r"], "r")):
+        cx, cy = np.full(T, 30.0 * side), np.full(T, -15.0)
+        open_ry = 6.0 * (1.0 - blink) + 0.4
+        curves[f"eye_{key}"] = _ellipses(cx, cy, np.full(T, 12.0), open_ry)
+        curves[f"iris_{key}"] = _ellipses(cx + gaze_x, cy + gaze_y, np.full(T, 4.0), np.minimum(4.0, open_ry), 10)
+        bx = cx[:, None] + side * np.linspace(-13.0, 15.0, 5)
+        by = cy[:, None] - 13.0 - 9.0 * col["brow_raise"][:, None] - np.array([0.0, 2.5, 3.5, 2.5, 0.0])
+        curves[f"brow_{key}"] = np.stack([bx, by], axis=-1)
+    nose = np.array([[0.0, -8.0], [3.0, 14.0], [-5.0, 19.0], [0.0, 21.0], [6.0, 19.0]])
+    curves["nose"] = np.broadcast_to(nose, (T, 5, 2))
+    # Mouth: corners at +-width/2 (raised by a smile), inner gap = lip_distance, lower lip moves most.
+    half_w = 0.5 * mouth_corner_distance(p)[:, None]
+    gap = lip_distance(p)[:, None]
+    smile, rnd = col["smile"][:, None], col["lip_round"][:, None]
+    s = np.linspace(-1.0, 1.0, 9)
     bulge = (1.0 - s**2) ** 0.7  # 0 at the corners, 1 in the middle
     centre_y, corner_y = 45.0, 45.0 - 5.0 * smile + 2.0 * rnd
-    x = s * half_w
+    x = s * half_w  # (T, 9)
     upper_in = corner_y + (centre_y - corner_y - 0.3 * gap) * bulge
     lower_in = corner_y + (centre_y - corner_y + 0.7 * gap) * bulge
     thick = 4.0 + 2.0 * rnd
-    return {
-        "upper_out": np.stack([x, upper_in - thick * bulge - 0.5], axis=1),
-        "lower_out": np.stack([x, lower_in + (thick + 1.0) * bulge + 0.5], axis=1),
-        "upper_in": np.stack([x, upper_in], axis=1),
-        "lower_in": np.stack([x, lower_in], axis=1),
-    }
+    curves["upper_out"] = np.stack([x, upper_in - thick * bulge - 0.5], axis=-1)
+    curves["lower_out"] = np.stack([x, lower_in + (thick + 1.0) * bulge + 0.5], axis=-1)
+    curves["upper_in"] = np.stack([x, upper_in], axis=-1)
+    curves["lower_in"] = np.stack([x, lower_in], axis=-1)
+    u = np.linspace(-1, 1, 7)
+    curves["chin"] = np.stack(
+        [np.broadcast_to(14.0 * u, (T, 7)), 75.0 + 10.0 * col["jaw_open"][:, None] - 2.0 * (1 - u**2)], axis=-1
+    )
+    return curves
 
 
-def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 14) -> np.ndarray:
-    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    return np.stack([cx + rx * np.cos(ang), cy + ry * np.sin(ang)], axis=1)  # (n, 2)
+def _pose_arrays(head_pose: np.ndarray | None, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rotations (T, 3, 3) and clipped translations (T, 3) of (T, 7) poses (None = neutral)."""
+    if head_pose is None:
+        return np.broadcast_to(np.eye(3), (T, 3, 3)), np.broadcast_to([0.0, 0.0, DEFAULT_DISTANCE_MM], (T, 3))
+    head_pose = np.asarray(head_pose, dtype=np.float64)
+    if head_pose.shape != (T, HEAD_POSE_DIM):
+        raise AvflowError(f"head pose must be ({T}, {HEAD_POSE_DIM}) (qw qx qy qz tx ty tz), got {head_pose.shape}")
+    rot = quat_to_rotmat(head_pose[:, :4])  # (T, 3, 3)
+    trans = np.where(np.isfinite(head_pose[:, 4:]), head_pose[:, 4:], [0.0, 0.0, DEFAULT_DISTANCE_MM])
+    return rot, np.clip(trans, _TRANS_LIMITS[:, 0], _TRANS_LIMITS[:, 1])
+
+
+def render_frames(
+    params: np.ndarray,
+    head_pose: np.ndarray | None = None,
+    size: int = DEFAULT_SIZE,
+    *,
+    palette: str = "actor",
+) -> Iterator[np.ndarray]:
+    """Yield avatar frames (size, size, 3) uint8 RGB for params (T, P) and head pose (T, 7) or None.
+
+    The geometry of all frames is computed at once (vectorised); only drawing runs per frame.
+    Every value is clipped to a drawable range first, so generated motion never crashes it.
+    """
+    import cv2
+
+    if palette not in PALETTES:
+        raise AvflowError(f"unknown palette {palette!r}; choose from {sorted(PALETTES)}")
+    colors = PALETTES[palette]
+    p = clip_params(np.atleast_2d(params))  # (T, P)
+    T = p.shape[0]
+    rot, trans = _pose_arrays(head_pose, T)
+    focal = _FOCAL_PER_PX * size
+    scale = float(1 << _SUBPIXEL_BITS)
+
+    def to_pixels(points3: np.ndarray) -> np.ndarray:
+        """Head-frame points (T, K, 3) -> fixed-point pixel coordinates (T, K, 2) int32."""
+        cam = np.einsum("tij,tkj->tki", rot, points3) + trans[:, None, :]  # (T, K, 3)
+        pix = focal * cam[..., :2] / np.clip(cam[..., 2:], 50.0, None) + size / 2.0  # (T, K, 2)
+        return np.round(np.clip(pix, -4 * size, 5 * size) * scale).astype(np.int32)
+
+    # Head silhouette: the rotated ellipsoid's outline (orthographic shape, perspective scale).
+    spread = rot @ np.diag(_HEAD_AXES_MM**2) @ np.swapaxes(rot, 1, 2)  # (T, 3, 3)
+    l11 = np.sqrt(spread[:, 0, 0])
+    l21 = spread[:, 1, 0] / l11
+    l22 = np.sqrt(np.clip(spread[:, 1, 1] - l21**2, 1e-6, None))
+    ang = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    ring_x = l11[:, None] * np.cos(ang)  # (T, 40)
+    ring_y = l21[:, None] * np.cos(ang) + l22[:, None] * np.sin(ang)
+    outline = focal * (np.stack([ring_x, ring_y], -1) + trans[:, None, :2]) / trans[:, None, 2:] + size / 2.0
+    outline = np.round(outline * scale).astype(np.int32)  # (T, 40, 2)
+    neck = to_pixels(np.broadcast_to(np.array([[-30, 80, 20], [30, 80, 20], [34, 150, 20], [-34, 150, 20]], float), (T, 4, 3)))
+
+    curves = _face_curves(p)
+    names = list(curves)
+    bounds = np.cumsum([0] + [curves[n].shape[1] for n in names])
+    pix = to_pixels(_surface(np.concatenate([curves[n] for n in names], axis=1)))  # (T, K, 2)
+    seg = {n: (int(bounds[i]), int(bounds[i + 1])) for i, n in enumerate(names)}
+    gap_open = lip_distance(p) > 0.3  # (T,)
+    blinks = p[:, [PARAM_INDEX["blink_l"], PARAM_INDEX["blink_r"]]]  # (T, 2)
+    aa, bits = cv2.LINE_AA, _SUBPIXEL_BITS
+    background = np.empty((size, size, 3), dtype=np.uint8)
+    background[:] = colors["bg"]
+
+    for t in range(T):
+        img = background.copy()
+        part = {n: pix[t, a:b] for n, (a, b) in seg.items()}
+        cv2.fillPoly(img, [neck[t]], colors["skin"], aa, bits)  # separate calls: overlaps would cancel
+        cv2.fillPoly(img, [outline[t]], colors["skin"], aa, bits)
+        cv2.polylines(img, [outline[t]], True, colors["line"], 1, aa, bits)
+        for k, key in enumerate("lr"):
+            cv2.fillPoly(img, [part[f"eye_{key}"]], colors["eye"], aa, bits)
+            if blinks[t, k] < 0.6:
+                cv2.fillPoly(img, [part[f"iris_{key}"]], colors["iris"], aa, bits)
+            cv2.polylines(img, [part[f"eye_{key}"]], True, colors["line"], 1, aa, bits)
+        cv2.polylines(img, [part["brow_l"], part["brow_r"]], False, colors["brow"], 2, aa, bits)
+        cv2.polylines(img, [part["nose"], part["chin"]], False, colors["line"], 1, aa, bits)
+        cv2.fillPoly(img, [np.concatenate([part["upper_out"], part["lower_out"][::-1]])], colors["lip"], aa, bits)
+        if gap_open[t]:
+            cv2.fillPoly(img, [np.concatenate([part["upper_in"], part["lower_in"][::-1]])], colors["mouth"], aa, bits)
+        else:
+            cv2.polylines(img, [part["upper_in"]], False, colors["mouth"], 1, aa, bits)
+        yield img
 
 
 def render_frame(
@@ -312,79 +406,9 @@ def render_frame(
     *,
     palette: str = "actor",
 ) -> np.ndarray:
-    """Draw one frame of the avatar. params_row (P,), pose_row (7,) or None -> (size, size, 3) uint8 RGB.
-
-    Every value is clipped to a drawable range first, so generated motion never crashes it.
-    """
-    import cv2
-
-    colors = PALETTES[palette]
-    p = clip_params(params_row)
-    rot, trans = _clean_pose(pose_row)
-    focal = _FOCAL_PER_PX * size
-    centre = np.array([size / 2.0, size / 2.0])
-    scale = float(1 << _SUBPIXEL_BITS)
-
-    def project(points3: np.ndarray) -> np.ndarray:
-        cam = points3 @ rot.T + trans  # (K, 3) camera coordinates
-        depth = np.clip(cam[:, 2], 50.0, None)
-        return focal * cam[:, :2] / depth[:, None] + centre  # (K, 2) pixels
-
-    def fixed(points2: np.ndarray) -> np.ndarray:
-        return np.round(points2 * scale).astype(np.int32).reshape(-1, 1, 2)
-
-    img = np.empty((size, size, 3), dtype=np.uint8)
-    img[:] = colors["bg"]
-
-    # Head: the silhouette of the ellipsoid, rotated (orthographic shape, perspective scale).
-    spread = rot @ np.diag(_HEAD_AXES_MM**2) @ rot.T  # (3, 3) shape matrix in camera coordinates
-    chol = np.linalg.cholesky(spread[:2, :2])  # (2, 2)
-    ang = np.linspace(0, 2 * np.pi, 40, endpoint=False)
-    ring = np.stack([np.cos(ang), np.sin(ang)], axis=1) @ chol.T  # (40, 2) mm around the centre
-    outline = focal * (ring + trans[:2]) / max(trans[2], 50.0) + centre  # (40, 2) pixels
-    # Neck stub below the head, so roll and nods read clearly.
-    neck = np.array([[-30, 80, 20], [30, 80, 20], [34, 150, 20], [-34, 150, 20]], dtype=np.float64)
-    cv2.fillPoly(img, [fixed(project(neck))], colors["skin"], cv2.LINE_AA, _SUBPIXEL_BITS)
-    cv2.fillPoly(img, [fixed(outline)], colors["skin"], cv2.LINE_AA, _SUBPIXEL_BITS)
-    cv2.polylines(img, [fixed(outline)], True, colors["line"], 1, cv2.LINE_AA, _SUBPIXEL_BITS)
-
-    def draw(points2: np.ndarray, color: tuple[int, int, int], *, fill: bool, closed: bool = True, width: int = 1) -> None:
-        pts = fixed(project(_surface(points2)))
-        if fill:
-            cv2.fillPoly(img, [pts], color, cv2.LINE_AA, _SUBPIXEL_BITS)
-        else:
-            cv2.polylines(img, [pts], closed, color, width, cv2.LINE_AA, _SUBPIXEL_BITS)
-
-    # Eyes, pupils, brows.
-    gaze = np.array([p[PARAM_INDEX["gaze_x"]] * 4.0, p[PARAM_INDEX["gaze_y"]] * 2.5])
-    brow_lift = 9.0 * p[PARAM_INDEX["brow_raise"]]
-    for side, blink in ((-1.0, p[PARAM_INDEX["blink_l"]]), (1.0, p[PARAM_INDEX["blink_r"]])):
-        cx, cy = 30.0 * side, -15.0
-        open_ry = 6.0 * (1.0 - blink) + 0.4
-        draw(_ellipse(cx, cy, 12.0, open_ry), colors["eye"], fill=True)
-        if blink < 0.6:
-            draw(_ellipse(cx + gaze[0], cy + gaze[1], 4.0, min(4.0, open_ry)), colors["iris"], fill=True, closed=True)
-        draw(_ellipse(cx, cy, 12.0, open_ry), colors["line"], fill=False)
-        bx = cx + side * np.linspace(-13.0, 15.0, 5)
-        by = cy - 13.0 - brow_lift - np.array([0.0, 2.5, 3.5, 2.5, 0.0])
-        draw(np.stack([bx, by], axis=1), colors["brow"], fill=False, closed=False, width=2)
-
-    # Nose.
-    draw(np.array([[0.0, -8.0], [3.0, 14.0], [-5.0, 19.0], [0.0, 21.0], [6.0, 19.0]]), colors["line"], fill=False, closed=False)
-
-    # Mouth: lips, then the dark opening between the inner lip lines.
-    lips = _mouth_polylines(p)
-    draw(np.concatenate([lips["upper_out"], lips["lower_out"][::-1]]), colors["lip"], fill=True)
-    if float(lip_distance(p)) > 0.3:
-        draw(np.concatenate([lips["upper_in"], lips["lower_in"][::-1]]), colors["mouth"], fill=True)
-    else:
-        draw(lips["upper_in"], colors["mouth"], fill=False, closed=False)
-
-    # Chin line follows the jaw.
-    jaw = 10.0 * p[PARAM_INDEX["jaw_open"]]
-    draw(np.stack([np.linspace(-14, 14, 7), 75.0 + jaw - 2.0 * (1 - np.linspace(-1, 1, 7) ** 2)], axis=1),
-         colors["line"], fill=False, closed=False)
-    return img
+    """Draw one frame. params_row (P,), pose_row (7,) or None -> (size, size, 3) uint8 RGB."""
+    pose = None if pose_row is None else np.asarray(pose_row, dtype=np.float64).reshape(1, -1)
+    return next(render_frames(np.asarray(params_row).reshape(1, -1), pose, size, palette=palette))
 
 
 def _ffmpeg() -> str:
@@ -411,8 +435,6 @@ def render_video(
     params (T, P), head_pose (T, 7) wxyz + translation mm or None (front-facing at 1 m),
     audio (N,) or (C, N) float at ``audio_sr``. Values are clipped, so generated motion is safe.
     """
-    from avflow_cli.audio.io import write_audio
-
     params = np.asarray(params, dtype=np.float32)
     if params.ndim != 2 or params.shape[0] == 0:
         raise AvflowError(f"face parameters must be a non-empty (T, {NUM_PARAMS}) array, got {params.shape}")
@@ -433,17 +455,18 @@ def render_video(
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-r", f"{fps:.6f}", "-i", "-"]
         if audio is not None:
+            from avflow_cli.audio.io import write_audio  # imports torch: only when muxing audio
+
             wav = Path(tmpdir) / "audio.wav"
             write_audio(wav, np.nan_to_num(np.asarray(audio, dtype=np.float32)), int(audio_sr))
             cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "96k", "-shortest"]
-        cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
+        cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-threads", "1", "-movflags", "+faststart", str(tmp_out)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdin is not None
         try:
-            for t in range(params.shape[0]):
-                pose = None if head_pose is None else head_pose[t]
-                proc.stdin.write(render_frame(params[t], pose, size, palette=palette).tobytes())
+            for frame in render_frames(params, head_pose, size, palette=palette):
+                proc.stdin.write(frame.tobytes())
             proc.stdin.close()
         except BrokenPipeError:
             pass
