@@ -464,3 +464,62 @@ def extract_smirk_features(
     if not feats:
         raise InputFileError(info.path, "no frames decoded")
     return np.concatenate(feats), np.concatenate(valids), rate
+
+
+def smirk_sidecar_paths(out: str | Path) -> tuple[Path, Path]:
+    """(valid mask, metadata) paths written beside a features file: NAME.valid.npy, NAME.json."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.valid.npy"), out.with_suffix(".json")
+
+
+def write_smirk_features(
+    video: str | Path,
+    out: str | Path,
+    checkpoint: str | Path,
+    *,
+    device: str = "cpu",
+    batch: int = 32,
+    fps: float | None = None,
+    layout: FeatureLayout = "paper",
+    crop_scale: float | None = None,
+    force: bool = False,
+) -> dict[str, object]:
+    """``avflow prep smirk``: features of ``video`` into ``out`` (.npy) with a mask and metadata.
+
+    ``out`` holds (N, 56|58) float32 with faceless frames interpolated from their neighbours
+    (so the stream can be resampled); ``NAME.valid.npy`` says which frames had a face and
+    ``NAME.json`` records fps, layout, checkpoint and counts. An existing ``out`` is kept
+    unless ``force``. Raises InputFileError when no frame has a face.
+    """
+    import json
+
+    from avflow_cli.fsutil import atomic_path
+
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise AvflowError(f"{out}: the output must be a .npy file")
+    valid_path, meta_path = smirk_sidecar_paths(out)
+    if out.is_file() and meta_path.is_file() and not force:
+        return {"skipped": True, **json.loads(meta_path.read_text())}
+    feats, valid, rate = extract_smirk_features(
+        video, checkpoint, device, batch, fps=fps, layout=layout, crop_scale=crop_scale
+    )
+    if not valid.any():
+        raise InputFileError(video, f"no face found in any of its {len(valid)} frames")
+    meta: dict[str, object] = {
+        "video": str(Path(video).resolve()),
+        "fps": rate,
+        "layout": layout,
+        "dim": int(feats.shape[1]),
+        "frames": int(len(feats)),
+        "valid_frames": int(valid.sum()),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "detector": "OpenCV Haar frontal face (largest face, EMA-smoothed box)",
+    }
+    with atomic_path(out) as tmp:
+        np.save(tmp, fill_invalid(feats, valid))
+    with atomic_path(valid_path) as tmp:
+        np.save(tmp, valid)
+    with atomic_path(meta_path) as tmp:  # written last: marks the work finished
+        tmp.write_text(json.dumps(meta, indent=1))
+    return {"skipped": False, **meta}
