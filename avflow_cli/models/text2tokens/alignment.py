@@ -11,9 +11,10 @@ Shapes: B batch, N symbols, T frames.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-NEG_INF = -1e9  # "unreachable"; finite so that sums of two stay finite in float32
+NEG_INF = float("-inf")  # unreachable cells
 
 
 @torch.no_grad()
@@ -25,33 +26,35 @@ def maximum_path(log_p: torch.Tensor, x_lengths: torch.Tensor, y_lengths: torch.
     """
     b, n, t = log_p.shape
     device = log_p.device
-    lp = log_p.float()
-    sym = torch.arange(n, device=device)[None, :]  # (1, N)
-    xl, yl = x_lengths.long()[:, None], y_lengths.long()[:, None]  # (B, 1)
-    neg = torch.full((b, 1), NEG_INF, device=device)
+    lp = log_p.float().permute(2, 0, 1).contiguous()  # (T, B, N): one contiguous slab per frame
 
-    # Forward pass: value[:, x] = best score of a path ending on symbol x at the current frame.
-    # A cell (x, y) is reachable iff x <= y (one symbol per frame at most) and
-    # x >= N_b - T_b + y (the remaining frames can still reach the last symbol).
-    value = torch.where(sym == 0, lp[:, :, 0], torch.full_like(lp[:, :, 0], NEG_INF))  # (B, N)
-    advanced = torch.zeros(b, n, t, dtype=torch.bool, device=device)  # came from x - 1 at frame y
+    # Forward pass over frames. Column x + 1 of ``cur`` holds the best score of a path ending on
+    # symbol x at the current frame; column 0 is a permanent -inf ("before the first symbol").
+    # Unreachable cells (x > y) stay -inf by themselves; cells that can no longer reach the last
+    # symbol never influence the backtrack, so no band mask is needed.
+    cur = torch.full((b, n + 1), NEG_INF, device=device)
+    nxt = cur.clone()
+    cur[:, 1] = lp[0, :, 0]
+    advanced = torch.zeros(t, b, n, dtype=torch.bool, device=device)  # came from x - 1 at frame y
     for y in range(1, t):
-        from_prev = torch.cat([neg, value[:, :-1]], dim=1)  # (B, N): score arriving from x - 1
-        step = from_prev > value  # (B, N): strictly better to advance
-        value = torch.maximum(value, from_prev) + lp[:, :, y]  # (B, N)
-        band = (sym <= y) & (sym >= xl - yl + y)  # (B, N)
-        value = torch.where(band, value, torch.full_like(value, NEG_INF))
-        advanced[:, :, y] = step
+        stay, move = cur[:, 1:], cur[:, :-1]  # (B, N) each: from (x, y-1) and from (x-1, y-1)
+        torch.gt(move, stay, out=advanced[y])  # strictly better to advance (ties stay)
+        torch.maximum(stay, move, out=nxt[:, 1:])
+        nxt[:, 1:] += lp[y]
+        cur, nxt = nxt, cur
 
-    # Backtrack from (N_b − 1, T_b − 1) for all items at once.
-    path = torch.zeros(b, n, t, dtype=log_p.dtype, device=device)
-    rows = torch.arange(b, device=device)
-    index = (x_lengths.long() - 1).clamp(min=0)  # (B,)
+    # Backtrack from (N_b - 1, T_b - 1) for all items at once. Tiny gathers per frame are far
+    # cheaper in numpy than as torch dispatches, so this part runs on the host.
+    adv = advanced.cpu().numpy()  # (T, B, N)
+    path = np.zeros((b, n, t), dtype=np.float32)
+    rows = np.arange(b)
+    index = np.clip(x_lengths.cpu().numpy().astype(np.int64) - 1, 0, None)  # (B,)
+    y_len = y_lengths.cpu().numpy()
     for y in range(t - 1, -1, -1):
-        active = y < y_lengths  # (B,)
-        path[rows, index, y] = active.to(path.dtype)
-        index = index - (advanced[rows, index, y] & active).long()
-    return path
+        active = y < y_len  # (B,)
+        path[rows, index, y] = active
+        index -= adv[y, rows, index] & active
+    return torch.from_numpy(path).to(device=device, dtype=log_p.dtype)
 
 
 def durations_from_path(path: torch.Tensor) -> torch.Tensor:

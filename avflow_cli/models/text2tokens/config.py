@@ -60,13 +60,21 @@ class T2TConfig:
     # --- output normalisation: tokens = y * std + mean; scalar or one value per channel ---
     token_mean: float | list[float] = 0.0
     token_std: float | list[float] = 1.0
-    # --- training (ours; the release has none) ---
-    segment_frames: int | None = None  # decoder trained on random crops of this many frames
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["channels"] = list(self.channels)
         return d
+
+    def validate(self) -> T2TConfig:
+        """One-line errors for sizes the modules cannot build."""
+        if self.n_channels % self.n_heads or (self.n_channels // self.n_heads) % 4:
+            raise AvflowError(f"model.n_channels={self.n_channels} must split into {self.n_heads} heads of a size divisible by 4")
+        if not self.channels or any(c % 8 for c in self.channels):
+            raise AvflowError(f"model.channels={self.channels} must be non-empty multiples of 8 (GroupNorm groups)")
+        if self.steps < 1 or self.temperature < 0:
+            raise AvflowError("model.steps must be >= 1 and model.temperature >= 0")
+        return self
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> T2TConfig:
@@ -90,13 +98,13 @@ def preset(name: str, **overrides: Any) -> T2TConfig:
 def _tiny() -> T2TConfig:
     return T2TConfig(
         preset="tiny", n_channels=64, filter_channels=192, n_heads=2, n_layers=2,
-        filter_channels_dp=64, channels=(64, 64), attention_head_dim=32, num_heads=2,
-        num_mid_blocks=1, steps=6, segment_frames=None,
+        filter_channels_dp=64, channels=(48, 48), attention_head_dim=24, num_heads=2,
+        num_mid_blocks=1, steps=6,
     )
 
 
 def _base() -> T2TConfig:
-    return T2TConfig(preset="base", segment_frames=2 * 172)
+    return T2TConfig(preset="base")
 
 
 def _release() -> T2TConfig:

@@ -101,13 +101,22 @@ class TextToTokens(nn.Module):
         return tokens[0, : int(lengths[0])].float().cpu().numpy()
 
     # ------------------------------------------------------------------ training
+    def forward(
+        self, x: torch.Tensor, x_lengths: torch.Tensor, tokens: torch.Tensor, y_lengths: torch.Tensor,
+        segment_frames: int = 0,
+    ) -> dict[str, torch.Tensor]:
+        """Training forward (what DDP wraps): the loss terms of ``compute_loss``."""
+        return self.compute_loss(x, x_lengths, tokens, y_lengths, segment_frames)
+
     def compute_loss(
-        self, x: torch.Tensor, x_lengths: torch.Tensor, tokens: torch.Tensor, y_lengths: torch.Tensor
+        self, x: torch.Tensor, x_lengths: torch.Tensor, tokens: torch.Tensor, y_lengths: torch.Tensor,
+        segment_frames: int = 0,
     ) -> dict[str, torch.Tensor]:
         """Losses for a batch: ids x (B, N), raw token logits (B, T, D) at FPS with lengths (B,).
 
         Returns ``dur`` (log-duration MSE vs MAS), ``prior`` (Gaussian NLL of frames under the
-        aligned means) and ``cfm`` (flow matching, on random crops of ``segment_frames``).
+        aligned means) and ``cfm`` (flow matching; on random crops of ``segment_frames`` frames
+        when that is > 0 and shorter than the batch, which bounds the decoder's memory).
         """
         y = self.normalize(tokens.transpose(1, 2))  # (B, D, T)
         t_max = pad_length(y.shape[2])
@@ -123,9 +132,8 @@ class TextToTokens(nn.Module):
         mu_y = mu_x @ attn  # (B, D, T)
         prior = prior_loss(y, mu_y, y_mask)
 
-        seg = self.config.segment_frames
-        if seg is not None and t_max > seg:
-            y, mu_y, y_mask = _random_crops(pad_length(seg), y_lengths, y, mu_y, y_mask)
+        if 0 < segment_frames and pad_length(segment_frames) < t_max:
+            y, mu_y, y_mask = _random_crops(pad_length(segment_frames), y_lengths, y, mu_y, y_mask)
         cfm = self.decoder.loss(y, y_mask, mu_y)
         return {"dur": dur, "prior": prior, "cfm": cfm}
 

@@ -1,0 +1,53 @@
+"""``avflow train t2t``: parse options and call :func:`avflow_cli.train.t2t.train_t2t`.
+
+``cli/train.py`` adds this command to its group with ``train_t2t.register(app)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from avflow_cli.console import console
+
+
+def t2t_command(
+    data: Path = typer.Option(
+        ..., "--data", help="LJSpeech-layout folder: metadata.csv (id|text|normalised), wavs/, tokens/ID.npy "
+        "(50 Hz logits from `avflow prep tokens`). The demo corpus exports one at CORPUS/ljspeech/."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory; it is also the model directory synth loads."),
+    preset: str = typer.Option("tiny", "--preset", help="tiny (CPU minutes), base (release sizes, data statistics) "
+                               "or release (the authors' sizes and output normalisation)."),
+    steps: int | None = typer.Option(None, "--steps", help="Total optimiser steps (default: the preset's)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Utterances per step (default: the preset's)."),
+    config: Path | None = typer.Option(None, "--config", help="TOML/YAML file {model: {...}, train: {...}} of overrides."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override one field, e.g. --set train.lr=2e-4 "
+                                          "--set model.n_layers=4 (repeatable; wins over --config)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda or cuda:N."),
+) -> None:
+    """Train text-to-tokens (text → 29-d ASR token logits at 86.13 Hz) from an LJSpeech-layout folder."""
+    from avflow_cli.models.config import parse_set_options
+    from avflow_cli.train.t2t import train_t2t
+
+    overrides: dict[str, object] = dict(parse_set_options(set_))
+    if steps is not None:
+        overrides["train.steps"] = steps
+    if batch_size is not None:
+        overrides["train.batch_size"] = batch_size
+    summary = train_t2t(data, out, preset=preset, config_file=config, overrides=overrides, resume=resume, device=device)
+    val = summary.get("val") or {}
+    val_text = f", val loss {val['loss']:.4f}" if "loss" in val else ""
+    console.print(
+        f"trained text-to-tokens to step {summary['step']} in {summary['seconds']:.0f} s "
+        f"(last train loss {summary['last_loss']:.4f}{val_text}); model directory: {out}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``t2t`` to the ``avflow train`` group."""
+    app.command("t2t", help="Train text-to-tokens (text → ASR tokens at 86.13 Hz) from an LJSpeech-layout folder.")(
+        t2t_command
+    )
