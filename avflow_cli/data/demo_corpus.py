@@ -185,7 +185,8 @@ class Flite:
         )
         spans = parse_psdur(proc.stdout)
         if proc.returncode != 0 or not wav.is_file() or not spans:
-            raise AvflowError(f"flite failed on voice {voice!r} for {text!r}: {proc.stderr.strip() or 'no output'}")
+            why = proc.stderr.strip() or "no output"
+            raise AvflowError(f"flite failed on voice {voice!r} for {text!r}: {why}")
         audio, sr = read_audio(wav)
         mono = audio[0]  # (S,)
         if sr != TRACK_RATE:
@@ -375,7 +376,9 @@ def blink_track(rng: np.random.Generator, n_frames: int, fps: float) -> np.ndarr
     return out
 
 
-def smile_events(rng: np.random.Generator, duration: float, mean_gap: float) -> list[tuple[float, float, float]]:
+def smile_events(
+    rng: np.random.Generator, duration: float, mean_gap: float
+) -> list[tuple[float, float, float]]:
     """(start, length, amplitude) of smiles, about one per ``mean_gap`` seconds."""
     return [
         (float(s), float(rng.uniform(1.5, 3.5)), float(rng.uniform(0.6, 1.0)))
@@ -399,11 +402,11 @@ def returned_smiles(
     rng: np.random.Generator, participant_events: list[tuple[float, float, float]], duration: float
 ) -> list[tuple[float, float, float]]:
     """The actor smiles back 0.5-1 s after most participant smiles, plus rare smiles of its own."""
-    out = [
-        (s + float(rng.uniform(0.5, 1.0)), length * float(rng.uniform(0.8, 1.2)), float(rng.uniform(0.5, 0.9)))
-        for s, length, _ in participant_events
-        if rng.random() < 0.85
-    ]
+    out = []
+    for start, length, _ in participant_events:
+        if rng.random() < 0.85:
+            delay, stretch, amp = rng.uniform(0.5, 1.0), rng.uniform(0.8, 1.2), rng.uniform(0.5, 0.9)
+            out.append((start + float(delay), length * float(stretch), float(amp)))
     out += smile_events(rng, duration, mean_gap=40.0)
     return sorted(e for e in out if e[0] < duration)
 
@@ -455,7 +458,8 @@ def head_motion(
     emphasis_s: np.ndarray,
     fps: float = FACE_RATE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Head pose of one speaker: (pitch, yaw, roll) radians (n, 3), rotations (n, 3, 3), translation mm (n, 3).
+    """Head pose of one speaker: Euler angles (pitch, yaw, roll) in radians (n, 3), rotations (n, 3, 3)
+    and translation in mm (n, 3).
 
     Slow drift everywhere; while speaking the head follows loudness (a lift on loud stretches,
     dips on emphasised syllables, livelier turns); while listening it nods now and then.
@@ -484,14 +488,15 @@ def head_motion(
             continue
         x = t - start
         freq, amp = float(rng.uniform(2.0, 2.5)), float(rng.uniform(4.0, 7.0)) * deg
-        pitch += np.where((x >= 0) & (x < 2.0 / freq), amp * np.sin(2 * np.pi * freq * x) * np.exp(-x * 1.5), 0.0)
+        nod = amp * np.sin(2 * np.pi * freq * x) * np.exp(-x * 1.5)  # (n,)
+        pitch += np.where((x >= 0) & (x < 2.0 / freq), nod, 0.0)
 
     euler = np.stack([pitch, yaw, roll], axis=1)  # (n, 3)
     rot = quat_to_rotmat(euler_to_quat(pitch, yaw, roll))  # (n, 3, 3)
-    trans = np.stack(
-        [8.0 * drift[:, 3], 6.0 * drift[:, 4] + 4.0 * e_slow, DEFAULT_DISTANCE_MM + 15.0 * drift[:, 5] - 12.0 * e_slow],
-        axis=1,
-    )  # (n, 3) mm
+    tx = 8.0 * drift[:, 3]
+    ty = 6.0 * drift[:, 4] + 4.0 * e_slow
+    tz = DEFAULT_DISTANCE_MM + 15.0 * drift[:, 5] - 12.0 * e_slow  # leans in while talking
+    trans = np.stack([tx, ty, tz], axis=1)  # (n, 3) mm
     return euler, rot, trans
 
 
@@ -554,7 +559,8 @@ def mix_dyadic(
     noise = gaussian_filter1d(noise, sigma=1.5, axis=1)  # soften white noise towards room tone
     noise *= 10 ** (noise_db / 20) / max(float(noise.std()), 1e-9)
     mix = np.stack([actor + gain * _delay(participant, lag), participant + gain * _delay(actor, lag)]) + noise
-    meta = {"bleed_db": round(bleed_db, 2), "bleed_delay_ms": round(delay_ms, 3), "noise_dbfs": round(noise_db, 2)}
+    meta = {"bleed_db": round(bleed_db, 2), "bleed_delay_ms": round(delay_ms, 3),
+            "noise_dbfs": round(noise_db, 2)}
     return np.clip(mix, -1.0, 1.0).astype(np.float32), meta
 
 
@@ -661,7 +667,8 @@ def generate_session(
 
     step("speech")
     placed = plan_session(
-        rng, shared.flite, duration, shared.actor_text, shared.participant_text, participant_voice, shared.backchannels
+        rng, shared.flite, duration, shared.actor_text, shared.participant_text, participant_voice,
+        shared.backchannels,
     )
     actor = speaker_track(placed, "actor", n_samples)  # (S,)
     participant = speaker_track(placed, "participant", n_samples)  # (S,)
@@ -721,6 +728,16 @@ def generate_session(
     return info
 
 
+def _share_permissions(root: Path) -> None:
+    """Give the finished tree the usual umask permissions (temporary files and folders are private)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [root, *root.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 def _corpus_request(minutes: float, seed: int, session_seconds: float, size: int) -> dict:
     return {"minutes": minutes, "seed": seed, "session_seconds": session_seconds, "size": size,
             "version": GENERATOR_VERSION}
@@ -766,7 +783,9 @@ def generate_corpus(
     if not (math.isfinite(minutes) and min_minutes <= minutes <= MAX_MINUTES):
         raise AvflowError(f"--minutes must be between {min_minutes:.2f} and {MAX_MINUTES:g}, got {minutes}")
     if not session_seconds >= MIN_SESSION_SECONDS:
-        raise AvflowError(f"--session-seconds must be at least {MIN_SESSION_SECONDS:g}, got {session_seconds}")
+        raise AvflowError(
+            f"--session-seconds must be at least {MIN_SESSION_SECONDS:g} (got {session_seconds})"
+        )
     if size < 32:
         raise AvflowError(f"--size must be at least 32 pixels, got {size}")
     if out.exists() and not out.is_dir():
@@ -798,7 +817,8 @@ def generate_corpus(
         with atomic_dir(out, overwrite=True) as tmp, progress(transient=not show_progress) as bar:
             task = bar.add_task("demo corpus", total=sum(durations), status="", visible=show_progress)
             for i, (name, dur) in enumerate(zip(names, durations)):
-                voice = PARTICIPANT_VOICES[int(np.random.default_rng([seed, 3, i]).integers(len(PARTICIPANT_VOICES)))]
+                pick = np.random.default_rng([seed, 3, i]).integers(len(PARTICIPANT_VOICES))
+                voice = PARTICIPANT_VOICES[int(pick)]
                 sessions.append(
                     generate_session(
                         tmp, name, dur, np.random.default_rng([seed, 100, i]), shared, voice, size=size,
@@ -829,6 +849,7 @@ def generate_corpus(
                 "ljspeech": {"dir": "ljspeech", "items": len(shared.lj_rows), "sample_rate": SAMPLE_RATE},
             }
             _write_json(tmp / "corpus.json", corpus)
+            _share_permissions(tmp)
     finally:
         flite.close()
     elapsed = time.perf_counter() - started

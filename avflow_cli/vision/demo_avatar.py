@@ -199,7 +199,7 @@ class FaceDecoder:
         except (OSError, ValueError, KeyError) as err:
             raise InputFileError(path, f"not a demo face decoder ({err})") from err
         if names != FACE_PARAM_NAMES:
-            raise InputFileError(path, f"face parameters {names} differ from this avflow's {FACE_PARAM_NAMES}")
+            raise InputFileError(path, f"face parameters {names} differ from avflow's {FACE_PARAM_NAMES}")
         if weight.ndim != 2 or weight.shape[1] != NUM_PARAMS or bias.shape != (weight.shape[0],):
             raise InputFileError(path, f"bad decoder shapes weight {weight.shape}, bias {bias.shape}")
         return cls(weight=weight, bias=bias, noise_std=noise_std, param_names=names)
@@ -257,8 +257,9 @@ _SUBPIXEL_BITS = 4  # OpenCV fixed-point drawing precision: smooth motion at sma
 PALETTES = {  # RGB
     "actor": {"bg": (236, 240, 244), "skin": (241, 194, 160), "lip": (186, 84, 92), "brow": (84, 56, 40),
               "eye": (255, 255, 255), "iris": (60, 90, 140), "line": (120, 80, 60), "mouth": (70, 20, 30)},
-    "participant": {"bg": (228, 236, 226), "skin": (198, 144, 110), "lip": (150, 70, 70), "brow": (40, 30, 25),
-                    "eye": (250, 250, 250), "iris": (70, 50, 30), "line": (90, 60, 45), "mouth": (60, 15, 20)},
+    "participant": {"bg": (228, 236, 226), "skin": (198, 144, 110), "lip": (150, 70, 70),
+                    "brow": (40, 30, 25), "eye": (250, 250, 250), "iris": (70, 50, 30), "line": (90, 60, 45),
+                    "mouth": (60, 15, 20)},
 }
 
 
@@ -273,7 +274,9 @@ def _surface(xy: np.ndarray) -> np.ndarray:
 def _ellipses(cx: np.ndarray, cy: np.ndarray, rx: np.ndarray, ry: np.ndarray, n: int = 14) -> np.ndarray:
     """Closed ellipse outlines, one per frame: (T,) x4 -> (T, n, 2)."""
     ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    return np.stack([cx[:, None] + rx[:, None] * np.cos(ang), cy[:, None] + ry[:, None] * np.sin(ang)], axis=-1)
+    x = cx[:, None] + rx[:, None] * np.cos(ang)  # (T, n)
+    y = cy[:, None] + ry[:, None] * np.sin(ang)  # (T, n)
+    return np.stack([x, y], axis=-1)
 
 
 def _face_curves(p: np.ndarray) -> dict[str, np.ndarray]:
@@ -286,7 +289,8 @@ def _face_curves(p: np.ndarray) -> dict[str, np.ndarray]:
         cx, cy = np.full(T, 30.0 * side), np.full(T, -15.0)
         open_ry = 6.0 * (1.0 - blink) + 0.4
         curves[f"eye_{key}"] = _ellipses(cx, cy, np.full(T, 12.0), open_ry)
-        curves[f"iris_{key}"] = _ellipses(cx + gaze_x, cy + gaze_y, np.full(T, 4.0), np.minimum(4.0, open_ry), 10)
+        iris_ry = np.minimum(4.0, open_ry)
+        curves[f"iris_{key}"] = _ellipses(cx + gaze_x, cy + gaze_y, np.full(T, 4.0), iris_ry, 10)
         bx = cx[:, None] + side * np.linspace(-13.0, 15.0, 5)
         by = cy[:, None] - 13.0 - 9.0 * col["brow_raise"][:, None] - np.array([0.0, 2.5, 3.5, 2.5, 0.0])
         curves[f"brow_{key}"] = np.stack([bx, by], axis=-1)
@@ -308,9 +312,8 @@ def _face_curves(p: np.ndarray) -> dict[str, np.ndarray]:
     curves["upper_in"] = np.stack([x, upper_in], axis=-1)
     curves["lower_in"] = np.stack([x, lower_in], axis=-1)
     u = np.linspace(-1, 1, 7)
-    curves["chin"] = np.stack(
-        [np.broadcast_to(14.0 * u, (T, 7)), 75.0 + 10.0 * col["jaw_open"][:, None] - 2.0 * (1 - u**2)], axis=-1
-    )
+    chin_y = 75.0 + 10.0 * col["jaw_open"][:, None] - 2.0 * (1 - u**2)  # (T, 7): drops as the jaw opens
+    curves["chin"] = np.stack([np.broadcast_to(14.0 * u, (T, 7)), chin_y], axis=-1)
     return curves
 
 
@@ -320,7 +323,7 @@ def _pose_arrays(head_pose: np.ndarray | None, T: int) -> tuple[np.ndarray, np.n
         return np.broadcast_to(np.eye(3), (T, 3, 3)), np.broadcast_to([0.0, 0.0, DEFAULT_DISTANCE_MM], (T, 3))
     head_pose = np.asarray(head_pose, dtype=np.float64)
     if head_pose.shape != (T, HEAD_POSE_DIM):
-        raise AvflowError(f"head pose must be ({T}, {HEAD_POSE_DIM}) (qw qx qy qz tx ty tz), got {head_pose.shape}")
+        raise AvflowError(f"head pose must be ({T}, {HEAD_POSE_DIM}) got {head_pose.shape}")
     rot = quat_to_rotmat(head_pose[:, :4])  # (T, 3, 3)
     trans = np.where(np.isfinite(head_pose[:, 4:]), head_pose[:, 4:], [0.0, 0.0, DEFAULT_DISTANCE_MM])
     return rot, np.clip(trans, _TRANS_LIMITS[:, 0], _TRANS_LIMITS[:, 1])
@@ -365,7 +368,8 @@ def render_frames(
     ring_y = l21[:, None] * np.cos(ang) + l22[:, None] * np.sin(ang)
     outline = focal * (np.stack([ring_x, ring_y], -1) + trans[:, None, :2]) / trans[:, None, 2:] + size / 2.0
     outline = np.round(outline * scale).astype(np.int32)  # (T, 40, 2)
-    neck = to_pixels(np.broadcast_to(np.array([[-30, 80, 20], [30, 80, 20], [34, 150, 20], [-34, 150, 20]], float), (T, 4, 3)))
+    neck3 = np.array([[-30, 80, 20], [30, 80, 20], [34, 150, 20], [-34, 150, 20]], dtype=np.float64)
+    neck = to_pixels(np.broadcast_to(neck3, (T, 4, 3)))  # (T, 4, 2)
 
     curves = _face_curves(p)
     names = list(curves)
@@ -391,9 +395,11 @@ def render_frames(
             cv2.polylines(img, [part[f"eye_{key}"]], True, colors["line"], 1, aa, bits)
         cv2.polylines(img, [part["brow_l"], part["brow_r"]], False, colors["brow"], 2, aa, bits)
         cv2.polylines(img, [part["nose"], part["chin"]], False, colors["line"], 1, aa, bits)
-        cv2.fillPoly(img, [np.concatenate([part["upper_out"], part["lower_out"][::-1]])], colors["lip"], aa, bits)
+        lips = np.concatenate([part["upper_out"], part["lower_out"][::-1]])
+        cv2.fillPoly(img, [lips], colors["lip"], aa, bits)
         if gap_open[t]:
-            cv2.fillPoly(img, [np.concatenate([part["upper_in"], part["lower_in"][::-1]])], colors["mouth"], aa, bits)
+            opening = np.concatenate([part["upper_in"], part["lower_in"][::-1]])
+            cv2.fillPoly(img, [opening], colors["mouth"], aa, bits)
         else:
             cv2.polylines(img, [part["upper_in"]], False, colors["mouth"], 1, aa, bits)
         yield img
@@ -472,5 +478,6 @@ def render_video(
             pass
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.wait() != 0:
-            raise AvflowError(f"{path}: ffmpeg failed to encode the video ({err.strip().splitlines()[-1:] or 'no message'})")
+            last = (err.strip().splitlines() or ["no message"])[-1]
+            raise AvflowError(f"{path}: ffmpeg failed to encode the video ({last})")
     return Path(path)

@@ -77,7 +77,8 @@ def test_streams_have_the_documented_shapes_and_rates(session: Path) -> None:
     smirk = np.load(session / "participant_smirk.npy")
     assert smirk.shape == (n, SMIRK_DIM) and np.isfinite(smirk).all()
     p_params = np.load(session / "participant_params.npy")
-    np.testing.assert_allclose(smirk[:, 50], dc.JAW_MAX_RAD * p_params[:, da.PARAM_INDEX["jaw_open"]], atol=1e-6)
+    jaw = p_params[:, da.PARAM_INDEX["jaw_open"]]
+    np.testing.assert_allclose(smirk[:, 50], dc.JAW_MAX_RAD * jaw, atol=1e-6)
     assert np.abs(smirk[:, 53:]).max() < 0.6 and smirk[:, 53:].std() > 1e-3  # head rotation, axis-angle
     for arr in (codes, rot, trans, smirk):
         assert np.isfinite(arr).all()
@@ -236,9 +237,13 @@ def test_same_seed_same_corpus_other_seed_differs(corpus: tuple[Path, dict], tmp
         np.testing.assert_array_equal(np.load(first / name), np.load(second / name))
     for name in ("audio.wav", "transcript.json", "session.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    assert (corpus[0] / "ljspeech/metadata.csv").read_text() == (tmp_path / "again/ljspeech/metadata.csv").read_text()
+    metadata = "ljspeech/metadata.csv"
+    assert (corpus[0] / metadata).read_text() == (tmp_path / "again" / metadata).read_text()
     other = dc.generate_corpus(tmp_path / "other", minutes=0.15, seed=1, show_progress=False)
-    texts = lambda d: [t["text"] for t in json.loads((Path(d) / "session_000/transcript.json").read_text())["turns"]]  # noqa: E731
+    def texts(root: str | Path) -> list[str]:
+        turns = json.loads((Path(root) / "session_000/transcript.json").read_text())["turns"]
+        return [t["text"] for t in turns]
+
     assert texts(other["out_dir"])[:3] != texts(first.parent)[:3]
 
 
