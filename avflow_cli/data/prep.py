@@ -384,7 +384,7 @@ def stage_tokens(
 
 def stage_headpose(session: Session, out: str | Path, *, force: bool = False) -> Path:
     """head_pose.npy (N, 7) at face_fps + head_tracked.npy (N,) from head_rot/head_trans."""
-    from avflow_cli.vision.headpose import headpose_from_rt, split_rt
+    from avflow_cli.vision.headpose import headpose_and_tracked, split_rt
 
     work = work_dir(out, session)
     done = work / "head_pose.npy"
@@ -396,7 +396,7 @@ def stage_headpose(session: Session, out: str | Path, *, force: bool = False) ->
     if rot.shape[1:] == (3, 3):
         trans = load_array(session.path / "head_trans.npy", ndim=2, dim=3, allow_nan=True)
     rot, trans = split_rt(rot, trans, source=rot_path)
-    pose, tracked = headpose_from_rt(rot, trans, source=rot_path)  # (N, 7), (N,)
+    pose, tracked = headpose_and_tracked(rot, trans, source=rot_path)  # (N, 7), (N,)
     _save_npy(work / "head_tracked.npy", tracked)
     _save_npy(done, pose)
     return done

@@ -116,7 +116,12 @@ def split_rt(pose: np.ndarray, trans: np.ndarray | None = None, *, source: str |
     return pose, trans
 
 
-def headpose_from_rt(
+def headpose_from_rt(rot: np.ndarray, trans: np.ndarray, *, tol: float = ORTHO_REPAIR_TOL, source: str | Path | None = None) -> np.ndarray:
+    """Rotations (N, 3, 3) + translations (N, 3) → head pose (N, 7): quaternion wxyz + translation."""
+    return headpose_and_tracked(rot, trans, tol=tol, source=source)[0]
+
+
+def headpose_and_tracked(
     rot: np.ndarray, trans: np.ndarray, *, tol: float = ORTHO_REPAIR_TOL, source: str | Path | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotations (N, 3, 3) + translations (N, 3) → head pose (N, 7) and a tracked mask (N,).

@@ -68,7 +68,8 @@ def test_headpose_from_rt_with_lost_tracking() -> None:
     trans = np.random.default_rng(0).normal(size=(20, 3))
     rot[7] = np.nan
     trans[9] = np.nan
-    pose, tracked = hp.headpose_from_rt(rot, trans)
+    pose, tracked = hp.headpose_and_tracked(rot, trans)
+    np.testing.assert_array_equal(hp.headpose_from_rt(rot, trans), pose)
     assert pose.shape == (20, 7) and pose.dtype == np.float32 and np.isfinite(pose).all()
     assert tracked.tolist() == [i not in (7, 9) for i in range(20)]
     np.testing.assert_allclose(pose[:, 4:][tracked], trans[tracked], atol=1e-6)
