@@ -32,8 +32,6 @@ one unit, like mint's mean joint speed; translation in the data's units, mm for 
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import argrelextrema
-
 from avflow_cli.constants import FPS
 
 BEAT_SIGMA_S = 3.0 / 60.0  # mint/Bailando σ = 3 frames at 60 fps
@@ -133,7 +131,22 @@ def head_velocity(head_pose: np.ndarray, radius: float = HEAD_POINT_RADIUS) -> n
 def motion_beats(velocity: np.ndarray, fps: float = FPS, window_s: float = MOTION_BEAT_WINDOW_S) -> np.ndarray:
     """Motion beat frames: strict local minima of the kinetic velocity within ±window_s. (T,) -> (K,)."""
     order = max(1, int(round(window_s * fps)))
-    return argrelextrema(np.asarray(velocity, dtype=np.float64), np.less, order=order)[0]
+    return strict_local_minima(np.asarray(velocity, dtype=np.float64), order)
+
+
+def strict_local_minima(x: np.ndarray, order: int) -> np.ndarray:
+    """Indices i with x[i] < x[j] for every j within ±order (indices clipped at the ends).
+
+    The semantics of ``scipy.signal.argrelextrema(x, np.less, order=order)`` (mode "clip"),
+    without importing scipy.signal. shape (T,) -> (K,).
+    """
+    n = len(x)
+    idx = np.arange(n)
+    keep = np.ones(n, dtype=bool)
+    for k in range(1, order + 1):
+        keep &= x < x[np.minimum(idx + k, n - 1)]
+        keep &= x < x[np.maximum(idx - k, 0)]
+    return idx[keep]
 
 
 # --- score --------------------------------------------------------------------------------------

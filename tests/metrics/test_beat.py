@@ -64,3 +64,14 @@ def test_onsets_of_bursts_become_audio_beats() -> None:
     env = onset_strength(log_mel)
     assert set(np.argsort(env)[-3:]) == set(onsets)
     np.testing.assert_array_equal(audio_beats(log_mel), onsets)
+
+
+def test_local_minima_match_scipy_argrelextrema() -> None:
+    from scipy.signal import argrelextrema
+
+    from avflow_cli.metrics.beat import strict_local_minima
+
+    x = np.random.default_rng(0).normal(size=500).cumsum()
+    x[100:110] = x[100]  # a plateau is not a strict minimum
+    for order in (1, 3, 14):
+        np.testing.assert_array_equal(strict_local_minima(x, order), argrelextrema(x, np.less, order=order)[0])
