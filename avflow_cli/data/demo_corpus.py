@@ -469,7 +469,7 @@ def head_motion(
     n = len(energy)
     t = np.arange(n) / fps
     drift = gaussian_filter1d(rng.normal(size=(n, 6)), sigma=1.2 * fps, axis=0, mode="nearest")
-    drift /= np.maximum(drift.std(axis=0), 1e-6)
+    drift = np.clip(drift / np.maximum(drift.std(axis=0), 1e-6), -2.5, 2.5)  # (n, 6) unit spread, no extremes
     e_fast = gaussian_filter1d(energy, sigma=0.08 * fps, mode="nearest")
     e_slow = gaussian_filter1d(energy, sigma=0.8 * fps, mode="nearest")
     wobble = gaussian_filter1d(rng.normal(size=n), sigma=0.15 * fps, mode="nearest")
@@ -478,7 +478,7 @@ def head_motion(
     deg = np.pi / 180
     pitch = 2.5 * deg * drift[:, 0] - 4.0 * deg * (e_fast - e_slow) + 1.5 * deg * e_slow
     pitch += _bumps(emphasis_s, np.full(len(emphasis_s), 2.0 * deg), 0.35, n, fps)
-    yaw = 5.0 * deg * drift[:, 1] + 3.0 * deg * e_slow * wobble
+    yaw = 4.0 * deg * drift[:, 1] + 3.0 * deg * e_slow * wobble
     roll = 2.0 * deg * drift[:, 2]
 
     # Nods while listening: damped 2-2.5 Hz oscillations of the pitch, about one per 3 s.
@@ -796,6 +796,8 @@ def generate_corpus(
         return {**done, "out_dir": str(out), "skipped": True}
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise AvflowError(f"{out}: exists and holds something else; choose another --out or pass --overwrite")
+
+    import avflow_cli.audio.io  # noqa: F401  (imports torch once, outside the timed generation)
 
     flite = Flite()
     started = time.perf_counter()
