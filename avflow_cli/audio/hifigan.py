@@ -31,6 +31,7 @@ from avflow_cli.errors import InputFileError
 
 HIFIGAN_LRELU_SLOPE = 0.1  # inside blocks and before each upsampler
 HIFIGAN_POST_LRELU_SLOPE = 0.01  # before conv_post (the reference uses F.leaky_relu's default)
+AA_SPAN = 6  # samples each side an anti-aliased activation reaches (12-tap filters, 2x)
 CHECKPOINT_KEY = "generator"  # both releases store {"generator": state_dict}
 
 
@@ -219,6 +220,30 @@ class Generator(nn.Module):
     @property
     def hop(self) -> int:
         return self.cfg.hop
+
+    def receptive_field_frames(self) -> int:
+        """Mel frames on each side that can influence an output sample (an upper bound).
+
+        Lets chunked inference add enough context for chunks to equal one-pass inference.
+        Anti-aliased activations are counted as ±AA_SPAN samples each at their rate.
+        """
+        cfg = self.cfg
+        aa = AA_SPAN if isinstance(self.activation_post, nn.Module) and any(
+            b.numel() for b in self.activation_post.buffers()
+        ) else 0
+        frames = 3.0  # conv_pre, kernel 7
+        scale = 1
+        for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes):
+            frames += math.ceil(k / (2 * u)) / scale  # transposed conv, in input samples
+            scale *= u
+            per_block = []
+            for ks, ds in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes):
+                half = (ks - 1) // 2
+                span = sum(half * d + (half if cfg.resblock == "1" else 0) for d in ds)
+                per_block.append(span + aa * (2 if cfg.resblock == "1" else 1) * len(ds))
+            frames += max(per_block) / scale
+        frames += (3 + aa) / scale  # activation_post + conv_post
+        return math.ceil(frames)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:  # (B, M, T) -> (B, 1, T·hop)
         x = self.conv_pre(mel)  # (B, C0, T)

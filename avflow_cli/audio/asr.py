@@ -1,0 +1,115 @@
+"""Speech → text for the WER metric (DESIGN.md §3): Wav2Vec2 greedy CTC, else offline pocketsphinx.
+
+``transcribe(wav, sr)`` uses the Wav2Vec2 ASR base-960h weights when they are found (the ASR the
+paper's setup implies), otherwise pocketsphinx, whose US-English acoustic model, language model
+and dictionary ship inside its wheel, so WER works with no download. The backend that ran is
+returned with the text, because WERs are only comparable under the same ASR. Text comes back
+lower-case, words separated by single spaces.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avflow_cli.constants import TOKEN_BLANK, TOKEN_LABELS, TOKEN_SAMPLE_RATE, TOKEN_WORD_BOUNDARY
+from avflow_cli.errors import AvflowError
+
+BACKENDS = ("auto", "wav2vec2", "pocketsphinx")
+
+
+def ctc_greedy_decode(logits: np.ndarray) -> str:
+    """Best path: argmax per frame, merge repeats, drop blanks, '|' → space.
+
+    shape: logits (N_tok, 29) in ``TOKEN_LABELS`` order → lower-case text
+    """
+    best = np.asarray(logits).argmax(axis=-1)  # (N_tok,)
+    if best.size == 0:
+        return ""
+    keep = np.concatenate([[True], best[1:] != best[:-1]]) & (best != TOKEN_BLANK)
+    chars = [" " if i == TOKEN_WORD_BOUNDARY else TOKEN_LABELS[i] for i in best[keep]]
+    return " ".join("".join(chars).split()).lower()
+
+
+@lru_cache(maxsize=2)
+def _wav2vec2(checkpoint: str | None, device: str):
+    from avflow_cli.audio.asr_tokens import Wav2Vec2Tokens
+
+    return Wav2Vec2Tokens(checkpoint, device=device)
+
+
+@lru_cache(maxsize=1)
+def _pocketsphinx_decoder():
+    from pocketsphinx import Decoder
+
+    from avflow_cli.checkpoints import require_checkpoint
+
+    model = require_checkpoint("pocketsphinx")  # the wheel's model/en-us folder
+    return Decoder(
+        hmm=str(model / "en-us"),
+        lm=str(model / "en-us.lm.bin"),
+        dict=str(model / "cmudict-en-us.dict"),
+        samprate=TOKEN_SAMPLE_RATE,
+        loglevel="FATAL",
+    )
+
+
+def _mono_16k(wav: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
+    from avflow_cli.audio.io import resample
+
+    x = torch.as_tensor(wav, dtype=torch.float32)
+    if x.ndim == 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 1:
+        raise AvflowError(f"ASR needs mono audio, got shape {tuple(x.shape)}")
+    return resample(x, int(sr), TOKEN_SAMPLE_RATE).numpy()  # (N16,)
+
+
+def transcribe_pocketsphinx(wav: np.ndarray | torch.Tensor, sr: int) -> str:
+    """Decode a whole utterance with pocketsphinx's bundled US-English model (open vocabulary LM)."""
+    x = _mono_16k(wav, sr)
+    pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    dec = _pocketsphinx_decoder()
+    dec.start_utt()
+    dec.process_raw(pcm, no_search=False, full_utt=True)
+    dec.end_utt()
+    hyp = dec.hyp()
+    text = hyp.hypstr if hyp is not None else ""
+    return " ".join(w for w in text.lower().split() if not w.startswith("<") and not w.startswith("["))
+
+
+def transcribe_wav2vec2(
+    wav: np.ndarray | torch.Tensor, sr: int, checkpoint: str | Path | None = None, device: str = "cpu"
+) -> str:
+    """Greedy CTC transcription with the Wav2Vec2 ASR base-960h weights."""
+    model = _wav2vec2(None if checkpoint is None else str(checkpoint), str(device))
+    return ctc_greedy_decode(model.logits(wav, sr))
+
+
+def transcribe(
+    wav: np.ndarray | torch.Tensor,
+    sr: int,
+    backend: str = "auto",
+    *,
+    checkpoint: str | Path | None = None,
+    device: str = "cpu",
+) -> tuple[str, str]:
+    """Transcribe mono ``wav`` at ``sr``; returns (lower-case text, backend name that ran).
+
+    backend: "auto" (Wav2Vec2 when ``checkpoint`` is given or its weights are found, else
+    pocketsphinx), "wav2vec2"
+    (missing weights → MissingCheckpointError naming the file), or "pocketsphinx".
+    """
+    if backend not in BACKENDS:
+        raise AvflowError(f"unknown ASR backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        from avflow_cli.checkpoints import find_checkpoint
+
+        found = checkpoint is not None or find_checkpoint("wav2vec2") is not None  # explicit path: no fallback
+        backend = "wav2vec2" if found else "pocketsphinx"
+    if backend == "wav2vec2":
+        return transcribe_wav2vec2(wav, sr, checkpoint, device), "wav2vec2"
+    return transcribe_pocketsphinx(wav, sr), "pocketsphinx"
