@@ -28,6 +28,9 @@ DETECT_MAX_SIDE = 480  # frames are downscaled to this longest side for detectio
 SMOOTH_ALPHA = 0.5  # EMA weight of the new box; 1.0 disables smoothing
 JUMP_FRACTION = 0.5  # centre moved more than this × box side → restart smoothing
 MIN_FACE_FRACTION = 0.08  # smallest face side searched, as a fraction of the shorter frame side
+NEAR_WINDOW = 2.5  # search window around the tracked face, in face sides
+NEAR_FACE_PIXELS = 96  # the tracked face is searched at about this width (speed)
+NEAR_MIN_FRACTION = 0.25  # inside the window, faces smaller than this fraction are ignored
 
 
 def cascade_path() -> Path:
@@ -69,20 +72,42 @@ class FaceDetector:
         self.min_face_fraction = min_face_fraction
         self.max_side = max_side
 
-    def detect(self, rgb: np.ndarray) -> np.ndarray:
-        """All faces in one RGB frame (H, W, 3) uint8 → (K, 4) float boxes x, y, w, h."""
+    def _run(self, rgb: np.ndarray, max_side: int, min_fraction: float) -> np.ndarray:
+        """Cascade on ``rgb`` scaled to ≤ ``max_side``; boxes (K, 4) in ``rgb`` pixels."""
         cv2 = self._cv2
         h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, max_side / max(h, w))
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # (H, W)
         if scale < 1.0:
-            gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         gray = cv2.equalizeHist(gray)
-        min_side = max(16, int(self.min_face_fraction * min(gray.shape)))
+        min_side = max(16, int(min_fraction * min(gray.shape)))
+        if min_side > min(gray.shape):
+            return np.zeros((0, 4))
         boxes = self.classifier.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
         if len(boxes) == 0:
             return np.zeros((0, 4))
         return np.asarray(boxes, dtype=np.float64) / scale  # (K, 4)
+
+    def detect(self, rgb: np.ndarray, near: FaceBox | None = None) -> np.ndarray:
+        """Faces in one RGB frame (H, W, 3) uint8 → (K, 4) float boxes x, y, w, h.
+
+        With ``near`` (the face tracked in the previous frames) only a window of
+        ``NEAR_WINDOW`` × its side around it is searched first, at a resolution where the face
+        is about ``NEAR_FACE_PIXELS`` wide; the whole frame is searched when that finds nothing.
+        """
+        if near is not None:
+            h, w = rgb.shape[:2]
+            half = NEAR_WINDOW * near.side / 2.0
+            x0, y0 = int(max(0, near.cx - half)), int(max(0, near.cy - half))
+            x1, y1 = int(min(w, near.cx + half)), int(min(h, near.cy + half))
+            if x1 - x0 >= 24 and y1 - y0 >= 24:
+                side = max(x1 - x0, y1 - y0)
+                max_side = int(min(side, NEAR_FACE_PIXELS * NEAR_WINDOW))
+                boxes = self._run(rgb[y0:y1, x0:x1], max_side, NEAR_MIN_FRACTION)
+                if len(boxes):
+                    return boxes + np.array([x0, y0, 0.0, 0.0])
+        return self._run(rgb, self.max_side, self.min_face_fraction)
 
 
 def largest_box(boxes: np.ndarray) -> np.ndarray | None:
@@ -156,7 +181,7 @@ def face_crops(
         crops = np.zeros((len(frames), size, size, 3), dtype=np.uint8)  # (B, S, S, 3)
         valid = np.zeros(len(frames), dtype=bool)  # (B,)
         for i, frame in enumerate(frames):
-            box = smoother.update(largest_box(detector.detect(frame)))
+            box = smoother.update(largest_box(detector.detect(frame, near=smoother.state)))
             if box is not None:
                 crops[i] = crop_square(frame, box, size=size, scale=scale)
                 valid[i] = True

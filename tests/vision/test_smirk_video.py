@@ -97,6 +97,17 @@ def test_haar_cascade_finds_the_portrait_face() -> None:
     assert crop.shape == (224, 224, 3)
 
 
+def test_tracked_window_search_and_fallback() -> None:
+    image = np.zeros((720, 1280, 3), np.uint8)
+    image[120:720, 300:812] = _face_image()
+    det = FD.FaceDetector()
+    full = FD.largest_box(det.detect(image))
+    near = FD.largest_box(det.detect(image, near=FD.FaceBox.from_xywh(*full)))
+    assert np.abs(near[:2] + near[2:] / 2 - (full[:2] + full[2:] / 2)).max() < 10
+    far = FD.largest_box(det.detect(image, near=FD.FaceBox(1200.0, 60.0, 80.0)))  # stale track: full search
+    np.testing.assert_allclose(far, full)
+
+
 def test_crop_square_geometry_and_black_fill() -> None:
     img = np.zeros((100, 100, 3), np.uint8)
     img[40:60, 40:60] = 255
