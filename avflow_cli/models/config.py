@@ -302,3 +302,23 @@ def to_json_dict(obj: Any) -> dict[str, Any]:
 
 def replace(obj: Any, **changes: Any) -> Any:
     return dataclasses.replace(obj, **changes)
+
+
+def resolve_configs(
+    model_cfg: Any, train_cfg: Any, config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[Any, Any, set[str]]:
+    """Apply a TOML/YAML file, then ``--set`` overrides (CLI wins); returns the keys that were set."""
+    sections = {"model": model_cfg, "train": train_cfg}
+    merged: dict[str, Any] = {}
+    if config_file:
+        merged.update(load_override_file(config_file))
+    merged.update(overrides or {})
+    apply_overrides(sections, merged)
+    touched = set()
+    for key in merged:
+        if "." in key:
+            touched.add(key)
+        else:
+            touched.update(f"{s}.{key}" for s, o in sections.items() if key in {f.name for f in fields(o)})
+    model_cfg.validate()
+    return model_cfg, train_cfg, touched

@@ -1,0 +1,74 @@
+"""Model directories (save/load with clear errors) and generate() on any length."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avflow_cli import load_model
+from avflow_cli.errors import AvflowError
+from avflow_cli.models.avflow import AVFlow
+from avflow_cli.models.config import AVFlowConfig
+from avflow_cli.models.inference import generate
+from avflow_cli.models.normalize import Normalizer
+from avflow_cli.models.registry import save_model_dir
+
+
+def _save(tmp_path: Path, **kw) -> Path:
+    cfg = AVFlowConfig(face_dim=6, d_model=16, hidden_dim=16, heads=2, depth=1, **kw)
+    model = AVFlow(cfg)
+    dims = {"face": 6, "head": 8, "mel": 80, "tokens": 29, "p_tokens": 29, "p_smirk": 56}
+    norm = Normalizer("stats", {k: (np.full(d, 1.0), np.full(d, 2.0)) for k, d in dims.items()})
+    return save_model_dir(tmp_path / "m", "avflow", cfg, model.state_dict(), norm.to_json(), preset="tiny",
+                          components={"head_vae": "../vae"})
+
+
+def test_save_load_and_generate_any_length(tmp_path: Path) -> None:
+    d = _save(tmp_path)
+    model = load_model(d)
+    assert model.config.face_dim == 6 and model.normalizer.kind == "stats" and not model.training
+    assert model.components["head_vae"] == (tmp_path / "vae").resolve()
+    for T in (1, 37, 700):
+        out = generate(model, np.zeros((T, 29), np.float32), steps=2, num_samples=2)
+        assert out["face"].shape == (2, T, 6) and out["head"].shape == (2, T, 8) and out["mel"].shape == (2, T, 80)
+    a = generate(model, np.ones((20, 29)), steps=2, seed=3)
+    b = generate(model, np.ones((20, 29)), steps=2, seed=3)
+    np.testing.assert_array_equal(a["mel"], b["mel"])
+    bf = generate(model, np.ones((20, 29)), steps=2, seed=3, bf16=True)
+    assert np.abs(bf["mel"] - a["mel"]).max() < 0.2 * np.abs(a["mel"]).max()
+
+
+def test_guidance_defaults_to_zero_and_is_checked(tmp_path: Path) -> None:
+    model = load_model(_save(tmp_path, participant_tokens=True, participant_visual_dim=56))
+    out = generate(model, np.zeros((10, 29)), steps=1)
+    assert out["mel"].shape == (1, 10, 80)
+    generate(model, np.zeros((10, 29)), p_tokens=np.zeros((10, 29)), p_smirk=np.zeros((4, 56)), steps=1)
+    with pytest.raises(AvflowError, match="p_smirk must be"):
+        generate(model, np.zeros((10, 29)), p_smirk=np.zeros((10, 3)), steps=1)
+    with pytest.raises(AvflowError, match="tokens must be"):
+        generate(model, np.zeros((10, 28)), steps=1)
+
+
+def test_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(AvflowError, match="model directory not found"):
+        load_model(tmp_path / "nothing")
+    d = _save(tmp_path)
+    (d / "model.safetensors").unlink()
+    with pytest.raises(AvflowError, match="no weights"):
+        load_model(d)
+    d = _save(tmp_path)
+    obj = json.loads((d / "config.json").read_text())
+    obj["model"]["depth"] = 2
+    (d / "config.json").write_text(json.dumps(obj))
+    with pytest.raises(AvflowError, match="different architecture"):
+        load_model(d)
+    obj["format_version"] = 99
+    (d / "config.json").write_text(json.dumps(obj))
+    with pytest.raises(AvflowError, match="newer"):
+        load_model(d)
+    d = _save(tmp_path)
+    with pytest.raises(AvflowError, match="expected 'headvae'"):
+        load_model(d, kind="headvae")
