@@ -108,3 +108,38 @@ def test_user_errors(synthetic_shards, tmp_path) -> None:
     np.savez(bad / "motion.npz", face=np.zeros((5, 16), np.float32))
     with pytest.raises(AvflowError, match="neither speech.wav nor"):
         load_prediction(bad)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("flite") is None, reason="flite is not installed")
+def test_wer_path_with_real_speech(tmp_path) -> None:
+    """flite `slt` speech as both output and truth: WER 0 for generated and vocoded ground truth."""
+    import subprocess
+
+    from avflow_cli.audio.io import read_audio, resample, write_audio
+    from avflow_cli.audio.mel import log_mel
+    from avflow_cli.constants import SAMPLE_RATE
+    from avflow_cli.data.schema import ClipRecord, ShardIndex as Index
+    from avflow_cli.data.shards import write_shard
+
+    text = "The quick brown fox jumps over the lazy dog near the river bank."
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(tmp_path / "slt.wav")], check=True)
+    audio, sr = read_audio(tmp_path / "slt.wav")
+    wav = resample(audio[0], sr, SAMPLE_RATE).numpy()
+    mel = log_mel(wav).numpy()  # (T, 80)
+    T = len(mel)
+    rng = np.random.default_rng(0)
+    clip = {"mel": mel, "tokens": np.zeros((T, 29), np.float32), "face": rng.normal(size=(T, 8)).astype(np.float32),
+            "head_pose": np.tile(np.array([1, 0, 0, 0, 0, 0, 1000], np.float32), (T, 1)), "valid": np.ones(T, bool)}
+    shards = tmp_path / "shards"
+    write_shard(shards / "shard-00000.h5", {"c0": clip})
+    Index(clips=[ClipRecord(id="c0", shard="shard-00000.h5", frames=T, split="test")], dims={"face": 8}).save(shards)
+    gen = tmp_path / "gen"
+    save_prediction(gen / "c0", ClipPrediction(face=clip["face"], head_pose=clip["head_pose"], wav=wav))
+    (tmp_path / "texts.json").write_text(json.dumps({"c0": text}))
+    res = evaluate_dir(gen, shards, settings=EvalSettings(wer=True, plots=0, texts=str(tmp_path / "texts.json")),
+                       show_progress=False)
+    assert res["metrics"]["WER"] == 0.0
+    assert res["ground_truth"]["WER"] <= 0.2  # the truth goes through the vocoder first
+    assert res["settings"]["asr_backend"] and res["settings"]["wer_reference"] == "text"
+    assert res["metrics"]["MCD"] < 1.0  # the same audio: only STFT framing of the resampled wav differs
