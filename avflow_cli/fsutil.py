@@ -12,6 +12,18 @@ from pathlib import Path
 from avflow_cli.errors import AvflowError
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _share_like_a_new_file(path: Path, is_dir: bool) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) entries; give them the usual umask mode."""
+    path.chmod((0o777 if is_dir else 0o666) & ~_umask())
+
+
 def ensure_writable_dir(path: str | Path) -> Path:
     """Create ``path`` (and parents) and check it is writable, with a one-line error if not."""
     path = Path(path)
@@ -37,6 +49,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _share_like_a_new_file(tmp, is_dir=False)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -51,6 +64,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        _share_like_a_new_file(tmp, is_dir=True)
         if path.exists():
             if not overwrite:
                 raise AvflowError(f"{path}: already exists")
