@@ -9,22 +9,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from avflow_cli.audio.vad import VadConfig
 from avflow_cli.console import console, progress
+
+VAD = VadConfig()  # the defaults shown in --help
 
 SRC_HELP = "A session folder (holding session.json) or a tree of them."
 OUT_HELP = "Prep work folder: per-session features go to OUT/sessions/NAME/, shards to OUT/shards/."
 FORCE_HELP = "Recompute even where the output already exists (default: skip finished work)."
 
 
-def _vad_config(aggressiveness: int, frame_ms: int, crosstalk_db: float, energy_gate_db: float, min_gap_ms: float,
-                min_segment_ms: float, hangover_ms: float, nonspeech: str, attenuation_db: float):
-    from avflow_cli.audio.vad import VadConfig
-
-    cfg = VadConfig(aggressiveness=aggressiveness, frame_ms=frame_ms, crosstalk_db=crosstalk_db,
-                    energy_gate_db=energy_gate_db, min_gap_ms=min_gap_ms, min_segment_ms=min_segment_ms,
-                    hangover_ms=hangover_ms, nonspeech=nonspeech, attenuation_db=attenuation_db)
-    cfg.validate()
-    return cfg
 
 
 def _each_session(src: Path, out: Path, label: str, fn: Callable) -> list:
@@ -52,15 +46,16 @@ def register(app: typer.Typer) -> None:
     def vad(
         src: Path = typer.Argument(..., help=SRC_HELP),
         out: Path = typer.Argument(..., help=OUT_HELP),
-        aggressiveness: int = typer.Option(3, help="webrtcvad aggressiveness 0 (keeps most) … 3 (strictest)."),
-        frame_ms: int = typer.Option(30, help="VAD frame length in ms: 10, 20 or 30."),
-        crosstalk_db: float = typer.Option(8.0, help="Where both channels detect speech, a channel this many dB quieter than the other is treated as bleed."),
-        energy_gate_db: float = typer.Option(10.0, help="Speech must be this many dB above the channel's noise floor."),
-        min_gap_ms: float = typer.Option(250.0, help="Fill silences shorter than this inside speech."),
-        min_segment_ms: float = typer.Option(120.0, help="Drop speech segments shorter than this."),
-        hangover_ms: float = typer.Option(120.0, help="Extend every speech segment by this at its end."),
-        nonspeech: str = typer.Option("attenuate", help="What happens to non-speech in actor.wav/participant.wav: attenuate, zero or keep."),
-        attenuation_db: float = typer.Option(-40.0, help="Gain of non-speech with --nonspeech attenuate."),
+        aggressiveness: int = typer.Option(VAD.aggressiveness, help="webrtcvad aggressiveness 0 (keeps most) … 3 (strictest)."),
+        frame_ms: int = typer.Option(VAD.frame_ms, help="VAD frame length in ms: 10, 20 or 30."),
+        crosstalk_db: float = typer.Option(VAD.crosstalk_db, help="Where both channels detect speech, a channel this many dB quieter than the other is treated as bleed."),
+        energy_gate_db: float = typer.Option(VAD.energy_gate_db, help="Speech must be this many dB above the channel's noise floor."),
+        min_gap_ms: float = typer.Option(VAD.min_gap_ms, help="Fill silences shorter than this inside speech."),
+        min_segment_ms: float = typer.Option(VAD.min_segment_ms, help="Drop speech segments shorter than this."),
+        hangover_ms: float = typer.Option(VAD.hangover_ms, help="Extend every speech segment by this at its end."),
+        preroll_ms: float = typer.Option(VAD.preroll_ms, help="Extend every speech segment by this at its start."),
+        nonspeech: str = typer.Option(VAD.nonspeech, help="What happens to non-speech in actor.wav/participant.wav: attenuate, zero or keep."),
+        attenuation_db: float = typer.Option(VAD.attenuation_db, help="Gain of non-speech with --nonspeech attenuate."),
         evaluate: bool = typer.Option(True, help="Score against transcript.json turn times where present (frame precision/recall/F1)."),
         force: bool = typer.Option(False, help=FORCE_HELP),
     ) -> None:
@@ -70,8 +65,10 @@ def register(app: typer.Typer) -> None:
         from avflow_cli.audio.vad import evaluate_session
         from avflow_cli.data.prep import stage_vad
 
-        cfg = _vad_config(aggressiveness, frame_ms, crosstalk_db, energy_gate_db, min_gap_ms, min_segment_ms,
-                          hangover_ms, nonspeech, attenuation_db)
+        cfg = VadConfig(aggressiveness=aggressiveness, frame_ms=frame_ms, crosstalk_db=crosstalk_db,
+                        energy_gate_db=energy_gate_db, min_gap_ms=min_gap_ms, min_segment_ms=min_segment_ms,
+                        hangover_ms=hangover_ms, preroll_ms=preroll_ms, nonspeech=nonspeech, attenuation_db=attenuation_db)
+        cfg.validate()
         results = _each_session(src, out, "vad", lambda s: stage_vad(s, out, cfg, force=force))
         table = Table("session", "speaker", "precision", "recall", "F1", title="VAD vs transcript (10 ms frames)")
         for s, path in results:
@@ -141,7 +138,6 @@ def register(app: typer.Typer) -> None:
 
     def _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,
                        length_tolerance, tokens_source, mel_from, vad_cfg=None):
-        from avflow_cli.audio.vad import VadConfig
         from avflow_cli.data.prep import ShardOptions
 
         opts = ShardOptions(max_clip_seconds=max_clip_seconds, min_clip_seconds=min_clip_seconds,
@@ -238,14 +234,12 @@ def register(app: typer.Typer) -> None:
         length_tolerance: float = shard_opts["length_tolerance"],
         tokens_source: str = shard_opts["tokens_source"],
         mel_from: str = shard_opts["mel_from"],
-        nonspeech: str = typer.Option("attenuate", help="VAD: non-speech in the cleaned channels: attenuate, zero or keep."),
-        aggressiveness: int = typer.Option(3, help="VAD: webrtcvad aggressiveness 0…3."),
+        nonspeech: str = typer.Option(VAD.nonspeech, help="VAD: non-speech in the cleaned channels: attenuate, zero or keep."),
+        aggressiveness: int = typer.Option(VAD.aggressiveness, help="VAD: webrtcvad aggressiveness 0…3."),
         checkpoint: Path = shard_opts["checkpoint"],
         device: str = shard_opts["device"],
     ) -> None:
         """vad → mel → tokens (actor and participant) → headpose → shards + index.json, one progress display."""
-        from avflow_cli.audio.vad import VadConfig
-
         cfg = VadConfig(aggressiveness=aggressiveness, nonspeech=nonspeech)
         cfg.validate()
         opts = _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,
