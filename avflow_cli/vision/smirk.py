@@ -215,11 +215,11 @@ class PoseEncoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.encoder = MobileNetV3Minimal("small_minimal")
-        self.pose_cam_layers = nn.Sequential(nn.Linear(self.encoder.num_features, 3 + SMIRK_CAM_DIM))
+        self.pose_cam_layers = nn.Sequential(nn.Linear(self.encoder.num_features, SMIRK_ROTATION_DIM + SMIRK_CAM_DIM))
 
     def forward(self, img: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.pose_cam_layers(_pooled(self.encoder(img)))  # (B, 6)
-        return {"pose_params": out[:, :3], "cam": out[:, 3:]}
+        return {"pose_params": out[:, :SMIRK_ROTATION_DIM], "cam": out[:, SMIRK_ROTATION_DIM:]}
 
 
 class ShapeEncoder(nn.Module):
