@@ -56,13 +56,12 @@ def register(app: typer.Typer) -> None:
         preroll_ms: float = typer.Option(VAD.preroll_ms, help="Extend every speech segment by this at its start."),
         nonspeech: str = typer.Option(VAD.nonspeech, help="What happens to non-speech in actor.wav/participant.wav: attenuate, zero or keep."),
         attenuation_db: float = typer.Option(VAD.attenuation_db, help="Gain of non-speech with --nonspeech attenuate."),
-        evaluate: bool = typer.Option(True, help="Score against transcript.json turn times where present (frame precision/recall/F1)."),
+        evaluate: bool = typer.Option(True, help="Print the scores against transcript.json turn times (frame precision/recall/F1, also stored in vad.json)."),
         force: bool = typer.Option(False, help=FORCE_HELP),
     ) -> None:
         """Separate actor and participant speech of 2-channel recordings: actor.wav, participant.wav, vad.json."""
-        import soundfile as sf
+        import json
 
-        from avflow_cli.audio.vad import evaluate_session
         from avflow_cli.data.prep import stage_vad
 
         cfg = VadConfig(aggressiveness=aggressiveness, frame_ms=frame_ms, crosstalk_db=crosstalk_db,
@@ -70,13 +69,15 @@ def register(app: typer.Typer) -> None:
                         hangover_ms=hangover_ms, preroll_ms=preroll_ms, nonspeech=nonspeech, attenuation_db=attenuation_db)
         cfg.validate()
         results = _each_session(src, out, "vad", lambda s: stage_vad(s, out, cfg, force=force))
-        table = Table("session", "speaker", "precision", "recall", "F1", title="VAD vs transcript (10 ms frames)")
+        table = Table("session", "speaker", "precision", "recall", "F1", title="VAD vs transcript turns (10 ms frames)")
+        totals: dict[str, list] = {}
         for s, path in results:
-            if evaluate and (s.path / "transcript.json").is_file():
-                scores = evaluate_session(s.path, path, sf.info(str(s.audio_path)).duration)
-                for spk, sc in scores.items():
-                    table.add_row(s.name, spk, f"{sc['precision']:.3f}", f"{sc['recall']:.3f}", f"{sc['f1']:.3f}")
-        if table.row_count:
+            for spk, sc in json.loads(path.read_text()).get("scores", {}).items():
+                table.add_row(s.name, spk, f"{sc['precision']:.3f}", f"{sc['recall']:.3f}", f"{sc['f1']:.3f}")
+                totals.setdefault(spk, []).append(sc["f1"])
+        if table.row_count and evaluate:
+            for spk, f1s in totals.items():
+                table.add_row("[bold]mean[/]", spk, "", "", f"{sum(f1s) / len(f1s):.3f}")
             console.print(table)
         console.print(f"VAD done for {len(results)} session(s) in {out}")
 
@@ -147,7 +148,7 @@ def register(app: typer.Typer) -> None:
         opts.validate()
         return opts
 
-    def _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, device, title):
+    def _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, device, title, force):
         from avflow_cli.data.index import PartManifest
         from avflow_cli.data.prep import build_shards, default_num_shards, find_sessions
 
@@ -162,7 +163,7 @@ def register(app: typer.Typer) -> None:
                 bar.advance(task)
 
             result = build_shards(src, out, opts, num_shards=n, shard_index=shard_index, shard_dir=shard_dir,
-                                  checkpoint=checkpoint, device=device, on_stage=step)
+                                  checkpoint=checkpoint, device=device, on_stage=step, force=force)
             bar.update(task, completed=mine * 5, status="done")
         if isinstance(result, PartManifest):
             console.print(f"shard {shard_index} of {n}: {len(result.clips)} clips; run `avflow prep index` when all are done")
@@ -185,6 +186,7 @@ def register(app: typer.Typer) -> None:
         mel_from=typer.Option("vad", help="Mel from the VAD-cleaned actor channel (vad) or the raw channel (raw)."),
         checkpoint=typer.Option(None, help="Wav2Vec2 weights file for --tokens-source wav2vec2/auto."),
         device=typer.Option("cpu", help="Device for Wav2Vec2."),
+        force=typer.Option(False, help="Recompute every stage and shard instead of skipping finished work."),
     )
 
     @app.command("shards")
@@ -205,11 +207,12 @@ def register(app: typer.Typer) -> None:
         mel_from: str = shard_opts["mel_from"],
         checkpoint: Path = shard_opts["checkpoint"],
         device: str = shard_opts["device"],
+        force: bool = shard_opts["force"],
     ) -> None:
         """Resample every stream to 86.13 fps, cut clips, write HDF5 shards + index.json (missing stages run first)."""
         opts = _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,
                               length_tolerance, tokens_source, mel_from)
-        _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, device, "shards")
+        _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, device, "shards", force)
 
     @app.command("index")
     def index(shard_dir: Path = typer.Argument(..., help="Shard directory whose parts/ hold one partial manifest per shard.")) -> None:
@@ -238,10 +241,11 @@ def register(app: typer.Typer) -> None:
         aggressiveness: int = typer.Option(VAD.aggressiveness, help="VAD: webrtcvad aggressiveness 0…3."),
         checkpoint: Path = shard_opts["checkpoint"],
         device: str = shard_opts["device"],
+        force: bool = shard_opts["force"],
     ) -> None:
         """vad → mel → tokens (actor and participant) → headpose → shards + index.json, one progress display."""
         cfg = VadConfig(aggressiveness=aggressiveness, nonspeech=nonspeech)
         cfg.validate()
         opts = _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,
                               length_tolerance, tokens_source, mel_from, cfg)
-        _run_shards(src, out, opts, num_shards, None, shard_dir, checkpoint, device, "prep")
+        _run_shards(src, out, opts, num_shards, None, shard_dir, checkpoint, device, "prep", force)

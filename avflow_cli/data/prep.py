@@ -226,9 +226,13 @@ def check_session(session: Session, out: str | Path, *, length_tolerance_s: floa
 
 # --- stages ------------------------------------------------------------------------------------
 def stage_vad(session: Session, out: str | Path, cfg: VadConfig | None = None, *, force: bool = False) -> Path:
-    """actor.wav / participant.wav (speech kept, the rest attenuated) + vad.json."""
+    """actor.wav / participant.wav (speech kept, the rest attenuated) + vad.json.
+
+    With a transcript.json holding turn times, vad.json also gets frame-level precision,
+    recall and F1 of each speaker's segments against them ("scores").
+    """
     from avflow_cli.audio.io import write_audio
-    from avflow_cli.audio.vad import separate
+    from avflow_cli.audio.vad import evaluate, separate
 
     work = work_dir(out, session)
     done = work / "vad.json"
@@ -242,9 +246,13 @@ def stage_vad(session: Session, out: str | Path, cfg: VadConfig | None = None, *
         result = separate(channels, sr, cfg, speakers)
     except AvflowError as err:
         raise InputFileError(session.audio_path, str(err)) from err
+    summary = result.to_json(cfg)
+    transcript = read_transcript(session)
+    if transcript and transcript.get("turns"):
+        summary["scores"] = evaluate(result.segments, transcript, audio.shape[1] / sr)
     for s in speakers:
         write_audio(work / f"{s}.wav", result.audio[s], sr)
-    _save_json(done, result.to_json(cfg))  # written last: marks the stage finished
+    _save_json(done, summary)  # written last: marks the stage finished
     return done
 
 
@@ -555,14 +563,15 @@ def prepare_session(
     checkpoint: str | Path | None = None,
     device: str = "cpu",
     on_stage: PROGRESS | None = None,
+    force: bool = False,
 ) -> None:
-    """Run every missing per-session stage (each skips finished work)."""
+    """Run every missing per-session stage (each skips finished work unless ``force``)."""
     cfg = VadConfig(**opts.vad)
     steps: list[tuple[str, Callable[[], Path]]] = [
-        ("vad", lambda: stage_vad(session, out, cfg)),
-        ("mel", lambda: stage_mel(session, out, use_vad=opts.mel_from == "vad")),
-        ("tokens", lambda: stage_tokens(session, out, source=opts.tokens_source, checkpoint=checkpoint, device=device)),
-        ("headpose", lambda: stage_headpose(session, out)),
+        ("vad", lambda: stage_vad(session, out, cfg, force=force)),
+        ("mel", lambda: stage_mel(session, out, use_vad=opts.mel_from == "vad", force=force)),
+        ("tokens", lambda: stage_tokens(session, out, source=opts.tokens_source, checkpoint=checkpoint, device=device, force=force)),
+        ("headpose", lambda: stage_headpose(session, out, force=force)),
     ]
     for name, run in steps:
         if on_stage:
@@ -598,6 +607,7 @@ def write_shard_part(
     on_stage: PROGRESS | None = None,
     sessions: list[Session] | None = None,
     check: bool = True,
+    force: bool = False,
 ) -> PartManifest:
     """Write shard ``shard_index`` of ``num_shards`` (its sessions: every num_shards-th) + its part."""
     from avflow_cli.data.shards import write_shard
@@ -609,7 +619,7 @@ def write_shard_part(
     shard_dir = Path(shard_dir) if shard_dir else Path(out) / SHARDS_DIR
     config = asdict(opts)
     part_path = shard_dir / "parts" / f"part-{shard_index:05d}.json"
-    if part_path.is_file():
+    if part_path.is_file() and not force:
         part = PartManifest.load(part_path)
         shards_ok = all((shard_dir / c.shard).is_file() for c in part.clips)
         if part.num_shards == num_shards and part.config == config and shards_ok:
@@ -629,7 +639,7 @@ def write_shard_part(
     for session in mine if check else ():  # inputs first: a bad session stops the run before any write
         check_session(session, out, length_tolerance_s=opts.length_tolerance_s)
     for session in mine:
-        prepare_session(session, out, opts, checkpoint=checkpoint, device=device, on_stage=on_stage)
+        prepare_session(session, out, opts, checkpoint=checkpoint, device=device, on_stage=on_stage, force=force)
         if on_stage:
             on_stage(f"shard {session.name}")
         streams = session_streams(session, out, participant=participant, length_tolerance_s=opts.length_tolerance_s)
@@ -681,13 +691,17 @@ def build_shards(
     checkpoint: str | Path | None = None,
     device: str = "cpu",
     on_stage: PROGRESS | None = None,
+    force: bool = False,
 ) -> ShardIndex | PartManifest:
-    """All shards + index.json, or (``shard_index`` given) one shard and its partial manifest."""
+    """All shards + index.json, or (``shard_index`` given) one shard and its partial manifest.
+
+    ``force`` recomputes every stage and shard instead of skipping finished work.
+    """
     sessions = find_sessions(src)
     shard_dir = Path(shard_dir) if shard_dir else Path(out) / SHARDS_DIR
     check_writable(shard_dir)
     n = num_shards or default_num_shards(len(sessions))
-    kw = dict(shard_dir=shard_dir, checkpoint=checkpoint, device=device, on_stage=on_stage, sessions=sessions)
+    kw = dict(shard_dir=shard_dir, checkpoint=checkpoint, device=device, on_stage=on_stage, sessions=sessions, force=force)
     if shard_index is not None:
         return write_shard_part(src, out, shard_index, n, opts, **kw)
     for session in sessions:

@@ -173,3 +173,13 @@ def test_mono_actor_only_session(tmp_path: Path) -> None:
     index = prep.build_shards(folder, tmp_path / "out", prep.ShardOptions(val_fraction=0, test_fraction=0))
     assert "p_tokens" not in index.dims and "p_smirk" not in index.dims
     assert not (tmp_path / "out" / "sessions" / "mono" / "participant.wav").exists()
+
+
+def test_force_recomputes(prepped: Path, tree: Path) -> None:
+    session = prep.find_sessions(tree)[0]
+    mel = prep.work_dir(prepped, session) / "mel.npy"
+    before = mel.stat().st_mtime_ns
+    prep.stage_mel(session, prepped)
+    assert mel.stat().st_mtime_ns == before
+    prep.stage_mel(session, prepped, force=True)
+    assert mel.stat().st_mtime_ns > before
