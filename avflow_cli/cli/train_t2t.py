@@ -42,7 +42,8 @@ def t2t_command(
     val_text = f", val loss {val['loss']:.4f}" if "loss" in val else ""
     console.print(
         f"trained text-to-tokens to step {summary['step']} in {summary['seconds']:.0f} s "
-        f"(last train loss {summary['last_loss']:.4f}{val_text}); model directory: {out}"
+        f"(last train loss {summary['last_loss']:.4f}{val_text}); model directory: {out}",
+        soft_wrap=True,
     )
 
 

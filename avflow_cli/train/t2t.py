@@ -85,9 +85,13 @@ def build_t2t_task(
         return terms["dur"] + terms["prior"] + terms["cfm"], {k: v.detach() for k, v in terms.items()}
 
     def make_batches(start: int, end: int) -> torch.utils.data.DataLoader:
-        from avflow_cli.data.dataset import batches
-
-        return batches(train_set, start, end, train_cfg.num_workers)
+        # A private generator: a DataLoader otherwise draws its base seed from the global RNG when
+        # its iterator starts, which shifts the training noise of a resumed run by one draw.
+        workers = train_cfg.num_workers
+        return torch.utils.data.DataLoader(
+            train_set, batch_size=None, sampler=range(start, end), num_workers=workers,
+            prefetch_factor=2 if workers else None, generator=torch.Generator().manual_seed(train_cfg.seed),
+        )
 
     def validate(ema_model: torch.nn.Module) -> dict[str, float]:
         return validation_losses(ema_model, val_utts, train_cfg.batch_size)

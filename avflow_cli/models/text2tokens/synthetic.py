@@ -43,8 +43,11 @@ def tokens_for_ids(ids: list[int], seed: int = 0, noise: float = 0.05, rng: np.r
     return out
 
 
-def make_synthetic_ljspeech(out: str | Path, n: int = 32, seed: int = 0) -> Path:
-    """Write ``metadata.csv``, ``wavs/`` (silence of the right length) and ``tokens/`` (50 Hz) under ``out``."""
+def make_synthetic_ljspeech(out: str | Path, n: int = 32, seed: int = 0, words: tuple[int, int] = (3, 6)) -> Path:
+    """Write ``metadata.csv``, ``wavs/`` (silence of the right length) and ``tokens/`` (50 Hz) under ``out``.
+
+    ``n`` sentences of ``words[0]..words[1]`` random words each.
+    """
     from avflow_cli.audio.io import write_audio
     from avflow_cli.data.resample import resample_to_fps
     from avflow_cli.text import texts_to_symbol_ids
@@ -53,7 +56,7 @@ def make_synthetic_ljspeech(out: str | Path, n: int = 32, seed: int = 0) -> Path
     (out / "wavs").mkdir(parents=True, exist_ok=True)
     (out / "tokens").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    texts = [" ".join(rng.choice(WORDS, size=rng.integers(3, 7))).capitalize() + "." for _ in range(n)]
+    texts = [" ".join(rng.choice(WORDS, size=rng.integers(words[0], words[1] + 1))).capitalize() + "." for _ in range(n)]
     lines = []
     for i, (text, ids) in enumerate(zip(texts, texts_to_symbol_ids(texts), strict=True)):
         uid = f"SYN-{i:04d}"
