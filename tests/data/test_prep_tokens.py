@@ -98,3 +98,31 @@ def test_no_source_names_the_checkpoint(session: Path, tmp_path: Path, monkeypat
     assert not out.exists()
     result = runner.invoke(app, ["prep", "tokens", str(session), str(out), "--source", "wav2vec2"])
     assert result.exit_code == 2 and CKPT in result.output
+
+
+def test_real_wav2vec2_extractor_with_tiny_random_model(session: Path, tmp_path: Path) -> None:
+    """The audio front end's Wav2Vec2Tokens (a tiny random model of the same architecture)."""
+    asr_tokens = pytest.importorskip("avflow_cli.audio.asr_tokens")
+    import soundfile as sf
+    import torch
+    from torchaudio.models import wav2vec2_model
+
+    from avflow_cli.data import prep
+
+    torch.manual_seed(0)
+    conv = [(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2  # same strides as base: 320 samples per frame
+    tiny = wav2vec2_model(
+        extractor_mode="group_norm", extractor_conv_layer_config=conv, extractor_conv_bias=False,
+        encoder_embed_dim=32, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16, encoder_pos_conv_groups=2,
+        encoder_num_layers=1, encoder_num_heads=2, encoder_attention_dropout=0.0, encoder_ff_interm_features=64,
+        encoder_ff_interm_dropout=0.0, encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0,
+        aux_num_out=K.TOKEN_DIM,
+    )
+    extractor = asr_tokens.Wav2Vec2Tokens(model=tiny)
+    s = prep.find_sessions(session)[0]
+    done = prep.stage_tokens(s, tmp_path / "out", extractor=extractor)
+    assert json.loads(done.read_text())["source"] == "wav2vec2"
+    tokens = np.load(tmp_path / "out" / "sessions" / "s0" / "tokens.npy")
+    seconds = sf.info(str(session / "audio.wav")).duration
+    assert tokens.shape[1] == K.TOKEN_DIM and abs(len(tokens) - seconds * K.TOKEN_RATE) <= 2
+    assert np.load(tmp_path / "out" / "sessions" / "s0" / "p_tokens.npy").shape == tokens.shape
