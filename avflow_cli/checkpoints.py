@@ -208,3 +208,52 @@ def require_checkpoint(name: str, explicit: str | Path | None = None) -> Path:
     if found is None:
         raise MissingCheckpointError(describe_missing(name, explicit))
     return found
+
+
+# ----------------------------------------------------------------------------------------------
+# Status reports (used by `avflow doctor`)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PartStatus:
+    """Where one part was found (``path``) or searched (``searched``), and what runs without it."""
+
+    spec: CheckpointSpec
+    path: Path | None
+    searched: tuple[Path, ...]
+
+    @property
+    def found(self) -> bool:
+        return self.path is not None
+
+
+def checkpoint_status() -> list[PartStatus]:
+    """Status of every registered part, in registry order. Cheap: only file-system checks."""
+    return [PartStatus(spec, find_checkpoint(key), tuple(search_dirs(key))) for key, spec in REGISTRY.items()]
+
+
+def active_choices(status: list[PartStatus]) -> dict[str, str]:
+    """What each role will use given ``status``: the real part or its offline fallback."""
+    have = {s.spec.key: s.found for s in status}
+    if have.get("bigvgan"):
+        vocoder = "BigVGAN"
+    elif have.get("hifigan"):
+        vocoder = "HiFi-GAN universal (offline default)"
+    else:
+        vocoder = "Griffin-Lim (last resort)"
+    return {
+        "vocoder (synth --vocoder auto)": vocoder,
+        "input tokens (prep tokens)": "Wav2Vec2 ASR base-960h"
+        if have.get("wav2vec2")
+        else "known phone timing of the demo corpus only (real audio needs the Wav2Vec2 file)",
+        "ASR for WER (eval)": "Wav2Vec2 greedy CTC"
+        if have.get("wav2vec2")
+        else ("pocketsphinx" if have.get("pocketsphinx") else "unavailable"),
+        "participant SMIRK (prep smirk)": "SMIRK encoder" if have.get("smirk") else "demo corpus features only",
+    }
+
+
+def tool_status(tools: tuple[str, ...] = ("ffmpeg", "flite", "espeak-ng")) -> dict[str, str | None]:
+    """Path of each command-line tool avflow calls, or None when it is not on PATH."""
+    import shutil
+
+    return {t: shutil.which(t) for t in tools}

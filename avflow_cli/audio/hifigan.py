@@ -269,22 +269,26 @@ def fold_weight_norm(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
     """
     out: dict[str, torch.Tensor] = {}
     pairs: dict[str, dict[str, torch.Tensor]] = {}
+    suffixes = {
+        ".weight_g": "g",
+        ".weight_v": "v",
+        ".parametrizations.weight.original0": "g",
+        ".parametrizations.weight.original1": "v",
+    }
     for key, value in state.items():
-        for g_suffix, v_suffix in ((".weight_g", ".weight_v"), (".parametrizations.weight.original0", ".parametrizations.weight.original1")):
-            if key.endswith(g_suffix):
-                pairs.setdefault(key[: -len(g_suffix)], {})["g"] = value
-                break
-            if key.endswith(v_suffix):
-                pairs.setdefault(key[: -len(v_suffix)], {})["v"] = value
+        dotted = "." + key
+        for suffix, part in suffixes.items():
+            if dotted.endswith(suffix):
+                pairs.setdefault(dotted[: -len(suffix)], {})[part] = value
                 break
         else:
             out[key] = value
     for prefix, gv in pairs.items():
         if set(gv) != {"g", "v"}:
-            raise KeyError(f"{prefix}: weight-norm pair incomplete (has {sorted(gv)})")
+            raise KeyError(f"{prefix[1:] or 'weight'}: weight-norm pair incomplete (has {sorted(gv)})")
         v = gv["v"].float()
         norm = v.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (v.ndim - 1)))  # (out, 1, 1)
-        out[prefix + ".weight"] = gv["g"].float().view_as(norm) * v / norm
+        out[(prefix + ".weight")[1:]] = gv["g"].float().view_as(norm) * v / norm
     return out
 
 
