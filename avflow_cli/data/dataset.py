@@ -130,9 +130,14 @@ def collate(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
 
 
 def batches(dataset: RandomWindows, start_step: int, end_step: int, num_workers: int = 0) -> torch.utils.data.DataLoader:
-    """Batches for steps [start_step, end_step) in order, prefetched by ``num_workers`` processes."""
+    """Batches for steps [start_step, end_step) in order, prefetched by ``num_workers`` processes.
+
+    The loader gets its own generator: creating it must not draw from the global torch RNG, or a
+    resumed run would see different noise than an uninterrupted one.
+    """
     return torch.utils.data.DataLoader(
         dataset, batch_size=None, sampler=range(start_step, end_step), num_workers=num_workers,
+        generator=torch.Generator().manual_seed(start_step),
         persistent_workers=False, prefetch_factor=2 if num_workers else None,
     )
 
