@@ -11,9 +11,7 @@ The output channel keeps speech and attenuates (or zeroes) everything else.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -233,10 +231,3 @@ def evaluate(result_segments: dict[str, list], transcript: dict[str, Any], durat
         pred = segments_to_mask(segs, duration_s, frame_s)
         scores[speaker] = frame_scores(pred, truth)
     return scores
-
-
-def evaluate_session(session_dir: str | Path, vad_json: str | Path, duration_s: float) -> dict[str, dict[str, float]]:
-    """Scores of a written vad.json against the session's transcript.json."""
-    transcript = json.loads((Path(session_dir) / "transcript.json").read_text())
-    segments = json.loads(Path(vad_json).read_text())["segments"]
-    return evaluate(segments, transcript, duration_s)

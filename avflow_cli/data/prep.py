@@ -63,17 +63,6 @@ class Session:
     def channels(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.meta.get("channels", {"actor": K.ACTOR_CHANNEL, "participant": K.PARTICIPANT_CHANNEL}).items()}
 
-    def audio_channels(self) -> int:
-        """Channels of audio.wav from its header (cheap)."""
-        import soundfile as sf
-
-        if not self.audio_path.is_file():
-            raise InputFileError(self.audio_path, "file not found")
-        try:
-            return int(sf.info(str(self.audio_path)).channels)
-        except (RuntimeError, sf.LibsndfileError) as err:
-            raise InputFileError(self.audio_path, f"not a readable audio file ({err})") from err
-
     def speakers(self) -> tuple[str, ...]:
         """actor alone for mono sources that declare no participant channel, else both."""
         return ("actor", "participant") if "participant" in self.channels else ("actor",)
