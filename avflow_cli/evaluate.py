@@ -386,8 +386,10 @@ def evaluate_dir(
             all_stats.append(stats)
             bar.update(task, advance=1, status=record.id)
     result = aggregate(all_recs, all_stats)
+    result["speed_source"] = "per-clip timings from meta.json, scaled to 20 s (median over clips)"
     if speed:
         result["speed"] = speed
+        result["speed_source"] = f"measured on one 20 s input ({speed.get('device', 'device unknown')}, after a warm-up call)"
     result.update(
         {
             "format": EVAL_FORMAT,

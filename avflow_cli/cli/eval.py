@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from avflow_cli.console import console
@@ -24,11 +25,11 @@ app = typer.Typer(
 def _table(results: list[dict[str, Any]], title: str) -> Table:
     from avflow_cli.metrics.report import TABLE_COLUMNS, header, table_rows
 
-    table = Table(title=title, show_lines=False)
-    table.add_column("run", style="bold")
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
+    table.add_column("run", style="bold", overflow="fold")
     for key, _, _ in TABLE_COLUMNS:
-        table.add_column(header(key), justify="right")
-    rows = table_rows(results)
+        table.add_column(header(key).replace(" ", "\n"), justify="right", no_wrap=True)
+    rows = table_rows(results, compact=True)
     for row in rows:
         style = "dim" if row[0] == "ground truth" else None
         table.add_row(*row, style=style)

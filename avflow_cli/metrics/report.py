@@ -34,20 +34,30 @@ def header(key: str) -> str:
     return key
 
 
-def fmt(value: Any, key: str = "") -> str:
-    """A table cell: 3 decimals (2 for MCD/FD), '–' for missing/NaN."""
+def fmt(value: Any, key: str = "", compact: bool = False) -> str:
+    """A table cell: 3 decimals (2 for MCD/FD), '–' for missing/NaN; ``compact`` keeps it ≤ 6 chars."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, (int, float)):
-        return f"{value:.2f}" if key in ("MCD", "FD_e", "Div_h") else f"{value:.3f}"
+    if isinstance(value, (bool, int)) or (isinstance(value, float) and value.is_integer() and abs(value) >= 100):
+        return str(int(value))
+    if isinstance(value, float):
+        mag = abs(value)
+        if compact and mag >= 1e4:
+            exp = int(math.floor(math.log10(mag)))
+            return f"{value / 10**exp:.1f}e{exp}"
+        if mag >= 100:
+            return f"{value:.0f}"
+        if mag >= 10 or key in ("MCD", "FD_e", "Div_h"):
+            return f"{value:.2f}"
+        return f"{value:.3f}"
     return str(value)
 
 
-def table_rows(results: list[dict[str, Any]], *, ground_truth: bool = True) -> list[list[str]]:
+def table_rows(results: list[dict[str, Any]], *, ground_truth: bool = True, compact: bool = False) -> list[list[str]]:
     """One row per run (name first), plus a ground-truth row per distinct test set when asked."""
     rows = []
     for res in results:
-        rows.append([res.get("name", "?")] + [fmt(res["metrics"].get(k), k) for k, _, _ in TABLE_COLUMNS])
+        rows.append([res.get("name", "?")] + [fmt(res["metrics"].get(k), k, compact) for k, _, _ in TABLE_COLUMNS])
     if ground_truth:
         seen = set()
         for res in results:
@@ -56,7 +66,7 @@ def table_rows(results: list[dict[str, Any]], *, ground_truth: bool = True) -> l
                 continue
             seen.add(key)
             gt = res["ground_truth"]
-            rows.append(["ground truth"] + [fmt(gt.get(k), k) for k, _, _ in TABLE_COLUMNS])
+            rows.append(["ground truth"] + [fmt(gt.get(k), k, compact) for k, _, _ in TABLE_COLUMNS])
     return rows
 
 
@@ -89,7 +99,8 @@ def metrics_markdown(result: dict[str, Any]) -> str:
     lines += [f"- {k}: `{v}`" for k, v in s.items()]
     speed = result.get("speed") or {}
     if speed:
-        lines += ["", "## Speed (seconds to generate 20 s)", "", "| stage | seconds |", "|---|---|"]
+        lines += ["", "## Speed (seconds to generate 20 s)", "", f"Source: {result.get('speed_source', '-')}.", "",
+                  "| stage | seconds |", "|---|---|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in speed.items() if isinstance(v, (int, float))]
     extra = result.get("extra") or {}
     if extra:
