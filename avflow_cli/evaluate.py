@@ -92,8 +92,35 @@ def load_truth(shards: Path, record: Any) -> dict[str, Any]:
             text = group.attrs.get("text")
     except (OSError, KeyError) as err:
         raise AvflowError(f"{path}: cannot read clip {record.id} ({err})") from err
-    out["text"] = str(text) if text is not None and str(text).strip() else None
+    out["text"] = str(text) if text is not None and str(text).strip() else transcript_text(record)
     return out
+
+
+def transcript_text(record: Any, speaker: str = "actor") -> str | None:
+    """The words ``speaker`` says inside a clip, from its session's ``transcript.json``.
+
+    A turn belongs to the clip when at least half of it lies inside the clip's time window
+    (``start_frame`` / FPS, + frames / FPS); turns are joined in time order. None when the
+    session folder (``record.source``) has no transcript.
+    """
+    source = getattr(record, "source", "")
+    path = Path(source) / "transcript.json" if source else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        turns = json.loads(path.read_text()).get("turns", [])
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    lo = record.start_frame / K.FPS
+    hi = lo + record.frames / K.FPS
+    words = []
+    for turn in sorted(turns, key=lambda t: float(t.get("start", 0.0))):
+        start, end = float(turn.get("start", 0.0)), float(turn.get("end", 0.0))
+        inside = max(0.0, min(end, hi) - max(start, lo))
+        if turn.get("speaker") == speaker and end > start and inside >= 0.5 * (end - start):
+            words.append(str(turn.get("text", "")).strip())
+    text = " ".join(w for w in words if w)
+    return text or None
 
 
 def load_texts(path: str | Path | None) -> dict[str, str]:

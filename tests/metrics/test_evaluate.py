@@ -143,3 +143,33 @@ def test_wer_path_with_real_speech(tmp_path) -> None:
     assert res["ground_truth"]["WER"] <= 0.2  # the truth goes through the vocoder first
     assert res["settings"]["asr_backend"] and res["settings"]["wer_reference"] == "text"
     assert res["metrics"]["MCD"] < 1.0  # the same audio: only STFT framing of the resampled wav differs
+
+
+def test_reference_text_from_session_transcript(tmp_path) -> None:
+    from avflow_cli.constants import FPS
+    from avflow_cli.data.schema import ClipRecord
+    from avflow_cli.evaluate import transcript_text
+
+    turns = [
+        {"speaker": "actor", "start": 0.5, "end": 2.0, "text": "first words."},
+        {"speaker": "participant", "start": 2.0, "end": 2.5, "text": "uh huh"},
+        {"speaker": "actor", "start": 9.0, "end": 12.0, "text": "mostly outside"},
+        {"speaker": "actor", "start": 3.0, "end": 4.0, "text": "second"},
+    ]
+    (tmp_path / "transcript.json").write_text(json.dumps({"turns": turns}))
+    rec = ClipRecord(id="c", shard="s.h5", frames=int(10 * FPS), split="test", start_frame=0, source=str(tmp_path))
+    assert transcript_text(rec) == "first words. second"
+    assert transcript_text(ClipRecord(id="c", shard="s.h5", frames=10, split="test")) is None
+
+
+def test_demo_face_decoder_plugs_in(tmp_path) -> None:
+    from avflow_cli.metrics.face_decoder import load_mouth_decoder
+    from avflow_cli.vision.demo_avatar import LIP_CLOSED_THRESHOLD, FaceDecoder
+
+    dec = FaceDecoder.create(dim=16)
+    dec.save(tmp_path / "face_decoder.npz")
+    mouth = load_mouth_decoder(tmp_path / "face_decoder.npz")
+    codes = np.random.default_rng(0).normal(size=(20, 16)).astype(np.float32)
+    assert mouth.name == "demo-avatar" and mouth.lip_closed_threshold == LIP_CLOSED_THRESHOLD
+    np.testing.assert_allclose(mouth.lip_distance(codes), dec.lip_distance(codes), rtol=1e-6)
+    np.testing.assert_allclose(mouth.mouth_corner_distance(codes), dec.mouth_corner_distance(codes), rtol=1e-6)
