@@ -91,3 +91,21 @@ def test_measure_speed_times_every_stage_on_20_s(short_shards, tmp_path) -> None
     assert {"avflow", "head_vae", "vocoder", "total"} <= set(speed)
     assert speed["total"] == speed["avflow"] + speed["head_vae"] + speed["vocoder"]
     assert abs(speed["seconds_generated"] - 20.0) < 0.02
+
+
+def test_from_text_path_uses_t2t(short_shards, tmp_path) -> None:
+    import torch
+
+    from avflow_cli.models.text2tokens import TextToTokens, preset, save_t2t
+
+    model = _tiny_model(short_shards, tmp_path)
+    torch.manual_seed(0)
+    save_t2t(tmp_path / "t2t", TextToTokens(preset("tiny")).eval())  # found as the model's sibling
+    test_id = ShardIndex.load(short_shards).split("test")[0].id
+    (tmp_path / "texts.json").write_text(json.dumps({test_id: "Hi there."}))
+    settings = EvalSettings(wer=False, plots=0, vocoder="hifigan", texts=str(tmp_path / "texts.json"))
+    res = evaluate_model(model, short_shards, from_text=True, settings=settings, measure_speed=False, show_progress=False)
+    assert res["source"] == "text"
+    pred = load_prediction(model / "eval" / "test-text" / "generated" / test_id)
+    assert pred.text == "Hi there." and pred.meta["from_text"] is True and "t2t" in pred.meta["timings_s"]
+    assert pred.tokens.shape[0] == pred.face.shape[0]
