@@ -57,6 +57,8 @@ class GriffinLimVocoder:
         if x.ndim != 3 or x.shape[-1] != N_MELS:
             raise ValueError(f"mel must be (B, T, {N_MELS}), got {tuple(x.shape)}")
         t = x.shape[1]
+        if t < 2:
+            raise ValueError("Griffin-Lim needs at least 2 mel frames")
         lin = mel_to_linear(x)  # (B, 513, T)
         window = torch.hann_window(WIN_LENGTH, periodic=True, device=self.device)
         gen = torch.random.fork_rng(devices=[]) if self.device.type == "cpu" else torch.random.fork_rng()
@@ -71,7 +73,8 @@ class GriffinLimVocoder:
                 power=1.0,
                 n_iter=self.n_iter,
                 momentum=GL_MOMENTUM,
-                length=t * HOP_LENGTH,
+                length=(t - 1) * HOP_LENGTH,  # the length whose centred STFT has exactly T frames
                 rand_init=True,
-            )  # (B, T·hop), frame t centred at t·hop
-        return F.pad(wav, (FRAME_SHIFT, 0))[:, : t * HOP_LENGTH]  # (B, T·hop) aligned to our frames
+            )  # (B, (T-1)·hop), frame t centred at t·hop
+        wav = F.pad(wav, (FRAME_SHIFT, HOP_LENGTH))  # (B, (T-1)·hop + 128 + hop)
+        return wav[:, : t * HOP_LENGTH]  # (B, T·hop), aligned to our frames
