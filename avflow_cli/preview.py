@@ -146,8 +146,8 @@ def write_mp4(path: Path, frames, fps: float, audio_path: Path | None = None) ->
         process.stdin.write(np.ascontiguousarray(first).tobytes())
         for frame in iterator:
             process.stdin.write(np.ascontiguousarray(frame).tobytes())
-    finally:
-        process.stdin.close()
-        _, err = process.communicate()
+    except BrokenPipeError:
+        pass  # ffmpeg died: its stderr below says why
+    _, err = process.communicate()  # closes stdin, waits for the encoder to finish
     if process.returncode != 0:
         raise RuntimeError(f"ffmpeg failed writing {path}: {err.decode(errors='replace')[-500:]}")

@@ -121,6 +121,17 @@ def resolve_component(model_dir: Path, key: str, explicit: str | Path | None) ->
     return None
 
 
+def recorded_vocoder(model_dir: Path) -> Path | None:
+    """A vocoder folder recorded in ``config.json["components"]["vocoder"]`` (e.g. by ``import release``)."""
+    recorded = _read_json(model_dir / "config.json").get("components", {}).get("vocoder")
+    if not recorded:
+        return None
+    path = (model_dir / recorded).resolve()
+    if not path.exists():
+        raise AvflowError(f"{model_dir}/config.json names vocoder {recorded!r}, but {path} does not exist")
+    return path
+
+
 def find_face_decoder(model_dir: Path) -> Path | None:
     """The demo avatar's exact decoder, when the model was trained on demo-avatar face codes."""
     config = _read_json(model_dir / "config.json")
@@ -169,6 +180,8 @@ class Synthesizer:
         self.t2t = load_t2t(t2t_dir, device=str(self.device))
         vae_dir = resolve_component(self.model_dir, "head_vae", head_vae)
         self.head_vae = load_head_vae(vae_dir, device=str(self.device)) if vae_dir is not None else None
+        if vocoder_checkpoint is None and vocoder in ("auto", "bigvgan"):
+            vocoder_checkpoint = recorded_vocoder(self.model_dir)
         self.vocoder = load_vocoder(vocoder, checkpoint=vocoder_checkpoint, device=str(self.device))
         self.face_decoder_path = find_face_decoder(self.model_dir)
         self.components = {
