@@ -23,9 +23,10 @@ def plot_streams(path: str | Path, panels: list[tuple[str, np.ndarray, np.ndarra
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.6 * len(panels)), squeeze=False)
     for ax, (name, gen, truth) in zip(axes[:, 0], panels):
         T = gen.shape[0]
+        truth = None if truth is None else _fit_length(truth, T)
         extent_t = T / fps
         if gen.shape[1] > 16:
-            img = gen if truth is None else np.concatenate([gen, np.full((T, 2), np.nan), truth[:T]], 1)
+            img = gen if truth is None else np.concatenate([gen, np.full((T, 2), np.nan), truth], 1)
             ax.imshow(img.T, origin="lower", aspect="auto", interpolation="nearest", extent=(0, extent_t, 0, img.shape[1]))
             ax.set_ylabel(f"{name}\n(gen | truth)" if truth is not None else name)
         else:
@@ -33,7 +34,7 @@ def plot_streams(path: str | Path, panels: list[tuple[str, np.ndarray, np.ndarra
             for d in range(min(4, gen.shape[1])):
                 line = ax.plot(t, gen[:, d], lw=1)[0]
                 if truth is not None:
-                    ax.plot(t, truth[:T, d], lw=1, ls="--", color=line.get_color())
+                    ax.plot(t, truth[:, d], lw=1, ls="--", color=line.get_color())
             ax.set_ylabel(name)
         ax.set_xlabel("s")
     if title:
@@ -44,3 +45,11 @@ def plot_streams(path: str | Path, panels: list[tuple[str, np.ndarray, np.ndarra
         fig.savefig(tmp, dpi=80)
     plt.close(fig)
     return path
+
+
+def _fit_length(truth: np.ndarray, frames: int) -> np.ndarray:
+    """Cut or NaN-pad ``truth`` to ``frames`` rows: generated and true lengths differ (t2t durations)."""
+    if len(truth) >= frames:
+        return truth[:frames]
+    pad = np.full((frames - len(truth),) + truth.shape[1:], np.nan, dtype=np.float32)
+    return np.concatenate([truth.astype(np.float32), pad], 0)
