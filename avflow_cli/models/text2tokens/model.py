@@ -81,8 +81,14 @@ class TextToTokens(nn.Module):
         tokens = self.denormalize(y[:, :, : int(y_lengths.max())]).transpose(1, 2)  # (B, T, D)
         return tokens, y_lengths
 
-    def synthesize(self, text: str, *, steps: int = 10, length_scale: float = 1.0, seed: int = 0) -> np.ndarray:
-        """Text → (T, 29) float32 token logits at FPS. Raises AvflowError on empty/unknown-only text."""
+    def synthesize(
+        self, text: str, *, steps: int | None = None, length_scale: float = 1.0, seed: int = 0
+    ) -> np.ndarray:
+        """Text → (T, 29) float32 token logits at FPS. Raises AvflowError on empty/unknown-only text.
+
+        ``steps`` Euler steps (default: the config's, 10 for ``base``/``release``);
+        ``length_scale`` > 1 speaks slower, < 1 faster; ``seed`` fixes the sampler noise.
+        """
         from avflow_cli.text import to_symbol_ids
 
         if length_scale <= 0:
@@ -125,8 +131,8 @@ class TextToTokens(nn.Module):
         y = y * y_mask
 
         mu_x, logw, x_mask = self.encoder(x, x_lengths)  # (B, D, N), (B, 1, N), (B, 1, N)
-        with torch.no_grad():
-            log_p = gaussian_log_prior(mu_x, y)  # (B, N, T)
+        with torch.no_grad(), torch.autocast(y.device.type, enabled=False):  # MAS scores in fp32
+            log_p = gaussian_log_prior(mu_x.float(), y.float())  # (B, N, T)
             attn = maximum_path(log_p, x_lengths, y_lengths)  # (B, N, T)
         dur = duration_loss(logw, log_durations(attn, x_mask), x_lengths)
         mu_y = mu_x @ attn  # (B, D, T)
