@@ -52,8 +52,8 @@ def build_model() -> torch.nn.Module:
     return wav2vec2_base(aux_num_out=TOKEN_DIM).eval()
 
 
-def load_state(path: Path, model: torch.nn.Module) -> None:
-    """Load torchaudio's state-dict file into ``model``, with one-line errors for wrong files."""
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    """torchaudio's state-dict file, with fairseq's extra head rows dropped; one-line errors otherwise."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated/corrupt files
@@ -70,6 +70,11 @@ def load_state(path: Path, model: torch.nn.Module) -> None:
         state["aux.bias"] = state["aux.bias"][keep]
     elif rows != TOKEN_DIM:
         raise InputFileError(path, f"CTC head has {rows} outputs, expected {TOKEN_DIM} (or 32 before trimming)")
+    return state
+
+
+def apply_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Strict load whose failure names the file and a few offending keys."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -81,6 +86,11 @@ def load_state(path: Path, model: torch.nn.Module) -> None:
             f"{len(wrong)} wrongly shaped keys (e.g. {(missing + unexpected + wrong)[:3]})",
         )
     model.load_state_dict(state, strict=True)
+
+
+def load_state(path: Path, model: torch.nn.Module) -> None:
+    """Load torchaudio's file at ``path`` into ``model`` (any wav2vec2 with a 29-way head)."""
+    apply_state(model, read_state(path), path)
 
 
 def windows(num_samples: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -130,8 +140,9 @@ class Wav2Vec2Tokens:
         self.device = torch.device(device)
         if model is None:
             path = require_checkpoint("wav2vec2", checkpoint)
+            state = read_state(path)  # format errors surface before the model is built
             model = build_model()
-            load_state(path, model)
+            apply_state(model, state, path)
             self.source = str(path)
         else:
             self.source = "injected model"
