@@ -181,7 +181,7 @@ def main() -> None:
     if args.child_seconds is not None:
         child(args)
         return
-    con = Console()
+    con = Console(width=150)
     model = build_model(args.preset, args.device)
     frames = K.SEGMENT_FRAMES  # 20 s
     flops = step_flops(model, frames) * args.steps

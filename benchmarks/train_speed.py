@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--base-batch", type=int, default=None, help="batch for base (default 16 on GPU, 1 on CPU)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = ap.parse_args()
-    con = Console()
+    con = Console(width=150)
     on_gpu = args.device.startswith("cuda")
     con.print(f"device {args.device} ({torch.cuda.get_device_name() if on_gpu else torch.backends.cpu.get_cpu_capability()}), "
               f"{torch.get_num_threads()} threads")

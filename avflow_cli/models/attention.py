@@ -85,7 +85,11 @@ def banded_window_attention(
     kb = kp.unfold(2, span, block).transpose(-1, -2)  # (B, H, nb, S, D)
     vb = vp.unfold(2, span, block).transpose(-1, -2)  # (B, H, nb, S, D)
     mask = _block_mask(n_blocks, block, left, right, T, q.device)  # (nb, L, S)
-    out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask)  # (B, H, nb, L, D)
+    # 4-D for the fused SDPA kernels: (B·H) as batch, blocks as "heads"; the mask broadcasts
+    out = F.scaled_dot_product_attention(
+        qb.reshape(B * H, n_blocks, block, D), kb.reshape(B * H, n_blocks, span, D), vb.reshape(B * H, n_blocks, span, D),
+        attn_mask=mask[None],
+    )  # (B·H, nb, L, D)
     return out.reshape(B, H, n_blocks * block, D)[:, :, :T]  # (B, H, T, D)
 
 
