@@ -152,16 +152,20 @@ def check_avflow_dims(index: ShardIndex, cfg: Any, shard_dir: str | Path) -> Non
         want["p_tokens"] = cfg.token_dim
     if cfg.participant_visual_dim:
         want["p_smirk"] = cfg.participant_visual_dim
+    setting = {"face": "model.face_dim", "p_smirk": "model.participant_visual_dim"}
     for name, dim in want.items():
         if name not in index.dims:
-            hint = (" (run `avflow prep encode-head SHARDS --vae HEADVAE_RUN`)" if name == "head"
-                    else " (dyadic guidance needs participant streams; set participant_tokens=false / "
-                         "participant_visual_dim=0 or prep the participant channel)" if name.startswith("p_") else "")
+            if name == "head":
+                hint = " (run `avflow prep encode-head SHARDS --vae HEADVAE_RUN` first)"
+            elif name.startswith("p_"):
+                hint = (" (dyadic guidance needs the participant channel; prep it, or set "
+                        "model.participant_tokens=false and model.participant_visual_dim=0)")
+            else:
+                hint = ""
             raise AvflowError(f"{shard_dir}: shards have no {name!r} stream{hint}")
         if index.dims[name] != dim:
-            raise AvflowError(f"{shard_dir}: {name} has {index.dims[name]} dims but the config expects {dim} "
-                              f"(use --set model.{ {'face': 'face_dim', 'p_smirk': 'participant_visual_dim'}.get(name, name + '_dim') }"
-                              f"={index.dims[name]})")
+            fix = f" (use --set {setting[name]}={index.dims[name]})" if name in setting else ""
+            raise AvflowError(f"{shard_dir}: {name} has {index.dims[name]} dims but the config expects {dim}{fix}")
 
 
 class AVFlowTransform:

@@ -52,15 +52,19 @@ def flow_loss(
     weights: LossWeights,
     sigma: float = 1e-6,
     generator: torch.Generator | None = None,
+    x0: torch.Tensor | None = None,
+    t: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One OT-CFM loss evaluation. x1 (B, T, X) normalised target, cond (B, T, C), valid (B, T).
 
-    Returns the weighted total and the per-stream L1 terms (detached). Noise and t come from
-    ``generator`` when given (deterministic validation), else from the global torch RNG.
+    Returns the weighted total and the per-stream L1 terms (detached). Noise x0 and time t are
+    drawn from ``generator`` (or the global torch RNG) unless given (fixed-noise validation).
     """
     B = x1.shape[0]
-    x0 = torch.randn(x1.shape, device=x1.device, dtype=x1.dtype, generator=generator)  # (B, T, X)
-    t = torch.rand(B, device=x1.device, dtype=x1.dtype, generator=generator)  # (B,)
+    if x0 is None:
+        x0 = torch.randn(x1.shape, device=x1.device, dtype=x1.dtype, generator=generator)  # (B, T, X)
+    if t is None:
+        t = torch.rand(B, device=x1.device, dtype=x1.dtype, generator=generator)  # (B,)
     xt, target = interpolate(x0, x1, t, sigma)
     v = model(xt, t, cond)  # (B, T, X)
     pred, tgt = split_streams(v, cfg), split_streams(target, cfg)

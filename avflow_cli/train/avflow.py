@@ -108,23 +108,13 @@ def validation_loss(model: torch.nn.Module, val_set: FixedWindows, weights: Loss
         x, cond, valid = batch["x"], batch["cond"], batch["valid"]
         x0 = torch.randn(x.shape, generator=gen)
         t = torch.rand(x.shape[0], generator=gen)
-        loss, terms = _fixed_noise_loss(model, x.to(device), cond.to(device), valid.to(device), x0.to(device), t.to(device),
-                                        weights, train_cfg.sigma_min)
+        loss, terms = flow_loss(model, model.config, x.to(device), cond.to(device), valid.to(device), weights,
+                                train_cfg.sigma_min, x0=x0.to(device), t=t.to(device))
         b = x.shape[0]
         for k, v in {"loss": loss, **terms}.items():
             totals[k] = totals.get(k, 0.0) + float(v) * b
         n += b
     return {k: v / max(n, 1) for k, v in totals.items()}
-
-
-def _fixed_noise_loss(model, x1, cond, valid, x0, t, weights, sigma):  # noqa: ANN001, ANN202 - thin helper
-    from avflow_cli.models.flow import interpolate, masked_l1, split_streams
-
-    xt, target = interpolate(x0, x1, t, sigma)
-    v = model(xt, t, cond)
-    pred, tgt = split_streams(v, model.config), split_streams(target, model.config)
-    terms = {k: masked_l1(pred[k], tgt[k], valid) for k in ("mel", "face", "head")}
-    return weights.mel * terms["mel"] + weights.face * terms["face"] + weights.head * terms["head"], terms
 
 
 def write_sample(model: torch.nn.Module, windows: FixedWindows, step: int, out_dir: Path, train_cfg: TrainConfig) -> Path:
