@@ -41,7 +41,7 @@ from avflow_cli.metrics.lipsync import F1Counts, event_counts, lip_closures, smi
 from avflow_cli.metrics.mcd import DEFAULT_MCD_ORDER, mcd_dtw, wav_log_mel
 from avflow_cli.metrics.report import METRICS_MD_NAME, METRICS_NAME, metrics_markdown
 from avflow_cli.metrics.speed import scale_to_segment
-from avflow_cli.metrics.wer import WordErrors, transcribe, word_errors
+from avflow_cli.metrics.wer import WordErrors, transcribe_segments, word_errors
 
 EVAL_FORMAT = "avflow-eval"
 EVAL_VERSION = 1
@@ -243,9 +243,9 @@ class ClipScorer:
     def _wer(self, clip_id: str, pred: ClipPrediction, truth: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
         gen_wav, gen_sr = (pred.wav, pred.sample_rate) if pred.wav is not None else self.vocode(pred.mel)
-        hyp, backend = transcribe(gen_wav, gen_sr, backend=s.asr_backend)
+        hyp, backend = transcribe_segments(gen_wav, gen_sr, backend=s.asr_backend)
         true_wav, true_sr = self.vocode(truth["mel"])
-        hyp_gt, _ = transcribe(true_wav, true_sr, backend=s.asr_backend)
+        hyp_gt, _ = transcribe_segments(true_wav, true_sr, backend=s.asr_backend)
         reference = self.texts.get(clip_id) or truth.get("text") or pred.text
         source = "text"
         if not reference:  # no text known: the ASR of the (vocoded) ground truth is the reference

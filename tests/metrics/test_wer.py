@@ -39,3 +39,21 @@ def test_clean_flite_slt_utterance_has_zero_wer(tmp_path) -> None:
     text, backend = transcribe(audio[0], sr)
     assert backend  # the backend that ran is always named
     assert wer(SENTENCE, text) == 0.0
+
+
+def test_speech_segments_split_at_pauses() -> None:
+    import numpy as np
+
+    from avflow_cli.metrics.wer import speech_segments
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=sr * 3) * 1e-4  # 3 s of faint noise
+    x[int(0.5 * sr) : int(1.0 * sr)] += rng.normal(size=int(0.5 * sr)) * 0.3  # speech 0.5-1.0 s
+    x[int(1.1 * sr) : int(1.4 * sr)] += rng.normal(size=int(0.3 * sr)) * 0.3  # 0.1 s pause: same segment
+    x[int(2.2 * sr) : int(2.6 * sr)] += rng.normal(size=int(0.4 * sr)) * 0.3  # after a 0.8 s pause
+    x[int(1.8 * sr) : int(1.85 * sr)] += rng.normal(size=int(0.05 * sr)) * 0.3  # a 50 ms click: dropped
+    segs = [(a / sr, b / sr) for a, b in speech_segments(x, sr)]
+    assert len(segs) == 2
+    assert segs[0] == pytest.approx((0.4, 1.5), abs=0.02) and segs[1] == pytest.approx((2.1, 2.7), abs=0.02)
+    assert speech_segments(np.zeros(sr), sr) == []  # digital silence has no speech
