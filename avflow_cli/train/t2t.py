@@ -39,7 +39,7 @@ VAL_SEED = 1234
 # segment_frames: the decoder's flow-matching loss uses random crops this long (0 = whole
 # utterances); durations and the prior always see whole utterances.
 PRESET_TRAIN: dict[str, dict[str, Any]] = {
-    "tiny": dict(steps=1500, batch_size=8, segment_frames=0, lr=2e-4, warmup_steps=50, ema_decay=0.99, log_every=10, val_every=250,
+    "tiny": dict(steps=1500, batch_size=8, segment_frames=0, lr=1e-3, warmup_steps=50, ema_decay=0.99, log_every=10, val_every=250,
                  val_windows=8, sample_every=500, ckpt_every=250),
     "base": dict(steps=300_000, batch_size=32, segment_frames=344, warmup_steps=1000, ema_decay=0.999, val_every=2000, ckpt_every=2000,
                  sample_every=10_000),

@@ -151,10 +151,14 @@ def test_output_length_is_sum_of_predicted_durations(tiny_model: TextToTokens) -
 
     ids = torch.tensor([to_symbol_ids("The quick brown fox.")])
     _, logw, mask = tiny_model.encoder(ids, torch.tensor([ids.shape[1]]))
-    expected = int(torch.ceil(torch.exp(logw) * mask).sum())
-    tokens, lengths = tiny_model.generate(ids, torch.tensor([ids.shape[1]]), steps=1)
-    assert int(lengths[0]) == tokens.shape[1] == expected
-    assert pad_length(expected) % 4 == 0 and pad_length(expected) - expected < 4
+    w = torch.exp(logw) * mask
+    for rounding, frames in (("round", torch.round(w)), ("ceil", torch.ceil(w))):
+        tiny_model.config.duration_rounding = rounding
+        expected = int(frames.sum())
+        tokens, lengths = tiny_model.generate(ids, torch.tensor([ids.shape[1]]), steps=1)
+        assert int(lengths[0]) == tokens.shape[1] == expected
+        assert pad_length(expected) % 4 == 0 and pad_length(expected) - expected < 4
+    tiny_model.config.duration_rounding = "round"
 
 
 def test_compute_loss_and_crops(tiny_model: TextToTokens) -> None:

@@ -98,3 +98,34 @@ def test_data_errors(tmp_path: Path, corpus: Path) -> None:
     utts = load_utterances(tmp_path)
     with pytest.raises(AvflowError, match=r"expected \(N, 29\)"):
         load_tokens_fps(utts[0].tokens_path)
+
+
+def _dtw_mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared frame distance along the best monotonic warping path (timing-insensitive)."""
+    d = ((a[:, None, :] - b[None, :, :]) ** 2).mean(-1)  # (Ta, Tb)
+    n, m = d.shape
+    acc = np.full((n + 1, m + 1), np.inf)
+    steps = np.zeros((n + 1, m + 1))
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            prev = min((acc[i - 1, j - 1], i - 1, j - 1), (acc[i - 1, j], i - 1, j), (acc[i, j - 1], i, j - 1))
+            acc[i, j] = d[i - 1, j - 1] + prev[0]
+            steps[i, j] = steps[prev[1], prev[2]] + 1
+    return float(acc[n, m] / steps[n, m])
+
+
+@pytest.mark.slow
+def test_tiny_model_learns_the_synthetic_language(tmp_path: Path) -> None:
+    """300 steps: generated tokens match the truth up to timing, and lengths within 10 %."""
+    corpus = make_synthetic_ljspeech(tmp_path / "lj", n=64, words=(3, 6))
+    train_t2t(corpus, tmp_path / "run", preset="tiny", overrides={"train.steps": 300, "train.val_every": 0,
+              "train.sample_every": 0, "train.ckpt_every": 300}, device="cpu", show_progress=False)
+    model = load_t2t(tmp_path / "run")
+    utts = load_utterances(corpus)[:4]
+    for i, u in enumerate(utts):
+        truth = load_tokens_fps(u.tokens_path)
+        gen = model.synthesize(u.text, seed=0)
+        assert abs(len(gen) / len(truth) - 1) < 0.1
+        other = load_tokens_fps(utts[(i + 1) % len(utts)].tokens_path)
+        assert _dtw_mse(gen, truth) < 0.5 * _dtw_mse(other, truth)
