@@ -45,10 +45,13 @@ from avflow_cli.metrics.wer import WordErrors, transcribe_segments, word_errors
 
 EVAL_FORMAT = "avflow-eval"
 EVAL_VERSION = 1
+SCORER_VERSION = 2  # bump when a per-clip score changes meaning: cached clip scores are then recomputed
 CLIPS_DIR = "clips"
 GENERATED_DIR = "generated"
 PLOTS_DIR = "plots"
 SPEED_NAME = "speed.json"
+TRUTH_CACHE_ENV = "AVFLOW_EVAL_CACHE"  # ground-truth transcripts shared by every run on the same data
+TRUTH_CACHE_DEFAULT = Path("~/.cache/avflow/eval")
 
 
 @dataclass
@@ -70,6 +73,7 @@ class EvalSettings:
 
     def cache_key(self, decoder: MouthDecoder | None) -> str:
         keyed = {k: v for k, v in asdict(self).items() if k not in ("device", "plots")}
+        keyed["scorer_version"] = SCORER_VERSION
         keyed["decoder"] = None if decoder is None else [decoder.name, decoder.path,
                                                          decoder.lip_closed_threshold, decoder.smile_threshold]
         return hashlib.sha1(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -240,12 +244,33 @@ class ClipScorer:
         rec["speed"] = scale_to_segment(timings, float(seconds)) if timings else None
         return rec, stats
 
+    def _truth_transcript(self, mel: np.ndarray) -> str:
+        """ASR of the vocoded ground-truth mel, cached by content (runs on the same data share it)."""
+        import os
+
+        mel = np.ascontiguousarray(mel, dtype=np.float32)
+        key = hashlib.sha1(mel.tobytes() + f"{self.settings.vocoder}|{self.settings.vocoder_checkpoint}|"
+                           f"{self.settings.asr_backend}".encode()).hexdigest()
+        cache = Path(os.environ.get(TRUTH_CACHE_ENV) or TRUTH_CACHE_DEFAULT).expanduser() / f"{key}.json"
+        if cache.is_file():
+            try:
+                return str(json.loads(cache.read_text())["hypothesis_gt"])
+            except (OSError, json.JSONDecodeError, KeyError):
+                pass
+        wav, sr = self.vocode(mel)
+        hyp_gt, backend = transcribe_segments(wav, sr, backend=self.settings.asr_backend)
+        try:
+            with atomic_path(cache) as tmp:
+                tmp.write_text(json.dumps({"hypothesis_gt": hyp_gt, "backend": backend, "vocoder": self.vocoder.name}))
+        except (OSError, AvflowError):
+            pass  # an unwritable cache only costs time
+        return hyp_gt
+
     def _wer(self, clip_id: str, pred: ClipPrediction, truth: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
         gen_wav, gen_sr = (pred.wav, pred.sample_rate) if pred.wav is not None else self.vocode(pred.mel)
         hyp, backend = transcribe_segments(gen_wav, gen_sr, backend=s.asr_backend)
-        true_wav, true_sr = self.vocode(truth["mel"])
-        hyp_gt, _ = transcribe_segments(true_wav, true_sr, backend=s.asr_backend)
+        hyp_gt = self._truth_transcript(truth["mel"])
         reference = self.texts.get(clip_id) or truth.get("text") or pred.text
         source = "text"
         if not reference:  # no text known: the ASR of the (vocoded) ground truth is the reference

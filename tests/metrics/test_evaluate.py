@@ -112,8 +112,9 @@ def test_user_errors(synthetic_shards, tmp_path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(__import__("shutil").which("flite") is None, reason="flite is not installed")
-def test_wer_path_with_real_speech(tmp_path) -> None:
+def test_wer_path_with_real_speech(tmp_path, monkeypatch) -> None:
     """flite `slt` speech as both output and truth: WER 0 for generated and vocoded ground truth."""
+    monkeypatch.setenv("AVFLOW_EVAL_CACHE", str(tmp_path / "truth_cache"))
     import subprocess
 
     from avflow_cli.audio.io import read_audio, resample, write_audio
@@ -143,6 +144,7 @@ def test_wer_path_with_real_speech(tmp_path) -> None:
     assert res["ground_truth"]["WER"] <= 0.2  # the truth goes through the vocoder first
     assert res["settings"]["asr_backend"] and res["settings"]["wer_reference"] == "text"
     assert res["metrics"]["MCD"] < 1.0  # the same audio: only STFT framing of the resampled wav differs
+    assert len(list((tmp_path / "truth_cache").glob("*.json"))) == 1  # the truth's transcript is shared
 
 
 def test_reference_text_from_session_transcript(tmp_path) -> None:
