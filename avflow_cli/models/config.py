@@ -152,14 +152,14 @@ PRESET_MODEL: dict[str, dict[str, Any]] = {
 }
 PRESET_TRAIN: dict[str, dict[str, Any]] = {
     "tiny": dict(
-        steps=2000, batch_size=8, segment_frames=172, warmup_steps=50, ema_decay=0.99, log_every=10,
+        steps=2000, batch_size=8, segment_frames=172, lr=1e-3, warmup_steps=50, ema_decay=0.99, log_every=10,
         val_every=200, val_windows=8, sample_every=500, sample_frames=172, ckpt_every=200,
     ),
     "base": dict(),
     "release": dict(segment_frames=K.RELEASE_SEGMENT_FRAMES, warmup_steps=0, grad_clip=0.0),
 }
 PRESET_HEADVAE_TRAIN: dict[str, dict[str, Any]] = {
-    "tiny": dict(steps=600, batch_size=16, segment_frames=172, warmup_steps=20, ema_decay=0.99, val_every=100,
+    "tiny": dict(steps=600, batch_size=16, segment_frames=172, lr=1e-3, warmup_steps=20, ema_decay=0.99, val_every=100,
                  val_windows=8, sample_every=300, sample_frames=172, ckpt_every=100),
     "base": dict(steps=50_000, batch_size=64, segment_frames=K.RELEASE_SEGMENT_FRAMES, lr=1e-3, warmup_steps=500),
     "release": dict(steps=500_000, batch_size=64, segment_frames=K.RELEASE_SEGMENT_FRAMES, warmup_steps=0),
