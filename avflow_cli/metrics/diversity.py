@@ -1,12 +1,16 @@
 """Diversity of generated motion (AV-Flow §4.1, Table 1 "Div_e", "Div_h").
 
 The paper reports diversity as the standard deviation of the generated expressions and head
-poses across the samples of the test set. Following that (and Audio2Photoreal / Learning to
-Listen, which measure diversity as the spread of generated motion across all generated frames
-of the test set), avflow pools every generated frame of every test clip into one set of N
-samples and reports the per-dimension standard deviation averaged over dimensions:
+poses across the samples of the test set. avflow pools every generated frame of every test clip
+into one set of N samples and reports the per-dimension standard deviation averaged over
+dimensions:
 
     Div = (1/D) Σ_d std_n(x[n, d])        (population std, ddof = 0)
+
+Related published code measures the same spread differently: Audio2Photoreal's
+``utils/eval.py`` takes the mean L2 distance between 10 000 random pairs of pooled generated
+frames ("var_g"), Learning to Listen the variance over time. The standard deviation is the
+paper's wording; both grow with the same per-dimension spread (E‖x − x′‖² = 2 Σ_d var_d).
 
 * **Div_e** on the face expression codes (D = F, code units).
 * **Div_h** on head rotation, as the rotation vector (axis·angle) in **degrees**, D = 3; the
