@@ -65,23 +65,39 @@ def step_flops(model: torch.nn.Module, frames: int) -> float:
     return lin + attn
 
 
-def gemm_rate(model: torch.nn.Module, frames: int, dtype: torch.dtype, device: str, repeats: int = 3) -> float:
-    """FLOP/s of torch.mm at the model's linear shapes (frames × in @ in × out)."""
-    shapes = sorted(set(linear_shapes(model)))
-    counts = {s: linear_shapes(model).count(s) for s in shapes}
-    xs = {s: torch.randn(frames, s[0], device=device, dtype=dtype) for s in shapes}
-    ws = {s: torch.randn(s[0], s[1], device=device, dtype=dtype) for s in shapes}
-    total_flops = sum(2.0 * frames * i * o * counts[(i, o)] for i, o in shapes)
-    best = float("inf")
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        for s in shapes:
-            for _ in range(counts[s]):
-                torch.mm(xs[s], ws[s])
-        _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return total_flops / best
+def gemm_rate(model: torch.nn.Module, frames: int, dtype: torch.dtype, device: str, budget_s: float = 0.3) -> float:
+    """FLOP/s of torch.mm at the model's linear shapes (frames × in @ in × out), count-weighted.
+
+    Each distinct shape is timed on its own (best of a few runs within ``budget_s``), so a slow
+    precision (emulated bf16) costs seconds, not minutes.
+    """
+    shapes = linear_shapes(model)
+    probe = torch.randn(128, shapes[0][0], device=device, dtype=dtype)
+    t0 = time.perf_counter()
+    torch.mm(probe, torch.randn(shapes[0][0], shapes[0][1], device=device, dtype=dtype))
+    _sync(device)
+    if 2.0 * 128 * shapes[0][0] * shapes[0][1] / (time.perf_counter() - t0) < 5e9:
+        frames = 128  # a very slow path (emulated bf16): a rate measured on fewer rows is enough
+    total_flops, total_time = 0.0, 0.0
+    for shape in sorted(set(shapes)):
+        i, o = shape
+        x = torch.randn(frames, i, device=device, dtype=dtype)
+        w = torch.randn(i, o, device=device, dtype=dtype)
+        torch.mm(x, w)  # warm-up
+        best, spent = float("inf"), 0.0
+        while spent < budget_s or best == float("inf"):
+            _sync(device)
+            t0 = time.perf_counter()
+            torch.mm(x, w)
+            _sync(device)
+            dt = time.perf_counter() - t0
+            best, spent = min(best, dt), spent + dt
+            if spent > budget_s and best < float("inf"):
+                break
+        n = shapes.count(shape)
+        total_flops += 2.0 * frames * i * o * n
+        total_time += best * n
+    return total_flops / total_time
 
 
 def _sync(device: str) -> None:
