@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from avflow_cli.constants import FPS
@@ -155,11 +154,3 @@ def train_t2t(
     task = build_t2t_task(data, out, model_cfg, train_cfg, preset, fresh, dist)
     return run_training(task, out, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)
 
-
-def mean_duration_error(model: TextToTokens, utts: list[Utterance]) -> float:
-    """Mean |generated frames − true frames| / true frames over ``utts`` (a speed-of-speech check)."""
-    errs = []
-    for u in utts:
-        n_true = len(load_tokens_fps(u.tokens_path))
-        errs.append(abs(len(model.synthesize(u.text, steps=2)) - n_true) / n_true)
-    return float(np.mean(errs))
