@@ -82,7 +82,7 @@ def transcribe_pocketsphinx(wav: np.ndarray | torch.Tensor, sr: int) -> str:
 
 
 def transcribe_wav2vec2(
-    wav: np.ndarray | torch.Tensor, sr: int, checkpoint: str | Path | None = None, device: str = "cpu"
+    wav: np.ndarray | torch.Tensor, sr: int, checkpoint: str | Path | None = None, device: str = "auto"
 ) -> str:
     """Greedy CTC transcription with the Wav2Vec2 ASR base-960h weights."""
     model = _wav2vec2(None if checkpoint is None else str(checkpoint), str(device))
@@ -95,7 +95,7 @@ def transcribe(
     backend: str = "auto",
     *,
     checkpoint: str | Path | None = None,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> tuple[str, str]:
     """Transcribe mono ``wav`` at ``sr``; returns (lower-case text, backend name that ran).
 

@@ -119,10 +119,12 @@ def _ramp_weights(n: int, fade_in: int, fade_out: int) -> np.ndarray:
 class Wav2Vec2Tokens:
     """Wav2Vec2 ASR base-960h logits extractor; see the module docstring for chunking."""
 
+    name = "wav2vec2_asr_base_960h"
+
     def __init__(
         self,
         checkpoint: str | Path | None = None,
-        device: str | torch.device = "cpu",
+        device: str | torch.device = "auto",
         *,
         window_seconds: float = WINDOW_SECONDS,
         overlap_seconds: float = OVERLAP_SECONDS,
@@ -131,12 +133,16 @@ class Wav2Vec2Tokens:
     ):
         """Load the weights (``checkpoint`` path, else the checkpoint folders).
 
+        ``device="auto"`` picks the GPU when one is visible; windows run ``batch_size`` at a time.
+
         ``model`` injects an already-built torchaudio Wav2Vec2Model instead (tests use random
         weights this way); then no file is read.
         """
         check_label_order()
         if overlap_seconds < 0 or window_seconds <= overlap_seconds:
             raise AvflowError("wav2vec2 chunking needs 0 <= overlap_seconds < window_seconds")
+        if str(device) == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if model is None:
             path = require_checkpoint("wav2vec2", checkpoint)
@@ -152,8 +158,6 @@ class Wav2Vec2Tokens:
         self.window = int(round(window_seconds * TOKEN_SAMPLE_RATE))
         self.overlap = int(round(overlap_seconds * TOKEN_SAMPLE_RATE))
         self.batch_size = max(1, int(batch_size))
-
-    name = "wav2vec2_asr_base_960h"
 
     def _prepare(self, wav: np.ndarray | torch.Tensor, sr: int) -> torch.Tensor:
         from avflow_cli.audio.io import resample

