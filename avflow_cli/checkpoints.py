@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from avflow_cli.errors import MissingCheckpointError
@@ -42,7 +42,6 @@ class CheckpointSpec:
     folder_files: tuple[str, ...] = ()
     package: str | None = None
     package_path: str | None = None
-    extra_dirs: tuple[str, ...] = field(default=())
 
     @property
     def main_name(self) -> str:
