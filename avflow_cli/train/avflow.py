@@ -61,12 +61,15 @@ def avflow_configs(
 
 def build_avflow_task(
     shards: str | Path, model_cfg: AVFlowConfig, train_cfg: TrainConfig, index: ShardIndex, preset: str,
-    dist: Dist, components: dict[str, str] | None = None,
+    dist: Dist, components: dict[str, str] | None = None, normalization: dict[str, Any] | None = None,
 ) -> TrainTask:
-    """Everything the shared loop needs to train AV-Flow on ``shards``."""
+    """Everything the shared loop needs to train AV-Flow on ``shards``.
+
+    ``normalization`` (a resumed run's saved one) wins over statistics of the current shards.
+    """
     torch.manual_seed(train_cfg.seed)  # identical initial weights on every rank and every run
     model = AVFlow(model_cfg)
-    normalizer = Normalizer.for_config(model_cfg, index)
+    normalizer = Normalizer.from_json(normalization) if normalization else Normalizer.for_config(model_cfg, index)
     model.normalizer = normalizer
     transform = AVFlowTransform(model_cfg, normalizer)
     streams = transform.streams()
@@ -157,7 +160,12 @@ def train_avflow(
         if not (vae_path / "config.json").is_file():
             raise AvflowError(f"{vae_path}: not a head-VAE model directory")
         components["head_vae"] = str(Path(_relpath(vae_path, Path(out).resolve())))
-    task = build_avflow_task(shards, model_cfg, train_cfg, index, preset, dist, components)
+    saved_norm = None
+    if resume and RunDir(out).config.is_file():
+        from avflow_cli.models.registry import read_config
+
+        saved_norm = read_config(out).get("normalization")
+    task = build_avflow_task(shards, model_cfg, train_cfg, index, preset, dist, components, saved_norm)
     return run_training(task, out, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)
 
 

@@ -51,6 +51,8 @@ from avflow_cli.fsutil import atomic_path, ensure_writable_dir
 STATE_NAME = "train_state.pt"
 LOG_NAME = "log.jsonl"
 STATE_FORMAT = 1
+# model-config fields a resumed run may change: they do not alter the weights' shapes or meaning
+NON_ARCHITECTURE_FIELDS = frozenset({"steps", "guidance_dropout", "attn_block", "encode_chunk", "kld_weight", "smooth_weight"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,8 +293,9 @@ def _check_resume_config(run: RunDir, task: TrainTask) -> None:
 
     old = read_config(run.root)
     new_model = to_json_dict(task.model_config)
-    if old["kind"] != task.kind or old["model"] != new_model:
-        diff = sorted(k for k in set(old["model"]) | set(new_model) if old["model"].get(k) != new_model.get(k))
+    diff = sorted(k for k in set(old["model"]) | set(new_model)
+                  if old["model"].get(k) != new_model.get(k) and k not in NON_ARCHITECTURE_FIELDS)
+    if old["kind"] != task.kind or diff:
         raise AvflowError(f"{run.root}: its checkpoint is a different architecture (differs in {diff or old['kind']}); "
                           "use the same preset/overrides or a new --out")
 
@@ -338,7 +341,7 @@ def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, 
         if state["world"] != dist.world:
             raise AvflowError(f"{run.state}: saved with {state['world']} processes, resumed with {dist.world}; "
                               "use the same number for an identical continuation")
-    elif dist.is_main:
+    if dist.is_main:  # a resumed run records its (possibly extended) training settings too
         write_config(run.root, task.kind, task.model_config, task.normalization, preset=task.preset,
                      components=task.components, train=cfg)
     barrier(dist)
