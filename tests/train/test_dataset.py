@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from avflow_cli.data.dataset import (
@@ -61,3 +62,15 @@ def test_dyadic_streams_join_cond(synthetic_dyadic_shards: Path) -> None:
     index, cfg, tf, reader = _setup(synthetic_dyadic_shards, 32, participant_tokens=True, participant_visual_dim=56)
     check_avflow_dims(index, cfg, synthetic_dyadic_shards)
     assert tf(reader.read(0, 5))["cond"].shape == (32, 29 + 29 + 56)
+
+
+def test_worker_processes_give_the_same_batches(synthetic_shards: Path) -> None:
+    from avflow_cli.data.dataset import batches
+
+    index, cfg, tf, reader = _setup(synthetic_shards, 48)
+    reader.read(0, 0)  # the parent holds an open handle: workers must open their own
+    ds = RandomWindows(reader, 2, seed=3, transform=tf)
+    direct = [ds[s]["x"] for s in range(5, 8)]
+    with_workers = [b["x"] for b in batches(ds, 5, 8, num_workers=2)]
+    for a, b in zip(direct, with_workers, strict=True):
+        assert torch.equal(a, b)
