@@ -8,6 +8,7 @@ the value guidance dropout taught the model to read as "no guidance".
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import torch
@@ -78,6 +79,9 @@ def generate(
     T = cond.shape[1]
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     x0 = (torch.randn(num_samples, T, cfg.x_dim, generator=gen) * temperature).to(device)  # (S, T, X)
+    if bf16 and device.type == "cpu" and not cpu_has_fast_bf16():
+        warnings.warn("bf16 on this CPU is emulated (no AVX-512/AMX) and far slower than fp32; use bf16=False",
+                      stacklevel=2)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     was_training = model.training
     model.eval()
@@ -93,3 +97,8 @@ def generate(
         "head": norm.denormalize("head", head).cpu().numpy(),
         "mel": norm.denormalize("mel", mel).cpu().numpy(),
     }
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU's PyTorch kernels can run bf16 natively (AVX-512 family or AMX)."""
+    return torch.backends.cpu.get_cpu_capability().upper().startswith(("AVX512", "AMX"))

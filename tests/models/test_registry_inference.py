@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,9 @@ def test_save_load_and_generate_any_length(tmp_path: Path) -> None:
     a = generate(model, np.ones((20, 29)), steps=2, seed=3)
     b = generate(model, np.ones((20, 29)), steps=2, seed=3)
     np.testing.assert_array_equal(a["mel"], b["mel"])
-    bf = generate(model, np.ones((20, 29)), steps=2, seed=3, bf16=True)
+    with warnings.catch_warnings():  # emulated bf16 on AVX2 CPUs warns; the numbers are what matter here
+        warnings.simplefilter("ignore")
+        bf = generate(model, np.ones((20, 29)), steps=2, seed=3, bf16=True)
     assert np.abs(bf["mel"] - a["mel"]).max() < 0.2 * np.abs(a["mel"]).max()
 
 
