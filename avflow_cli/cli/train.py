@@ -65,7 +65,7 @@ def avflow(
     head_vae: Path = typer.Option(None, "--head-vae", help="Head-VAE model directory to reference for synthesis "
                                   "(default: the one recorded by `avflow prep encode-head`)."),
 ) -> None:
-    """Train AV-Flow (OT-CFM) on the shards: text-free tokens in, mel + face + head latents out."""
+    """Train AV-Flow (OT-CFM) on the shards: ASR tokens in; mel, face codes and head latents out."""
     from avflow_cli.train.avflow import train_avflow
     from avflow_cli.train.common import cleanup_distributed
 
