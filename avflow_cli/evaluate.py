@@ -174,10 +174,10 @@ class ClipScorer:
         if self._vocoder is None:
             from avflow_cli.audio.vocoder import load_vocoder
 
-            from avflow_cli.synth import pick_device
+            from avflow_cli.device import resolve_device
 
             self._vocoder = load_vocoder(self.settings.vocoder, checkpoint=self.settings.vocoder_checkpoint,
-                                         device=str(pick_device(self.settings.device)))
+                                         device=str(resolve_device(self.settings.device)))
         return self._vocoder
 
     def vocode(self, mel: np.ndarray) -> tuple[np.ndarray, int]:
@@ -534,12 +534,13 @@ def generate_clips(
     from avflow_cli.models.headvae import load_head_vae
     from avflow_cli.models.inference import generate
     from avflow_cli.models.registry import load_model
-    from avflow_cli.synth import pick_device, resolve_component
+    from avflow_cli.device import resolve_device
+    from avflow_cli.synth import resolve_component
 
     settings = settings or EvalSettings()
     model_dir, shards, gen_dir = Path(model_dir), Path(shards), Path(gen_dir)
     records = _split_records(shards, split)
-    device = pick_device(settings.device)
+    device = resolve_device(settings.device)
     model = load_model(model_dir, device=str(device))
     vae_dir = resolve_component(model_dir, "head_vae", head_vae)
     vae = load_head_vae(vae_dir, device=str(device)) if vae_dir is not None else None

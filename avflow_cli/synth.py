@@ -25,6 +25,7 @@ import torch
 
 from avflow_cli import __version__
 from avflow_cli import constants as K
+from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_dir, ensure_writable_dir
 
@@ -33,19 +34,6 @@ DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
 FACE_DECODER_NAME = "face_decoder.npz"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """"auto" → CUDA when available, else CPU; anything else is passed to torch."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise AvflowError(f"unknown device {device!r} ({err})") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AvflowError(f"device {device!r} requested but CUDA is not available here")
-    return dev
 
 
 def split_sentences(text: str) -> list[str]:
@@ -170,7 +158,7 @@ class Synthesizer:
         from avflow_cli.models.registry import load_model
         from avflow_cli.models.text2tokens import load_t2t
 
-        self.device = pick_device(device)
+        self.device = resolve_device(device)
         self.model = load_model(self.model_dir, device=str(self.device))
         t2t_dir = resolve_component(self.model_dir, "t2t", t2t)
         if t2t_dir is None:

@@ -22,6 +22,7 @@ import torch
 
 from avflow_cli.checkpoints import require_checkpoint
 from avflow_cli.constants import TOKEN_DIM, TOKEN_HOP, TOKEN_LABELS, TOKEN_SAMPLE_RATE
+from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError, InputFileError
 
 RECEPTIVE_SAMPLES = 400  # the conv feature extractor's receptive field (frame length), 25 ms
@@ -141,9 +142,7 @@ class Wav2Vec2Tokens:
         check_label_order()
         if overlap_seconds < 0 or window_seconds <= overlap_seconds:
             raise AvflowError("wav2vec2 chunking needs 0 <= overlap_seconds < window_seconds")
-        if str(device) == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         if model is None:
             path = require_checkpoint("wav2vec2", checkpoint)
             state = read_state(path)  # format errors surface before the model is built

@@ -45,6 +45,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
+from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_path, ensure_writable_dir
 
@@ -72,19 +73,6 @@ class Dist:
     @property
     def enabled(self) -> bool:
         return self.world > 1
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``auto`` → cuda if available else cpu; ``cuda``/``cuda:N``/``cpu`` checked with a clear error."""
-    name = (device or "auto").lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AvflowError(f"--device {device}: no CUDA device is available here (use --device cpu)")
-    try:
-        return torch.device(name)
-    except RuntimeError as err:
-        raise AvflowError(f"--device {device}: {err}") from err
 
 
 def setup_distributed(device: str | None = "auto") -> Dist:

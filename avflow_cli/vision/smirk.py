@@ -56,6 +56,7 @@ from avflow_cli.constants import (
     SMIRK_JAW_DIM,
     SMIRK_ROTATION_DIM,
 )
+from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError, InputFileError
 
 SMIRK_INPUT_SIZE = 224  # crop side the encoders were trained on
@@ -349,19 +350,6 @@ def load_smirk_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
         raise InputFileError(path, f"weights do not fit the SMIRK encoder architecture: {problem}")
     model.load_state_dict(weights, strict=True)
     return model.to(resolve_device(device)).eval()
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'cpu', 'cuda', 'cuda:1' or 'auto' → a usable torch.device, with a clear error otherwise."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise AvflowError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise AvflowError(f"device {device!r} requested but CUDA is not available here")
-    return dev
 
 
 # --- features ---------------------------------------------------------------------------------
