@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python benchmarks/prep_speed.py
 	$(BIN)/python benchmarks/sample_speed.py
 	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python benchmarks/vocoder_speed.py
 	$(BIN)/python benchmarks/synth_speed.py
 
 ablation: install

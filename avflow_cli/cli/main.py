@@ -61,7 +61,7 @@ def _register() -> None:
     app.add_typer(data.app, name="data", help="Inspect and verify shard directories.")
     app.add_typer(train.app, name="train", help="Train the head-pose VAE, AV-Flow and text-to-tokens.")
     synth.register(app)
-    app.add_typer(eval_cli.app, name="eval", help="Compute the paper's metrics and compare runs.")
+    app.add_typer(eval_cli.app, name="eval")  # its callback docstring (examples, GEN layout) is the help
     app.add_typer(demo.app, name="demo", help="Built-in demo: corpus generation and the whole lifecycle.")
     app.add_typer(importers.app, name="import", help="Import released checkpoints into avflow model directories.")
     doctor.register(app)
