@@ -24,6 +24,7 @@ from avflow_cli.checkpoints import require_checkpoint
 from avflow_cli.constants import TOKEN_DIM, TOKEN_HOP, TOKEN_LABELS, TOKEN_SAMPLE_RATE
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.weights import state_dict_mismatch
 
 RECEPTIVE_SAMPLES = 400  # the conv feature extractor's receptive field (frame length), 25 ms
 FAIRSEQ_EXTRA_ROWS = (1, 2, 3)  # <pad>, </s>, <unk> rows of the 32-row fairseq head
@@ -76,16 +77,9 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
 
 def apply_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """Strict load whose failure names the file and a few offending keys."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise InputFileError(
-            path,
-            f"weights do not match wav2vec2 base: {len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(wrong)} wrongly shaped keys (e.g. {(missing + unexpected + wrong)[:3]})",
-        )
+    problem = state_dict_mismatch(model, state)
+    if problem:
+        raise InputFileError(path, f"weights do not match wav2vec2 base: {problem}")
     model.load_state_dict(state, strict=True)
 
 

@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from avflow_cli.constants import HOP_LENGTH, MEL_FMAX, MEL_FMIN, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
 from avflow_cli.errors import InputFileError
+from avflow_cli.weights import state_dict_mismatch
 
 HIFIGAN_LRELU_SLOPE = 0.1  # inside blocks and before each upsampler
 HIFIGAN_POST_LRELU_SLOPE = 0.01  # before conv_post (the reference uses F.leaky_relu's default)
@@ -314,25 +315,10 @@ def load_state_strict(model: nn.Module, state: Mapping[str, torch.Tensor], path:
         state = fold_weight_norm(state)
     except KeyError as err:
         raise InputFileError(path, f"malformed weights: {err.args[0]}") from None
+    problem = state_dict_mismatch(model, state)
+    if problem:
+        raise InputFileError(path, f"weights do not match the architecture in its config (wrong model or config?): {problem}")
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        if wrong:
-            parts.append(f"{len(wrong)} with wrong shape (e.g. {'; '.join(wrong[:2])})")
-        raise InputFileError(
-            path, "weights do not match the architecture in its config (wrong model or config?): " + ", ".join(parts)
-        )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from avflow_cli import __version__
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+from avflow_cli.weights import state_dict_mismatch
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -144,20 +145,9 @@ def build_model(obj: dict[str, Any]) -> nn.Module:
 
 def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Strict key/shape comparison with a one-line, specific error."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {expected[k]}" for k in sorted(set(expected) & set(state))
-              if tuple(state[k].shape) != expected[k]]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches (e.g. {'; '.join(shapes[:2])})")
-        raise AvflowError(f"{source}: weights are for a different architecture than the config: {'; '.join(parts)}")
+    problem = state_dict_mismatch(model, state)
+    if problem:
+        raise AvflowError(f"{source}: weights are for a different architecture than the config: {problem}")
 
 
 def load_model(model_dir: str | Path, device: str | torch.device = "cpu", kind: str | None = None) -> nn.Module:

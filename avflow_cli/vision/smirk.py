@@ -58,6 +58,7 @@ from avflow_cli.constants import (
 )
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.weights import state_dict_mismatch
 
 SMIRK_INPUT_SIZE = 224  # crop side the encoders were trained on
 SMIRK_SHAPE_DIM = 300
@@ -300,28 +301,6 @@ def _encoder_weights(raw: object, path: Path) -> dict[str, torch.Tensor]:
     raise InputFileError(path, f"no SMIRK encoder weights (expected keys 'smirk_encoder.*'; found {sample})")
 
 
-def _architecture_report(model: nn.Module, weights: Mapping[str, torch.Tensor]) -> str | None:
-    """None when ``weights`` fit ``model`` exactly, else a one-line description of the mismatch."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in weights]
-    unexpected = [k for k in weights if k not in expected]
-    shapes = [
-        f"{k} {list(weights[k].shape)} vs {list(v.shape)}"
-        for k, v in expected.items()
-        if k in weights and tuple(weights[k].shape) != tuple(v.shape)
-    ]
-    if not (missing or unexpected or shapes):
-        return None
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-    if shapes:
-        parts.append(f"{len(shapes)} with other shapes (e.g. {shapes[0]} expected)")
-    return "; ".join(parts)
-
-
 def load_smirk_encoder(path: str | Path, device: str | torch.device = "cpu") -> SmirkEncoder:
     """Load SMIRK's released encoder (``SMIRK_em1.pt``) strictly, in eval mode on ``device``.
 
@@ -345,7 +324,7 @@ def load_smirk_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
         n_exp=n_exp if n_exp and n_exp > 0 else SMIRK_EXPRESSION_DIM,
         n_shape=n_shape if n_shape and n_shape > 0 else SMIRK_SHAPE_DIM,
     )
-    problem = _architecture_report(model, weights)
+    problem = state_dict_mismatch(model, weights)
     if problem is not None:
         raise InputFileError(path, f"weights do not fit the SMIRK encoder architecture: {problem}")
     model.load_state_dict(weights, strict=True)

@@ -72,7 +72,7 @@ def test_mismatches_are_clear_errors(tmp_path: Path) -> None:
         convert_avflow_state(state)
     state = dict(ckpt["model_state_dict"])
     state["diffusion_module.fusion.0.weight"] = torch.zeros(3, 3)
-    with pytest.raises(AvflowError, match="shape mismatches"):
+    with pytest.raises(AvflowError, match="wrong shape"):
         convert_avflow_state(state)
     state = dict(ckpt["model_state_dict"])
     del state["diffusion_module.out_a.bias"]

@@ -104,7 +104,7 @@ def test_wrong_architecture_is_explicit(encoder: S.SmirkEncoder, tmp_path: Path)
     state["smirk_encoder.pose_encoder.encoder.conv_stem.weight"] = torch.zeros(32, 3, 3, 3)
     path = tmp_path / "bad.pt"
     torch.save(state, path)
-    with pytest.raises(InputFileError, match=r"1 missing .*blocks\.2\.1\.conv_dw.*other shapes"):
+    with pytest.raises(InputFileError, match=r"1 missing .*blocks\.2\.1\.conv_dw.*wrong shape"):
         S.load_smirk_encoder(path)
 
 
