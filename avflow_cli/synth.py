@@ -31,7 +31,6 @@ from avflow_cli.fsutil import atomic_dir, ensure_writable_dir
 
 DEFAULT_STEPS = 8
 DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
-FACE_DECODER_NAME = "face_decoder.npz"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
 
@@ -121,13 +120,14 @@ def recorded_vocoder(model_dir: Path) -> Path | None:
 
 
 def find_face_decoder(model_dir: Path) -> Path | None:
-    """The demo avatar's exact decoder, when the model was trained on demo-avatar face codes."""
-    config = _read_json(model_dir / "config.json")
-    candidates = [model_dir / FACE_DECODER_NAME]
-    data_dir = config.get("data", {}).get("shards") if isinstance(config.get("data"), dict) else None
-    if data_dir:
-        candidates.append(Path(data_dir) / FACE_DECODER_NAME)
-    return next((p for p in candidates if p.is_file()), None)
+    """The demo avatar's exact decoder, when the model was trained on demo-avatar face codes.
+
+    ``avflow train avflow`` copies it from the shards into the model directory.
+    """
+    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+
+    path = model_dir / FACE_DECODER_FILE
+    return path if path.is_file() else None
 
 
 class Synthesizer:

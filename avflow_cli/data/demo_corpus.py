@@ -39,6 +39,7 @@ from avflow_cli.constants import (
     SMIRK_EXPRESSION_DIM,
 )
 from avflow_cli.errors import AvflowError
+from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
 
 GENERATOR = "avflow demo corpus"
 GENERATOR_VERSION = 1  # bump when the output for a given seed changes
@@ -832,7 +833,7 @@ def generate_corpus(
             (tmp / "ljspeech" / "metadata.csv").write_text(
                 "".join(f"{item}|{text}|{text}\n" for item, text in shared.lj_rows), encoding="utf-8"
             )
-            shared.decoder.save(tmp / "face_decoder.npz")
+            shared.decoder.save(tmp / FACE_DECODER_FILE)
             total = sum(s["duration_s"] for s in sessions)
             corpus = {
                 "generator": GENERATOR,
@@ -845,7 +846,7 @@ def generate_corpus(
                              "participant": sorted({s["voices"]["participant"] for s in sessions})},
                 "flite": flite.version(),
                 "sessions": names,
-                "face_decoder": "face_decoder.npz",
+                "face_decoder": FACE_DECODER_FILE,
                 "face_param_names": list(FACE_PARAM_NAMES),
                 "face_dim": DEMO_FACE_CODE_DIM,
                 "ljspeech": {"dir": "ljspeech", "items": len(shared.lj_rows), "sample_rate": SAMPLE_RATE},

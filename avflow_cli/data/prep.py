@@ -30,11 +30,11 @@ from avflow_cli.data.index import PartManifest, RunningStats, merge_parts
 from avflow_cli.data.schema import ClipRecord, ShardIndex, shard_name
 from avflow_cli.errors import AvflowError, InputFileError, MissingCheckpointError
 from avflow_cli.fsutil import atomic_path
+from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
 
 SESSION_FILE = "session.json"
 WORK_SESSIONS = "sessions"
 SHARDS_DIR = "shards"
-FACE_DECODER = "face_decoder.npz"
 SPEAKERS = ("actor", "participant")
 TOKEN_SOURCES = ("auto", "wav2vec2", "alignment")
 MEL_EXTRACTOR = "log-mel BigVGAN 22k/80 (avflow_cli.audio.mel)"
@@ -660,8 +660,8 @@ def write_shard_part(
 
 def copy_face_decoder(src: str | Path, shard_dir: str | Path) -> Path | None:
     """The demo corpus ships its face decoder; metrics read it from the shard directory."""
-    source = Path(src) / FACE_DECODER
-    target = Path(shard_dir) / FACE_DECODER
+    source = Path(src) / FACE_DECODER_FILE
+    target = Path(shard_dir) / FACE_DECODER_FILE
     if not source.is_file() or target.is_file():
         return target if target.is_file() else None
     with atomic_path(target) as tmp:

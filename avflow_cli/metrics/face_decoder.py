@@ -25,8 +25,8 @@ from typing import Callable
 import numpy as np
 
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
 
-FACE_DECODER_NAME = "face_decoder.npz"
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript", ".jit")
 
 
@@ -148,6 +148,6 @@ def load_mouth_decoder(path: str | Path) -> MouthDecoder:
 def find_mouth_decoder(*dirs: str | Path | None) -> Path | None:
     """The first ``face_decoder.npz`` found in ``dirs`` (shards dir, model dir, ...)."""
     for d in dirs:
-        if d is not None and (Path(d) / FACE_DECODER_NAME).is_file():
-            return Path(d) / FACE_DECODER_NAME
+        if d is not None and (Path(d) / FACE_DECODER_FILE).is_file():
+            return Path(d) / FACE_DECODER_FILE
     return None

@@ -166,7 +166,25 @@ def train_avflow(
 
         saved_norm = read_config(out).get("normalization")
     task = build_avflow_task(shards, model_cfg, train_cfg, index, preset, dist, components, saved_norm)
-    return run_training(task, out, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)
+    summary = run_training(task, out, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)
+    if dist.is_main:
+        copy_face_decoder(shards, out)
+    return summary
+
+
+def copy_face_decoder(shards: str | Path, run_dir: str | Path) -> Path | None:
+    """Keep the demo avatar's exact decoder with the model: synth previews and eval need it."""
+    import shutil
+
+    from avflow_cli.fsutil import atomic_path
+    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+
+    source = Path(shards) / FACE_DECODER_FILE
+    if not source.is_file():
+        return None
+    with atomic_path(Path(run_dir) / FACE_DECODER_FILE) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(run_dir) / FACE_DECODER_FILE
 
 
 def _relpath(target: Path, start: Path) -> str:

@@ -75,6 +75,7 @@ MOUTH_WIDTH_MM = 50.0  # corner-to-corner distance of the neutral mouth
 SMILE_WIDEN_MM = 14.0  # added by a full smile
 ROUND_NARROW_MM = 12.0  # removed by fully rounded lips
 # Lips count as closed below this inner gap (a silent relaxed mouth and every bilabial are below).
+FACE_DECODER_FILE = "face_decoder.npz"  # where a corpus, shard dir or model dir keeps the decoder
 LIP_CLOSED_THRESHOLD = 2.5
 # Mouth corners count as smiling above this width: half a smile on an unrounded mouth.
 SMILE_THRESHOLD = MOUTH_WIDTH_MM + 0.5 * SMILE_WIDEN_MM
