@@ -3,7 +3,8 @@
 `avflow demo` with a small budget: corpus → prep → head VAE → encode-head → text-to-tokens →
 AV-Flow → synth. Then: the validation loss fell by a clear factor, the lips generated from a
 held-out clip's tokens follow the true opening (closed in pauses and on bilabials, open on
-vowels), and the synthesized files have the right lengths, rates and ranges. A second `avflow demo` run skips every finished stage.
+vowels), and the synthesized files have the right lengths, rates and ranges. A second
+`avflow demo` run skips every finished stage.
 """
 
 from __future__ import annotations
