@@ -19,7 +19,11 @@ import soundfile as sf
 
 from avflow_cli import constants as K
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("flite") is None, reason="the demo corpus needs flite")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(2400),  # the module fixture trains three models: minutes, more on a loaded machine
+    pytest.mark.skipif(shutil.which("flite") is None, reason="the demo corpus needs flite"),
+]
 
 BILABIALS = {"p", "b", "m"}
 OPEN_VOWELS = {"aa", "ae", "ah", "ao", "aw", "ay", "eh"}
