@@ -27,10 +27,10 @@ from avflow_cli.data.dataset import (
 from avflow_cli.data.schema import ShardIndex
 from avflow_cli.errors import AvflowError
 from avflow_cli.models.avflow import AVFlow, drop_guidance
-from avflow_cli.models.config import AVFlowConfig, TrainConfig, avflow_preset, dataclass_from_dict, resolve_configs
+from avflow_cli.models.config import AVFlowConfig, TrainConfig, avflow_preset
 from avflow_cli.models.flow import LossWeights, flow_loss
 from avflow_cli.models.normalize import Normalizer
-from avflow_cli.train.common import Dist, RunDir, TrainTask, run_training, setup_distributed
+from avflow_cli.train.common import Dist, RunDir, TrainTask, run_configs, run_training, setup_distributed
 
 VAL_SEED = 1234
 
@@ -41,20 +41,10 @@ def avflow_configs(
 ) -> tuple[AVFlowConfig, TrainConfig, ShardIndex, str]:
     """Preset (or the run's saved config when resuming) + file + ``--set``; face dim from the shards."""
     index = ShardIndex.load(shards)
-    run = RunDir(out)
-    if resume and run.config.is_file():
-        from avflow_cli.models.registry import read_config
-
-        saved = read_config(run.root)
-        model_cfg = dataclass_from_dict(AVFlowConfig, saved["model"], str(run.config))
-        train_cfg = dataclass_from_dict(TrainConfig, saved.get("train", {}), str(run.config))
-        preset = saved.get("preset") or preset
-        model_cfg, train_cfg, _ = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-    else:
-        model_cfg, train_cfg = avflow_preset(preset)
-        model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-        if "model.face_dim" not in touched and "face" in index.dims:
-            model_cfg.face_dim = index.dims["face"]
+    model_cfg, train_cfg, preset, touched, resumed = run_configs(
+        AVFlowConfig, avflow_preset, out, preset, config_file, overrides, resume)
+    if not resumed and "model.face_dim" not in touched and "face" in index.dims:
+        model_cfg.face_dim = index.dims["face"]
     check_avflow_dims(index, model_cfg, shards)
     return model_cfg, train_cfg, index, preset
 

@@ -75,6 +75,31 @@ class Dist:
         return self.world > 1
 
 
+def run_configs(
+    model_cls: type, preset_fn: Callable[[str], tuple[Any, Any]], out: str | Path, preset: str,
+    config_file: str | Path | None, overrides: dict[str, Any] | None, resume: bool,
+) -> tuple[Any, Any, str, set[str], bool]:
+    """Model + train config of a run: the saved ones when resuming (a run keeps its settings),
+    else the preset's; then ``config_file`` and ``--set`` overrides on top.
+
+    Returns (model config, train config, preset, overridden keys, resumed?).
+    """
+    from avflow_cli.models.config import TrainConfig, dataclass_from_dict, resolve_configs
+
+    run = RunDir(out)
+    if resume and run.config.is_file():
+        from avflow_cli.models.registry import read_config
+
+        saved = read_config(run.root)
+        model_cfg = dataclass_from_dict(model_cls, saved["model"], str(run.config))
+        train_cfg = dataclass_from_dict(TrainConfig, saved.get("train", {}), str(run.config))
+        model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
+        return model_cfg, train_cfg, saved.get("preset") or preset, touched, True
+    model_cfg, train_cfg = preset_fn(preset)
+    model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
+    return model_cfg, train_cfg, preset, touched, False
+
+
 def setup_distributed(device: str | None = "auto") -> Dist:
     """Join the torchrun process group when launched by torchrun (env WORLD_SIZE > 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -17,9 +17,9 @@ from avflow_cli import constants as K
 from avflow_cli.data.dataset import FixedWindows, HeadPoseTransform, RandomWindows, WindowReader, batches, collate
 from avflow_cli.data.schema import ShardIndex
 from avflow_cli.errors import AvflowError
-from avflow_cli.models.config import HeadVAEConfig, TrainConfig, dataclass_from_dict, headvae_preset, resolve_configs
+from avflow_cli.models.config import HeadVAEConfig, TrainConfig, headvae_preset
 from avflow_cli.models.headvae import HeadVAE, vae_loss
-from avflow_cli.train.common import Dist, RunDir, TrainTask, run_training, setup_distributed
+from avflow_cli.train.common import Dist, TrainTask, run_configs, run_training, setup_distributed
 
 
 def headvae_configs(
@@ -29,18 +29,9 @@ def headvae_configs(
     index = ShardIndex.load(shards)
     if "head_pose" not in index.dims or index.dims["head_pose"] != K.HEAD_POSE_DIM:
         raise AvflowError(f"{shards}: shards need a (T, {K.HEAD_POSE_DIM}) head_pose stream to train the head VAE")
-    run = RunDir(out)
-    if resume and run.config.is_file():
-        from avflow_cli.models.registry import read_config
-
-        saved = read_config(run.root)
-        model_cfg = dataclass_from_dict(HeadVAEConfig, saved["model"], str(run.config))
-        train_cfg = dataclass_from_dict(TrainConfig, saved.get("train", {}), str(run.config))
-        preset = saved.get("preset") or preset
-        model_cfg, train_cfg, _ = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-    else:
-        model_cfg, train_cfg = headvae_preset(preset)
-        model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
+    model_cfg, train_cfg, preset, touched, resumed = run_configs(
+        HeadVAEConfig, headvae_preset, out, preset, config_file, overrides, resume)
+    if not resumed:
         if "head_pose" not in index.stats:
             raise AvflowError(f"{shards}: index.json has no head_pose statistics; re-run `avflow prep index`")
         if "model.pose_mean" not in touched:
