@@ -43,7 +43,7 @@ TOKEN_WORD_BOUNDARY = 1
 
 # --- face, head, participant ------------------------------------------------------------------
 FACE_RATE = 30.0  # Audio2Photoreal / demo capture rate of face codes and head pose
-DEMO_FACE_CODE_DIM = 256  # any face code works; the model reads F from the data
+CODEC_FACE_CODE_DIM = 256  # Audio2Photoreal / release codec-avatar expression codes (the model reads F from the data)
 HEAD_POSE_DIM = 7  # unit quaternion (w, x, y, z) + translation (x, y, z)
 HEAD_LATENT_DIM = 8  # head-pose VAE latent
 SMIRK_DIM = 56  # expression 50 + jaw 3 + head rotation 3 (paper)

@@ -32,7 +32,6 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from avflow_cli.constants import (
     CAPTURE_SAMPLE_RATE,
-    DEMO_FACE_CODE_DIM,
     FACE_RATE,
     SAMPLE_RATE,
     SMIRK_DIM,
@@ -42,7 +41,7 @@ from avflow_cli.errors import AvflowError
 from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
 
 GENERATOR = "avflow demo corpus"
-GENERATOR_VERSION = 1  # bump when the output for a given seed changes
+GENERATOR_VERSION = 2  # bump when the output for a given seed changes
 ACTOR_VOICE = "slt"
 PARTICIPANT_VOICES = ("rms", "awb")
 DEFAULT_SESSION_SECONDS = 60.0
@@ -808,7 +807,7 @@ def generate_corpus(
     half = len(order) // 2
     shared = _Shared(
         flite=flite,
-        decoder=FaceDecoder.create(DEMO_FACE_CODE_DIM),
+        decoder=FaceDecoder.create(),
         actor_text=_cycle([sentences[i] for i in order[:half]], np.random.default_rng([seed, 1])),
         participant_text=_cycle([sentences[i] for i in order[half:]], np.random.default_rng([seed, 2])),
         backchannels=load_backchannels(),
@@ -848,7 +847,7 @@ def generate_corpus(
                 "sessions": names,
                 "face_decoder": FACE_DECODER_FILE,
                 "face_param_names": list(FACE_PARAM_NAMES),
-                "face_dim": DEMO_FACE_CODE_DIM,
+                "face_dim": shared.decoder.dim,
                 "ljspeech": {"dir": "ljspeech", "items": len(shared.lj_rows), "sample_rate": SAMPLE_RATE},
             }
             _write_json(tmp / "corpus.json", corpus)

@@ -36,7 +36,7 @@ NORMALIZATION_KINDS = ("stats", "release")
 class AVFlowConfig:
     """Architecture of the AV-Flow network (and the sampler defaults that belong to it)."""
 
-    face_dim: int = K.DEMO_FACE_CODE_DIM
+    face_dim: int = K.CODEC_FACE_CODE_DIM
     head_dim: int = K.HEAD_LATENT_DIM
     mel_dim: int = K.N_MELS
     token_dim: int = K.TOKEN_DIM

@@ -3,8 +3,11 @@
 The demo corpus needs a face whose ground truth is known exactly, so that lip-sync and smile
 metrics (lip and mouth-corner distances, paper §4) are exact rather than estimated. A face is a
 short vector of named parameters (``FACE_PARAM_NAMES``, each with a range in
-``FACE_PARAM_RANGES``); its 256-d "face code" is a fixed seeded linear map ``W·params + b`` plus
-small noise, so the least-squares inverse recovers the parameters (:class:`FaceDecoder`).
+``FACE_PARAM_RANGES``); its "face code" is a fixed seeded invertible map ``W·params + b`` of the
+same dimensionality plus small noise, so the inverse recovers the parameters exactly
+(:class:`FaceDecoder`). The codes are full-rank in their own dimension, as real codec-avatar
+latents are: a wider code of low rank would make the flow spend its capacity collapsing
+redundant noise directions (DESIGN.md §5).
 
 The renderer draws the face with OpenCV on a simple 3D head (an ellipsoid carrying the features)
 rotated and translated by the head pose and projected with a pinhole camera, so head motion is
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avflow_cli.constants import DEMO_FACE_CODE_DIM, HEAD_POSE_DIM
+from avflow_cli.constants import HEAD_POSE_DIM
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path
 
@@ -82,7 +85,7 @@ SMILE_THRESHOLD = MOUTH_WIDTH_MM + 0.5 * SMILE_WIDEN_MM
 
 # The demo face codes use one fixed map, so every demo corpus shares one decoder.
 DECODER_SEED = 1969
-CODE_NOISE_STD = 0.01
+CODE_NOISE_STD = 0.002  # code units (≈ 0.1–0.2 % of a parameter range after decoding)
 
 
 def clip_params(params: np.ndarray) -> np.ndarray:
@@ -132,13 +135,19 @@ class FaceDecoder:
         self._pinv = np.linalg.pinv(self.weight)  # (P, F)
 
     @classmethod
-    def create(
-        cls, dim: int = DEMO_FACE_CODE_DIM, seed: int = DECODER_SEED, noise_std: float = CODE_NOISE_STD
-    ) -> FaceDecoder:
-        """The fixed demo map: Gaussian weights scaled so codes have roughly unit spread."""
+    def create(cls, seed: int = DECODER_SEED, noise_std: float = CODE_NOISE_STD) -> FaceDecoder:
+        """The fixed demo map: a seeded rotation of the range-normalised parameters (full rank).
+
+        Each parameter is scaled from its range to unit spread, then mixed by a random orthogonal
+        matrix, so every code dimension carries information and the codes have unit-order spread.
+        """
         rng = np.random.default_rng(seed)
-        weight = rng.normal(0.0, 1.0, size=(dim, NUM_PARAMS)) * 2.0  # (F, P)
-        bias = rng.normal(0.0, 0.5, size=dim)  # (F,)
+        q, r = np.linalg.qr(rng.normal(size=(NUM_PARAMS, NUM_PARAMS)))  # (F, F) orthogonal
+        q = q * np.sign(np.diag(r))  # a unique, seed-determined rotation
+        span = FACE_PARAM_RANGES[:, 1] - FACE_PARAM_RANGES[:, 0]  # (P,)
+        weight = q * (2.0 / span)[None, :]  # (F, P)
+        centre = FACE_PARAM_RANGES.mean(axis=1)  # (P,)
+        bias = -weight @ centre + rng.normal(0.0, 0.1, size=NUM_PARAMS)  # (F,)
         return cls(weight=weight, bias=bias, noise_std=noise_std)
 
     @property

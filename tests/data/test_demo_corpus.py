@@ -58,7 +58,7 @@ def test_layout_matches_the_session_contract(corpus: tuple[Path, dict], session:
         assert (session / name).is_file(), name
     info = json.loads((session / "session.json").read_text())
     assert info["sample_rate"] == 48000 and info["channels"] == {"actor": 0, "participant": 1}
-    assert info["face_fps"] == 30.0 and info["face_dim"] == 256 and info["source"] == "demo"
+    assert info["face_fps"] == 30.0 and info["face_dim"] == da.NUM_PARAMS and info["source"] == "demo"
     assert info["translation_units"] == "mm" and info["face_param_names"] == list(da.FACE_PARAM_NAMES)
     assert sorted(p.name for p in out.parent.iterdir()) == ["corpus"]  # no temporary folders left
 
@@ -66,7 +66,7 @@ def test_layout_matches_the_session_contract(corpus: tuple[Path, dict], session:
 def test_streams_have_the_documented_shapes_and_rates(session: Path) -> None:
     n = int(round(18.0 * FACE_RATE))
     codes = np.load(session / "face_codes.npy")
-    assert codes.shape == (n, 256) and codes.dtype == np.float32
+    assert codes.shape == (n, da.NUM_PARAMS) and codes.dtype == np.float32
     assert np.load(session / "face_params.npy").shape == (n, da.NUM_PARAMS)
     rot = np.load(session / "head_rot.npy")
     assert rot.shape == (n, 3, 3)

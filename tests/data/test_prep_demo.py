@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from avflow_cli.cli.main import app
 from avflow_cli.data.schema import ShardIndex
 from avflow_cli.data.verify import verify_shards
+from avflow_cli.vision.demo_avatar import NUM_PARAMS
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")]
 
@@ -26,7 +27,7 @@ def test_demo_corpus_to_verified_shards(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     index = ShardIndex.load(out / "shards")
     assert {c.split for c in index.clips} == {"train", "val", "test"}
-    assert index.dims["face"] == 256 and index.dims["p_smirk"] == 56
+    assert index.dims["face"] == NUM_PARAMS and index.dims["p_smirk"] == 56
     assert (out / "shards" / "face_decoder.npz").is_file()
     assert verify_shards(out / "shards").ok
     for vad_json in (out / "sessions").glob("*/vad.json"):  # separation quality where the truth is known

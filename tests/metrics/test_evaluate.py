@@ -168,10 +168,10 @@ def test_demo_face_decoder_plugs_in(tmp_path) -> None:
     from avflow_cli.metrics.face_decoder import load_mouth_decoder
     from avflow_cli.vision.demo_avatar import LIP_CLOSED_THRESHOLD, FaceDecoder
 
-    dec = FaceDecoder.create(dim=16)
+    dec = FaceDecoder.create()
     dec.save(tmp_path / "face_decoder.npz")
     mouth = load_mouth_decoder(tmp_path / "face_decoder.npz")
-    codes = np.random.default_rng(0).normal(size=(20, 16)).astype(np.float32)
+    codes = np.random.default_rng(0).normal(size=(20, dec.dim)).astype(np.float32)
     assert mouth.name == "demo-avatar" and mouth.lip_closed_threshold == LIP_CLOSED_THRESHOLD
     np.testing.assert_allclose(mouth.lip_distance(codes), dec.lip_distance(codes), rtol=1e-6)
     np.testing.assert_allclose(mouth.mouth_corner_distance(codes), dec.mouth_corner_distance(codes), rtol=1e-6)

@@ -34,11 +34,11 @@ def test_decoder_inverts_the_code_map_exactly() -> None:
     dec = da.FaceDecoder.create()
     params = _random_params(200)
     codes = dec.encode(params)  # (T, F)
-    assert codes.shape == (200, 256) and codes.dtype == np.float32
+    assert codes.shape == (200, da.NUM_PARAMS) and codes.dtype == np.float32
     np.testing.assert_allclose(dec.params(codes), params, atol=1e-5)
     noisy = dec.encode(params, np.random.default_rng(1))
     assert not np.allclose(noisy, codes)
-    np.testing.assert_allclose(dec.params(noisy), params, atol=5e-3)  # noise is tiny after projection
+    np.testing.assert_allclose(dec.params(noisy), params, atol=5 * da.CODE_NOISE_STD)  # ≤ 5 σ per parameter
 
 
 def test_decoder_is_fixed_and_roundtrips_through_npz(tmp_path: Path) -> None:
@@ -62,8 +62,16 @@ def test_decoder_load_and_dim_errors(tmp_path: Path) -> None:
     np.savez(bad, something=np.zeros(3))
     with pytest.raises(InputFileError, match="not a demo face decoder"):
         da.FaceDecoder.load(bad)
-    with pytest.raises(AvflowError, match="256"):
-        da.FaceDecoder.create().params(np.zeros((3, 10)))
+    with pytest.raises(AvflowError, match=f"expects {da.NUM_PARAMS}"):
+        da.FaceDecoder.create().params(np.zeros((3, da.NUM_PARAMS + 1)))
+
+
+def test_demo_codes_are_full_rank() -> None:
+    """Every code dimension carries information (DESIGN.md §5): no redundant noise directions."""
+    codes = da.FaceDecoder.create().encode(_random_params(500))  # (T, F)
+    sv = np.linalg.svd(codes - codes.mean(axis=0), compute_uv=False)
+    assert codes.shape[1] == da.NUM_PARAMS
+    assert sv[-1] / sv[0] > 0.2, sv
 
 
 # --- mouth measurements ---------------------------------------------------------------------------
