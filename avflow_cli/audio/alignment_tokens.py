@@ -15,6 +15,7 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,35 @@ def _phone_groups(phones: Sequence[Sequence[Any]]) -> list[list[tuple[float, flo
     return [g for g in groups if g]
 
 
+@lru_cache(maxsize=1)
+def _dictionary_phone_counts() -> dict[str, int]:
+    """Phones per word in the CMU pronouncing dictionary that ships inside pocketsphinx's wheel.
+
+    flite's lexicon is derived from the same dictionary, so the counts split a run of flite's
+    phones into its words exactly whenever every word is listed. Empty when the file is absent.
+    """
+    try:
+        import pocketsphinx
+
+        path = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except (ImportError, OSError):
+        return {}
+    counts: dict[str, int] = {}
+    for line in lines:
+        word, _, phones = line.partition(" ")
+        if "(" not in word and phones:  # first pronunciation only
+            counts.setdefault(normalize_word(word), len(phones.split()))
+    return counts
+
+
 def _spread(words: list[str], phones: list[tuple[float, float]]) -> list[WordSpan]:
-    """Give consecutive phones to words in proportion to their letter counts."""
+    """Give consecutive phones to words: by dictionary phone counts when they add up exactly,
+    otherwise in proportion to the words' letter counts."""
+    counts = [_dictionary_phone_counts().get(w, 0) for w in words]
+    if all(counts) and sum(counts) == len(phones):
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        return [(w, phones[a][0], phones[b - 1][1]) for w, a, b in zip(words, bounds[:-1], bounds[1:])]
     letters = np.array([len(w) for w in words], dtype=np.float64)
     if len(phones) >= len(words):
         bounds = np.round(np.concatenate([[0], np.cumsum(letters)]) / letters.sum() * len(phones)).astype(int)

@@ -134,3 +134,15 @@ def test_bad_metadata(tmp_path: Path) -> None:
     (tmp_path / "metadata.csv").write_text("only-an-id\n")
     with pytest.raises(AvflowError, match="line 1"):
         at.read_ljspeech_metadata(tmp_path)
+
+
+def test_word_spans_follow_dictionary_phone_counts() -> None:
+    """flite's phones split into words exactly by the CMU dictionary's counts (not by letters)."""
+    from avflow_cli.audio.alignment_tokens import word_spans
+
+    ends = [("pau", 0.184), ("dh", 0.228), ("ax", 0.258), ("b", 0.339), ("er", 0.454), ("ch", 0.563),
+            ("k", 0.656), ("ax", 0.715), ("n", 0.793), ("uw", 0.906), ("pau", 1.0)]
+    phones = [[p, s, e] for (p, e), (_, s) in zip(ends, [("", 0.0)] + ends[:-1])]
+    spans = word_spans({"text": "The birch canoe.", "phones": phones, "start": 0.0, "end": 1.0})
+    assert [w for w, _, _ in spans] == ["THE", "BIRCH", "CANOE"]
+    np.testing.assert_allclose([(s, e) for _, s, e in spans], [(0.184, 0.258), (0.258, 0.563), (0.563, 0.906)])
