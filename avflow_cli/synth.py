@@ -29,7 +29,6 @@ from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_dir, ensure_writable_dir
 
-DEFAULT_STEPS = 8
 DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
@@ -198,7 +197,7 @@ class Synthesizer:
         from avflow_cli.models.inference import generate
 
         timings: dict[str, float] = {}
-        steps = int(steps or DEFAULT_STEPS)
+        steps = self.model.config.steps if steps is None else int(steps)  # None: the model's own count
         if steps < 1:
             raise AvflowError(f"--steps must be at least 1, got {steps}")
         with torch.inference_mode():

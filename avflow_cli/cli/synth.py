@@ -11,7 +11,7 @@ from rich.table import Table
 
 from avflow_cli.console import console, err_console
 from avflow_cli.errors import AvflowError, InputFileError
-from avflow_cli.synth import DEFAULT_STEPS, DEMO_MODEL_DIR
+from avflow_cli.synth import DEMO_MODEL_DIR
 
 
 class VocoderChoice(str, Enum):
@@ -28,7 +28,7 @@ def synth_command(
     model: Path = typer.Option(DEMO_MODEL_DIR, "--model", "-m", help="AV-Flow model directory (default: the demo model `make demo` builds)."),
     t2t: Optional[Path] = typer.Option(None, "--t2t", help="Text-to-tokens model directory (default: recorded in the model's config, or ../t2t)."),
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded in the model's config, or ../headvae)."),
-    steps: int = typer.Option(DEFAULT_STEPS, "--steps", min=1, help="Euler steps of the flow-matching sampler."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps of the flow-matching sampler (default: the model's, from its config.json)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
     speed: float = typer.Option(1.0, "--speed", min=0.1, max=10.0, help="Speaking rate (2.0 = twice as fast): scales durations."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
@@ -42,6 +42,8 @@ def synth_command(
     """
     from avflow_cli.synth import Synthesizer
 
+    if steps is not None and steps < 1:
+        raise AvflowError(f"--steps must be at least 1, got {steps}")
     if (text is None) == (file is None):
         raise AvflowError("give either TEXT or --file (exactly one)")
     if file is not None:

@@ -71,7 +71,7 @@ def generate(
     if model.normalizer is None:
         raise AvflowError("model has no normalisation; load it with avflow_cli.load_model")
     cfg = model.config
-    steps = int(steps or cfg.steps)
+    steps = cfg.steps if steps is None else int(steps)  # 0 is an error, not "the default"
     if steps < 1 or num_samples < 1:
         raise AvflowError("steps and num_samples must be >= 1")
     device = next(model.parameters()).device
