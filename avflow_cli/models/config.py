@@ -126,6 +126,8 @@ class TrainConfig:
     eps: float = 1e-9
     weight_decay: float = 0.0
     warmup_steps: int = 1000
+    lr_schedule: str = "constant"  # constant (the paper) | cosine (decays to lr_final·lr at `steps`)
+    lr_final: float = 0.1
     grad_clip: float = 1.0  # 0 disables
     ema_decay: float = 0.999
     ema_start: int = 0  # EMA copies the weights until this step
