@@ -19,9 +19,9 @@ import numpy as np
 from avflow_cli.data.schema import ClipRecord, ShardIndex, StreamStats
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_path
+from avflow_cli.models.normalize import floor_std
 
 PARTS_DIR = "parts"
-STD_FLOOR = 1e-5  # constant dims (e.g. a blank-free token) would otherwise divide by zero
 
 
 def part_name(i: int) -> str:
@@ -61,12 +61,16 @@ class RunningStats:
         )
 
     def finalize(self) -> StreamStats:
-        """Mean and (population) standard deviation, floored at STD_FLOOR."""
+        """Mean and (population) standard deviation, floored relative to the stream's median std.
+
+        The floor is :func:`avflow_cli.models.normalize.floor_std`, the rule the normaliser uses to
+        recognise constant channels (normalised to 0), so the two can never disagree.
+        """
         if not self.count:
             raise AvflowError("no training frames to compute normalisation statistics from")
         mean = np.asarray(self.total) / self.count
         var = np.maximum(np.asarray(self.total_sq) / self.count - mean**2, 0.0)
-        return StreamStats(mean=mean.tolist(), std=np.maximum(np.sqrt(var), STD_FLOOR).tolist())
+        return StreamStats(mean=mean.tolist(), std=floor_std(np.sqrt(var)).tolist())
 
 
 @dataclass

@@ -4,31 +4,76 @@
 (computed on the train split). ``release``: the authors' constants (REFERENCE.md §3): mel
 ``(log-mel + 5.5366) / 2.1161``, waveform ÷ 1.1 before the mel, raw face codes and tokens, head
 latents as the VAE gives them (the VAE itself z-scores the raw pose).
+
+Constant channels: a channel whose training std is below ``REL_STD_FLOOR`` × the median std of
+its stream (e.g. a token that never fires) carries no information, and z-scoring it would turn
+inference-time deviations the model never saw (text-to-tokens' small errors on that token)
+into 10–1000 σ inputs. Such a channel is normalised to 0 always and denormalised to its mean.
+:func:`floor_std` is the one rule, used by the shard index (``data/index.py``) and here.
+
+Waveform scale: the release divides the waveform by 1.1 before its mel. Mel magnitudes are
+linear in the waveform, so in the log domain that is ``max(L − ln 1.1, ln 1e-5)`` of our log-mel
+L (exact, clamp included); :meth:`Normalizer.normalize` applies it to the mel stream, and
+:meth:`Normalizer.denormalize` adds ``ln 1.1`` back, so outside the normaliser a mel is always
+the log-mel of the unscaled waveform (prep's mels, the vocoder's input), and the release's
+"× 1.1 after the vocoder" is already accounted for.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 
+from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
 
 RELEASE_MEL_MEAN = -5.5366
 RELEASE_MEL_STD = 2.1161
 RELEASE_WAVEFORM_SCALE = 1.1
-MIN_STD = 1e-4  # a constant stream would otherwise blow up
+REL_STD_FLOOR = 1e-3  # a std below this fraction of its stream's median std: a constant channel
+ABS_STD_FLOOR = 1e-8  # a stream of only constant channels still gets a positive std
+_CONSTANT_TOLERANCE = 1.001  # float32 round trips of a floored std still read as constant
+
+
+def std_floor(std: Any) -> float:
+    """The smallest std a channel of this stream may have: relative to the stream's median."""
+    std = np.asarray(std, np.float64)
+    return max(REL_STD_FLOOR * float(np.median(std)) if std.size else 0.0, ABS_STD_FLOOR)
+
+
+def floor_std(std: Any) -> np.ndarray:
+    """Per-channel std (D,) raised to the stream's floor (what ``index.json`` stores)."""
+    std = np.asarray(std, np.float64)
+    return np.maximum(std, std_floor(std))
+
+
+def constant_channels(std: Any) -> np.ndarray:
+    """(D,) bool: channels at (or below) the floor, i.e. constant in training."""
+    std = np.asarray(std, np.float64)
+    return std <= std_floor(std) * _CONSTANT_TOLERANCE
 
 
 class Normalizer:
-    """Maps streams to and from the model's normalised space: ``(x − mean) / std`` per dim."""
+    """Maps streams to and from the model's normalised space: ``(x − mean) / std`` per dim.
+
+    Constant channels (see the module doc) map to 0 and back to their mean.
+    """
 
     def __init__(self, kind: str, streams: dict[str, tuple[np.ndarray, np.ndarray]], waveform_scale: float = 1.0) -> None:
         self.kind = kind
-        self.streams = {k: (np.asarray(m, np.float32), np.maximum(np.asarray(s, np.float32), MIN_STD)) for k, (m, s) in streams.items()}
-        self.waveform_scale = waveform_scale
-        self._torch_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.streams = {k: (np.asarray(m, np.float32), floor_std(s).astype(np.float32)) for k, (m, s) in streams.items()}
+        # per stream: (mean, scale used by denormalize, 1/std used by normalize); 0 on constant channels
+        self._apply: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for k, (m, s) in self.streams.items():
+            const = constant_channels(s)
+            self._apply[k] = (m, np.where(const, 0.0, s).astype(np.float32), np.where(const, 0.0, 1.0 / s).astype(np.float32))
+        if not waveform_scale > 0:
+            raise AvflowError(f"normalisation waveform_scale must be positive, got {waveform_scale}")
+        self.waveform_scale = float(waveform_scale)
+        self._torch_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
@@ -80,26 +125,35 @@ class Normalizer:
     def has(self, name: str) -> bool:
         return name in self.streams
 
-    def _stats(self, name: str, like: Any) -> tuple[Any, Any]:
+    def _stats(self, name: str, like: Any) -> tuple[Any, Any, Any]:
+        """(mean, scale, inverse scale) of ``name`` as numpy or as tensors like ``like``."""
         if name not in self.streams:
             raise AvflowError(f"model normalisation has no stream {name!r} (has {sorted(self.streams)})")
-        mean, std = self.streams[name]
+        arrays = self._apply[name]
         if isinstance(like, torch.Tensor):
             key = (name, f"{like.device}")
             if key not in self._torch_cache:
-                self._torch_cache[key] = (torch.as_tensor(mean, device=like.device), torch.as_tensor(std, device=like.device))
-            m, s = self._torch_cache[key]
-            return m.to(like.dtype), s.to(like.dtype)
-        return mean, std
+                self._torch_cache[key] = tuple(torch.as_tensor(a, device=like.device) for a in arrays)  # type: ignore[assignment]
+            return tuple(a.to(like.dtype) for a in self._torch_cache[key])
+        return arrays
+
+    def _log_shift(self, name: str) -> float:
+        """ln(waveform scale) for the mel stream (0 elsewhere, and for scale 1)."""
+        return math.log(self.waveform_scale) if name == "mel" and self.waveform_scale != 1.0 else 0.0
 
     def normalize(self, name: str, x: Any) -> Any:
-        """(…, D) raw → normalised, numpy or torch."""
-        mean, std = self._stats(name, x)
-        return (x - mean) / std
+        """(…, D) raw → normalised, numpy or torch. Mel: log-mel of the unscaled waveform."""
+        mean, _, inv = self._stats(name, x)
+        shift = self._log_shift(name)
+        if shift:  # log-mel of waveform / scale, clamped as the mel recipe clamps
+            floor = math.log(K.MEL_LOG_FLOOR)
+            x = (x - shift).clamp_min(floor) if isinstance(x, torch.Tensor) else np.maximum(x - shift, floor)
+        return (x - mean) * inv
 
     def denormalize(self, name: str, x: Any) -> Any:
-        mean, std = self._stats(name, x)
-        return x * std + mean
+        """Normalised → raw; constant channels come back as their mean."""
+        mean, scale, _ = self._stats(name, x)
+        return x * scale + mean + self._log_shift(name)
 
     @classmethod
     def for_config(cls, cfg: Any, index: Any = None) -> "Normalizer":

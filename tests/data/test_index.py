@@ -10,6 +10,7 @@ import pytest
 from avflow_cli.data.index import PartManifest, RunningStats, merge_parts
 from avflow_cli.data.schema import ClipRecord, ShardIndex
 from avflow_cli.errors import AvflowError
+from avflow_cli.models.normalize import ABS_STD_FLOOR, std_floor
 
 
 def test_running_stats_merge_equals_direct() -> None:
@@ -29,7 +30,11 @@ def test_running_stats_merge_equals_direct() -> None:
     np.testing.assert_allclose(stats.std, both.std(0), rtol=1e-10)
     const = RunningStats()
     const.add(np.ones((5, 2)))
-    assert const.finalize().std == [1e-5, 1e-5]  # floored, never zero
+    assert const.finalize().std == [ABS_STD_FLOOR, ABS_STD_FLOOR]  # floored, never zero
+    mixed = RunningStats()
+    mixed.add(np.stack([np.linspace(0, 4, 9), np.full(9, 3.0)], 1))
+    std = mixed.finalize().std
+    assert std[1] == std_floor([std[0], 0.0]) > 0  # relative to the stream, the normaliser's rule
     with pytest.raises(AvflowError):
         RunningStats().finalize()
 
