@@ -5,8 +5,12 @@ from one RNG seeded with (seed, s) and rank r keeps its slice (DistributedSample
 sharding without a sampler state). The "data position" of a run is therefore just its step, and
 a resumed run reads exactly the windows an uninterrupted one would. Windows are uniform over
 every (clip, start) pair of the split (as the release's sampler); clips shorter than the window
-are zero-padded with ``valid`` False on the padding. Each process keeps its own open h5py
-handles and reads only the frames of the window.
+are padded, with ``frame_mask`` (real frames) and ``valid`` (face/head tracked) False on the
+padding. Each process keeps its own open h5py handles and reads only the frames of the window.
+
+Masks per stream (AV-Flow): the mel is a target on every real frame, face and head only where
+tracked; padded frames are 0 in *normalised* space (pad after normalising) and hidden from
+attention through ``frame_mask``.
 """
 
 from __future__ import annotations
@@ -54,7 +58,11 @@ class WindowReader:
         return self._files[shard]
 
     def read(self, clip_idx: int, start: int) -> Example:
-        """Streams (frames, D) float32 + ``valid`` (frames,) bool, zero-padded past the clip end."""
+        """Streams (frames, D) float32, ``valid`` and ``frame_mask`` (frames,) bool.
+
+        Past the clip end raw values are zero-padded (transforms neutralise them after normalising)
+        and both masks are False.
+        """
         clip = self.clips[clip_idx]
         stop = min(start + self.frames, clip.frames)
         try:
@@ -71,6 +79,7 @@ class WindowReader:
         except KeyError as err:
             raise InputFileError(self.shard_dir / clip.shard, f"clip {clip.id}: missing {err}") from err
         out["valid"] = out["valid"].astype(bool)
+        out["frame_mask"] = np.arange(self.frames) < stop - start
         return out
 
 
@@ -105,14 +114,17 @@ class RandomWindows(torch.utils.data.Dataset):
 
 
 class FixedWindows(torch.utils.data.Dataset):
-    """Deterministic validation windows: consecutive non-overlapping windows of each clip, capped."""
+    """Deterministic validation windows covering each clip, capped.
+
+    Consecutive windows; the last one ends at the clip end (overlapping its neighbour) rather than
+    running past it, so only clips shorter than a window are padded.
+    """
 
     def __init__(self, reader: WindowReader, limit: int, transform: Callable[[Example], Example]) -> None:
         self.reader, self.transform = reader, transform
         self.items: list[tuple[int, int]] = []
         for ci, clip in enumerate(reader.clips):
-            for start in range(0, max(1, clip.frames - reader.frames // 2), reader.frames):
-                self.items.append((ci, start))
+            self.items.extend((ci, start) for start in window_starts(clip.frames, reader.frames))
         # spread the cap across clips rather than exhausting the first ones
         if len(self.items) > limit:
             pick = np.linspace(0, len(self.items) - 1, limit).round().astype(int)
@@ -123,6 +135,16 @@ class FixedWindows(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> Example:
         return self.transform(self.reader.read(*self.items[i]))
+
+
+def window_starts(clip_frames: int, frames: int) -> list[int]:
+    """Starts of windows of ``frames`` covering a clip: consecutive, the last flush with the end."""
+    if clip_frames <= frames:
+        return [0]
+    starts = list(range(0, clip_frames - frames + 1, frames))
+    if starts[-1] + frames < clip_frames:
+        starts.append(clip_frames - frames)
+    return starts
 
 
 def collate(examples: Sequence[Example]) -> dict[str, torch.Tensor]:
@@ -169,7 +191,12 @@ def check_avflow_dims(index: ShardIndex, cfg: Any, shard_dir: str | Path) -> Non
 
 
 class AVFlowTransform:
-    """Raw window → {"x": (T, F+8+80), "cond": (T, C), "valid": (T,)}, normalised (picklable)."""
+    """Raw window → {"x": (T, F+8+80), "cond": (T, C), "valid": (T,), "frame_mask": (T,)}, normalised.
+
+    ``valid`` = face/head tracked on a real frame (their loss mask), ``frame_mask`` = real frame
+    (the mel's loss mask and the attention key mask). Face/head are 0 where untracked, every
+    stream is 0 on padding, in normalised space. Picklable (DataLoader workers).
+    """
 
     def __init__(self, cfg: Any, normalizer: Any) -> None:
         self.cfg, self.norm = cfg, normalizer
@@ -184,15 +211,21 @@ class AVFlowTransform:
 
     def __call__(self, ex: Example) -> Example:
         n = self.norm
-        x = np.concatenate([n.normalize("face", ex["face"]), n.normalize("head", ex["head"]), n.normalize("mel", ex["mel"])], 1)
+        frame = np.asarray(ex.get("frame_mask", np.ones(len(ex["valid"]), bool)), bool)  # (T,) real frames
+        valid = np.asarray(ex["valid"], bool) & frame  # (T,) face/head tracked
+        vis, real = valid[:, None], frame[:, None]
+        x = np.concatenate([
+            n.normalize("face", ex["face"]) * vis,  # untracked: no target (masked), neutral input
+            n.normalize("head", ex["head"]) * vis,
+            n.normalize("mel", ex["mel"]) * real,  # speech is real wherever the frame is
+        ], 1)  # (T, F+8+80)
         parts = [n.normalize("tokens", ex["tokens"])]
         if self.cfg.participant_tokens:
             parts.append(n.normalize("p_tokens", ex["p_tokens"]))
         if self.cfg.participant_visual_dim:
             parts.append(n.normalize("p_smirk", ex["p_smirk"]))
-        valid = ex["valid"]
-        x = x * valid[:, None]  # padding and untracked frames: zeros (masked from the loss anyway)
-        return {"x": x.astype(np.float32), "cond": np.concatenate(parts, 1).astype(np.float32), "valid": valid}
+        cond = np.concatenate(parts, 1) * real  # (T, C): padding is 0 after normalising
+        return {"x": x.astype(np.float32), "cond": cond.astype(np.float32), "valid": valid, "frame_mask": frame}
 
 
 class HeadPoseTransform:
@@ -202,7 +235,7 @@ class HeadPoseTransform:
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
 
     def __call__(self, ex: Example) -> Example:
-        pose = (ex["head_pose"] - self.mean) / self.std * ex["valid"][:, None]
+        pose = (ex["head_pose"] - self.mean) / self.std * ex["valid"][:, None]  # padding is never valid
         return {"pose": pose.astype(np.float32), "valid": ex["valid"]}
 
 

@@ -44,9 +44,17 @@ def window_mask(seq_len: int, left: int, right: int, device: torch.device | None
     return (j >= i - left) & (j <= i + right)
 
 
-def dense_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, left: int, right: int) -> torch.Tensor:
-    """Reference: q, k, v (B, H, T, Dh) → (B, H, T, Dh) with a dense T×T mask (quadratic)."""
+def dense_window_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, left: int, right: int, key_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Reference: q, k, v (B, H, T, Dh) → (B, H, T, Dh) with a dense T×T mask (quadratic).
+
+    ``key_mask`` (B, T) bool, True on real frames: real queries do not see padded keys (padded
+    queries keep the plain window, so no row is empty).
+    """
     mask = window_mask(q.shape[-2], left, right, q.device)  # (T, T)
+    if key_mask is not None:
+        mask = mask & (key_mask[:, None, None, :] | ~key_mask[:, None, :, None])  # (B, 1, T, T)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
@@ -65,12 +73,13 @@ def _block_mask(n_blocks: int, block: int, left: int, right: int, seq_len: int, 
 
 
 def banded_window_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, left: int, right: int, block: int = 64
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, left: int, right: int, block: int = 64,
+    key_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Windowed attention in linear memory: q, k, v (B, H, T, Dh) → (B, H, T, Dh).
 
     Equal to :func:`dense_window_attention` for any T (padding keys are masked, padding queries
-    are dropped).
+    are dropped), with the same optional ``key_mask`` (B, T) bool of real frames.
     """
     B, H, T, D = q.shape
     block = max(1, min(block, T))
@@ -84,11 +93,16 @@ def banded_window_attention(
     vp = F.pad(v, (0, 0, left, pad_right))
     kb = kp.unfold(2, span, block).transpose(-1, -2)  # (B, H, nb, S, D)
     vb = vp.unfold(2, span, block).transpose(-1, -2)  # (B, H, nb, S, D)
-    mask = _block_mask(n_blocks, block, left, right, T, q.device)  # (nb, L, S)
+    mask = _block_mask(n_blocks, block, left, right, T, q.device)[None]  # (1, nb, L, S)
+    if key_mask is not None:  # padded frames of a window: invisible to real queries
+        km = F.pad(key_mask, (left, pad_right), value=False).unfold(1, span, block)  # (B, nb, S)
+        qm = F.pad(key_mask, (0, pad_q), value=False).view(B, n_blocks, block)  # (B, nb, L)
+        mask = mask & (km[:, :, None, :] | ~qm[:, :, :, None])  # (B, nb, L, S)
+        mask = mask[:, None].expand(B, H, n_blocks, block, span).reshape(B * H, n_blocks, block, span)
     # 4-D for the fused SDPA kernels: (B·H) as batch, blocks as "heads"; the mask broadcasts
     out = F.scaled_dot_product_attention(
         qb.reshape(B * H, n_blocks, block, D), kb.reshape(B * H, n_blocks, span, D), vb.reshape(B * H, n_blocks, span, D),
-        attn_mask=mask[None],
+        attn_mask=mask,
     )  # (B·H, nb, L, D)
     return out.reshape(B, H, n_blocks * block, D)[:, :, :T]  # (B, H, T, D)
 
@@ -105,8 +119,10 @@ class WindowedSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """x (B, T, D) → (B, T, D). ``rope`` = precomputed (cos, sin) tables for this T, shared by layers."""
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, D) → (B, T, D). ``rope`` = precomputed (cos, sin) tables for this T, shared by layers;
+        ``key_mask`` (B, T) bool = real frames (padded keys hidden from real queries), None = all real."""
         B, T, _ = x.shape
         qkv = self.qkv(x).view(B, T, self.heads, 3 * self.head_dim)  # (B, T, H, 3·Dh) head-major
         q, k, v = qkv.split(self.head_dim, dim=-1)  # each (B, T, H, Dh)
@@ -114,6 +130,6 @@ class WindowedSelfAttention(nn.Module):
         q = apply_rope(q, cos, sin).transpose(1, 2)  # (B, H, T, Dh)
         k = apply_rope(k, cos, sin).transpose(1, 2)  # (B, H, T, Dh)
         v = v.transpose(1, 2)  # (B, H, T, Dh)
-        y = banded_window_attention(q, k, v, self.left, self.right, self.block)  # (B, H, T, Dh)
+        y = banded_window_attention(q, k, v, self.left, self.right, self.block, key_mask)  # (B, H, T, Dh)
         y = y.transpose(1, 2).reshape(B, T, self.dim)  # (B, T, D) heads merged in (H, Dh) order
         return self.out(y)

@@ -65,43 +65,48 @@ class AVFlow(nn.Module):
         self.out_audio = nn.Linear(D, cfg.mel_dim)
 
     # -----------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Velocity (B, T, X). ``key_mask`` (B, T) bool marks real frames of padded training windows
+        (padded frames are then invisible to real ones); None: every frame is real."""
         cfg = self.config
         B, T, _ = x.shape
         if x.shape[-1] != cfg.x_dim or cond.shape[-1] != cfg.cond_dim or cond.shape[:2] != x.shape[:2]:
             raise ValueError(f"AVFlow expects x (B, T, {cfg.x_dim}) and cond (B, T, {cfg.cond_dim}); "
                              f"got {tuple(x.shape)} and {tuple(cond.shape)}")
+        if key_mask is not None and tuple(key_mask.shape) != (B, T):
+            raise ValueError(f"AVFlow key_mask must be (B, T) = {(B, T)}, got {tuple(key_mask.shape)}")
         t = t.reshape(-1).expand(B) if t.numel() == 1 else t.reshape(B)  # (B,)
         temb = self.time_embed(t)  # (B, D)
         rope = rope_tables(T, cfg.d_model // cfg.heads, cfg.rope_base, x.device)  # 2 × (T, Dh/2)
         if cfg.fusion == "shared":
             h = self.in_shared(torch.cat([x, cond], dim=-1))  # (B, T, D)
             for block in self.shared_blocks:
-                h = block(h, temb, rope)
+                h = block(h, temb, rope, key_mask)
             return self.out_shared(h)  # (B, T, F+8+80)
         x_v, x_a = x.split([cfg.visual_dim, cfg.mel_dim], dim=-1)  # (B, T, F+8), (B, T, 80)
         if cfg.fusion == "cascade":
-            v_a = self._run_audio(torch.cat([x_a, cond], dim=-1), temb, rope)  # (B, T, 80)
+            v_a = self._run_audio(torch.cat([x_a, cond], dim=-1), temb, rope, key_mask)  # (B, T, 80)
             mel_hat = x_a + (1 - t)[:, None, None].to(x_a.dtype) * v_a  # (B, T, 80) clean-mel estimate
             h_v = self.in_visual(torch.cat([x_v, cond, mel_hat], dim=-1))  # (B, T, D)
             for block in self.visual_blocks:
-                h_v = block(h_v, temb, rope)
+                h_v = block(h_v, temb, rope, key_mask)
             return torch.cat([self.out_visual(h_v), v_a], dim=-1)  # (B, T, F+8+80)
         h_v = self.in_visual(torch.cat([x_v, cond], dim=-1))  # (B, T, D)
         h_a = self.in_audio(torch.cat([x_a, cond], dim=-1))  # (B, T, D)
         for i in range(cfg.depth):
-            h_v = self.visual_blocks[i](h_v, temb, rope)
-            h_a = self.audio_blocks[i](h_a, temb, rope)
+            h_v = self.visual_blocks[i](h_v, temb, rope, key_mask)
+            h_a = self.audio_blocks[i](h_a, temb, rope, key_mask)
             if cfg.fusion == "highway":
                 y_a, y_v = self.fusion[i](torch.cat([h_a, h_v], dim=-1)).chunk(2, dim=-1)  # 2 × (B, T, D)
                 h_a = h_a + y_a
                 h_v = h_v + y_v
         return torch.cat([self.out_visual(h_v), self.out_audio(h_a)], dim=-1)  # (B, T, F+8+80)
 
-    def _run_audio(self, inp: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def _run_audio(self, inp: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
+                   key_mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.in_audio(inp)  # (B, T, D)
         for block in self.audio_blocks:
-            h = block(h, temb, rope)
+            h = block(h, temb, rope, key_mask)
         return self.out_audio(h)  # (B, T, 80)
 
     # -----------------------------------------------------------------------------------------

@@ -77,10 +77,11 @@ class DiTBlock(nn.Module):
         self.mlp_mod = AdaLNZero(dim)
         self.mlp = MLP(dim, hidden)
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                key_mask: torch.Tensor | None = None) -> torch.Tensor:
         alpha, beta, gamma = self.attn_mod(temb)  # (B, 1, D) each
         y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS) * (1 + gamma) + beta  # (B, T, D)
-        x = x + self.attn(y, rope) * alpha  # (B, T, D)
+        x = x + self.attn(y, rope, key_mask) * alpha  # (B, T, D)
         alpha, beta, gamma = self.mlp_mod(temb)
         y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS) * (1 + gamma) + beta  # (B, T, D)
         return x + self.mlp(y) * alpha  # (B, T, D)

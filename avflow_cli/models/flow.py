@@ -1,8 +1,10 @@
 """Flow matching for AV-Flow: OT-CFM training loss and the Euler sampler (DESIGN.md §2).
 
 x_t = (1 − (1 − σ)t)·x0 + t·x1, target velocity u = x1 − (1 − σ)·x0, σ = 1e-6, t ~ U[0, 1).
-The loss is L1 per stream, masked by ``valid`` (frames without face/head tracking, and padding,
-are excluded), combined as λ_s·L_mel + λ_f·L_face + λ_h·L_head (3.0 / 1.0 / 0.2).
+The loss is L1 per stream, combined as λ_s·L_mel + λ_f·L_face + λ_h·L_head (3.0 / 1.0 / 0.2), with
+one mask per stream: the mel counts on every real frame (``frame_mask``: not window padding),
+face and head only where they were tracked (``valid`` & ``frame_mask``). Speech in a tracking
+gap is real speech and stays supervised. Padded frames are also hidden from attention.
 """
 
 from __future__ import annotations
@@ -54,11 +56,14 @@ def flow_loss(
     generator: torch.Generator | None = None,
     x0: torch.Tensor | None = None,
     t: torch.Tensor | None = None,
+    frame_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One OT-CFM loss evaluation. x1 (B, T, X) normalised target, cond (B, T, C), valid (B, T).
+    """One OT-CFM loss evaluation. x1 (B, T, X) normalised target, cond (B, T, C).
 
-    Returns the weighted total and the per-stream L1 terms (detached). Noise x0 and time t are
-    drawn from ``generator`` (or the global torch RNG) unless given (fixed-noise validation).
+    ``valid`` (B, T): face/head tracked; ``frame_mask`` (B, T): real frames, not padding (None:
+    all real, and no key mask). Returns the weighted total and the per-stream L1 terms
+    (detached). Noise x0 and time t are drawn from ``generator`` (or the global torch RNG)
+    unless given (fixed-noise validation).
     """
     B = x1.shape[0]
     if x0 is None:
@@ -66,9 +71,11 @@ def flow_loss(
     if t is None:
         t = torch.rand(B, device=x1.device, dtype=x1.dtype, generator=generator)  # (B,)
     xt, target = interpolate(x0, x1, t, sigma)
-    v = model(xt, t, cond)  # (B, T, X)
+    v = model(xt, t, cond) if frame_mask is None else model(xt, t, cond, key_mask=frame_mask)  # (B, T, X)
     pred, tgt = split_streams(v, cfg), split_streams(target, cfg)
-    terms = {name: masked_l1(pred[name], tgt[name], valid) for name in ("mel", "face", "head")}
+    visual = valid if frame_mask is None or valid is None else valid & frame_mask  # (B, T)
+    masks = {"mel": frame_mask, "face": visual, "head": visual}
+    terms = {name: masked_l1(pred[name], tgt[name], masks[name]) for name in ("mel", "face", "head")}
     total = weights.mel * terms["mel"] + weights.face * terms["face"] + weights.head * terms["head"]
     return total, {k: v.detach() for k, v in terms.items()}
 

@@ -72,7 +72,8 @@ def build_avflow_task(
 
     def loss_fn(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         cond = drop_guidance(batch["cond"], model_cfg, model_cfg.guidance_dropout)  # (B, T, C)
-        return flow_loss(net, model_cfg, batch["x"], cond, batch["valid"], weights, train_cfg.sigma_min)
+        return flow_loss(net, model_cfg, batch["x"], cond, batch["valid"], weights, train_cfg.sigma_min,
+                         frame_mask=batch["frame_mask"])
 
     def validate(ema_model: torch.nn.Module) -> dict[str, float]:
         return validation_loss(ema_model, val_set, weights, train_cfg)
@@ -98,11 +99,11 @@ def validation_loss(model: torch.nn.Module, val_set: FixedWindows, weights: Loss
     model.eval()
     for s in range(0, len(val_set), train_cfg.batch_size):
         batch = collate([val_set[i] for i in range(s, min(len(val_set), s + train_cfg.batch_size))])
-        x, cond, valid = batch["x"], batch["cond"], batch["valid"]
+        x, cond, valid, frames = batch["x"], batch["cond"], batch["valid"], batch["frame_mask"]
         x0 = torch.randn(x.shape, generator=gen)
         t = torch.rand(x.shape[0], generator=gen)
         loss, terms = flow_loss(model, model.config, x.to(device), cond.to(device), valid.to(device), weights,
-                                train_cfg.sigma_min, x0=x0.to(device), t=t.to(device))
+                                train_cfg.sigma_min, x0=x0.to(device), t=t.to(device), frame_mask=frames.to(device))
         b = x.shape[0]
         for k, v in {"loss": loss, **terms}.items():
             totals[k] = totals.get(k, 0.0) + float(v) * b
@@ -117,7 +118,7 @@ def write_sample(model: torch.nn.Module, windows: FixedWindows, step: int, out_d
 
     ex = windows[0]
     norm, cfg = model.normalizer, model.config
-    T = min(train_cfg.sample_frames, int(ex["valid"].sum()) or len(ex["valid"]))
+    T = min(train_cfg.sample_frames, int(ex["frame_mask"].sum()))  # real frames only
     cond = ex["cond"][:T]
     tokens = norm.denormalize("tokens", cond[:, : cfg.token_dim])
     out = generate(model, tokens, steps=cfg.steps, seed=0)

@@ -74,3 +74,51 @@ def test_worker_processes_give_the_same_batches(synthetic_shards: Path) -> None:
     with_workers = [b["x"] for b in batches(ds, 5, 8, num_workers=2)]
     for a, b in zip(direct, with_workers, strict=True):
         assert torch.equal(a, b)
+
+
+def _raw_example(frames: int, face_dim: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "face": rng.normal(size=(frames, face_dim)).astype(np.float32),
+        "head": rng.normal(size=(frames, 8)).astype(np.float32),
+        "mel": rng.normal(-5.0, 2.0, size=(frames, 80)).astype(np.float32),
+        "tokens": rng.normal(size=(frames, 29)).astype(np.float32),
+        "valid": np.ones(frames, bool),
+        "frame_mask": np.ones(frames, bool),
+    }
+
+
+def test_untracked_frames_keep_their_speech(synthetic_shards: Path) -> None:
+    """Face/head are missing where tracking failed; the mel there is real speech and stays."""
+    index, cfg, tf, reader = _setup(synthetic_shards, 40)
+    ex = _raw_example(40, cfg.face_dim)
+    ex["valid"][10:20] = False  # face untracked, audio fine
+    out = tf(ex)
+    mel = out["x"][:, -80:]
+    np.testing.assert_allclose(mel[10:20], tf.norm.normalize("mel", ex["mel"][10:20]), rtol=1e-6)
+    assert np.all(out["x"][10:20, : cfg.visual_dim] == 0)  # missing streams: neutral, and masked
+    assert out["frame_mask"].all() and not out["valid"][10:20].any() and out["valid"][:10].all()
+
+
+def test_padding_is_zero_in_normalised_space(synthetic_shards: Path) -> None:
+    """Padded frames are 0 after normalisation (not raw zeros z-scored to thousands of sigma)."""
+    index, cfg, tf, reader = _setup(synthetic_shards, 500)  # clips have 400 frames
+    out = tf(reader.read(0, 0))
+    assert out["frame_mask"][:400].all() and not out["frame_mask"][400:].any()
+    assert not out["valid"][400:].any()
+    assert np.all(out["cond"][400:] == 0) and np.all(out["x"][400:] == 0)
+    assert np.abs(out["cond"][:400]).max() < 50  # real frames are ordinary z-scores
+
+
+def test_validation_windows_stay_inside_their_clips(synthetic_shards: Path) -> None:
+    """Clips at least a window long give windows that end inside the clip and cover all of it."""
+    index, cfg, tf, reader = _setup(synthetic_shards, 250)  # clips have 400 frames
+    val = FixedWindows(reader, 100, tf)
+    for ci, clip in enumerate(reader.clips):
+        starts = [s for c, s in val.items if c == ci]
+        assert all(s + 250 <= clip.frames for s in starts), starts
+        covered = np.zeros(clip.frames, bool)
+        for s in starts:
+            covered[s : s + 250] = True
+        assert covered.all()
+    assert all(val[i]["frame_mask"].all() for i in range(len(val)))
