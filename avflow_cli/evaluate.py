@@ -416,6 +416,7 @@ def evaluate_dir(
             f"(expected folders named like {records[0].id!r} holding motion.npz)"
         )
     decoder = resolve_decoder(settings, shards, Path(model_dir) if model_dir else None)
+    renderer = _preview_renderer(model_dir, shards) if settings.plots else None
     scorer = ClipScorer(settings, decoder, load_texts(settings.texts), vocoder)
     key = settings.cache_key(decoder)
     all_recs, all_stats = [], []
@@ -434,6 +435,7 @@ def evaluate_dir(
                 rec, stats = cached
             if i < settings.plots:
                 _plot(out_dir, record, shards, available[record.id], decoder, truth)
+                _plot_video(out_dir, record, shards, available[record.id], renderer, truth, settings.device)
             all_recs.append(rec)
             all_stats.append(stats)
             bar.update(task, advance=1, status=record.id)
@@ -497,6 +499,32 @@ def _plot(out_dir: Path, record: Any, shards: Path, clip_dir: Path, decoder: Mou
             "lip_threshold": decoder.lip_closed_threshold,
         }
     plot_clip(path, record.id, gen_face=pred.face, gen_mel=g_mel, true_face=truth["face"], true_mel=truth["mel"], **lips)
+
+
+def _preview_renderer(model_dir: str | Path | None, shards: Path) -> Path | None:
+    """The avatar that draws plotted clips: the model's (codec avatar or demo decoder), else the shards'."""
+    import shutil
+
+    from avflow_cli.render.video import find_frame_source
+
+    if shutil.which("ffmpeg") is None:
+        return None
+    found = find_frame_source(model_dir) if model_dir else None
+    return found or find_frame_source(shards)
+
+
+def _plot_video(out_dir: Path, record: Any, shards: Path, clip_dir: Path, renderer: Path | None,
+                truth: dict[str, Any] | None, device: str) -> None:
+    """``plots/ID.mp4``: generated | ground truth rendered by the avatar, with the generated speech."""
+    from avflow_cli.preview import comparison_preview
+
+    path = out_dir / PLOTS_DIR / f"{record.id}.mp4"
+    if renderer is None or path.is_file():
+        return
+    truth = truth or load_truth(shards, record)
+    pred = load_prediction(clip_dir)
+    comparison_preview(path, pred.face, pred.head_pose, truth["face"], truth.get("head_pose"), renderer,
+                       audio=pred.wav, audio_sr=pred.sample_rate, device=device)
 
 
 def _model_inputs(model: Any, truth: dict[str, Any]) -> dict[str, np.ndarray | None]:

@@ -1,7 +1,11 @@
-"""``preview.mp4`` for a synthesis: the demo avatar when its decoder is known, else plots.
+"""``preview.mp4`` for a synthesis: the model's avatar when it carries one, else plots.
 
-The plot preview shows mel, face-code energy and head rotation over time with a moving cursor,
-so any face code (not only the demo avatar's) gets a watchable preview with its speech.
+The avatar is whichever the model directory carries (:func:`avflow_cli.render.video.find_frame_source`):
+the release's codec avatar (``avatar/``, decoded and rasterised by :mod:`avflow_cli.render`; 1024²
+on a GPU, 512² on the CPU) or the demo avatar (``face_decoder.npz``, 512²). Either is rendered at
+30 fps with the speech, head pose applied as the release's renderer does. The plot preview shows
+mel, face-code energy and head rotation over time with a moving cursor, so any face code gets a
+watchable preview with its speech.
 """
 
 from __future__ import annotations
@@ -43,25 +47,65 @@ def quaternion_to_euler_deg(quat: np.ndarray) -> np.ndarray:
 
 
 def write_preview(path: Path, result: "SynthesisResult", face_decoder: Path | None) -> str:
-    """Write ``path`` and return which preview ran ("avatar", "plots"), or why none did."""
+    """Write ``path`` and return which preview ran ("avatar" = the demo avatar, "codec avatar …",
+    "plots"), or why none did. ``face_decoder``: what the model carries (see module doc)."""
     if shutil.which("ffmpeg") is None:
         return "none (ffmpeg not found)"
-    if face_decoder is not None and result.head_pose is not None:
-        _avatar_preview(path, result, face_decoder)
-        return "avatar"
+    if face_decoder is not None:
+        return avatar_preview(path, result.face, result.head_pose, face_decoder, audio=result.wav,
+                              audio_sr=result.sample_rate, device=result.components.get("device", "auto"))
     _plot_preview(path, result)
     return "plots"
 
 
-def _avatar_preview(path: Path, result: "SynthesisResult", face_decoder: Path) -> None:
-    from avflow_cli.vision.demo_avatar import FaceDecoder, render_video
+def avatar_preview(
+    path: Path,
+    face: np.ndarray,
+    head_pose: np.ndarray | None,
+    face_decoder: Path,
+    *,
+    audio: np.ndarray | None,
+    audio_sr: int | None,
+    device: str = "auto",
+) -> str:
+    """Render (T, F) codes and (T, 7) poses at FPS with the avatar at ``face_decoder``; returns its kind."""
+    from avflow_cli.device import resolve_device
+    from avflow_cli.render.video import DEFAULT_DEMO_SIZE, DemoAvatarFrames, open_frame_source, render_motion
 
-    decoder = FaceDecoder.load(face_decoder)
-    params = resample_rows(decoder.params(result.face), K.FPS, PREVIEW_FPS)  # (T30, P)
-    assert result.head_pose is not None
-    pose = resample_rows(result.head_pose, K.FPS, PREVIEW_FPS)  # (T30, 7)
-    pose[:, :4] /= np.linalg.norm(pose[:, :4], axis=1, keepdims=True).clip(1e-8)
-    render_video(path, params, pose, fps=PREVIEW_FPS, audio=result.wav, audio_sr=result.sample_rate)
+    on_gpu = resolve_device(device).type == "cuda"
+    source = open_frame_source(face_decoder, size=1024 if on_gpu else DEFAULT_DEMO_SIZE, device=device)
+    render_motion(path, face, head_pose, K.FPS, source, audio=audio, audio_sr=audio_sr, video_fps=PREVIEW_FPS)
+    return "avatar" if isinstance(source, DemoAvatarFrames) else f"codec avatar ({source.size}², {'cuda' if on_gpu else 'cpu'})"
+
+
+def comparison_preview(
+    path: Path,
+    gen_face: np.ndarray,
+    gen_pose: np.ndarray | None,
+    true_face: np.ndarray,
+    true_pose: np.ndarray | None,
+    face_decoder: Path,
+    *,
+    audio: np.ndarray | None,
+    audio_sr: int | None,
+    device: str = "auto",
+) -> str:
+    """Generated | ground-truth motion (both at FPS) side by side with the generated speech."""
+    from avflow_cli.device import resolve_device
+    from avflow_cli.render.video import DEFAULT_DEMO_SIZE, encode_mp4, open_frame_source, to_video_rate
+
+    on_gpu = resolve_device(device).type == "cuda"
+    source = open_frame_source(face_decoder, size=1024 if on_gpu else DEFAULT_DEMO_SIZE, device=device)
+    source.check(gen_face)
+    source.check(true_face)
+    g_face, g_pose = to_video_rate(gen_face, gen_pose, K.FPS, PREVIEW_FPS)
+    t_face, t_pose = to_video_rate(true_face, true_pose, K.FPS, PREVIEW_FPS)
+    n = min(len(g_face), len(t_face))
+    pairs = zip(source.frames(g_face[:n], None if g_pose is None else g_pose[:n]),
+                source.frames(t_face[:n], None if t_pose is None else t_pose[:n]))
+    frames = (np.concatenate([a, b], axis=1) for a, b in pairs)  # preview sizes are even
+    encode_mp4(path, frames, (2 * source.size, source.size), PREVIEW_FPS, audio=audio, audio_sr=audio_sr)
+    return source.name
 
 
 def _plot_background(result: "SynthesisResult") -> tuple[np.ndarray, list[tuple[float, float]], float]:

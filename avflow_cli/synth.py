@@ -120,14 +120,15 @@ def recorded_vocoder(model_dir: Path) -> Path | None:
 
 
 def find_face_decoder(model_dir: Path) -> Path | None:
-    """The demo avatar's exact decoder, when the model was trained on demo-avatar face codes.
+    """What draws the model's faces in previews: its codec avatar (``avatar/``, from ``avflow import
+    release`` or carried from an imported dataset), else the demo avatar's exact decoder (when the
+    model was trained on demo-avatar face codes), else None.
 
-    ``avflow train avflow`` copies it from the shards into the model directory.
+    ``avflow train avflow`` copies both from the shards into the model directory.
     """
-    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+    from avflow_cli.render.video import find_frame_source
 
-    path = model_dir / FACE_DECODER_FILE
-    return path if path.is_file() else None
+    return find_frame_source(model_dir)
 
 
 class Synthesizer:

@@ -123,8 +123,11 @@ def render_command(
     total = frame_count(data.frames, data.fps)
     with progress() as bar:
         task = bar.add_task("rendering", total=total, status=source.name)
-        render_motion(out, data.face, data.head_pose, data.fps, source, audio=wav, audio_sr=sr,
-                      on_frame=lambda: bar.update(task, advance=1))
+        try:
+            render_motion(out, data.face, data.head_pose, data.fps, source, audio=wav, audio_sr=sr,
+                          on_frame=lambda: bar.update(task, advance=1))
+        except OSError as err:  # e.g. the folder refuses new files: nothing was left behind
+            raise AvflowError(f"{out}: cannot write the video ({err.strerror or err})") from err
     speech_note = "silent" if wav is None else "with speech"
     console.print(f"wrote {out} ({total} frames at 30 fps, {data.seconds:.1f} s, {speech_note}; {source.name})")
 

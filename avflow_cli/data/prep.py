@@ -660,6 +660,9 @@ def write_shard_part(
 
 def copy_face_decoder(src: str | Path, shard_dir: str | Path) -> Path | None:
     """The demo corpus ships its face decoder; metrics read it from the shard directory."""
+    from avflow_cli.render.avatar import carry_avatar
+
+    carry_avatar(src, shard_dir)  # an imported dataset's codec avatar (src/avatar) travels the same way
     source = Path(src) / FACE_DECODER_FILE
     target = Path(shard_dir) / FACE_DECODER_FILE
     if not source.is_file() or target.is_file():

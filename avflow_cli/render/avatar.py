@@ -327,10 +327,21 @@ def carry_avatar(src: str | Path, dst: str | Path) -> Path | None:
     if source is None:
         return None
     target = Path(dst) / AVATAR_DIR
-    with atomic_dir(target, kind="avatar", force=True) as tmp:
-        for item in source.iterdir():
-            if item.is_file() and not item.name.startswith("."):
+    files = [p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+    def same() -> bool:  # already carried (prep calls this once per shard part)
+        return all((target / p.name).is_file() and (target / p.name).stat().st_size == p.stat().st_size for p in files) \
+            and (target / CONFIG_NAME).read_bytes() == (source / CONFIG_NAME).read_bytes()
+
+    if is_avatar_dir(target) and same():
+        return target
+    try:
+        with atomic_dir(target, kind="avatar", force=True) as tmp:
+            for item in files:
                 shutil.copyfile(item, tmp / item.name)
+    except OSError:
+        if not (is_avatar_dir(target) and same()):  # another shard job may have carried it meanwhile
+            raise
     return target
 
 
@@ -358,3 +369,24 @@ def import_dataset_avatar(
     avatar.source["head_pose"] = head_pose
     avatar.save(target, force=True)
     return target, f"avatar → {target} ({avatar.describe()})"
+
+
+def carry_face_decoder(
+    folders: list[Path], out: str | Path, codes_file: Path | None, *, head_pose: str, force: bool = False
+) -> Path | None:
+    """``prep import``'s step: convert the dataset's face decoder into ``out/avatar`` and say so.
+
+    ``codes_file`` is one of the dataset's face-code arrays (its width must match the decoder).
+    A broken or mismatched decoder is a one-line error before any session is written.
+    """
+    from avflow_cli.console import err_console
+
+    code_dim = None
+    if codes_file is not None and Path(codes_file).is_file():
+        try:
+            code_dim = int(np.load(codes_file, mmap_mode="r").shape[-1])
+        except (OSError, ValueError, IndexError):
+            code_dim = None  # the session reader reports a broken code file itself
+    path, message = import_dataset_avatar(folders, out, code_dim=code_dim, head_pose=head_pose, force=force)
+    err_console.print(f"face decoder: {message}", highlight=False, soft_wrap=True)
+    return path

@@ -178,7 +178,7 @@ def _ffmpeg() -> str:
 def encode_mp4(
     path: str | Path,
     frames: Iterable[np.ndarray],
-    size: int,
+    size: int | tuple[int, int],
     fps: float,
     *,
     audio: np.ndarray | None = None,
@@ -187,16 +187,17 @@ def encode_mp4(
     preset: str = "ultrafast",
     on_frame: Callable[[], None] | None = None,
 ) -> Path:
-    """Encode square RGB uint8 frames (size, size, 3) to H.264 (yuv420p) with optional audio
-    (N,) or (C, N) at ``audio_sr``; written atomically, one-line error if ffmpeg fails."""
-    if size % 2:
-        raise ValueError("yuv420p needs an even frame size")
+    """Encode RGB uint8 frames (H, W, 3) of ``size`` = side or (width, height) to H.264 (yuv420p)
+    with optional audio (N,) or (C, N) at ``audio_sr``; atomic, one-line error if ffmpeg fails."""
+    width, height = (size, size) if isinstance(size, int) else size
+    if width % 2 or height % 2:
+        raise ValueError("yuv420p needs even frame sides")
     if audio is not None and not audio_sr:
         raise AvflowError("audio_sr is required with audio")
     exe = _ffmpeg()
     with tempfile.TemporaryDirectory(prefix="avflow-video-") as tmpdir, atomic_path(path) as tmp_out:
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-r", f"{fps:.6f}", "-i", "-"]
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
         if audio is not None:
             from avflow_cli.audio.io import write_audio  # imports torch: only when muxing audio
 
@@ -210,8 +211,8 @@ def encode_mp4(
         wrote = 0
         try:
             for frame in frames:
-                if frame.shape != (size, size, 3) or frame.dtype != np.uint8:
-                    raise ValueError(f"frame {wrote} is {frame.shape} {frame.dtype}, expected ({size}, {size}, 3) uint8")
+                if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
+                    raise ValueError(f"frame {wrote} is {frame.shape} {frame.dtype}, expected ({height}, {width}, 3) uint8")
                 proc.stdin.write(np.ascontiguousarray(frame).tobytes())
                 wrote += 1
                 if on_frame is not None:

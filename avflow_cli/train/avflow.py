@@ -170,6 +170,9 @@ def copy_face_decoder(shards: str | Path, run_dir: str | Path) -> Path | None:
     from avflow_cli.fsutil import atomic_path
     from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
 
+    from avflow_cli.render.avatar import carry_avatar
+
+    carry_avatar(shards, run_dir)  # an imported dataset's codec avatar: synth previews render with it
     source = Path(shards) / FACE_DECODER_FILE
     if not source.is_file():
         return None

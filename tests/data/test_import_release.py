@@ -52,6 +52,9 @@ def download(tmp_path: Path) -> Path:
     shutil.copy(rel / "head_vae_small.pt", data / "head_vae" / "iter-0500000.pt")
     for name in R.STATS_FILES:
         shutil.copy(rel / name, data / "headpose" / "headpose_normstats" / name)
+    # the face decoder (+ its statistics and mesh), small, in the release's formats
+    shutil.copytree(FIX / "codec_avatar" / "release" / "decoder", data / "decoder")
+    shutil.copy(FIX / "codec_avatar" / "release" / "face_topo_small_neck.obj", data)
     # an Audio2Photoreal subject carries its own (4-d) head VAE: must not be picked
     (dl / "audio2photoreal" / "PXB184" / "head_vae").mkdir(parents=True)
     (dl / "audio2photoreal" / "PXB184" / "head_vae" / "iter-0500000.pt").write_bytes(b"other")
@@ -66,8 +69,9 @@ def test_import_release_end_to_end(download: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     result = R.import_release(download, models)
     assert not result["skipped"] and result["notes"] == []
-    assert set(result["parts"]) == {"avflow", "head_vae", "t2t", "vocoder"}
+    assert set(result["parts"]) == {"avflow", "head_vae", "t2t", "vocoder", "avatar"}
     assert result["verified"]["vocoder"].startswith("bigvgan")
+    assert result["parts"]["avatar"] == models / "avflow" / "avatar" and "12-d codes" in result["verified"]["avatar"]
     cfg = json.loads((models / "avflow" / "config.json").read_text())
     assert cfg["preset"] == "release"
     assert cfg["components"] == {"head_vae": "../headvae", "t2t": "../t2t", "vocoder": "../vocoder"}
@@ -90,7 +94,7 @@ def test_missing_and_broken_release_files(download: Path, tmp_path: Path) -> Non
     (download / R.T2T_NAME).unlink()
     shutil.rmtree(download / R.VOCODER_NAME)
     result = R.import_release(download, tmp_path / "m1", verify=False)
-    assert set(result["parts"]) == {"avflow", "head_vae"}
+    assert set(result["parts"]) == {"avflow", "head_vae", "avatar"}
     assert any("text_to_tokens.pth" in n for n in result["notes"]) and any("vocoder" in n for n in result["notes"])
     ckpt = download / "50h_dataset" / "av_flow_ckpt_50h.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:5000])

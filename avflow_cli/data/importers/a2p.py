@@ -186,6 +186,10 @@ def import_a2p(
     report = ImportReport()
     subjects = find_subject_dirs(src)
     todo = [(s, scene) for s in subjects for scene in scene_names(s)]
+    from avflow_cli.render.avatar import carry_face_decoder
+
+    first = todo[0][0] / f"{todo[0][1]}_face_expression.npy" if todo else None
+    carry_face_decoder(subjects, out, first, head_pose="fixed", force=overwrite)  # head angles are not [R | t]
     with progress() as bar:
         task = bar.add_task("Audio2Photoreal", total=len(todo), status="")
         for subject in subjects:

@@ -155,6 +155,10 @@ def import_avflow50h(
         with atomic_path(out / "participant_smirk_stats.npz") as tmp:
             np.savez(tmp, **stats)
     segments = segment_names(root)
+    from avflow_cli.render.avatar import carry_face_decoder
+
+    carry_face_decoder([root], out, root / "expression_codes" / f"{segments[0]}.npy" if segments else None,
+                       head_pose="camera", force=overwrite)
     with progress() as bar:
         task = bar.add_task("50 h dataset", total=len(segments), status="")
         for seg in segments:

@@ -7,6 +7,8 @@ flow_matching_audiovisual.py:DEFAULT_CONFIG``, with ``{data}`` = the 50 h datase
         50h_dataset/                                  {data}
             av_flow_ckpt_50h.pt                       "included in the downloaded dataset"
             head_vae/iter-0500000.pt                  trainer.head_vae_ckpt_path
+            decoder/{dec_params.pt, vert_mean.bin, vert_var.txt}, face_topo_small_neck.obj
+                                                      the face decoder (learn/trainer.py) → MODELS/avflow/avatar
             headpose/headpose_normstats/head_{qvec,translation}_{mean,std}.npy   (learn/trainer.py)
             bigvgan_base_22khz_80band_finetuned/      optional fine-tuned vocoder (README)
         bigvgan_base_22khz_80band/                    trainer.vocoder_ckpt_path = {data}/../…
@@ -57,6 +59,7 @@ class ReleaseFiles:
     vocoder_dir: Path | None
     t2t_ckpt: Path | None
     notes: list[str] = field(default_factory=list)
+    avatar: Any = None  # avflow_cli.render.avatar.ReleaseAvatarFiles: the face decoder, when shipped
 
 
 def _unique(found: list[Path], what: str, src: Path) -> Path | None:
@@ -100,7 +103,12 @@ def find_release_files(src: str | Path, *, finetuned_vocoder: bool = False) -> R
     t2t = _unique([p for p in src.rglob(T2T_NAME) if p.is_file()], T2T_NAME, src)
     if t2t is None:
         notes.append(f"text-to-tokens: no {T2T_NAME}; synth from text needs --t2t DIR (or `avflow train t2t`)")
-    return ReleaseFiles(ckpt, head_vae, stats, vocoder, t2t, notes)
+    from avflow_cli.render.avatar import find_release_avatar_files
+
+    avatar = find_release_avatar_files(data_root)  # {data}/decoder/* + face_topo_small_neck.obj
+    if avatar is None:
+        notes.append("face decoder: no decoder/dec_params.pt (+ vert_mean.bin, vert_var.txt, face_topo_small_neck.obj); previews show plots")
+    return ReleaseFiles(ckpt, head_vae, stats, vocoder, t2t, notes, avatar)
 
 
 def _outputs_done(models: Path, files: ReleaseFiles) -> bool:
@@ -109,6 +117,8 @@ def _outputs_done(models: Path, files: ReleaseFiles) -> bool:
         need.append(models / OUTPUT_DIRS["t2t"] / "config.json")
     if files.vocoder_dir is not None:
         need += [models / OUTPUT_DIRS["vocoder"] / f for f in VOCODER_FILES]
+    if files.avatar is not None:
+        need.append(models / OUTPUT_DIRS["avflow"] / "avatar" / "config.json")
     return all(p.is_file() for p in need)
 
 
@@ -131,6 +141,10 @@ def verify_model_dirs(models: str | Path, parts: dict[str, Path]) -> dict[str, s
         from avflow_cli.audio.vocoder import load_vocoder
 
         out["vocoder"] = load_vocoder("bigvgan", checkpoint=parts["vocoder"]).name
+    if "avatar" in parts:
+        from avflow_cli.render.avatar import CodecAvatar
+
+        out["avatar"] = CodecAvatar.load(parts["avatar"]).describe()
     return out
 
 
@@ -158,6 +172,8 @@ def import_release(
         parts["t2t"] = models / OUTPUT_DIRS["t2t"]
     if files.vocoder_dir is not None:
         parts["vocoder"] = models / OUTPUT_DIRS["vocoder"]
+    if files.avatar is not None:
+        parts["avatar"] = parts["avflow"] / "avatar"  # inside the model directory: synth previews find it there
     if _outputs_done(models, files) and not force:
         return {"parts": parts, "notes": files.notes, "skipped": True, "verified": {}}
 
@@ -175,6 +191,13 @@ def import_release(
         t2t_model.load_state_dict(tstate, strict=True)
     if files.vocoder_dir is not None:
         load_bigvgan(files.vocoder_dir)  # strict load: refuses a broken or foreign folder
+    avatar = None
+    if files.avatar is not None:
+        from avflow_cli.render.avatar import import_release_avatar
+
+        avatar = import_release_avatar(files.avatar)  # strict: code width, vertex counts, statistics
+        if avatar.code_dim != cfg.face_dim:
+            raise InputFileError(files.avatar.weights, f"the face decoder takes {avatar.code_dim}-d codes but the AV-Flow checkpoint generates {cfg.face_dim}-d face codes")
 
     # 2. write each directory atomically
     components = {"head_vae": f"../{OUTPUT_DIRS['head_vae']}"}
@@ -196,6 +219,8 @@ def import_release(
     norm = Normalizer.for_config(cfg).to_json()
     with atomic_dir(parts["avflow"], kind="model", force=force) as tmp:
         save_model_dir(tmp, "avflow", cfg, state, norm, preset="release", components=components)
+        if avatar is not None:
+            avatar.save(tmp / "avatar")
     provenance = {
         "source": str(Path(src).resolve()),
         "files": {
@@ -204,6 +229,7 @@ def import_release(
             "head_stats": str(files.stats_dir),
             "vocoder": str(files.vocoder_dir) if files.vocoder_dir else None,
             "t2t": str(files.t2t_ckpt) if files.t2t_ckpt else None,
+            "avatar": str(files.avatar.weights.parent) if files.avatar else None,
         },
         "outputs": {k: str(v) for k, v in parts.items()},
         "notes": files.notes,
