@@ -38,9 +38,17 @@ def verify(
 
 
 @app.command("info")
-def info(shard_dir: Path = typer.Argument(..., help="Shard directory (holding index.json).")) -> None:
-    """Clips, hours, per-split counts and per-stream dims / means / stds (train statistics)."""
+def info(
+    shard_dir: Path = typer.Argument(..., help="Shard directory (holding index.json)."),
+    max_problems: int = typer.Option(10, min=0, help="How many shard problems to list before summarising the rest."),
+) -> None:
+    """Clips, hours, per-split counts and per-stream dims / means / stds (train statistics).
+
+    Also opens every shard (cheaply: no values are read) and fails, after the summary, when one
+    is missing or unreadable; `avflow data verify` checks every value.
+    """
     from avflow_cli.data.verify import shard_info
+    from avflow_cli.errors import AvflowError
 
     summary = shard_info(shard_dir)
     console.print(
@@ -56,3 +64,11 @@ def info(shard_dir: Path = typer.Argument(..., help="Shard directory (holding in
         fmt = (lambda v: "—" if v is None else f"{v:.4g}")
         streams.add_row(name, str(s["dim"]), fmt(s["mean"]), fmt(s["std"]), s["extractor"])
     console.print(streams)
+    problems = summary["problems"]
+    if problems:
+        for problem in problems[:max_problems]:
+            console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+        if len(problems) > max_problems:
+            console.print(f"… and {len(problems) - max_problems} more")
+        raise AvflowError(f"{shard_dir}: {len(problems)} shard problem(s): the clips and hours above are the manifest's, "
+                          "not what can be read; `avflow data verify` checks everything")

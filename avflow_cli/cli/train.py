@@ -26,12 +26,26 @@ DEVICE = typer.Option("auto", "--device", help="auto (cuda if present), cpu, cud
 
 
 def _overrides(sets: list[str] | None, steps: int | None) -> dict[str, str]:
+    from avflow_cli.errors import AvflowError
     from avflow_cli.models.config import parse_set_options
 
+    if steps is not None and steps < 1:
+        raise AvflowError(f"--steps must be at least 1, got {steps}")
     out = parse_set_options(sets)
     if steps is not None:
         out["train.steps"] = str(steps)
     return out
+
+
+def _check_inputs(data: Path, out: Path, resume: bool) -> None:
+    """Before anything is created: the run to resume exists, and every shard opens and is whole."""
+    from avflow_cli.data.verify import check_shards_readable
+    from avflow_cli.errors import AvflowError
+    from avflow_cli.train.common import STATE_NAME, RunDir
+
+    if resume and not RunDir(out).has_checkpoint():
+        raise AvflowError(f"{out}: nothing to resume (no {STATE_NAME} there); drop --resume to start a new run")
+    check_shards_readable(data)
 
 
 def _report(summary: dict, out: Path) -> None:
@@ -50,8 +64,10 @@ def headvae(
     from avflow_cli.train.common import cleanup_distributed
     from avflow_cli.train.headvae import train_headvae
 
+    overrides = _overrides(set_, steps)
+    _check_inputs(data, out, resume)
     try:
-        summary = train_headvae(data, out, preset=preset, config_file=config, overrides=_overrides(set_, steps),
+        summary = train_headvae(data, out, preset=preset, config_file=config, overrides=overrides,
                                 resume=resume, device=device)
     finally:
         cleanup_distributed()
@@ -69,8 +85,10 @@ def avflow(
     from avflow_cli.train.avflow import train_avflow
     from avflow_cli.train.common import cleanup_distributed
 
+    overrides = _overrides(set_, steps)
+    _check_inputs(data, out, resume)
     try:
-        summary = train_avflow(data, out, preset=preset, config_file=config, overrides=_overrides(set_, steps),
+        summary = train_avflow(data, out, preset=preset, config_file=config, overrides=overrides,
                                resume=resume, device=device, head_vae=head_vae)
     finally:
         cleanup_distributed()

@@ -14,8 +14,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from avflow_cli.data.schema import SPLITS, STREAMS, ShardIndex
-from avflow_cli.errors import AvflowError
+from avflow_cli.data.schema import SPLITS, STREAMS, ClipRecord, ShardIndex
+from avflow_cli.errors import AvflowError, InputFileError
 
 READ_BLOCK = 4096  # frames read at a time when checking values
 
@@ -95,8 +95,72 @@ def verify_shards(shard_dir: str | Path, on_clip: Any = None) -> VerifyReport:
     return report
 
 
-def shard_info(shard_dir: str | Path) -> dict[str, Any]:
-    """Clip counts, hours per split and per-stream dims / mean / std summary from the manifest."""
+def shard_problems(
+    shard_dir: str | Path, index: ShardIndex | None = None, clips: list[ClipRecord] | None = None,
+    streams: list[str] | None = None,
+) -> list[str]:
+    """Cheap pre-flight of the shards a job will read (no values checked: see :func:`verify_shards`).
+
+    Every shard holding one of ``clips`` (default: all) must exist and open, hold each clip's
+    group with ``streams`` (default: the manifest's and the required ones) at the manifest's
+    frame count, and give back its last frame (a truncated file fails there). Seconds for the
+    50 h corpus, so jobs run it before they create anything.
+    """
+    shard_dir = Path(shard_dir)
+    index = index if index is not None else ShardIndex.load(shard_dir)
+    clips = index.clips if clips is None else clips
+    names = streams if streams is not None else sorted(set(index.dims) | {n for n, s in STREAMS.items() if s.required})
+    by_shard: dict[str, list[ClipRecord]] = {}
+    for clip in clips:
+        by_shard.setdefault(clip.shard, []).append(clip)
+    problems = []
+    for shard, members in sorted(by_shard.items()):
+        path = shard_dir / shard
+        if not path.is_file():
+            problems.append(f"{path}: shard missing ({len(members)} clips of the manifest)")
+            continue
+        try:
+            with h5py.File(path, "r") as f:
+                for clip in members:
+                    if clip.id not in f:
+                        problems.append(f"{path}: clip {clip.id} missing")
+                        continue
+                    group = f[clip.id]
+                    for name in names:
+                        if name not in group:
+                            if name in index.dims or (name in STREAMS and STREAMS[name].required):
+                                problems.append(f"{path}: clip {clip.id} has no {name} stream")
+                            continue
+                        ds = group[name]
+                        if ds.shape[0] != clip.frames:
+                            problems.append(f"{path}: {clip.id}/{name} has {ds.shape[0]} frames, the manifest {clip.frames}")
+                        elif clip.frames:
+                            ds[clip.frames - 1]  # noqa: B018 - reading the last frame finds truncation
+        except (OSError, KeyError, ValueError, RuntimeError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            problems.append(f"{path}: unreadable HDF5 shard ({reason[:160]})")
+    return problems
+
+
+def check_shards_readable(
+    shard_dir: str | Path, index: ShardIndex | None = None, clips: list[ClipRecord] | None = None,
+    streams: list[str] | None = None,
+) -> None:
+    """:func:`shard_problems` as a one-line :class:`InputFileError` naming the first problem."""
+    problems = shard_problems(shard_dir, index, clips, streams)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems; `avflow data verify` lists them)" if len(problems) > 1 else ""
+        first = problems[0]
+        path, _, problem = first.partition(": ")
+        raise InputFileError(path, problem + more)
+
+
+def shard_info(shard_dir: str | Path, *, check_files: bool = True) -> dict[str, Any]:
+    """Clip counts, hours per split and per-stream dims / mean / std summary from the manifest.
+
+    With ``check_files`` the summary's ``problems`` lists missing or unreadable shards
+    (:func:`shard_problems`): the manifest's hours count only if its shards can be read.
+    """
     index = ShardIndex.load(shard_dir)
     if not index.clips:
         raise AvflowError(f"{shard_dir}: the manifest lists no clips")
@@ -125,4 +189,5 @@ def shard_info(shard_dir: str | Path) -> dict[str, Any]:
         "fps": index.fps,
         "splits": splits,
         "streams": streams,
+        "problems": shard_problems(shard_dir, index) if check_files else [],
     }

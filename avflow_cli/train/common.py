@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import json
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,7 +53,8 @@ from avflow_cli.fsutil import atomic_path, ensure_writable_dir
 
 STATE_NAME = "train_state.pt"
 LOG_NAME = "log.jsonl"
-STATE_FORMAT = 1
+LOCK_NAME = ".train.lock"  # held (flock) by the process training into the run directory
+STATE_FORMAT = 2  # 2: RNG states as tensors and plain containers (1 pickled numpy's state)
 # model-config fields a resumed run may change: they do not alter the weights' shapes or meaning
 NON_ARCHITECTURE_FIELDS = frozenset({"steps", "guidance_dropout", "attn_block", "encode_chunk", "kld_weight", "smooth_weight"})
 
@@ -173,7 +176,11 @@ def lr_factor(step: int, cfg: Any) -> float:
 
 
 def capture_rng(device: torch.device) -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG's state as tensors and plain containers (loadable with ``weights_only=True``)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -181,7 +188,12 @@ def capture_rng(device: torch.device) -> dict[str, Any]:
 
 def restore_rng(state: dict[str, Any], device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    saved = state["numpy"]
+    if isinstance(saved, dict):
+        keys = np.asarray(saved["keys"].numpy(), np.uint32)
+        np.random.set_state((saved["name"], keys, saved["pos"], saved["has_gauss"], saved["cached_gaussian"]))
+    else:  # format 1: numpy's own tuple
+        np.random.set_state(saved)
     random.setstate(state["python"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
@@ -223,14 +235,24 @@ class RunDir:
         self.log = self.root / LOG_NAME
         self.tb = self.root / "tb"
         self.samples = self.root / "samples"
+        self.lock = self.root / LOCK_NAME
 
     def has_checkpoint(self) -> bool:
         return self.state.is_file()
 
     def read_log(self) -> list[dict[str, Any]]:
+        """The log's records; a line torn by ``kill -9`` in mid-write is skipped."""
         if not self.log.is_file():
             return []
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        records = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
 
     def truncate_log(self, step: int) -> None:
         """Drop log lines after ``step`` (a killed run may have logged past its last checkpoint)."""
@@ -238,6 +260,93 @@ class RunDir:
             keep = [json.dumps(e) for e in self.read_log() if e.get("step", 0) <= step]
             with atomic_path(self.log) as tmp:
                 tmp.write_text("".join(line + "\n" for line in keep))
+
+
+_HELD_LOCKS: set[int] = set()
+
+
+def _forget_locks_in_child() -> None:
+    """A forked child (a DataLoader worker) must not keep the lock alive after its parent dies."""
+    for fd in _HELD_LOCKS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_child)
+
+
+def release_run_dir(fd: int) -> None:
+    """Release a lock taken by :func:`lock_run_dir`."""
+    _HELD_LOCKS.discard(fd)
+    os.close(fd)
+
+
+def lock_run_dir(run: RunDir) -> int:
+    """Take the run directory's exclusive lock; returns the descriptor for :func:`release_run_dir`.
+
+    A second training into the same directory is refused instead of interleaving its log and
+    checkpoints. The OS drops the lock when the holder dies, even by ``kill -9``, so a stale
+    lock file never blocks. File systems without ``flock`` run unlocked.
+    """
+    fd = os.open(run.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise AvflowError(f"{run.root}: another training (pid {holder}) is writing this run directory; "
+                          "wait for it to end or choose another --out") from None
+    except OSError:  # no flock here (some network file systems)
+        return fd
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD_LOCKS.add(fd)
+    return fd
+
+
+def _run_entries() -> set[str]:
+    """Every name a run directory may hold (what a run killed before its first checkpoint leaves)."""
+    from avflow_cli.train.t2t import IDS_CACHE
+    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+
+    run = RunDir(".")
+    return {p.name for p in (run.config, run.weights, run.state, run.log, run.tb, run.samples, run.lock)} | {
+        IDS_CACHE, FACE_DECODER_FILE}
+
+
+def check_fresh_out(run: RunDir) -> None:
+    """Refuse a new run's ``--out`` that is a file or holds something other than a training run.
+
+    A run killed before its first checkpoint may be started afresh in place; a model directory
+    without a training state (an import, a copy), a synth output or a user's folder may not.
+    """
+    root = run.root
+    if root.exists() and not root.is_dir():
+        raise AvflowError(f"{root}: exists and is a file; --out names a run directory")
+    if not root.is_dir():
+        return
+    names = {p.name for p in root.iterdir()}
+    foreign = sorted(n for n in names - _run_entries() if not n.startswith("."))
+    if foreign:
+        raise AvflowError(f"{root}: holds files that are not a training run's ({', '.join(foreign[:3])}); "
+                          "choose a new --out")
+    if run.weights.name in names and run.log.name not in names:
+        raise AvflowError(f"{root}: holds a model without training state or log (an import or a copy?); "
+                          "choose a new --out")
+
+
+def _remove_created(run: RunDir, before: set[str] | None) -> None:
+    """Remove what a failed fresh run created: the directory itself, or the entries it added."""
+    if before is None:
+        shutil.rmtree(run.root, ignore_errors=True)
+        return
+    for name in set(os.listdir(run.root)) - before:
+        path = run.root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def save_checkpoint(run: RunDir, step: int, model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer,
@@ -257,12 +366,20 @@ def save_checkpoint(run: RunDir, step: int, model: nn.Module, ema: EMA, optimize
 
 
 def load_checkpoint(run: RunDir, kind: str) -> dict[str, Any]:
-    try:
-        state = torch.load(run.state, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise AvflowError(f"{run.state}: cannot read the training state ({err}); delete it to start over") from err
-    if state.get("format") != STATE_FORMAT or state.get("kind") != kind:
+    """``train_state.pt`` as plain data: loading it never runs code (see ``avflow_cli.torchfile``).
+
+    Format-1 states pickled numpy's RNG state, so numpy's array types are allowed as data.
+    """
+    from avflow_cli.torchfile import load_torch_file, numpy_array_globals
+
+    state = load_torch_file(run.state, "training state", allow=numpy_array_globals())
+    if not isinstance(state, dict) or state.get("format") not in (1, STATE_FORMAT):
+        raise AvflowError(f"{run.state}: not an avflow training state (format {state.get('format') if isinstance(state, dict) else '?'})")
+    if state.get("kind") != kind:
         raise AvflowError(f"{run.state}: a {state.get('kind')!r} training state, not {kind!r}")
+    missing = [k for k in ("step", "model", "ema", "optimizer", "scheduler", "rng", "world") if k not in state]
+    if missing:
+        raise AvflowError(f"{run.state}: incomplete training state (no {', '.join(missing)}); delete it to start over")
     return state
 
 
@@ -346,17 +463,42 @@ def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, 
                  stop_after: int | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Train ``task`` into ``run_dir``; returns ``{"step", "last_loss", "val", "seconds"}``.
 
-    ``stop_after`` ends the loop after that many steps of this call without a final checkpoint
-    (a stand-in for an interrupted run in tests).
+    ``resume`` needs a checkpoint there (it never silently starts afresh); a second training into
+    the same directory is refused (:func:`lock_run_dir`); a fresh run that fails before its first
+    checkpoint removes what it created. ``stop_after`` ends the loop after that many steps of
+    this call without a final checkpoint (a stand-in for an interrupted run in tests).
     """
+    dist = dist or Dist()
+    run = RunDir(run_dir)
+    if resume and not run.has_checkpoint():
+        raise AvflowError(f"{run.root}: nothing to resume (no {STATE_NAME} there); drop --resume to start a new run")
+    if task.train.steps < 1:
+        raise AvflowError(f"train.steps (--steps) must be at least 1, got {task.train.steps}")
+    fresh = not run.has_checkpoint()
+    if fresh:
+        check_fresh_out(run)
+    before = set(os.listdir(run.root)) if run.root.is_dir() else None
+    ensure_writable_dir(run.root)
+    lock = lock_run_dir(run) if dist.is_main else None
+    try:
+        return _train(task, run, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)
+    except BaseException:
+        if fresh and dist.is_main and not run.has_checkpoint():
+            _remove_created(run, before)
+        raise
+    finally:
+        if lock is not None:
+            release_run_dir(lock)
+
+
+def _train(task: TrainTask, run: RunDir, *, resume: bool, dist: Dist, stop_after: int | None,
+           show_progress: bool) -> dict[str, Any]:
+    """The loop of :func:`run_training`, inside the run directory's lock."""
     from avflow_cli.models.registry import write_config
 
-    dist = dist or Dist()
     cfg = task.train
-    run = RunDir(run_dir)
     device = dist.device
     model = task.model.to(device)
-    ensure_writable_dir(run.root)
     barrier(dist)
 
     start = 0
@@ -370,6 +512,9 @@ def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, 
         if state["world"] != dist.world:
             raise AvflowError(f"{run.state}: saved with {state['world']} processes, resumed with {dist.world}; "
                               "use the same number for an identical continuation")
+        if start > cfg.steps:
+            raise AvflowError(f"{run.root}: already trained {start} steps, more than train.steps={cfg.steps}; "
+                              f"give --steps {start} or more")
     if dist.is_main:  # a resumed run records its (possibly extended) training settings too
         write_config(run.root, task.kind, task.model_config, task.normalization, preset=task.preset,
                      components=task.components, train=cfg)
@@ -391,7 +536,7 @@ def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, 
         del state
     else:
         seed_everything(cfg.seed, dist.rank)
-    if dist.is_main and start:
+    if dist.is_main:  # drops records past the checkpoint, or all of a killed run that never saved one
         run.truncate_log(start)
 
     train_model: nn.Module = model
@@ -406,6 +551,8 @@ def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, 
     log = ScalarLog(run, dist.is_main, start)
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     summary: dict[str, Any] = {"step": start, "last_loss": float("nan"), "val": {}, "seconds": 0.0}
+    if start >= end:  # a finished run resumed: nothing to train, report where it stands
+        summary["last_loss"] = next((e["train/loss"] for e in reversed(run.read_log()) if "train/loss" in e), float("nan"))
     t0 = time.perf_counter()
     window_t, window_steps = time.perf_counter(), 0
     acc: dict[str, float] = {}
@@ -479,7 +626,10 @@ def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, 
         if dist.is_main:
             from avflow_cli.console import err_console
 
-            err_console.print(f"interrupted at step {step}; continue with --resume (last checkpoint is kept)")
+            if run.has_checkpoint():
+                err_console.print(f"interrupted at step {step}; continue with --resume (last checkpoint is kept)")
+            else:
+                err_console.print(f"interrupted at step {step}, before the first checkpoint: nothing to resume")
         raise
     finally:
         log.close()

@@ -43,7 +43,7 @@ def test_ddp_two_processes_on_cpu(synthetic_shards: Path, tmp_path: Path) -> Non
     assert (out / "model.safetensors").is_file()
     import torch
 
-    state = torch.load(out / "train_state.pt", weights_only=False)
+    state = torch.load(out / "train_state.pt", weights_only=True)
     assert state["world"] == 2 and len(state["rng"]) == 2
 
 
