@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo_out
 TORCH_PINS ?= torch==2.14.1 torchaudio==2.11.0
-APT_PACKAGES := flite espeak-ng ffmpeg
+APT_PACKAGES := flite espeak-ng ffmpeg chromium chromium-driver  # chromium: the serve browser test
 export OMP_NUM_THREADS ?= 2
 
 .PHONY: install system-deps demo test test-all bench ablation clean
@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 
 system-deps:
 	@missing=""; \
-	for p in flite espeak-ng ffmpeg; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in flite espeak-ng ffmpeg chromium chromedriver; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -32,3 +32,36 @@ def synthetic_dyadic_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synthetic_dyadic_shards")
     make_synthetic_shards(out, participant=True)
     return out
+
+
+def make_tiny_avatar_models(root: Path) -> Path:
+    """Random-init AV-Flow on 9-d demo face codes + text-to-tokens, carrying the demo avatar's
+    face decoder, as ``avflow train`` lays them out; returns the AV-Flow directory.
+
+    No head VAE: an untrained one decodes poses that put the camera inside the head, so previews
+    and the page use the neutral pose instead. Used by the serve tests and benchmarks/serve_load.py.
+    """
+    from avflow_cli.models.avflow import AVFlow
+    from avflow_cli.models.config import AVFlowConfig
+    from avflow_cli.models.normalize import Normalizer, model_streams
+    from avflow_cli.models.registry import save_model_dir
+    from avflow_cli.models.text2tokens import TextToTokens, preset, save_t2t
+    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE, FaceDecoder
+
+    decoder = FaceDecoder.create()
+    torch.manual_seed(0)
+    cfg = AVFlowConfig(face_dim=decoder.dim, d_model=32, hidden_dim=64, heads=2, depth=1, steps=2)
+    dims = {"face": cfg.face_dim, "head": cfg.head_dim, "mel": cfg.mel_dim, "tokens": cfg.token_dim}
+    norm = Normalizer.identity({k: dims[k] for k in model_streams(cfg)})
+    model_dir = root / "models" / "avflow"
+    save_model_dir(model_dir, "avflow", cfg, AVFlow(cfg).state_dict(), norm.to_json(), preset="tiny",
+                   components={"t2t": "../t2t"})
+    save_t2t(root / "models" / "t2t", TextToTokens(preset("tiny")).eval())
+    decoder.save(model_dir / FACE_DECODER_FILE)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_avatar_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random model family that draws the demo avatar (shared by the session: read-only)."""
+    return make_tiny_avatar_models(tmp_path_factory.mktemp("tiny_avatar_models"))

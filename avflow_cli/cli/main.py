@@ -55,13 +55,14 @@ def _root(
 
 
 def _register() -> None:
-    from avflow_cli.cli import data, demo, doctor, eval as eval_cli, importers, prep, render, synth, train
+    from avflow_cli.cli import data, demo, doctor, eval as eval_cli, importers, prep, render, serve, synth, train
 
     app.add_typer(prep.app, name="prep", help="Prepare data: VAD, mel, tokens, head pose, SMIRK, HDF5 shards.")
     app.add_typer(data.app, name="data", help="Inspect and verify shard directories.")
     app.add_typer(train.app, name="train", help="Train the head-pose VAE, AV-Flow and text-to-tokens.")
     synth.register(app)
     render.register(app)
+    serve.register(app)
     app.add_typer(eval_cli.app, name="eval")  # its callback docstring (examples, GEN layout) is the help
     app.add_typer(demo.app, name="demo", help="Built-in demo: corpus generation and the whole lifecycle.")
     app.add_typer(importers.app, name="import", help="Import released checkpoints into avflow model directories.")

@@ -1,0 +1,157 @@
+"""Request-size limits and upload checks.
+
+:class:`BodyLimit` caps every request body before the application parses it: a declared
+``Content-Length`` over the limit is refused at once, a streamed body as soon as it crosses the
+limit. The rest of the body is read and discarded (up to :data:`DRAIN_CAP`) so that the client,
+still sending, receives the 413 answer instead of a reset connection.
+
+Uploaded participant audio and video go through the same checks as CLI input
+(:func:`avflow_cli.audio.io.read_audio`, :func:`avflow_cli.vision.video.probe_video`), with the
+server's temporary path replaced by the upload's name in the message.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from avflow_cli.errors import AvflowError, InputFileError
+
+DRAIN_CAP = 512 * 1024 * 1024  # bytes of an oversized body read and discarded before giving up on it
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v")
+
+
+def too_large_message(limit: int) -> str:
+    return f"request body too large: this server accepts at most {limit / 1024 / 1024:.1f} MiB here (--max-upload-mb)"
+
+
+class BodyLimit:
+    """ASGI middleware: at most ``limit_for(path)`` bytes of request body per request."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            if declared <= DRAIN_CAP:
+                await _drain(receive)
+            await _send_json(send, 413, {"error": too_large_message(limit)})
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    if message.get("more_body", False):
+                        await _drain(receive, already=received)
+                    raise HTTPException(413, too_large_message(limit))
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _drain(receive: Receive, already: int = 0) -> None:
+    total = already
+    while total <= DRAIN_CAP:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        total += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# ---------------------------------------------------------------------------------------------
+def _as_upload_error(err: InputFileError, field: str, filename: str) -> AvflowError:
+    return AvflowError(f"{field} upload {filename!r}: {err.problem}")
+
+
+def check_audio_upload(src: Path, dst: Path, *, field: str, filename: str, max_seconds: float) -> float:
+    """Check an uploaded audio file like CLI input and store it as ``dst`` (a .wav); returns seconds.
+
+    Files soundfile reads (wav, flac, ogg) are checked as they are; others (a browser's webm/opus
+    recording, mp3, m4a) are decoded by ffmpeg to 16-bit wav first, keeping rate and channels.
+    """
+    from avflow_cli.audio.io import read_audio
+
+    if src.stat().st_size == 0:
+        raise AvflowError(f"{field} upload {filename!r}: empty file")
+    try:
+        audio, sr = read_audio(src)
+        shutil.copyfile(src, dst)
+    except InputFileError:
+        _decode_with_ffmpeg(src, dst, field=field, filename=filename)
+        try:
+            audio, sr = read_audio(dst)
+        except InputFileError as err:
+            raise _as_upload_error(err, field, filename) from None
+    seconds = audio.shape[1] / sr
+    if seconds > max_seconds:
+        raise AvflowError(f"{field} upload {filename!r}: {seconds:.1f} s long; this server accepts at most {max_seconds:g} s")
+    return seconds
+
+
+def _decode_with_ffmpeg(src: Path, dst: Path, *, field: str, filename: str) -> None:
+    if shutil.which("ffmpeg") is None:
+        raise AvflowError(f"{field} upload {filename!r}: not a wav/flac/ogg file, and ffmpeg is missing to decode it")
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", "-acodec", "pcm_s16le",
+                           "-f", "wav", str(dst)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 or not dst.is_file():
+        dst.unlink(missing_ok=True)
+        detail = (proc.stderr.strip().splitlines() or ["unknown format"])[-1]
+        raise AvflowError(f"{field} upload {filename!r}: not a readable audio file ({detail})")
+
+
+def check_video_upload(src: Path, *, field: str, filename: str, max_seconds: float) -> float:
+    """Check an uploaded video like CLI input (a decodable video stream, a frame rate); returns seconds."""
+    from avflow_cli.vision.video import probe_video
+
+    if src.stat().st_size == 0:
+        raise AvflowError(f"{field} upload {filename!r}: empty file")
+    try:
+        info = probe_video(src)
+    except InputFileError as err:
+        raise _as_upload_error(err, field, filename) from None
+    if info.duration > max_seconds:
+        raise AvflowError(f"{field} upload {filename!r}: {info.duration:.1f} s long; this server accepts at most {max_seconds:g} s")
+    return info.duration
+
+
+def video_suffix(filename: str) -> str:
+    """A safe suffix for a stored video upload (ffmpeg reads by content; the suffix is cosmetic)."""
+    suffix = Path(filename or "").suffix.lower()
+    return suffix if suffix in VIDEO_SUFFIXES else ".mp4"
