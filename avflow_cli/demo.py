@@ -32,6 +32,9 @@ class DemoSettings:
     headvae_steps: int = 300
     t2t_steps: int = 600
     avflow_steps: int = 800
+    # one token source for AV-Flow's shards and text-to-tokens' sentences (synth refuses a mixed
+    # pair); alignment needs no Wav2Vec2 weights, so the demo is the same on every machine
+    token_source: str = "alignment"
     text: str = "Hello! This is the avflow demo avatar, speaking and moving from text alone."
     device: str = "cpu"
 
@@ -70,14 +73,15 @@ def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
               ["demo", "corpus", "--out", str(paths.corpus), "--minutes", str(s.minutes), "--seed", str(s.seed)],
               paths.corpus / "corpus.json", paths.corpus),
         Stage("prep", "prepare shards (VAD, mel, tokens, head pose → 86.13 fps HDF5)",
-              ["prep", "all", str(paths.corpus), str(paths.prep)], paths.shards / "index.json", paths.prep),
+              ["prep", "all", str(paths.corpus), str(paths.prep), "--tokens-source", s.token_source],
+              paths.shards / "index.json", paths.prep),
         Stage("headvae", "train the head-pose VAE (tiny)",
               ["train", "headvae", "--data", str(paths.shards), "--out", str(m / "headvae"), "--preset", "tiny",
                "--steps", str(s.headvae_steps), "--device", s.device], m / "headvae" / "model.safetensors", m / "headvae"),
         Stage("encode-head", "write head-pose latents into the shards",
               ["prep", "encode-head", str(paths.shards), "--vae", str(m / "headvae")], paths.shards / "index.json"),
         Stage("t2t-tokens", "tokens for the actor's sentences (text-to-tokens data)",
-              ["prep", "tokens", str(paths.corpus / "ljspeech"), "--source", "alignment"],
+              ["prep", "tokens", str(paths.corpus / "ljspeech"), "--source", s.token_source],
               paths.corpus / "ljspeech" / "tokens", paths.corpus / "ljspeech" / "tokens"),
         Stage("t2t", "train text-to-tokens (tiny)",
               ["train", "t2t", "--data", str(paths.corpus / "ljspeech"), "--out", str(m / "t2t"), "--preset", "tiny",

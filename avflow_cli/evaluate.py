@@ -584,6 +584,9 @@ def generate_clips(
         if t2t_dir is None:
             raise AvflowError(f"{model_dir}: --from-text needs a text-to-tokens model (give --t2t DIR)")
         t2t_model = load_t2t(t2t_dir, device=str(device))
+        from avflow_cli.data.token_source import check_pair
+
+        check_pair(model.config.token_source, t2t_model.config.token_source, model_dir, t2t_dir)
     components = {"avflow": str(model_dir.resolve()), "head_vae": str(vae_dir) if vae_dir else None,
                   "vocoder": vocoder.name, "device": str(device), "t2t": str(t2t_dir) if t2t_dir else None}
     ensure_writable_dir(gen_dir)

@@ -167,6 +167,9 @@ class Synthesizer:
                 f"{self.model_dir}: no text-to-tokens model found (give --t2t DIR, or train one with `avflow train t2t`)"
             )
         self.t2t = load_t2t(t2t_dir, device=str(self.device))
+        from avflow_cli.data.token_source import check_pair
+
+        check_pair(self.model.config.token_source, self.t2t.config.token_source, self.model_dir, t2t_dir)
         vae_dir = resolve_component(self.model_dir, "head_vae", head_vae)
         self.head_vae = load_head_vae(vae_dir, device=str(self.device)) if vae_dir is not None else None
         if vocoder_checkpoint is None and vocoder in ("auto", "bigvgan"):

@@ -256,6 +256,9 @@ def ljspeech_tokens(
             source = "alignment"
     if source not in ("alignment", "wav2vec2"):
         raise AvflowError(f"unknown token source {source!r} (auto, wav2vec2 or alignment)")
+    from avflow_cli.data.token_source import record_ljspeech_source
+
+    record_ljspeech_source(folder, source, getattr(extractor, "name", None))  # refuses mixing kinds
     written = 0
     for item_id, text in rows:
         out = folder / "tokens" / f"{item_id}.npy"

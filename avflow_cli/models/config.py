@@ -27,6 +27,7 @@ from avflow_cli.errors import AvflowError, InputFileError
 PRESETS = ("tiny", "base", "release")
 FUSION_VARIANTS = ("highway", "separate", "shared", "cascade")
 NORMALIZATION_KINDS = ("stats", "release")
+RELEASE_TOKEN_SOURCE = "wav2vec2 (wav2vec2_asr_base_960h)"  # the authors' models read Wav2Vec2 ASR logits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,6 +55,8 @@ class AVFlowConfig:
     guidance_dropout: float = 0.3  # training: probability of zeroing all guidance channels
     steps: int = 8  # Euler steps at sampling
     normalization: str = "stats"  # stats (from the shards) | release (the authors' constants)
+    # tokens the model was trained on (data/token_source.py), set from the shards; "" = unknown
+    token_source: str = ""
 
     @property
     def visual_dim(self) -> int:
@@ -150,7 +153,8 @@ class TrainConfig:
 PRESET_MODEL: dict[str, dict[str, Any]] = {
     "tiny": dict(d_model=96, hidden_dim=192, heads=4, depth=3, window_left=7, window_right=2, steps=8),
     "base": dict(),
-    "release": dict(window_left=16, window_right=8, steps=16, normalization="release", guidance_dropout=0.0),
+    "release": dict(window_left=16, window_right=8, steps=16, normalization="release", guidance_dropout=0.0,
+                    token_source=RELEASE_TOKEN_SOURCE),
 }
 PRESET_TRAIN: dict[str, dict[str, Any]] = {
     "tiny": dict(

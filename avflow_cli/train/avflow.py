@@ -25,6 +25,7 @@ from avflow_cli.data.dataset import (
     collate,
 )
 from avflow_cli.data.schema import ShardIndex
+from avflow_cli.data.token_source import bind_token_source
 from avflow_cli.errors import AvflowError
 from avflow_cli.models.avflow import AVFlow, drop_guidance
 from avflow_cli.models.config import AVFlowConfig, TrainConfig, avflow_preset
@@ -46,6 +47,7 @@ def avflow_configs(
     if not resumed and "model.face_dim" not in touched and "face" in index.dims:
         model_cfg.face_dim = index.dims["face"]
     check_avflow_dims(index, model_cfg, shards)
+    bind_token_source(model_cfg, index, shards, resumed)  # recorded, so synth can refuse a t2t of other tokens
     return model_cfg, train_cfg, index, preset
 
 

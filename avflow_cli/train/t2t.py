@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from avflow_cli.constants import FPS
+from avflow_cli.data.token_source import compatible, read_ljspeech_source
+from avflow_cli.errors import AvflowError
 from avflow_cli.models.config import TrainConfig, dataclass_from_dict, resolve_configs
 from avflow_cli.models.text2tokens.config import T2TConfig
 from avflow_cli.models.text2tokens.config import preset as t2t_preset
@@ -75,6 +77,11 @@ def build_t2t_task(
     if fresh and model_cfg.preset != "release":
         mean, std = token_statistics(train_utts, train_cfg.seed)
         model_cfg = replace(model_cfg, token_mean=mean, token_std=std)
+    source = read_ljspeech_source(data)  # the tokens it learns to write, checked against AV-Flow's at synthesis
+    if not fresh and not compatible(model_cfg.token_source, source):
+        raise AvflowError(f"{data}: holds {source} tokens but this run was trained on {model_cfg.token_source} tokens")
+    if source and (fresh or not model_cfg.token_source):
+        model_cfg = replace(model_cfg, token_source=source)
     torch.manual_seed(train_cfg.seed)  # identical initial weights on every rank and every run
     model = TextToTokens(model_cfg)
     train_set = T2TBatches(train_utts, train_cfg.batch_size, train_cfg.seed, dist.rank, dist.world)
@@ -148,8 +155,6 @@ def train_t2t(
     dist = setup_distributed(device)
     model_cfg, train_cfg, preset, fresh = t2t_configs(out, preset, config_file, overrides, resume)
     if RunDir(out).has_checkpoint() and not resume:
-        from avflow_cli.errors import AvflowError
-
         raise AvflowError(f"{out}: already holds a training run; pass --resume to continue it or choose a new --out")
     task = build_t2t_task(data, out, model_cfg, train_cfg, preset, fresh, dist)
     return run_training(task, out, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)

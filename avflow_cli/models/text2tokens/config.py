@@ -19,6 +19,7 @@ from avflow_cli.text.symbols import N_SYMBOLS
 # The release's token normalisation: tokens = decoder_output * RELEASE_STD + RELEASE_MEAN.
 RELEASE_TOKEN_MEAN = -2.8461
 RELEASE_TOKEN_STD = 4.5255
+RELEASE_TOKEN_SOURCE = "wav2vec2 (wav2vec2_asr_base_960h)"  # trained on the release data's Wav2Vec2 logits
 # Output lengths are padded up to a multiple of this before the U-Net (the release: 2 ** 2).
 LENGTH_MULTIPLE = 4
 
@@ -65,6 +66,8 @@ class T2TConfig:
     # --- output normalisation: tokens = y * std + mean; scalar or one value per channel ---
     token_mean: float | list[float] = 0.0
     token_std: float | list[float] = 1.0
+    # --- the tokens it was trained to write (data/token_source.py); "" = unknown ---
+    token_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -117,7 +120,7 @@ def _base() -> T2TConfig:
 def _release() -> T2TConfig:
     return T2TConfig(
         preset="release", additive_attention_mask=True, duration_rounding="ceil",
-        token_mean=RELEASE_TOKEN_MEAN, token_std=RELEASE_TOKEN_STD,
+        token_mean=RELEASE_TOKEN_MEAN, token_std=RELEASE_TOKEN_STD, token_source=RELEASE_TOKEN_SOURCE,
     )
 
 
