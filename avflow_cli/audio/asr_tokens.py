@@ -56,10 +56,9 @@ def build_model() -> torch.nn.Module:
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
     """torchaudio's state-dict file, with fairseq's extra head rows dropped; one-line errors otherwise."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for truncated/corrupt files
-        raise InputFileError(path, f"not a readable PyTorch checkpoint (truncated or corrupt?): {err}") from err
+    from avflow_cli.torchfile import load_torch_file
+
+    state = load_torch_file(path, "Wav2Vec2 checkpoint")  # weights only: never runs code
     if not isinstance(state, dict) or "aux.weight" not in state:
         raise InputFileError(
             path, "not torchaudio's WAV2VEC2_ASR_BASE_960H state dict (no 'aux.weight'; fairseq/HF files differ)"

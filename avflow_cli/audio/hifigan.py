@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -298,11 +296,9 @@ def read_generator_state(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "vocoder checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputFileError(path, f"not a readable PyTorch checkpoint (truncated or corrupt?): {reason}") from err
+    from avflow_cli.torchfile import load_torch_file
+
+    ckpt = load_torch_file(path, "vocoder checkpoint")  # weights only: never runs code
     if not isinstance(ckpt, Mapping) or CHECKPOINT_KEY not in ckpt or not isinstance(ckpt[CHECKPOINT_KEY], Mapping):
         keys = list(ckpt)[:5] if isinstance(ckpt, Mapping) else type(ckpt).__name__
         raise InputFileError(path, f"expected a dict with a {CHECKPOINT_KEY!r} state dict, found {keys}")

@@ -21,9 +21,13 @@ DEVICE_HELP = "Where SMIRK runs: cpu, cuda, cuda:N or auto."
 BATCH_HELP = "Video frames decoded and encoded per batch (memory stays at one batch)."
 
 
-def _smirk_checkpoint(explicit: Path | None) -> Path:
+def _smirk_checkpoint(explicit: Path | None, video: Path) -> Path:
+    """SMIRK's weights, looked up only once ``video`` is known to be a readable video (the error a
+    user needs first)."""
     from avflow_cli.checkpoints import require_checkpoint
+    from avflow_cli.vision.video import probe_video
 
+    probe_video(video)
     return require_checkpoint("smirk", explicit)
 
 
@@ -54,7 +58,7 @@ def register(app: typer.Typer) -> None:
         if layout not in ("paper", "release"):
             raise typer.BadParameter("use paper or release", param_hint="--layout")
         result = write_smirk_features(
-            video, out, _smirk_checkpoint(checkpoint), device=device, batch=batch, fps=fps,
+            video, out, _smirk_checkpoint(checkpoint, video), device=device, batch=batch, fps=fps,
             layout=layout, crop_scale=crop_scale, force=force,  # type: ignore[arg-type]
         )
         state = "exists, kept" if result["skipped"] else "written"
@@ -118,5 +122,5 @@ def register(app: typer.Typer) -> None:
         """One video → an actor session: mono audio, SMIRK expression + jaw as face code, SMIRK rotation as head pose."""
         from avflow_cli.data.importers.video import import_video as run
 
-        report = run(video, out, _smirk_checkpoint(checkpoint), name=name, fps=fps, device=device, batch=batch, overwrite=force)
+        report = run(video, out, _smirk_checkpoint(checkpoint, video), name=name, fps=fps, device=device, batch=batch, overwrite=force)
         _print_report(report, "video", out)

@@ -58,10 +58,9 @@ def _load_pt(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "checkpoint not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle/zip errors of every flavour
-        raise InputFileError(path, f"cannot read as a PyTorch checkpoint ({err})") from err
+    from avflow_cli.torchfile import load_torch_file
+
+    return load_torch_file(path)  # weights only: never runs code
 
 
 def rename_avflow_key(key: str) -> str:

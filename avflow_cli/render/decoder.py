@@ -316,12 +316,10 @@ def convert_release_decoder(
 
 
 def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as err:
-        raise InputFileError(path, "file not found (the face decoder's weights)") from err
-    except Exception as err:  # noqa: BLE001 - pickle/zip errors of a foreign or damaged file
-        raise InputFileError(path, f"not a readable PyTorch weight file ({type(err).__name__}: {str(err)[:120]})") from err
+    from avflow_cli.torchfile import load_torch_file
+
+    # weights only, never runs code; one line of our own for a hostile or damaged file
+    return load_torch_file(path, "face decoder weight file", noun="PyTorch weight file")
 
 
 def load_release_decoder(path: str | Path) -> tuple[DecoderSpec, dict[str, torch.Tensor]]:

@@ -310,10 +310,9 @@ def load_smirk_encoder(path: str | Path, device: str | torch.device = "cpu") -> 
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "SMIRK checkpoint not found")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, … for bad files
-        raise InputFileError(path, f"truncated or not a PyTorch checkpoint ({type(err).__name__}: {err})") from err
+    from avflow_cli.torchfile import load_torch_file
+
+    raw = load_torch_file(path, "SMIRK checkpoint")  # weights only: never runs code
     weights = _encoder_weights(raw, path)
     n_exp = n_shape = None
     if "expression_encoder.expression_layers.0.weight" in weights:

@@ -87,3 +87,14 @@ def test_cli_prep_smirk_and_import(talk: tuple[Path, Path], tmp_path: Path, monk
     res = runner.invoke(app, ["prep", "smirk", str(video), "-o", str(tmp_path / "b.npy"), "--checkpoint", str(bad)])
     assert res.exit_code == 2 and "truncated" in res.output
     assert not (tmp_path / "b.npy").exists()
+
+
+@pytest.mark.parametrize("command", [["prep", "import", "video", "VIDEO", "OUT"], ["prep", "smirk", "VIDEO", "-o", "OUT/x.npy"]])
+def test_missing_video_is_reported_before_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         command: list[str]) -> None:
+    monkeypatch.setenv("AVFLOW_CHECKPOINTS", str(tmp_path / "empty"))  # no SMIRK weights anywhere either
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    args = [a.replace("VIDEO", str(tmp_path / "talk.mp4")).replace("OUT", str(tmp_path / "out")) for a in command]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "talk.mp4: file not found" in res.output and "SMIRK" not in res.output
+    assert not (tmp_path / "out").exists()

@@ -19,10 +19,9 @@ from avflow_cli.models.text2tokens.config import T2TConfig, preset
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise InputFileError(path, "file not found")
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
-        raise InputFileError(path, f"not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from err
+    from avflow_cli.torchfile import load_torch_file
+
+    obj = load_torch_file(path)  # weights only: never runs code
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
