@@ -88,13 +88,21 @@ def _dictionary_phone_counts() -> dict[str, int]:
     return counts
 
 
+def _dictionary_split(words: list[str], phones: list[Any]) -> list[list[Any]] | None:
+    """Each word's run of ``phones`` by dictionary phone counts, or None when they do not add up."""
+    counts = [_dictionary_phone_counts().get(w, 0) for w in words]
+    if not (all(counts) and sum(counts) == len(phones)):
+        return None
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return [phones[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def _spread(words: list[str], phones: list[tuple[float, float]]) -> list[WordSpan]:
     """Give consecutive phones to words: by dictionary phone counts when they add up exactly,
     otherwise in proportion to the words' letter counts."""
-    counts = [_dictionary_phone_counts().get(w, 0) for w in words]
-    if all(counts) and sum(counts) == len(phones):
-        bounds = np.concatenate([[0], np.cumsum(counts)])
-        return [(w, phones[a][0], phones[b - 1][1]) for w, a, b in zip(words, bounds[:-1], bounds[1:])]
+    split = _dictionary_split(words, phones)
+    if split is not None:
+        return [(w, run[0][0], run[-1][1]) for w, run in zip(words, split)]
     letters = np.array([len(w) for w in words], dtype=np.float64)
     if len(phones) >= len(words):
         bounds = np.round(np.concatenate([[0], np.cumsum(letters)]) / letters.sum() * len(phones)).astype(int)
@@ -128,6 +136,147 @@ def word_spans(turn: dict[str, Any]) -> list[WordSpan]:
     return _spread(words, [ph for g in groups for ph in g])
 
 
+# Letters that can spell (the start of) each phone of flite's / CMU's set: the letter-to-phone
+# aligner's only knowledge of English spelling.
+_SPELLINGS: dict[str, str] = {
+    "p": "P", "b": "B", "m": "M", "f": "FPHG", "v": "VF", "th": "TH", "dh": "TH", "s": "SCZX", "z": "ZSX",
+    "sh": "SCTXH", "zh": "SGZT", "ch": "CTH", "jh": "JGD", "k": "KCQXG", "g": "GX", "t": "TD", "d": "DT",
+    "n": "NKG", "ng": "NG", "l": "L", "r": "RW", "w": "WOUQ", "y": "YIJUE", "hh": "HW", "el": "L", "em": "M",
+    "en": "N", "aa": "AO", "ae": "A", "ah": "UOAEI", "ao": "OAU", "aw": "OA", "ax": "AEIOUY", "ay": "IYEA",
+    "eh": "EA", "er": "EIUOR", "ey": "AEI", "ih": "IEYUA", "iy": "EIY", "ow": "O", "oy": "O", "uh": "OU",
+    "uw": "OUEW",
+}
+_VOWEL_LETTERS = "AEIOUY"
+_VOWEL_PHONES = frozenset({"aa", "ae", "ah", "ao", "aw", "ax", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy", "uh", "uw"})
+_SKIP_COST = 1.5  # a phone that gets no letter of its own ("x" → k s)
+
+
+def _letter_cost(char: str, phone: str) -> float:
+    """0 when ``char`` can spell ``phone``, 0.5 for another vowel letter on a vowel, else 1."""
+    if char in _SPELLINGS.get(phone, char):
+        return 0.0
+    return 0.5 if phone in _VOWEL_PHONES and char in _VOWEL_LETTERS else 1.0
+LetterSpan = tuple[str, float, float]  # (label character, start_s, end_s)
+
+
+def align_letters(word: str, phones: Sequence[Sequence[Any]]) -> list[int]:
+    """Phone index of each letter: a monotonic alignment that prefers letters that can spell
+    their phone (``_SPELLINGS``) and gives every phone a letter when there are enough letters.
+
+    ``phones``: [(name, start, end), ...] of one word. Silent letters share the previous phone.
+    """
+    m, n = len(word), len(phones)
+    names = [str(p[0]).lower().rstrip("012") for p in phones]
+    cost = np.array([[_letter_cost(c, ph) for ph in names] for c in word])  # (m, n)
+    best = np.full((m, n), np.inf)
+    back = np.zeros((m, n), dtype=np.int64)
+    best[0, 0] = cost[0, 0]
+    if n > 1:
+        best[0, 1] = cost[0, 1] + _SKIP_COST
+    for j in range(1, m):
+        for i in range(n):
+            for prev, extra in ((i, 0.0), (i - 1, 0.0), (i - 2, _SKIP_COST)):
+                if prev >= 0 and best[j - 1, prev] + extra + cost[j, i] < best[j, i]:
+                    best[j, i] = best[j - 1, prev] + extra + cost[j, i]
+                    back[j, i] = prev
+    ends = [(best[m - 1, n - 1], n - 1)] + ([(best[m - 1, n - 2] + _SKIP_COST, n - 2)] if n > 1 else [])
+    i = min(ends)[1]
+    path = [i]
+    for j in range(m - 1, 0, -1):
+        i = int(back[j, i])
+        path.append(i)
+    return path[::-1]
+
+
+def _word_letters(word: str, start: float, end: float, phones: Sequence[Sequence[Any]] | None) -> list[LetterSpan]:
+    """Letter spans of one word: at the phones they spell when its phones are known, else evenly."""
+    if not phones:
+        edges = start + (end - start) * np.arange(len(word) + 1) / len(word)
+        return [(c, float(a), float(b)) for c, a, b in zip(word, edges[:-1], edges[1:])]
+    owner = align_letters(word, phones)
+    spans = []
+    for j, (char, i) in enumerate(zip(word, owner)):
+        share = [k for k, o in enumerate(owner) if o == i]  # letters on this phone split its time
+        p_start, p_end = float(phones[i][1]), float(phones[i][2])
+        a = p_start + (p_end - p_start) * share.index(j) / len(share)
+        spans.append((char, a, 0.0))
+    nexts = [s[1] for s in spans[1:]] + [float(end)]
+    return [(c, a, max(b, a)) for (c, a, _), b in zip(spans, nexts)]
+
+
+def letter_spans(turn: dict[str, Any]) -> list[LetterSpan]:
+    """Timed letters of one transcript turn, each word followed by a zero-length "|" at its end.
+
+    With phone timing and a dictionary split of the phones into words, each letter starts at the
+    phone it spells (``align_letters``); otherwise letters share their word's span evenly.
+    """
+    spans = word_spans(turn)
+    runs = _word_phone_runs(turn)
+    if len(runs) != len(spans):
+        runs = [None] * len(spans)
+    out: list[LetterSpan] = []
+    for (word, start, end), run in zip(spans, runs):
+        out += _word_letters(word, start, end, run)
+        out.append(("|", end, end))
+    return out
+
+
+def _word_phone_runs(turn: dict[str, Any]) -> list[list[tuple[str, float, float]] | None]:
+    """Each word's phones (name, start, end), split by dictionary counts; [] without phone timing."""
+    groups = [] if turn.get("words") else _phone_groups_named(turn.get("phones") or [])
+    if not groups:
+        return []
+    phrases = _phrases(str(turn.get("text", "")))
+    if len(groups) == len(phrases):
+        split = [_dictionary_split(p, g) for p, g in zip(phrases, groups)]
+        if all(runs is not None for runs in split):
+            return [run for runs in split for run in runs]  # type: ignore[union-attr]
+    whole = _dictionary_split([w for p in phrases for w in p], [ph for g in groups for ph in g])
+    return whole or []
+
+
+def _phone_groups_named(phones: Sequence[Sequence[Any]]) -> list[list[tuple[str, float, float]]]:
+    """Non-pause phones (name, start, end) grouped into runs separated by pauses."""
+    groups: list[list[tuple[str, float, float]]] = [[]]
+    for name, start, end in phones:
+        if str(name).lower() in PAUSE_PHONES:
+            if groups[-1]:
+                groups.append([])
+        else:
+            groups[-1].append((str(name), float(start), float(end)))
+    return [g for g in groups if g]
+
+
+def letter_logits(spans: Iterable[LetterSpan], num_frames: int) -> np.ndarray:
+    """Log-posteriors (num_frames, 29) at TOKEN_RATE with one peak per letter at its start.
+
+    Like a CTC recogniser's output: each label peaks on one frame (its letter's onset, or the
+    next free frame), equal neighbours are separated by a blank, "|" closes every word.
+    """
+    labels = np.full(num_frames, TOKEN_BLANK, dtype=np.int64)  # (N,)
+    last, prev = -1, None
+    for char, start, _ in spans:
+        pos = max(int(np.floor(start * TOKEN_RATE)), last + 1 + (char == prev))
+        if pos >= num_frames:
+            break
+        labels[pos] = _LABEL_INDEX[char]
+        last, prev = pos, char
+    return _posteriors(labels)
+
+
+def _posteriors(labels: np.ndarray) -> np.ndarray:
+    """Peaky log-posteriors (N, 29) of one label per frame (PEAK_PROB, neighbours SPREAD_PROB)."""
+    onehot = np.eye(TOKEN_DIM)[labels]  # (N, 29)
+    post = PEAK_PROB * onehot
+    post[1:] += SPREAD_PROB * onehot[:-1]
+    post[:-1] += SPREAD_PROB * onehot[1:]
+    post[0] += SPREAD_PROB * onehot[0]  # the ends keep their mass
+    post[-1] += SPREAD_PROB * onehot[-1]
+    post += FLOOR_PROB / TOKEN_DIM
+    post /= post.sum(axis=1, keepdims=True)
+    return np.log(post).astype(np.float32)
+
+
 def ctc_logits(spans: Iterable[WordSpan], num_frames: int) -> np.ndarray:
     """Log-posteriors (num_frames, 29) at TOKEN_RATE with one peak per character.
 
@@ -153,15 +302,7 @@ def ctc_logits(spans: Iterable[WordSpan], num_frames: int) -> np.ndarray:
         if last + 1 < num_frames and labels[last] != TOKEN_WORD_BOUNDARY:
             last += 1
             labels[last] = TOKEN_WORD_BOUNDARY
-    onehot = np.eye(TOKEN_DIM)[labels]  # (N, 29)
-    post = PEAK_PROB * onehot
-    post[1:] += SPREAD_PROB * onehot[:-1]
-    post[:-1] += SPREAD_PROB * onehot[1:]
-    post[0] += SPREAD_PROB * onehot[0]  # the ends keep their mass
-    post[-1] += SPREAD_PROB * onehot[-1]
-    post += FLOOR_PROB / TOKEN_DIM
-    post /= post.sum(axis=1, keepdims=True)
-    return np.log(post).astype(np.float32)
+    return _posteriors(labels)
 
 
 def greedy_decode(logits: np.ndarray) -> str:
@@ -174,8 +315,8 @@ def greedy_decode(logits: np.ndarray) -> str:
 
 def tokens_from_transcript(turns: Sequence[dict[str, Any]], duration_s: float, speaker: str | None) -> np.ndarray:
     """CTC-shaped logits (N_tok, 29) at 50 Hz for ``speaker``'s turns (None: every turn)."""
-    spans = [s for t in turns if speaker is None or t.get("speaker") == speaker for s in word_spans(t)]
-    return ctc_logits(spans, num_token_frames(duration_s))
+    spans = [s for t in turns if speaker is None or t.get("speaker") == speaker for s in letter_spans(t)]
+    return letter_logits(sorted(spans, key=lambda s: s[1]), num_token_frames(duration_s))
 
 
 def has_timing(transcript: dict[str, Any], speaker: str | None = None) -> bool:
