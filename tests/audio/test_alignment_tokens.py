@@ -146,3 +146,28 @@ def test_word_spans_follow_dictionary_phone_counts() -> None:
     spans = word_spans({"text": "The birch canoe.", "phones": phones, "start": 0.0, "end": 1.0})
     assert [w for w, _, _ in spans] == ["THE", "BIRCH", "CANOE"]
     np.testing.assert_allclose([(s, e) for _, s, e in spans], [(0.184, 0.258), (0.258, 0.563), (0.563, 0.906)])
+
+
+def test_letters_align_to_the_phones_they_spell() -> None:
+    """Digraphs share their phone, vowel teams share the vowel, silent letters ride along."""
+    from avflow_cli.audio.alignment_tokens import align_letters
+
+    def phones(*names: str) -> list[tuple[str, float, float]]:
+        return [(n, float(i), float(i + 1)) for i, n in enumerate(names)]
+
+    assert align_letters("CHAIRS", phones("ch", "eh", "r", "z")) == [0, 0, 1, 1, 2, 3]
+    assert align_letters("KNEE", phones("n", "iy")) == [0, 0, 1, 1]
+    assert align_letters("AXE", phones("ae", "k", "s")) == [0, 1, 2]  # one letter, two phones
+    assert align_letters("PAINTED", phones("p", "ey", "n", "t", "ax", "d")) == [0, 1, 1, 2, 3, 4, 5]
+
+
+def test_bilabial_letters_peak_at_their_phone_onset() -> None:
+    """The letter B of "both" peaks on the token frame where flite's b starts (lips shut there)."""
+    from avflow_cli.audio.alignment_tokens import letter_spans
+
+    phones = [["pau", 0.0, 0.2], ["b", 0.2, 0.26], ["ow", 0.26, 0.4], ["th", 0.4, 0.5], ["pau", 0.5, 0.7]]
+    spans = letter_spans({"text": "both", "phones": phones, "start": 0.0, "end": 0.7})
+    assert [c for c, _, _ in spans] == ["B", "O", "T", "H", "|"]
+    assert spans[0][1] == pytest.approx(0.2) and spans[1][1] == pytest.approx(0.26)
+    logits = at.tokens_from_transcript([{"speaker": "actor", "text": "both", "phones": phones}], 0.7, "actor")
+    assert logits.argmax(1)[int(0.2 * K.TOKEN_RATE)] == K.TOKEN_LABELS.index("B")
