@@ -95,4 +95,4 @@ def serve_command(
 
 def register(app: typer.Typer) -> None:
     """Add `avflow serve` to the root app."""
-    app.command("serve", help="Web page + HTTP/WebSocket API over one loaded model (127.0.0.1 unless --host).")(serve_command)
+    app.command("serve")(serve_command)  # the docstring is the help: its first line is the summary

@@ -109,7 +109,7 @@ class ServerState:
         self.worker = GenerationWorker(settings.queue_size)
         self.tickets: dict[str, Ticket] = {}
         self.started = time.time()
-        self.stats = {"streams_cancelled": 0, "stream_chunks": 0}
+        self.stats = {"streams": 0, "streams_cancelled": 0, "chunks_generated": 0, "chunks_sent": 0}
 
     # ------------------------------------------------------------------------------------------
     def check_options(self, text: str, seed: int, steps: int | None, speed: float) -> dict[str, Any]:
@@ -146,7 +146,8 @@ class ServerState:
 
     def submit_job(self, job: Job, participant: dict[str, Path] | None = None) -> Ticket:
         """Queue a created job; on a full queue the job is deleted and 429 raised."""
-        store, service, preview = self.store, self.service, self.settings.preview
+        store, service = self.store, self.service
+        preview = self.settings.preview and bool(job.request.get("preview", True))
 
         def run(ticket: Ticket) -> None:
             try:
@@ -231,13 +232,13 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
         return {"status": "ok", **info,
                 "queue": {"waiting": state.worker.waiting, "capacity": settings.queue_size, "busy": state.worker.busy},
                 "jobs": state.store.counts(), "limits": settings.limits(), "uptime_s": round(time.time() - state.started, 3),
-                "recovered_jobs": state.store.recovered}
+                "recovered_jobs": state.store.recovered, "stream_stats": dict(state.stats)}
 
     @app.post("/v1/synthesize", status_code=202, response_model=JobView, summary="Queue a text-to-avatar job",
               responses=_errors(400, 413, 422, 429))
     def synthesize(body: SynthesizeRequest) -> JSONResponse:
         options = state.check_options(body.text, body.seed, body.steps, body.speed)
-        job = state.store.create("synthesize", options)
+        job = state.store.create("synthesize", {**options, "preview": body.preview})
         state.submit_job(job)
         view = state.view(state.store.get(job.id) or job)
         return JSONResponse(view, status_code=202, headers={"Location": view["url"]})
@@ -483,6 +484,7 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
         try:
             for chunk in service.stream(options["text"], seed=options["seed"], steps=options["steps"],
                                         speed=options["speed"], cancelled=ticket.cancelled):
+                state.stats["chunks_generated"] += 1
                 put("chunk", chunk)
             put("end")
         except AvflowError as err:
@@ -497,6 +499,7 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
         await _send_error(ws, 429, f"the server is busy: {err}; try again shortly")
         return
     started = time.perf_counter()
+    state.stats["streams"] += 1
     watcher = asyncio.create_task(_watch(ws))
     chunks, seconds = 0, 0.0
     try:
@@ -516,7 +519,7 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
                 await ws.send_bytes(protocol.chunk_payload(item))
                 chunks += 1
                 seconds += len(item.audio) / service.sample_rate
-                state.stats["stream_chunks"] += 1
+                state.stats["chunks_sent"] += 1
             elif kind == "end":
                 await ws.send_text(json.dumps({"type": "end", "chunks": chunks, "seconds": round(seconds, 6),
                                                "elapsed_s": round(time.perf_counter() - started, 6)}))

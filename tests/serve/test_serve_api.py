@@ -1,0 +1,281 @@
+"""Every endpoint of ``avflow serve`` against a real server (uvicorn on 127.0.0.1, a free port)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+from websockets.sync.client import connect
+
+from avflow_cli import constants as K
+from avflow_cli.serve.jobs import RESULT_DIR
+from avflow_cli.serve.protocol import decode_chunk
+from avflow_cli.vision.demo_avatar import FACE_PARAM_RANGES
+from serve_helpers import LiveServer, assert_error, raw_get, start_server, wait_idle, wait_job, with_settings
+
+SENTENCES = "Hello there. It is good to see you. How are you today?"
+
+
+# ---------------------------------------------------------------------------------------------
+def test_health_reports_models_device_version_and_limits(client: httpx.Client, serve_settings: Any) -> None:
+    health = client.get("/health").json()
+    assert health["status"] == "ok"
+    assert health["version"] == __import__("avflow_cli").__version__
+    assert health["device"] == "cpu"
+    assert Path(health["models"]["avflow"]).name == "avflow"
+    assert health["models"]["vocoder"] == "griffinlim"
+    assert health["avatar"] == "demo"
+    assert health["limits"]["max_text_chars"] == serve_settings.max_text_chars
+    assert health["queue"] == {"waiting": 0, "capacity": 2, "busy": False}
+    assert isinstance(health["listening"], bool)
+
+
+def test_page_assets_and_openapi(client: httpx.Client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for element in ('id="text"', 'id="speak"', 'id="video"', 'id="avatar"', 'id="listen-audio"', "/static/app.js"):
+        assert element in page.text
+    for asset, kind in (("app.js", "javascript"), ("avatar.js", "javascript"), ("style.css", "css")):
+        response = client.get(f"/static/{asset}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+    spec = client.get("/openapi.json").json()
+    assert {"/health", "/v1/synthesize", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/files/{name}", "/v1/listen"} <= set(spec["paths"])
+    assert "SynthesizeRequest" in spec["components"]["schemas"]
+    assert "multipart/form-data" in spec["paths"]["/v1/listen"]["post"]["requestBody"]["content"]
+    assert "/v1/stream" in spec["info"]["description"]  # the WebSocket protocol is documented there
+
+
+def test_synthesize_job_and_its_result_files(client: httpx.Client, live_server: LiveServer) -> None:
+    response = client.post("/v1/synthesize", json={"text": SENTENCES, "seed": 7, "steps": 2})
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["location"] == job["url"] == f"/v1/jobs/{job['id']}"
+    assert job["status"] in ("queued", "running") and job["request"]["text"] == SENTENCES
+    job = wait_job(client, job["id"])
+    assert job["status"] == "done", job
+    assert job["expires_at"] == pytest.approx(job["finished"] + 600.0)
+    assert set(job["files"]) == {"speech.wav", "motion.npz", "preview.mp4", "meta.json"}
+    frames = job["result"]["frames"]
+
+    wav, sr = sf.read(io.BytesIO(client.get(job["files"]["speech.wav"]).content), dtype="float32")
+    assert sr == K.SAMPLE_RATE and len(wav) == frames * K.HOP_LENGTH
+    assert job["result"]["seconds"] == pytest.approx(len(wav) / sr)
+    with np.load(io.BytesIO(client.get(job["files"]["motion.npz"]).content)) as motion:
+        assert motion["face"].shape == (frames, 9) and motion["mel"].shape == (frames, K.N_MELS)
+    meta = client.get(job["files"]["meta.json"]).json()
+    assert meta["text"] == SENTENCES and meta["seed"] == 7 and meta["preview"] == "avatar"
+    video = client.get(job["files"]["preview.mp4"])
+    assert video.headers["content-type"] == "video/mp4"
+    path = live_server.state.settings.jobs_dir / "preview-check.mp4"
+    path.write_bytes(video.content)
+    from avflow_cli.vision.video import probe_video
+
+    info = probe_video(path)
+    path.unlink()
+    assert info.has_audio and info.duration > 0 and info.width == 512
+
+    # the same text and seed give the same speech; another seed does not
+    again = wait_job(client, client.post("/v1/synthesize", json={"text": SENTENCES, "seed": 7, "steps": 2}).json()["id"])
+    other = wait_job(client, client.post("/v1/synthesize", json={"text": SENTENCES, "seed": 8, "steps": 2}).json()["id"])
+    same = client.get(again["files"]["speech.wav"]).content
+    assert same == client.get(job["files"]["speech.wav"]).content
+    assert client.get(other["files"]["speech.wav"]).content != same
+
+
+def test_result_files_only_from_job_folders(client: httpx.Client, live_server: LiveServer, tmp_path: Path) -> None:
+    job = wait_job(client, client.post("/v1/synthesize", json={"text": "Hi there.", "preview": False}).json()["id"])
+    assert job["status"] == "done" and "preview.mp4" not in job["files"]
+    jid, root = job["id"], live_server.state.settings.jobs_dir
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    (root / jid / RESULT_DIR / "meta.json").unlink()
+    (root / jid / RESULT_DIR / "meta.json").symlink_to(secret)  # a link out of the job folder
+    for path in [f"/v1/jobs/{jid}/files/..%2F..%2F.serve.lock", f"/v1/jobs/{jid}/files/%2e%2e%2fjob.json",
+                 f"/v1/jobs/{jid}/files/job.json", f"/v1/jobs/{jid}/files/../job.json", f"/v1/jobs/{jid}/files/meta.json",
+                 f"/v1/jobs/{jid}/files/preview.mp4", f"/v1/jobs/..%2F{jid}/files/speech.wav",
+                 "/v1/jobs/%2e%2e/files/speech.wav", f"/v1/jobs/{'0' * 32}/files/speech.wav",
+                 f"/v1/jobs/{jid}/files/%2Fetc%2Fpasswd", "/static/..%2Fapp.py", "/static/../app.py", "/static/%2e%2e/jobs.py"]:
+        status, body = raw_get(live_server.url, path)
+        assert status == 404, (path, status)
+        assert b"TOP-SECRET" not in body and b"root:" not in body and b"import" not in body
+    status, body = raw_get(live_server.url, f"/v1/jobs/{jid}/files/speech.wav")
+    assert status == 200 and body[:4] == b"RIFF"
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, message",
+    [
+        ({"content": b'{"text":', "headers": {"content-type": "application/json"}}, 422, "not valid JSON"),
+        ({"json": {}}, 422, "text: Field required"),
+        ({"json": {"text": "hi", "bogus": 1}}, 422, "bogus: Extra inputs are not permitted"),
+        ({"json": {"text": "hi", "steps": 0}}, 422, "steps: Input should be greater than or equal to 1"),
+        ({"json": {"text": "hi", "steps": 9}}, 400, "steps must be between 1 and 8"),
+        ({"json": {"text": "hi", "speed": 0}}, 422, "speed"),
+        ({"json": {"text": "hi", "seed": -1}}, 422, "seed"),
+        ({"json": {"text": "   "}}, 400, "empty text"),
+        ({"json": {"text": "a" * 401}}, 413, "at most 400"),
+        ({"content": b"x" * 70_000, "headers": {"content-type": "application/json"}}, 413, "too large"),
+        ({"data": {"text": "hi"}}, 422, "invalid request"),
+    ],
+)
+def test_malformed_requests_get_one_line_errors(client: httpx.Client, kwargs: dict, status: int, message: str) -> None:
+    response = client.post("/v1/synthesize", **kwargs)
+    assert_error(response, status, message)
+    assert client.get("/health").json()["status"] == "ok"
+
+
+def test_unknown_jobs_are_404(client: httpx.Client) -> None:
+    for job_id in ("nothex", "0" * 32, "A" * 32):
+        assert_error(client.get(f"/v1/jobs/{job_id}"), 404, "no job")
+    assert_error(client.delete(f"/v1/jobs/{'0' * 32}"), 404, "no job")
+    assert_error(client.get("/v1/nowhere"), 404, "Not Found")
+
+
+def test_full_queue_answers_429_and_queued_jobs_can_be_deleted(client: httpx.Client, live_server: LiveServer) -> None:
+    state = live_server.state
+    gate = threading.Event()
+    state.worker.submit(lambda ticket: gate.wait(60), label="test gate")  # the model is busy
+    try:
+        while not state.worker.busy:
+            time.sleep(0.01)
+        first = client.post("/v1/synthesize", json={"text": "One."})
+        second = client.post("/v1/synthesize", json={"text": "Two."})
+        assert first.status_code == second.status_code == 202
+        assert (first.json()["position"], second.json()["position"]) == (1, 2)
+        full = client.post("/v1/synthesize", json={"text": "Three."})
+        assert_error(full, 429, "busy")
+        assert full.headers["retry-after"] == "5"
+        with connect(live_server.ws_url) as ws:
+            ws.send(json.dumps({"text": "Four."}))
+            msg = json.loads(ws.recv(timeout=30))
+            assert msg["type"] == "error" and msg["status"] == 429 and "busy" in msg["message"]
+        assert client.get("/health").json()["queue"]["waiting"] == 2
+        second_id = second.json()["id"]
+        assert client.delete(f"/v1/jobs/{second_id}").status_code == 204
+        assert_error(client.get(f"/v1/jobs/{second_id}"), 404, "no job")
+        assert not (state.settings.jobs_dir / second_id).exists()
+    finally:
+        gate.set()
+    job = wait_job(client, first.json()["id"])
+    assert job["status"] == "done"
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204  # a finished job's files go too
+    assert not (state.settings.jobs_dir / job["id"]).exists()
+    wait_idle(state)
+
+
+# ---------------------------------------------------------------------------------------------
+def _stream(url: str, request: dict[str, Any]) -> tuple[list[tuple[float, dict[str, Any]]], list[Any]]:
+    """Run one stream; returns (time, message) for each text message and the decoded chunks."""
+    messages, chunks = [], []
+    start = time.perf_counter()
+    with connect(url, max_size=None) as ws:
+        ws.send(json.dumps(request))
+        header = None
+        while True:
+            data = ws.recv(timeout=120)
+            if isinstance(data, bytes):
+                chunks.append(decode_chunk(header, data))
+                continue
+            msg = json.loads(data)
+            messages.append((time.perf_counter() - start, msg))
+            header = msg
+            if msg["type"] in ("end", "error"):
+                return messages, chunks
+
+
+def test_stream_sends_each_sentence_as_it_is_done(live_server: LiveServer, serve_service: Any) -> None:
+    messages, chunks = _stream(live_server.ws_url, {"text": SENTENCES, "seed": 3})
+    kinds = [m["type"] for _, m in messages]
+    assert kinds == ["accepted", "chunk", "chunk", "chunk", "end"]
+    accepted = messages[0][1]
+    assert accepted["chunks"] == 3 and accepted["sample_rate"] == K.SAMPLE_RATE and accepted["fps"] == K.FPS
+    layout = {g["name"]: g["dim"] for g in accepted["motion_layout"]}
+    assert layout == {"face": 9, "head_pose": 7, "avatar_params": 9}
+    first_chunk_at, end_at = messages[1][0], messages[-1][0]
+    assert first_chunk_at < messages[2][0] < messages[3][0] <= end_at  # sentence by sentence, not all at the end
+    t_start = 0.0
+    for i, chunk in enumerate(chunks):
+        assert chunk.header["seq"] == i and chunk.header["t_start"] == pytest.approx(t_start, abs=1e-5)
+        assert len(chunk.audio) == chunk.header["n_frames"] * K.HOP_LENGTH
+        assert chunk.motion.shape == (chunk.header["n_frames"], sum(layout.values()))
+        params = chunk.motion[:, 16:]
+        assert (params >= FACE_PARAM_RANGES[:, 0]).all() and (params <= FACE_PARAM_RANGES[:, 1]).all()
+        t_start += len(chunk.audio) / K.SAMPLE_RATE
+    assert messages[-1][1]["chunks"] == 3 and messages[-1][1]["seconds"] == pytest.approx(t_start, abs=1e-5)
+    wait_idle(live_server.state)
+    # each chunk is exactly what the Synthesizer says for that sentence (seed + i, as in the full text)
+    for i, sentence in enumerate(serve_service.sentences(SENTENCES)):
+        result = serve_service.synth.synthesize(sentence, seed=3 + i)
+        np.testing.assert_allclose(chunks[i].audio, result.wav, atol=1e-6)
+        np.testing.assert_allclose(chunks[i].motion[:, :9], result.face, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "message, status, text",
+    [
+        (b"\x00\x01binary", 400, "JSON text message"),
+        ("{not json", 400, "not valid JSON"),
+        (json.dumps({"text": ""}), 400, "empty text"),
+        (json.dumps({"text": "b" * 401}), 413, "at most 400"),
+        (json.dumps({"text": "hi", "steps": 99}), 400, "steps must be between"),
+        (json.dumps({"txt": "hi"}), 400, "text: Field required"),
+    ],
+)
+def test_stream_rejects_malformed_requests(live_server: LiveServer, message: Any, status: int, text: str) -> None:
+    with connect(live_server.ws_url) as ws:
+        ws.send(message)
+        msg = json.loads(ws.recv(timeout=30))
+        assert msg["type"] == "error" and msg["status"] == status and text in msg["message"], msg
+        assert "Traceback" not in msg["message"]
+    _, chunks = _stream(live_server.ws_url, {"text": "Still here."})
+    assert len(chunks) == 1
+
+
+def test_client_leaving_mid_stream_stops_generation(live_server: LiveServer, client: httpx.Client,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    state = live_server.state
+    wait_idle(state)
+    text = " ".join(f"This is sentence number {n}." for n in range(1, 13))
+    before = dict(state.stats)
+    with caplog.at_level(logging.INFO):
+        with connect(live_server.ws_url, max_size=None) as ws:
+            ws.send(json.dumps({"text": text}))
+            assert json.loads(ws.recv(timeout=30))["type"] == "accepted"
+            assert json.loads(ws.recv(timeout=60))["type"] == "chunk"
+            ws.socket.shutdown(socket.SHUT_RDWR)  # vanish without a closing handshake
+        wait_idle(state)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text  # no traceback anywhere
+    assert "stream client left" in caplog.text
+    generated = state.stats["chunks_generated"] - before["chunks_generated"]
+    assert state.stats["streams_cancelled"] == before["streams_cancelled"] + 1
+    assert 1 <= generated < 12  # generation stopped soon after the client left
+    job = wait_job(client, client.post("/v1/synthesize", json={"text": "Are you still there?"}).json()["id"])
+    assert job["status"] == "done"
+
+
+# ---------------------------------------------------------------------------------------------
+def test_finished_jobs_expire_and_their_files_go(serve_service: Any, serve_settings: Any, tmp_path: Path) -> None:
+    server = start_server(serve_service, with_settings(serve_settings, jobs_dir=tmp_path / "jobs", job_ttl_s=1.0,
+                                                       janitor_interval_s=0.2))
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            job = wait_job(c, c.post("/v1/synthesize", json={"text": "Soon gone.", "preview": False}).json()["id"])
+            assert job["status"] == "done" and (tmp_path / "jobs" / job["id"] / RESULT_DIR / "speech.wav").is_file()
+            deadline = time.monotonic() + 20
+            while c.get(f"/v1/jobs/{job['id']}").status_code != 404:
+                assert time.monotonic() < deadline, "job never expired"
+                time.sleep(0.1)
+            assert not (tmp_path / "jobs" / job["id"]).exists()
+            assert_error(c.get(job["files"]["speech.wav"]), 404, "no file")
+    finally:
+        server.stop()

@@ -1,0 +1,146 @@
+"""The serve building blocks without a server: stream chunk format, job folders, the worker queue."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avflow_cli.errors import AvflowError
+from avflow_cli.serve.engine import Chunk
+from avflow_cli.serve.jobs import INTERRUPTED, JobStore, valid_job_id
+from avflow_cli.serve.protocol import chunk_header, chunk_payload, decode_chunk
+from avflow_cli.serve.settings import ServeSettings
+from avflow_cli.serve.worker import GenerationWorker, QueueFull
+
+
+def test_chunk_round_trip_and_size_check() -> None:
+    rng = np.random.default_rng(0)
+    chunk = Chunk(seq=3, text="Hi.", audio=rng.normal(size=512).astype(np.float32),
+                  motion=rng.normal(size=(2, 25)).astype(np.float32), t_start=1.25)
+    header = chunk_header(chunk, sample_rate=22050, fps=86.1)
+    assert header == {"type": "chunk", "seq": 3, "sample_rate": 22050, "fps": 86.1, "n_audio": 512, "n_frames": 2,
+                      "motion_dim": 25, "t_start": 1.25, "text": "Hi."}
+    payload = chunk_payload(chunk)
+    decoded = decode_chunk(json.loads(json.dumps(header)), payload)
+    np.testing.assert_array_equal(decoded.audio, chunk.audio)
+    np.testing.assert_array_equal(decoded.motion, chunk.motion)
+    with pytest.raises(ValueError, match="payload has"):
+        decode_chunk(header, payload[:-4])
+
+
+def _store(root: Path, ttl: float = 100.0) -> JobStore:
+    return JobStore(root, ttl_s=ttl, server_id="test")
+
+
+def test_restart_fails_unfinished_jobs_keeps_done_ones_and_drops_broken_records(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    queued = store.create("synthesize", {"text": "a"})
+    running = store.create("synthesize", {"text": "b"})
+    store.update(running.id, status="running", started=time.time())
+    (tmp_path / running.id / "result.partial").mkdir()
+    done = store.create("synthesize", {"text": "c"})
+    (tmp_path / done.id / "result").mkdir()
+    (tmp_path / done.id / "result" / "speech.wav").write_bytes(b"RIFF")
+    store.update(done.id, status="done", finished=time.time())
+    old = store.create("synthesize", {"text": "d"})
+    store.update(old.id, status="done", finished=time.time() - 1000)  # past its time to live
+    broken = tmp_path / ("a" * 32)
+    broken.mkdir()
+    (broken / "job.json").write_text('{"id": "not-this"}')
+    store.close()
+
+    again = _store(tmp_path)
+    assert again.recovered == {"kept": 1, "interrupted": 2, "removed": 2}
+    for job in (queued, running):
+        record = again.get(job.id)
+        assert record is not None and record.status == "failed" and record.error == INTERRUPTED
+        assert [p.name for p in (tmp_path / job.id).iterdir()] == ["job.json"]
+    assert again.result_file(done.id, "speech.wav") == (tmp_path / done.id / "result" / "speech.wav").resolve()
+    assert again.get(old.id) is None and not (tmp_path / old.id).exists()
+    assert not broken.exists()
+
+
+def test_a_second_store_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    first = _store(tmp_path)
+    with pytest.raises(AvflowError, match="another `avflow serve`"):
+        _store(tmp_path)
+    first.close()
+    _store(tmp_path).close()  # free again once the first one let go
+
+
+def test_result_files_are_named_and_stay_inside_the_job(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    job = store.create("synthesize", {"text": "x"})
+    result = tmp_path / job.id / "result"
+    result.mkdir()
+    (result / "speech.wav").write_bytes(b"RIFF")
+    (result / "motion.npz").symlink_to(tmp_path / ".serve.lock")  # a link that leaves the job folder
+    assert store.result_file(job.id, "speech.wav") is None  # not done yet
+    store.update(job.id, status="done", finished=time.time())
+    assert store.result_file(job.id, "speech.wav") is not None
+    for name in ("motion.npz", "job.json", "../job.json", "preview.mp4", ""):
+        assert store.result_file(job.id, name) is None
+    assert not valid_job_id("../" + job.id[3:]) and store.get("../../etc") is None
+    store.close()
+
+
+def test_worker_runs_one_task_at_a_time_and_bounds_its_queue() -> None:
+    worker = GenerationWorker(capacity=2)
+    gate, order, running = threading.Event(), [], []
+
+    def task(name: str):
+        def run(ticket) -> None:  # noqa: ANN001
+            running.append(name)
+            assert len(running) == 1, "two generations at once"
+            if name == "a":
+                gate.wait(30)
+            order.append(name)
+            running.remove(name)
+        return run
+
+    a = worker.submit(task("a"))
+    a.started.wait(10)
+    b, c = worker.submit(task("b")), worker.submit(task("c"))
+    assert (worker.position(a), worker.position(b), worker.position(c)) == (0, 1, 2)
+    with pytest.raises(QueueFull, match="2 requests are already waiting"):
+        worker.submit(task("d"))
+    dropped: list[str] = []
+    assert worker.drop(b)
+    d_ticket = worker.submit(task("d"), on_drop=lambda: dropped.append("d"))
+    gate.set()
+    for ticket in (a, c, d_ticket):
+        assert ticket.done.wait(10)
+    assert order == ["a", "c", "d"] and dropped == []
+    worker.stop()
+
+
+def test_stopping_drops_waiting_tasks_with_their_callbacks() -> None:
+    worker = GenerationWorker(capacity=3)
+    gate, dropped = threading.Event(), []
+    first = worker.submit(lambda t: gate.wait(30))
+    first.started.wait(10)
+    worker.submit(lambda t: None, on_drop=lambda: dropped.append(1))
+    worker.submit(lambda t: None, on_drop=lambda: dropped.append(2))
+    stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 30})
+    stopper.start()  # drops the waiting tasks at once, then waits for the running one
+    deadline = time.monotonic() + 10
+    while len(dropped) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dropped == [1, 2] and not first.done.is_set()
+    gate.set()
+    stopper.join(10)
+    assert first.done.is_set()
+    with pytest.raises(QueueFull, match="shutting down"):
+        worker.submit(lambda t: None)
+
+
+def test_settings_refuse_nonsense(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="queue_size"):
+        ServeSettings(jobs_dir=tmp_path, queue_size=0)
+    with pytest.raises(ValueError, match="job_ttl_s"):
+        ServeSettings(jobs_dir=tmp_path, job_ttl_s=0)
