@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from avflow_cli import __version__
 from avflow_cli import constants as K
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
-from avflow_cli.fsutil import atomic_dir, check_output_dir
+from avflow_cli.fsutil import atomic_dir, check_output_dir, output_kind
 
 OUTPUT_KIND = "synth"  # the marker kind of synth output folders (fsutil.check_output_dir)
 DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
@@ -68,6 +68,7 @@ class SynthesisResult:
     sample_rate: int
     components: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
+    speed: float = 1.0
 
     @property
     def seconds(self) -> float:
@@ -78,6 +79,29 @@ class SynthesisResult:
         """Compute seconds per second of speech (text → wav + motion, preview excluded)."""
         work = sum(v for k, v in self.timings.items() if k in ("t2t", "avflow", "head_vae", "vocoder"))
         return work / max(self.seconds, 1e-9)
+
+
+# progress(stage, done, total): stage is "text-to-tokens" (sentences), "avflow" (Euler steps) or "vocoder"
+Progress = Callable[[str, int, int], None]
+
+
+def text_problems(texts: list[str]) -> list[str | None]:
+    """Why text-to-tokens cannot say each text (None where it can), without synthesizing anything.
+
+    Runs the text front end (cleaners → espeak, one call for all sentences → symbols) that
+    synthesis runs sentence by sentence, so a bad line is found before the first one is spoken.
+    """
+    from avflow_cli.text import phonemes_to_ids, text_to_phonemes
+
+    problems: list[str | None] = [None if split_sentences(t) else "empty text: nothing to synthesize" for t in texts]
+    sentences = [(i, s) for i, t in enumerate(texts) for s in split_sentences(t)]
+    for (i, sentence), phonemes in zip(sentences, text_to_phonemes([s for _, s in sentences]), strict=True):
+        if problems[i] is None:
+            try:
+                phonemes_to_ids(phonemes, source=sentence)
+            except AvflowError as err:
+                problems[i] = str(err)
+    return problems
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -187,20 +211,27 @@ class Synthesizer:
         }
 
     # ------------------------------------------------------------------------------------------
-    def text_to_tokens(self, text: str, *, seed: int = 0, speed: float = 1.0) -> np.ndarray:
+    def text_to_tokens(self, text: str, *, seed: int = 0, speed: float = 1.0, progress: Progress | None = None) -> np.ndarray:
         """Token logits (T, 29) at FPS for ``text``, sentence by sentence."""
         if speed <= 0:
             raise AvflowError(f"--speed must be positive, got {speed}")
         sentences = split_sentences(text)
         if not sentences:
             raise AvflowError("empty text: nothing to synthesize")
-        parts = [
-            self.t2t.synthesize(sentence, length_scale=1.0 / speed, seed=seed + i) for i, sentence in enumerate(sentences)
-        ]
+        parts = []
+        for i, sentence in enumerate(sentences):
+            parts.append(self.t2t.synthesize(sentence, length_scale=1.0 / speed, seed=seed + i))
+            if progress is not None:
+                progress("text-to-tokens", i + 1, len(sentences))
         return np.concatenate(parts, axis=0).astype(np.float32)  # (T, 29)
 
-    def synthesize(self, text: str, *, seed: int = 0, steps: int | None = None, speed: float = 1.0) -> SynthesisResult:
-        """Run the whole pipeline on ``text``; nothing is written to disk."""
+    def synthesize(self, text: str, *, seed: int = 0, steps: int | None = None, speed: float = 1.0,
+                   progress: Progress | None = None) -> SynthesisResult:
+        """Run the whole pipeline on ``text``; nothing is written to disk.
+
+        ``progress(stage, done, total)`` reports sentences of text-to-tokens, Euler steps of
+        AV-Flow and the vocoder as they finish (see :data:`Progress`).
+        """
         from avflow_cli.models.inference import generate
 
         timings: dict[str, float] = {}
@@ -209,11 +240,12 @@ class Synthesizer:
             raise AvflowError(f"--steps must be at least 1, got {steps}")
         with torch.inference_mode():
             start = time.perf_counter()
-            tokens = self.text_to_tokens(text, seed=seed, speed=speed)  # (T, 29)
+            tokens = self.text_to_tokens(text, seed=seed, speed=speed, progress=progress)  # (T, 29)
             timings["t2t"] = time.perf_counter() - start
 
             start = time.perf_counter()
-            out = generate(self.model, tokens, steps=steps, seed=seed, num_samples=1)
+            on_step = None if progress is None else (lambda done, total: progress("avflow", done, total))
+            out = generate(self.model, tokens, steps=steps, seed=seed, num_samples=1, progress=on_step)
             face, head, mel = out["face"][0], out["head"][0], out["mel"][0]  # (T, F), (T, 8), (T, 80)
             timings["avflow"] = time.perf_counter() - start
 
@@ -224,9 +256,13 @@ class Synthesizer:
                 timings["head_vae"] = time.perf_counter() - start
 
             start = time.perf_counter()
+            if progress is not None:
+                progress("vocoder", 0, 1)
             mel_t = torch.as_tensor(mel, dtype=torch.float32, device=self.device)[None]  # (1, T, 80)
             wav = self.vocoder(mel_t)[0].float().cpu().numpy()  # (T·256,)
             timings["vocoder"] = time.perf_counter() - start
+            if progress is not None:
+                progress("vocoder", 1, 1)
         peak = float(np.abs(wav).max()) if wav.size else 0.0
         if peak > 1.0:  # vocoders can overshoot; normalise rather than clip
             wav = wav / peak * 0.99
@@ -243,6 +279,7 @@ class Synthesizer:
             sample_rate=self.vocoder.sample_rate,
             components=dict(self.components),
             timings=timings,
+            speed=float(speed),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -284,6 +321,7 @@ class Synthesizer:
                 "text": result.text,
                 "seed": result.seed,
                 "steps": result.steps,
+                "speed": result.speed,
                 "fps": K.FPS,
                 "sample_rate": result.sample_rate,
                 "frames": int(result.mel.shape[0]),
@@ -297,11 +335,50 @@ class Synthesizer:
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         return out_dir
 
-    def synthesize_lines(self, lines: list[str], out_dir: str | Path, **kwargs: Any) -> Iterator[tuple[str, Path, SynthesisResult]]:
-        """Synthesize each non-empty line into ``out_dir/NNN-slug/``; yields as each finishes."""
-        preview = kwargs.pop("preview", True)
+    def is_done(self, out_dir: str | Path, text: str, *, seed: int = 0, steps: int | None = None, speed: float = 1.0) -> bool:
+        """True when ``out_dir`` is a complete synth output of this model for the same text and settings."""
+        out_dir = Path(out_dir)
+        if output_kind(out_dir) != OUTPUT_KIND or not (out_dir / "speech.wav").is_file():
+            return False
+        try:
+            meta = json.loads((out_dir / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        steps = self.model.config.steps if steps is None else int(steps)
+        return (meta.get("text"), meta.get("seed"), meta.get("steps"), meta.get("speed", 1.0),
+                meta.get("components", {}).get("avflow")) == (text, seed, steps, float(speed), self.components["avflow"])
+
+    def synthesize_lines(
+        self, lines: list[str], out_dir: str | Path, *, seed: int = 0, steps: int | None = None, speed: float = 1.0,
+        preview: bool = True, force: bool = False, source: str | Path | None = None,
+        line_numbers: list[int] | None = None, progress: Progress | None = None,
+    ) -> Iterator[tuple[str, Path, SynthesisResult | None]]:
+        """Synthesize each line into ``out_dir/NNN-slug/``; yields ``(line, folder, result)`` as each finishes.
+
+        Before the first line is spoken, every line's text is checked (:func:`text_problems`: an
+        unpronounceable line is a one-line error naming ``source`` and its number from
+        ``line_numbers``) and every folder is checked (:meth:`check_output`). A folder already
+        complete with the same text and settings (:meth:`is_done`) is kept: its ``result`` is None.
+        """
+        out_dir = Path(out_dir)
+        numbers = line_numbers or list(range(1, len(lines) + 1))
+        where = f"{source}: " if source is not None else ""
+        for problem, number in zip(text_problems(lines), numbers, strict=True):
+            if problem is not None:
+                raise AvflowError(f"{where}line {number}: {problem}")
+        if out_dir.exists() and not out_dir.is_dir():
+            raise AvflowError(f"{out_dir}: exists and is a file; -o names a folder of outputs, one per line")
+        targets = []
         for i, line in enumerate(lines, start=1):
             slug = re.sub(r"[^a-z0-9]+", "-", line.lower()).strip("-")[:40] or "line"
-            target = Path(out_dir) / f"{i:03d}-{slug}"
-            result = self.synthesize(line, **kwargs)
-            yield line, self.save(result, target, preview=preview), result
+            target = out_dir / f"{i:03d}-{slug}"
+            done = self.is_done(target, line, seed=seed, steps=steps, speed=speed)
+            if not done:
+                self.check_output(target, force=force)
+            targets.append((line, target, done))
+        for line, target, done in targets:
+            if done:
+                yield line, target, None
+                continue
+            result = self.synthesize(line, seed=seed, steps=steps, speed=speed, progress=progress)
+            yield line, self.save(result, target, preview=preview, force=force), result

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
-from avflow_cli.console import console, err_console
+from avflow_cli.console import console, err_console, progress
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.synth import DEMO_MODEL_DIR
 
@@ -56,7 +57,9 @@ def synth_command(
     if file is not None:
         if not file.is_file():
             raise InputFileError(file, "file not found")
-        lines = [line.strip() for line in file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        numbered = [(n, line.strip()) for n, line in enumerate(file.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+                    if line.strip()]
+        numbers, lines = [n for n, _ in numbered], [line for _, line in numbered]
         if not lines:
             raise InputFileError(file, "no non-empty lines to synthesize")
     else:
@@ -83,21 +86,46 @@ def synth_command(
     table = Table(title="avflow synth")
     for column in ("output", "audio (s)", "t2t", "avflow", "vocoder", "RTF", "preview"):
         table.add_column(column)
-    if file is None:
-        result = synth.synthesize(lines[0], seed=seed, steps=steps, speed=speed)
-        results = [(synth.save(result, out, preview=not no_preview, force=force), result)]
-    else:
-        results = [(path, result) for _, path, result in synth.synthesize_lines(
-            lines, out, seed=seed, steps=steps, speed=speed, preview=not no_preview)]
+    with progress(transient=True) as bar:
+        report = StageBars(bar)
+        if file is None:
+            result = synth.synthesize(lines[0], seed=seed, steps=steps, speed=speed, progress=report)
+            results = [(synth.save(result, out, preview=not no_preview, force=force), result)]
+        else:
+            results = []
+            report("lines", 0, len(lines))
+            for _, path, result in synth.synthesize_lines(
+                    lines, out, seed=seed, steps=steps, speed=speed, preview=not no_preview, force=force,
+                    source=file, line_numbers=numbers, progress=report):
+                results.append((path, result))
+                report("lines", len(results), len(lines))
     for path, result in results:
+        if result is None:
+            table.add_row(str(path), "—", "", "", "", "", "kept")
+            continue
         t = result.timings
         table.add_row(str(path), f"{result.seconds:.2f}", f"{t.get('t2t', 0):.2f}s", f"{t.get('avflow', 0):.2f}s",
                       f"{t.get('vocoder', 0):.2f}s", f"{result.real_time_factor:.2f}×",
                       "yes" if (path / "preview.mp4").exists() else "no")
     console.print(table)
-    for path, _ in results:
+    for path, result in results:
+        if result is None:
+            console.print(f"kept {path}: done before with the same text and settings", highlight=False, soft_wrap=True)
+            continue
         console.print(f"wrote {path / 'speech.wav'}, {path / 'motion.npz'}, {path / 'meta.json'}"
                       + (f", {path / 'preview.mp4'}" if (path / "preview.mp4").exists() else ""), highlight=False)
+
+
+class StageBars:
+    """A ``Synthesizer`` progress callback: one bar per stage (sentences, Euler steps, vocoder, lines)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar, self.tasks = bar, {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total, status="")
+        self.bar.update(self.tasks[stage], completed=done, total=total)
 
 
 def register(app: typer.Typer) -> None:

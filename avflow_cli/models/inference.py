@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -61,12 +62,14 @@ def generate(
     num_samples: int = 1,
     bf16: bool = False,
     temperature: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Sample face, head latent and mel for ``tokens`` (T, 29) at FPS.
 
     Returns ``{"face": (S, T, F), "head": (S, T, 8), "mel": (S, T, 80)}`` float32, denormalised
     (mel is natural-log mel, our recipe). ``steps`` defaults to the config's Euler steps; the same
-    ``seed`` gives the same samples; ``bf16`` runs the network under bfloat16 autocast.
+    ``seed`` gives the same samples; ``bf16`` runs the network under bfloat16 autocast;
+    ``progress(done, steps)`` is called after each Euler step (long sampling shows progress).
     """
     if model.normalizer is None:
         raise AvflowError("model has no normalisation; load it with avflow_cli.load_model")
@@ -87,7 +90,8 @@ def generate(
     model.eval()
     try:
         with torch.inference_mode(), autocast:
-            x1 = euler_sample(model, x0, cond, steps).float()  # (S, T, X)
+            net = model if progress is None else _reporting(model, steps, progress)
+            x1 = euler_sample(net, x0, cond, steps).float()  # (S, T, X)
     finally:
         model.train(was_training)
     face, head, mel = x1.split([cfg.face_dim, cfg.head_dim, cfg.mel_dim], dim=-1)
@@ -97,6 +101,20 @@ def generate(
         "head": norm.denormalize("head", head).cpu().numpy(),
         "mel": norm.denormalize("mel", mel).cpu().numpy(),
     }
+
+
+def _reporting(model: torch.nn.Module, steps: int, progress: Callable[[int, int], None]) -> Callable[..., torch.Tensor]:
+    """``model`` as a callable that reports ``progress(done, steps)`` after each evaluation (one per Euler step)."""
+    done = 0
+
+    def step(x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        nonlocal done
+        v = model(x, t, cond)  # (S, T, X)
+        done += 1
+        progress(done, steps)
+        return v
+
+    return step
 
 
 def cpu_has_fast_bf16() -> bool:
