@@ -92,7 +92,13 @@ def _eval(planes: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Ten
 
 
 def _next_pow2_log(n: torch.Tensor) -> torch.Tensor:
-    return torch.ceil(torch.log2(n.double().clamp(min=1))).long()
+    """ceil(log2(n)) for positive integers n."""
+    out = torch.zeros_like(n)
+    m = n - 1
+    while bool((m > 0).any()):
+        out += (m > 0).long()
+        m = m >> 1
+    return out
 
 
 def rasterize(v_pix: torch.Tensor, vi: torch.Tensor, height: int, width: int, *, near: float = NEAR) -> Fragments:
@@ -122,25 +128,29 @@ def rasterize(v_pix: torch.Tensor, vi: torch.Tensor, height: int, width: int, *,
     logs = _next_pow2_log(size)  # (Fv, 2)
     group = logs[:, 0] * 64 + logs[:, 1]
     inv_z = 1.0 / z  # (F, 3)
+    base = lo_i[:, 1] * width + lo_i[:, 0]  # (Fv,) flat pixel of each box's corner
     keys, pixels = [], []
     for g in torch.unique(group).tolist():
         sel = (group == g).nonzero()[:, 0]
-        kw, kh = 1 << (g // 64), 1 << (g % 64)
+        lw, lh = g // 64, g % 64
+        kw, kh = 1 << lw, 1 << lh
         f = faces[sel]  # (n,)
-        dx = torch.arange(kw, device=device)
-        dy = torch.arange(kh, device=device)
-        inside_box = (dx[None, None, :] < size[sel, 0, None, None]) & (dy[None, :, None] < size[sel, 1, None, None])  # (n, kh, kw)
-        n_i, y_i, x_i = inside_box.nonzero(as_tuple=True)
-        fc = f[n_i]  # (M,)
-        lam = _eval(planes[fc], x_i.to(v_pix.dtype), y_i.to(v_pix.dtype))  # (M, 3)
-        hit = (lam >= -INSIDE_EPS).all(dim=1)
-        fc, lam = fc[hit], lam[hit]
-        px = lo_i[sel[n_i[hit]], 0] + x_i[hit]
-        py = lo_i[sel[n_i[hit]], 1] + y_i[hit]
-        depth = 1.0 / (lam * inv_z[fc]).sum(dim=1)  # (M,) perspective-correct depth
+        pl = planes[f]  # (n, 3, 3)
+        dx = torch.arange(kw, device=device, dtype=v_pix.dtype)[None, None, :]  # (1, 1, kw)
+        dy = torch.arange(kh, device=device, dtype=v_pix.dtype)[None, :, None]  # (1, kh, 1)
+        iz = inv_z[f]  # (n, 3)
+        inside = (dx < size[sel, 0, None, None]) & (dy < size[sel, 1, None, None])  # (n, kh, kw) in the box
+        zinv = torch.zeros(1, device=device, dtype=v_pix.dtype)
+        for i in range(3):  # barycentric weight i over the whole box, one plane at a time
+            lam = pl[:, i, 0, None, None] * dx + pl[:, i, 1, None, None] * dy + pl[:, i, 2, None, None]  # (n, kh, kw)
+            inside &= lam >= -INSIDE_EPS
+            zinv = zinv + lam * iz[:, i, None, None]
+        k = inside.view(-1).nonzero()[:, 0]  # (M,) flat (face, row, column) of covered candidates
+        n_i, y_i, x_i = k >> (lw + lh), (k >> lw) & (kh - 1), k & (kw - 1)
+        depth = 1.0 / zinv.view(-1)[k]  # (M,) perspective-correct depth
         bits = depth.float().clamp(min=0).view(torch.int32).long()  # order-preserving for positive floats
-        keys.append((bits << 32) | fc)
-        pixels.append(py * width + px)
+        keys.append((bits << 32) | f[n_i])
+        pixels.append(base[sel][n_i] + y_i * width + x_i)
     key = torch.cat(keys)
     pix = torch.cat(pixels)
     if key.numel() == 0:
@@ -196,17 +206,19 @@ def antialias(
     nb_facing = torch.where(nb >= 0, facing[nb.clamp(min=0)], torch.zeros_like(facing[nb.clamp(min=0)]))
     silhouette = (nb < 0) | (nb_facing != facing[:, None])  # (F, 3)
     flat = image.reshape(C, H * W)
+    face_flat, depth_flat = face_img.reshape(-1), depth_img.reshape(-1)
     delta = torch.zeros_like(flat)
-    idx = torch.arange(H * W, device=image.device).view(H, W)
-    for a, b in ((idx[:, :-1], idx[:, 1:]), (idx[:-1, :], idx[1:, :])):
-        fa, fb = face_img.view(-1)[a], face_img.view(-1)[b]
-        diff = fa != fb
-        pa, pb = a[diff], b[diff]
+    for step, (fa, fb) in ((1, (face_img[:, :-1], face_img[:, 1:])), (W, (face_img[:-1, :], face_img[1:, :]))):
+        rows, cols = (fa != fb).nonzero(as_tuple=True)
+        pa = rows * W + cols  # flat index of the left / upper pixel of each differing pair
+        pb = pa + step
         for p, q in ((pa, pb), (pb, pa)):
-            f = face_img.view(-1)[p]
-            dq = depth_img.view(-1)[q]
-            keep = (f >= 0) & ((face_img.view(-1)[q] < 0) | (depth_img.view(-1)[p] < dq))
-            p, q, f = p[keep], q[keep], f[keep]
+            f, g = face_flat[p], face_flat[q]
+            keep = (f >= 0) & ((g < 0) | (depth_flat[p] < depth_flat[q]))
+            p, q, f, g = p[keep], q[keep], f[keep], g[keep]
+            # pixels of two triangles sharing a non-silhouette edge: the surface continues, nothing to blend
+            shared = ((nb[f] == g[:, None]) & ~silhouette[f]).any(dim=1)
+            p, q, f = p[~shared], q[~shared], f[~shared]
             if p.numel() == 0:
                 continue
             origin = torch.stack([p % W, p // W], dim=1)  # (n, 2)

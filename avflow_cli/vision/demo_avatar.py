@@ -9,9 +9,10 @@ same dimensionality plus small noise, so the inverse recovers the parameters exa
 latents are: a wider code of low rank would make the flow spend its capacity collapsing
 redundant noise directions (DESIGN.md §5).
 
-The renderer draws the face with OpenCV on a simple 3D head (an ellipsoid carrying the features)
-rotated and translated by the head pose and projected with a pinhole camera, so head motion is
-visible. It clips every input to its range, so generated (possibly wild) motion renders too.
+The renderer (:mod:`avflow_cli.vision.avatar_drawing`) draws a shaded head with hair, ears,
+neck and shoulders, rotated and translated by the head pose and projected with a pinhole camera;
+every parameter shows (jaw, lip closure and rounding, smile with cheeks and folds, brows, blinks,
+gaze). It clips every input to its range, so generated (possibly wild) motion renders too.
 
 Conventions: head pose rows are ``(qw, qx, qy, qz, tx, ty, tz)`` with the rotation mapping head
 coordinates to camera coordinates (x right, y down, z away from the camera, millimetres); the
@@ -21,9 +22,6 @@ P face parameters, F face-code dim.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
@@ -258,73 +256,24 @@ def quat_to_rotmat(quat: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Renderer
+# Renderer (the drawing itself: avflow_cli.vision.avatar_drawing)
 # ---------------------------------------------------------------------------------------------
-DEFAULT_SIZE = 192  # pixels (square); small keeps corpus generation and previews fast
-_FOCAL_PER_PX = 4.0  # focal length in units of image size: a head fills ~60 % at 1 m
-_HEAD_AXES_MM = np.array([75.0, 95.0, 85.0])  # ellipsoid semi-axes (x, y, z)
-_SUBPIXEL_BITS = 4  # OpenCV fixed-point drawing precision: smooth motion at small sizes
+DEFAULT_SIZE = 512  # pixels (square): previews; the demo corpus renders its participant smaller
 PALETTES = {  # RGB
-    "actor": {"bg": (236, 240, 244), "skin": (241, 194, 160), "lip": (186, 84, 92), "brow": (84, 56, 40),
-              "eye": (255, 255, 255), "iris": (60, 90, 140), "line": (120, 80, 60), "mouth": (70, 20, 30)},
-    "participant": {"bg": (228, 236, 226), "skin": (198, 144, 110), "lip": (150, 70, 70),
-                    "brow": (40, 30, 25), "eye": (250, 250, 250), "iris": (70, 50, 30), "line": (90, 60, 45),
-                    "mouth": (60, 15, 20)},
+    "actor": {"bg": (226, 232, 240), "bg2": (176, 190, 208), "skin": (236, 188, 156), "skin_lit": (246, 204, 176),
+              "shade": (214, 164, 134), "lid": (222, 170, 140), "blush": (232, 138, 128), "hair": (96, 62, 40),
+              "hair_line": (70, 44, 28), "lip": (190, 92, 98), "lip_dark": (170, 78, 86), "brow": (84, 56, 40),
+              "eye": (250, 250, 250), "iris": (52, 112, 168), "pupil": (22, 22, 30), "lash": (60, 40, 32),
+              "line": (150, 100, 76), "mouth": (78, 22, 32), "teeth": (244, 240, 228), "tongue": (222, 128, 130),
+              "nostril": (120, 70, 56), "shirt": (92, 96, 126), "shirt_line": (66, 70, 98)},
+    "participant": {"bg": (222, 234, 222), "bg2": (170, 196, 176), "skin": (196, 142, 108), "skin_lit": (212, 160, 126),
+                    "shade": (172, 120, 90), "lid": (182, 128, 96), "blush": (196, 110, 96), "hair": (36, 28, 24),
+                    "hair_line": (20, 16, 14), "lip": (150, 74, 74), "lip_dark": (132, 62, 64), "brow": (34, 26, 22),
+                    "eye": (248, 248, 246), "iris": (76, 52, 32), "pupil": (18, 14, 12), "lash": (26, 20, 18),
+                    "line": (120, 78, 56), "mouth": (62, 16, 22), "teeth": (240, 236, 224), "tongue": (176, 84, 88),
+                    "nostril": (96, 56, 42), "shirt": (150, 70, 60), "shirt_line": (110, 50, 42)},
 }
-
-
-def _surface(xy: np.ndarray) -> np.ndarray:
-    """Lift face-plane points onto the front of the head ellipsoid: (..., 2) -> (..., 3)."""
-    a, b, c = _HEAD_AXES_MM
-    inside = 1.0 - (xy[..., 0] / a) ** 2 - (xy[..., 1] / b) ** 2
-    z = -c * np.sqrt(np.clip(inside, 0.05, None))  # front surface faces -z (the camera)
-    return np.concatenate([xy, z[..., None]], axis=-1)
-
-
-def _ellipses(cx: np.ndarray, cy: np.ndarray, rx: np.ndarray, ry: np.ndarray, n: int = 14) -> np.ndarray:
-    """Closed ellipse outlines, one per frame: (T,) x4 -> (T, n, 2)."""
-    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    x = cx[:, None] + rx[:, None] * np.cos(ang)  # (T, n)
-    y = cy[:, None] + ry[:, None] * np.sin(ang)  # (T, n)
-    return np.stack([x, y], axis=-1)
-
-
-def _face_curves(p: np.ndarray) -> dict[str, np.ndarray]:
-    """Every feature curve in face-plane mm for clipped params (T, P): name -> (T, k, 2)."""
-    T = p.shape[0]
-    col = {name: p[:, i].astype(np.float64) for name, i in PARAM_INDEX.items()}
-    curves: dict[str, np.ndarray] = {}
-    gaze_x, gaze_y = 4.0 * col["gaze_x"], 2.5 * col["gaze_y"]
-    for side, blink, key in ((-1.0, col["blink_l"], "l"), (1.0, col["blink_r"], "r")):
-        cx, cy = np.full(T, 30.0 * side), np.full(T, -15.0)
-        open_ry = 6.0 * (1.0 - blink) + 0.4
-        curves[f"eye_{key}"] = _ellipses(cx, cy, np.full(T, 12.0), open_ry)
-        iris_ry = np.minimum(4.0, open_ry)
-        curves[f"iris_{key}"] = _ellipses(cx + gaze_x, cy + gaze_y, np.full(T, 4.0), iris_ry, 10)
-        bx = cx[:, None] + side * np.linspace(-13.0, 15.0, 5)
-        by = cy[:, None] - 13.0 - 9.0 * col["brow_raise"][:, None] - np.array([0.0, 2.5, 3.5, 2.5, 0.0])
-        curves[f"brow_{key}"] = np.stack([bx, by], axis=-1)
-    nose = np.array([[0.0, -8.0], [3.0, 14.0], [-5.0, 19.0], [0.0, 21.0], [6.0, 19.0]])
-    curves["nose"] = np.broadcast_to(nose, (T, 5, 2))
-    # Mouth: corners at +-width/2 (raised by a smile), inner gap = lip_distance, lower lip moves most.
-    half_w = 0.5 * mouth_corner_distance(p)[:, None]
-    gap = lip_distance(p)[:, None]
-    smile, rnd = col["smile"][:, None], col["lip_round"][:, None]
-    s = np.linspace(-1.0, 1.0, 9)
-    bulge = (1.0 - s**2) ** 0.7  # 0 at the corners, 1 in the middle
-    centre_y, corner_y = 45.0, 45.0 - 5.0 * smile + 2.0 * rnd
-    x = s * half_w  # (T, 9)
-    upper_in = corner_y + (centre_y - corner_y - 0.3 * gap) * bulge
-    lower_in = corner_y + (centre_y - corner_y + 0.7 * gap) * bulge
-    thick = 4.0 + 2.0 * rnd
-    curves["upper_out"] = np.stack([x, upper_in - thick * bulge - 0.5], axis=-1)
-    curves["lower_out"] = np.stack([x, lower_in + (thick + 1.0) * bulge + 0.5], axis=-1)
-    curves["upper_in"] = np.stack([x, upper_in], axis=-1)
-    curves["lower_in"] = np.stack([x, lower_in], axis=-1)
-    u = np.linspace(-1, 1, 7)
-    chin_y = 75.0 + 10.0 * col["jaw_open"][:, None] - 2.0 * (1 - u**2)  # (T, 7): drops as the jaw opens
-    curves["chin"] = np.stack([np.broadcast_to(14.0 * u, (T, 7)), chin_y], axis=-1)
-    return curves
+HAIRLINES = {"actor": -15.0, "participant": -6.0}  # offset of the hairline plane (mm): lower = more hair
 
 
 def _pose_arrays(head_pose: np.ndarray | None, T: int) -> tuple[np.ndarray, np.ndarray]:
@@ -350,69 +299,16 @@ def render_frames(
 
     The geometry of all frames is computed at once (vectorised); only drawing runs per frame.
     Every value is clipped to a drawable range first, so generated motion never crashes it.
+    The mouth is drawn with exactly :func:`lip_distance` and :func:`mouth_corner_distance`.
     """
-    import cv2
+    from avflow_cli.vision.avatar_drawing import draw_frames
 
     if palette not in PALETTES:
         raise AvflowError(f"unknown palette {palette!r}; choose from {sorted(PALETTES)}")
-    colors = PALETTES[palette]
     p = clip_params(np.atleast_2d(params))  # (T, P)
-    T = p.shape[0]
-    rot, trans = _pose_arrays(head_pose, T)
-    focal = _FOCAL_PER_PX * size
-    scale = float(1 << _SUBPIXEL_BITS)
-
-    def to_pixels(points3: np.ndarray) -> np.ndarray:
-        """Head-frame points (T, K, 3) -> fixed-point pixel coordinates (T, K, 2) int32."""
-        cam = np.einsum("tij,tkj->tki", rot, points3) + trans[:, None, :]  # (T, K, 3)
-        pix = focal * cam[..., :2] / np.clip(cam[..., 2:], 50.0, None) + size / 2.0  # (T, K, 2)
-        return np.round(np.clip(pix, -4 * size, 5 * size) * scale).astype(np.int32)
-
-    # Head silhouette: the rotated ellipsoid's outline (orthographic shape, perspective scale).
-    spread = rot @ np.diag(_HEAD_AXES_MM**2) @ np.swapaxes(rot, 1, 2)  # (T, 3, 3)
-    l11 = np.sqrt(spread[:, 0, 0])
-    l21 = spread[:, 1, 0] / l11
-    l22 = np.sqrt(np.clip(spread[:, 1, 1] - l21**2, 1e-6, None))
-    ang = np.linspace(0, 2 * np.pi, 40, endpoint=False)
-    ring_x = l11[:, None] * np.cos(ang)  # (T, 40)
-    ring_y = l21[:, None] * np.cos(ang) + l22[:, None] * np.sin(ang)
-    outline = focal * (np.stack([ring_x, ring_y], -1) + trans[:, None, :2]) / trans[:, None, 2:] + size / 2.0
-    outline = np.round(outline * scale).astype(np.int32)  # (T, 40, 2)
-    neck3 = np.array([[-30, 80, 20], [30, 80, 20], [34, 150, 20], [-34, 150, 20]], dtype=np.float64)
-    neck = to_pixels(np.broadcast_to(neck3, (T, 4, 3)))  # (T, 4, 2)
-
-    curves = _face_curves(p)
-    names = list(curves)
-    bounds = np.cumsum([0] + [curves[n].shape[1] for n in names])
-    pix = to_pixels(_surface(np.concatenate([curves[n] for n in names], axis=1)))  # (T, K, 2)
-    seg = {n: (int(bounds[i]), int(bounds[i + 1])) for i, n in enumerate(names)}
-    gap_open = lip_distance(p) > 0.3  # (T,)
-    blinks = p[:, [PARAM_INDEX["blink_l"], PARAM_INDEX["blink_r"]]]  # (T, 2)
-    aa, bits = cv2.LINE_AA, _SUBPIXEL_BITS
-    background = np.empty((size, size, 3), dtype=np.uint8)
-    background[:] = colors["bg"]
-
-    for t in range(T):
-        img = background.copy()
-        part = {n: pix[t, a:b] for n, (a, b) in seg.items()}
-        cv2.fillPoly(img, [neck[t]], colors["skin"], aa, bits)  # separate calls: overlaps would cancel
-        cv2.fillPoly(img, [outline[t]], colors["skin"], aa, bits)
-        cv2.polylines(img, [outline[t]], True, colors["line"], 1, aa, bits)
-        for k, key in enumerate("lr"):
-            cv2.fillPoly(img, [part[f"eye_{key}"]], colors["eye"], aa, bits)
-            if blinks[t, k] < 0.6:
-                cv2.fillPoly(img, [part[f"iris_{key}"]], colors["iris"], aa, bits)
-            cv2.polylines(img, [part[f"eye_{key}"]], True, colors["line"], 1, aa, bits)
-        cv2.polylines(img, [part["brow_l"], part["brow_r"]], False, colors["brow"], 2, aa, bits)
-        cv2.polylines(img, [part["nose"], part["chin"]], False, colors["line"], 1, aa, bits)
-        lips = np.concatenate([part["upper_out"], part["lower_out"][::-1]])
-        cv2.fillPoly(img, [lips], colors["lip"], aa, bits)
-        if gap_open[t]:
-            opening = np.concatenate([part["upper_in"], part["lower_in"][::-1]])
-            cv2.fillPoly(img, [opening], colors["mouth"], aa, bits)
-        else:
-            cv2.polylines(img, [part["upper_in"]], False, colors["mouth"], 1, aa, bits)
-        yield img
+    rot, trans = _pose_arrays(head_pose, p.shape[0])
+    yield from draw_frames(p, lip_distance(p), mouth_corner_distance(p), rot, trans, int(size), PALETTES[palette],
+                           PARAM_INDEX, HAIRLINES[palette])
 
 
 def render_frame(
@@ -425,13 +321,6 @@ def render_frame(
     """Draw one frame. params_row (P,), pose_row (7,) or None -> (size, size, 3) uint8 RGB."""
     pose = None if pose_row is None else np.asarray(pose_row, dtype=np.float64).reshape(1, -1)
     return next(render_frames(np.asarray(params_row).reshape(1, -1), pose, size, palette=palette))
-
-
-def _ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise AvflowError("ffmpeg not found: run `make install` or `sudo apt-get install ffmpeg`")
-    return exe
 
 
 def render_video(
@@ -451,6 +340,8 @@ def render_video(
     params (T, P), head_pose (T, 7) wxyz + translation mm or None (front-facing at 1 m),
     audio (N,) or (C, N) float at ``audio_sr``. Values are clipped, so generated motion is safe.
     """
+    from avflow_cli.render.video import encode_mp4
+
     params = np.asarray(params, dtype=np.float32)
     if params.ndim != 2 or params.shape[0] == 0:
         raise AvflowError(f"face parameters must be a non-empty (T, {NUM_PARAMS}) array, got {params.shape}")
@@ -466,28 +357,5 @@ def render_video(
     if audio is not None and not audio_sr:
         raise AvflowError("audio_sr is required with audio")
     size = int(size) + int(size) % 2  # yuv420p needs even dimensions
-    exe = _ffmpeg()
-    with tempfile.TemporaryDirectory(prefix="avflow-render-") as tmpdir, atomic_path(path) as tmp_out:
-        cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-r", f"{fps:.6f}", "-i", "-"]
-        if audio is not None:
-            from avflow_cli.audio.io import write_audio  # imports torch: only when muxing audio
-
-            wav = Path(tmpdir) / "audio.wav"
-            write_audio(wav, np.nan_to_num(np.asarray(audio, dtype=np.float32)), int(audio_sr))
-            cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "96k", "-shortest"]
-        cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", str(crf), "-pix_fmt", "yuv420p",
-                "-threads", "1", "-movflags", "+faststart", str(tmp_out)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdin is not None
-        try:
-            for frame in render_frames(params, head_pose, size, palette=palette):
-                proc.stdin.write(frame.tobytes())
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
-            last = (err.strip().splitlines() or ["no message"])[-1]
-            raise AvflowError(f"{path}: ffmpeg failed to encode the video ({last})")
-    return Path(path)
+    frames = render_frames(params, head_pose, size, palette=palette)
+    return encode_mp4(path, frames, size, fps, audio=audio, audio_sr=audio_sr, crf=crf)

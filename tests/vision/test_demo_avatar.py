@@ -124,8 +124,11 @@ def _pose(pitch: float = 0.0, yaw: float = 0.0, roll: float = 0.0, t=(0.0, 0.0, 
 
 
 def _mouth_dark_pixels(img: np.ndarray, palette: str = "actor") -> int:
-    colour = np.array(da.PALETTES[palette]["mouth"])
-    return int((np.abs(img.astype(int) - colour).sum(axis=2) < 30).sum())
+    """Pixels of the open mouth: its dark inside, teeth and tongue."""
+    inside = np.zeros(img.shape[:2], bool)
+    for name in ("mouth", "teeth", "tongue"):
+        inside |= np.abs(img.astype(int) - np.array(da.PALETTES[palette][name])).sum(axis=2) < 30
+    return int(inside.sum())
 
 
 def test_render_frame_shape_and_content() -> None:
