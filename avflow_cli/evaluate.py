@@ -31,7 +31,8 @@ from avflow_cli import __version__
 from avflow_cli import constants as K
 from avflow_cli.console import err_console, progress
 from avflow_cli.errors import AvflowError, InputFileError
-from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+from avflow_cli.data.verify import check_shards_readable
+from avflow_cli.fsutil import atomic_path
 from avflow_cli.metrics.beat import BEAT_SIGMA_S, bc_e, bc_h
 from avflow_cli.metrics.diversity import MomentStats, quat_to_rotvec_deg
 from avflow_cli.metrics.face_decoder import MouthDecoder, find_mouth_decoder, load_mouth_decoder
@@ -406,7 +407,6 @@ def evaluate_dir(
     settings = settings or EvalSettings()
     gen_dir, shards = Path(gen_dir), Path(shards)
     out_dir = Path(out_dir) if out_dir is not None else gen_dir / "eval"
-    ensure_writable_dir(out_dir / CLIPS_DIR)
     records = _split_records(shards, split)
     available = list_clip_dirs(gen_dir)
     todo = [r for r in records if r.id in available]
@@ -415,6 +415,7 @@ def evaluate_dir(
             f"{gen_dir}: no generated clip folder matches a {split} clip of {shards} "
             f"(expected folders named like {records[0].id!r} holding motion.npz)"
         )
+    check_shards_readable(shards, clips=todo)  # inputs first: nothing is written before they are known good
     decoder = resolve_decoder(settings, shards, Path(model_dir) if model_dir else None)
     renderer = _preview_renderer(model_dir, shards) if settings.plots else None
     scorer = ClipScorer(settings, decoder, load_texts(settings.texts), vocoder)
@@ -568,6 +569,7 @@ def generate_clips(
     settings = settings or EvalSettings()
     model_dir, shards, gen_dir = Path(model_dir), Path(shards), Path(gen_dir)
     records = _split_records(shards, split)
+    check_shards_readable(shards, clips=records)  # before minutes of generation, and before any folder exists
     device = resolve_device(settings.device)
     model = load_model(model_dir, device=str(device))
     vae_dir = resolve_component(model_dir, "head_vae", head_vae)
@@ -589,8 +591,7 @@ def generate_clips(
         check_pair(model.config.token_source, t2t_model.config.token_source, model_dir, t2t_dir)
     components = {"avflow": str(model_dir.resolve()), "head_vae": str(vae_dir) if vae_dir else None,
                   "vocoder": vocoder.name, "device": str(device), "t2t": str(t2t_dir) if t2t_dir else None}
-    ensure_writable_dir(gen_dir)
-    first_truth = None
+    first_truth = None  # gen_dir appears with its first clip (save_prediction), never empty
     with progress(transient=not show_progress) as bar:
         task = bar.add_task(f"generating {split}", total=len(records), status="")
         for record in records:

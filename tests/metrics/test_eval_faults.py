@@ -1,0 +1,71 @@
+"""``eval`` checks its inputs before it generates or writes anything."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from avflow_cli.cli.main import app
+from avflow_cli.data.schema import ShardIndex
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Short synthetic shards and an untrained tiny AV-Flow model directory."""
+    import torch
+
+    from avflow_cli.data.synthetic import make_synthetic_shards
+    from avflow_cli.models.avflow import AVFlow
+    from avflow_cli.models.config import AVFlowConfig
+    from avflow_cli.models.normalize import Normalizer
+    from avflow_cli.models.registry import save_model_dir
+
+    root = tmp_path_factory.mktemp("eval_faults")
+    make_synthetic_shards(root / "shards", num_clips=3, frames=80, clips_per_shard=1)
+    torch.manual_seed(0)
+    cfg = AVFlowConfig(face_dim=16, d_model=32, hidden_dim=64, heads=2, depth=1, steps=2)
+    norm = Normalizer.for_config(cfg, ShardIndex.load(root / "shards"))
+    save_model_dir(root / "avflow", "avflow", cfg, AVFlow(cfg).state_dict(), norm.to_json(), preset="tiny")
+    return root / "shards", root / "avflow"
+
+
+def _broken_test_shard(shards: Path, dest: Path, how: str) -> Path:
+    shutil.copytree(shards, dest)
+    test_clip = ShardIndex.load(dest).split("test")[0]
+    shard = dest / test_clip.shard
+    if how == "missing":
+        shard.unlink()
+    else:
+        shard.write_bytes(shard.read_bytes()[:200])
+    return shard
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated"])
+def test_model_eval_with_a_broken_shard_fails_before_generating(setup: tuple[Path, Path], tmp_path: Path, how: str) -> None:
+    shards, model = setup
+    bad = _broken_test_shard(shards, tmp_path / "shards", how)
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["eval", "--model", str(model), "--data", str(bad.parent), "--out", str(out),
+                                 "--no-wer", "--plots", "0", "--vocoder", "griffinlim", "--no-speed"])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and bad.name in errors[0], result.output
+    assert "generating" not in result.output
+    assert not out.exists()  # no empty clips/ or generated/ folders
+
+
+def test_dir_eval_writes_nothing_when_inputs_are_bad(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    shards, _ = setup
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    result = runner.invoke(app, ["eval", "--from-dir", str(gen), "--data", str(shards), "--no-wer", "--plots", "0"])
+    assert result.exit_code == 2 and "no generated clip folder matches" in result.output, result.output
+    assert sorted(p.name for p in gen.iterdir()) == []  # no eval/clips/ left behind
+    result = runner.invoke(app, ["eval", "--from-dir", str(gen), "--data", str(tmp_path / "nowhere"), "--no-wer"])
+    assert result.exit_code == 2 and "index.json" in result.output, result.output
+    assert sorted(p.name for p in gen.iterdir()) == []
