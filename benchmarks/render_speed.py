@@ -12,6 +12,10 @@ Rows, per device (CPU; CUDA too when present):
   codes → geometry + 1024² view-dependent texture) followed by the rasteriser — what
   ``avflow render`` / the previews pay per frame.
 
+- ``demo avatar``: the built-in demo avatar (OpenCV drawing; CPU only) at the corpus's
+  participant-video size (192²) and the preview size (512²), and the CPU seconds the demo
+  corpus spends on one minute of participant video (drawing + x264 encoding, ffmpeg included).
+
 Ratios are measured in this run, on this machine (``× raster 1024``: speed relative to the
 rasteriser at 1024² on the same device).
 """
@@ -106,6 +110,49 @@ def time_avatar(topo: Topology, size: int, frames: int, device: torch.device) ->
     return frames / (time.perf_counter() - start)
 
 
+def demo_params(frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothly varying demo-avatar parameters and head poses (T, 9), (T, 7)."""
+    from avflow_cli.vision import demo_avatar as da
+
+    t = np.arange(frames)[:, None] / 30.0
+    phase = np.arange(da.NUM_PARAMS)[None, :]
+    lo, hi = da.FACE_PARAM_RANGES[:, 0], da.FACE_PARAM_RANGES[:, 1]
+    params = lo + (hi - lo) * (0.5 + 0.5 * np.sin(2 * np.pi * (0.3 + 0.1 * phase) * t + phase))
+    q = da.euler_to_quat(0.1 * np.sin(t[:, 0]), 0.2 * np.sin(0.7 * t[:, 0]), 0.05 * np.sin(0.3 * t[:, 0]))
+    pose = np.concatenate([q, np.tile([0.0, 0.0, 1000.0], (frames, 1))], axis=1)
+    return params.astype(np.float32), pose
+
+
+def time_demo(size: int, frames: int) -> float:
+    from avflow_cli.vision.demo_avatar import render_frames
+
+    params, pose = demo_params(frames)
+    next(render_frames(params[:1], pose[:1], size, palette="participant"))  # warm-up: imports, head samples
+    start = time.process_time()
+    for _ in render_frames(params, pose, size, palette="participant"):
+        pass
+    return frames / (time.process_time() - start)
+
+
+def demo_video_cpu_seconds_per_minute(size: int = 192, frames: int = 600) -> float:
+    """CPU seconds (this process + ffmpeg) to draw and encode one minute (1800 frames) of video."""
+    import resource
+    import tempfile
+
+    from avflow_cli.vision.demo_avatar import render_video
+
+    params, pose = demo_params(frames)
+
+    def cpu() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = cpu()
+        render_video(Path(tmp) / "p.mp4", params, pose, 30.0, size=size, palette="participant")
+        return (cpu() - start) * 1800 / frames
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
@@ -132,7 +179,14 @@ def main() -> None:
         ref = next((fps for stage, size, fps in rows if stage == "raster" and size == 1024), rows[0][2])
         for stage, size, fps in rows:
             table.add_row(device.type, stage, f"{size}²", f"{fps:.2f}", f"{1000 / fps:.0f}", f"{fps / ref:.2f}")
+    fps192, fps512 = time_demo(192, 4 * args.frames), time_demo(512, 2 * args.frames)
+    table.add_row("cpu", "demo avatar (draw)", "192²", f"{fps192:.1f}", f"{1000 / fps192:.1f}", "")
+    table.add_row("cpu", "demo avatar (draw)", "512²", f"{fps512:.1f}", f"{1000 / fps512:.1f}", "")
     Console().print(table)
+    per_minute = demo_video_cpu_seconds_per_minute()
+    Console().print(f"demo corpus participant video (192², draw + encode, ffmpeg included): {per_minute:.2f} CPU-s per "
+                    f"corpus minute (target for the whole corpus: ≤ 10 CPU-s per minute); draw at 512² is "
+                    f"{fps192 / fps512:.1f}× slower than at 192²")
 
 
 if __name__ == "__main__":
