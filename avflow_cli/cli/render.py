@@ -68,7 +68,8 @@ def _background(text: str) -> tuple[float, float, float]:
 
 
 def render_command(
-    motion: Path = typer.Argument(..., help="motion.npz (from `avflow synth`, `avflow eval` or another system in the same layout), or a folder holding it."),
+    motion: Path = typer.Argument(..., help="motion.npz (from `avflow synth`, `avflow eval` or another system in "
+                                        "the same layout), or a folder holding it."),
     out: Path = typer.Option(..., "-o", "--out", help="Video file to write (H.264 mp4, 30 fps, with the speech)."),
     decoder: Optional[Path] = typer.Option(
         None, "--decoder",
@@ -78,7 +79,8 @@ def render_command(
     ),
     audio: Optional[Path] = typer.Option(None, "--audio", help="Speech to mux (default: speech.wav beside the motion, if any)."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Write a silent video."),
-    size: Optional[int] = typer.Option(None, "--size", min=16, max=4096, help="Frame side in pixels (default: 1024 for codec avatars as in the release, 512 for the demo avatar)."),
+    size: Optional[int] = typer.Option(None, "--size", min=16, max=4096, help="Frame side in pixels (default: 1024 for "
+                                       "codec avatars as in the release, 512 for the demo avatar)."),
     background: str = typer.Option("0,0,0", "--background", help="Background colour R,G,B (0..255; the release renders on black)."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto (GPU when present)."),
 ) -> None:

@@ -141,7 +141,8 @@ class CodecAvatar:
         where: str | Path = "avatar",
     ) -> None:
         if topology.num_vertices != spec.num_vertices:
-            raise InputFileError(where, f"the decoder outputs {spec.num_vertices} vertices but the mesh .obj has {topology.num_vertices}")
+            raise InputFileError(
+                where, f"the decoder outputs {spec.num_vertices} vertices but the mesh .obj has {topology.num_vertices}")
         if vert_mean.shape != (spec.num_vertices, 3):
             raise InputFileError(where, f"the neutral-face mean has {vert_mean.shape[0]} vertices, the decoder {spec.num_vertices}")
         self.spec = spec
@@ -166,7 +167,8 @@ class CodecAvatar:
 
     def describe(self) -> str:
         warp = "warp" if self.spec.warp_channels else "no warp"
-        return f"codec avatar ({self.spec.code_dim}-d codes, {self.spec.num_vertices} vertices, {self.spec.tex_size}² texture, {warp})"
+        spec = self.spec
+        return f"codec avatar ({spec.code_dim}-d codes, {spec.num_vertices} vertices, {spec.tex_size}² texture, {warp})"
 
     # --- files ----------------------------------------------------------------------------------
     def save(self, folder: str | Path, *, force: bool = False) -> Path:
@@ -278,7 +280,8 @@ def import_release_avatar(files: ReleaseAvatarFiles, device: torch.device | str 
     topology = read_obj(files.obj)
     vert_mean = _read_vert_mean(files.vert_mean)
     if topology.num_vertices != spec.num_vertices:
-        raise InputFileError(files.obj, f"has {topology.num_vertices} vertices but the decoder {files.weights.name} outputs {spec.num_vertices}")
+        raise InputFileError(
+            files.obj, f"has {topology.num_vertices} vertices but the decoder {files.weights.name} outputs {spec.num_vertices}")
     if vert_mean.shape[0] != spec.num_vertices:
         raise InputFileError(files.vert_mean, f"holds {vert_mean.shape[0]} vertices but the decoder outputs {spec.num_vertices}")
     source = {"weights": str(files.weights), "vert_mean": str(files.vert_mean), "vert_var": str(files.vert_var),
@@ -365,7 +368,8 @@ def import_dataset_avatar(
         return target, f"avatar kept at {target} (already imported)"
     avatar = import_release_avatar(found[0][1])
     if code_dim is not None and avatar.code_dim != code_dim:
-        raise InputFileError(found[0][1].weights, f"the face decoder takes {avatar.code_dim}-d codes but the sessions' face codes are {code_dim}-d")
+        raise InputFileError(found[0][1].weights,
+                             f"the face decoder takes {avatar.code_dim}-d codes but the sessions' face codes are {code_dim}-d")
     avatar.source["head_pose"] = head_pose
     avatar.save(target, force=True)
     return target, f"avatar → {target} ({avatar.describe()})"

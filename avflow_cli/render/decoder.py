@@ -222,7 +222,8 @@ def infer_spec(state: Mapping[str, torch.Tensor], path: str | Path = "decoder") 
     hidden, code_dim = enc_v.shape
     view_dim = view_v.shape[0]
     if geom_v.shape[1] != hidden or geom_v.shape[0] % 3 or view_v.shape[1] != 3:
-        raise InputFileError(path, f"inconsistent decoder: geometry {tuple(geom_v.shape)}, view {tuple(view_v.shape)}, encoder {tuple(enc_v.shape)}")
+        shapes = f"geometry {tuple(geom_v.shape)}, view {tuple(view_v.shape)}, encoder {tuple(enc_v.shape)}"
+        raise InputFileError(path, f"inconsistent decoder: {shapes}")
 
     def chain(module: str, seed: torch.Tensor, last: int) -> tuple[int, ...]:
         idx = _indices(state, module)
@@ -241,7 +242,8 @@ def infer_spec(state: Mapping[str, torch.Tensor], path: str | Path = "decoder") 
         if not channels or channels[-1] != last:
             raise InputFileError(path, f"{module} must end in {last} channels, got {channels[-1:] or 'no layers'}")
         if seed.shape != (channels[0] * SEED_SIDE * SEED_SIDE, hidden + view_dim):
-            raise InputFileError(path, f"{module}'s seed layer is {tuple(seed.shape)}, expected ({channels[0] * 16}, {hidden + view_dim})")
+            expected = (channels[0] * SEED_SIDE * SEED_SIDE, hidden + view_dim)
+            raise InputFileError(path, f"{module}'s seed layer is {tuple(seed.shape)}, expected {expected}")
         return tuple(channels)
 
     tex = chain("texmod", seed_v, 3)
@@ -254,7 +256,8 @@ def infer_spec(state: Mapping[str, torch.Tensor], path: str | Path = "decoder") 
         if tuple(fixed.shape) != (3,):
             raise InputFileError(path, f"frontal_view must hold 3 values, got {tuple(fixed.shape)}")
         fixed_view = tuple(float(x) for x in fixed.tolist())
-    return DecoderSpec(int(code_dim), int(hidden), int(view_dim), int(geom_v.shape[0] // 3), tex, warp, fixed_view)  # type: ignore[arg-type]
+    return DecoderSpec(int(code_dim), int(hidden), int(view_dim), int(geom_v.shape[0] // 3), tex, warp,
+                       fixed_view)  # type: ignore[arg-type]
 
 
 def _fuse(v: torch.Tensor, g: torch.Tensor, out_dim: int) -> torch.Tensor:

@@ -101,7 +101,8 @@ class DemoAvatarFrames:
 
     def check(self, face: np.ndarray) -> None:
         if face.shape[-1] != self.decoder.dim:
-            raise AvflowError(f"the motion's face codes are {face.shape[-1]}-d but the demo avatar's decoder takes {self.decoder.dim}-d codes")
+            raise AvflowError(f"the motion's face codes are {face.shape[-1]}-d but the demo avatar's decoder "
+                              f"takes {self.decoder.dim}-d codes")
 
     def frames(self, face: np.ndarray, head_pose: np.ndarray | None) -> Iterator[np.ndarray]:
         from avflow_cli.vision.demo_avatar import render_frames
@@ -156,7 +157,9 @@ def find_frame_source(folder: str | Path) -> Path | None:
     return demo if demo.is_file() else None
 
 
-def to_video_rate(face: np.ndarray, head_pose: np.ndarray | None, fps: float, video_fps: float = VIDEO_FPS) -> tuple[np.ndarray, np.ndarray | None]:
+def to_video_rate(
+    face: np.ndarray, head_pose: np.ndarray | None, fps: float, video_fps: float = VIDEO_FPS
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Resample (T, F) codes and (T, 7) poses from ``fps`` to ``video_fps`` by timestamps."""
     from avflow_cli.data.resample import resample_headpose, resample_to_fps
 

@@ -205,10 +205,12 @@ def face_curves(p: np.ndarray, lip_gap: np.ndarray, mouth_width: np.ndarray, ind
     lt_bot = corner_y + (centre_y - corner_y + 0.7 * gap) * tb
     c["teeth_lo"] = surface(np.concatenate([np.stack([0.8 * tw[None] * half_w, lt_bot - lo_teeth_h], -1),
                                             np.stack([0.8 * tw[None] * half_w, lt_bot + 1.0], -1)[:, ::-1]], 1), 1.0)
-    c["tongue"] = surface(_ellipse(z0, centre_y + 0.7 * gap[:, 0] - 0.22 * gap[:, 0], 0.36 * half_w[:, 0], 0.2 * gap[:, 0] + 0.01, 12), 0.5)
+    g = gap[:, 0]
+    c["tongue"] = surface(_ellipse(z0, centre_y + 0.48 * g, 0.36 * half_w[:, 0], 0.2 * g + 0.01, 12), 0.5)
     # cheeks lift and flush with the smile; folds from the nose wings past the mouth corners
     for side, key in ((-1.0, "l"), (1.0, "r")):
-        c[f"cheek_{key}"] = surface(_ellipse(side * (38.0 + 2 * smile), 27.0 - 6.0 * smile, 12.0 + 3.0 * smile, 7.5 + 2.0 * smile, 14), 0.2)
+        cheek = _ellipse(side * (38.0 + 2 * smile), 27.0 - 6.0 * smile, 12.0 + 3.0 * smile, 7.5 + 2.0 * smile, 14)
+        c[f"cheek_{key}"] = surface(cheek, 0.2)
         u = np.linspace(0, 1, 7)[None, :]
         fx = side * ((1 - u) * 16.0 + u * (half_w + 6.0) + 4.0 * np.sin(np.pi * u))
         fy = (1 - u) * 15.0 + u * (corner_y + 9.0)
