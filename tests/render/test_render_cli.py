@@ -228,3 +228,25 @@ def test_fixed_pose_avatars_ignore_skeleton_angles(model_dir: Path) -> None:
     fixed = list(frames.frames(face, angles))
     default = list(frames.frames(face, None))
     np.testing.assert_array_equal(fixed[0], default[0])
+
+
+def test_eval_plots_render_generated_beside_ground_truth(synthetic_shards: Path, tmp_path: Path) -> None:
+    """`eval --plots` writes plots/ID.mp4 with the avatar the shards (or model) carry."""
+    from avflow_cli.data.schema import ShardIndex
+    from avflow_cli.data.shards import read_clip
+    from avflow_cli.evaluate import EvalSettings, evaluate_dir
+    from avflow_cli.metrics.generated import ClipPrediction, save_prediction
+
+    shards = tmp_path / "shards"
+    shutil.copytree(synthetic_shards, shards)
+    rng = np.random.default_rng(0)
+    FaceDecoder(weight=rng.normal(size=(16, 9)), bias=np.zeros(16)).save(shards / "face_decoder.npz")
+    gen = tmp_path / "gen"
+    rec = ShardIndex.load(shards).split("test")[0]
+    clip = read_clip(shards, rec)
+    save_prediction(gen / rec.id, ClipPrediction(face=clip["face"], head_pose=clip["head_pose"], mel=clip["mel"],
+                                                 meta={"text": "hello", "seconds": 4.0, "timings_s": {}}))
+    evaluate_dir(gen, shards, settings=EvalSettings(wer=False, plots=1), show_progress=False)
+    video = _probe(gen / "eval" / "plots" / f"{rec.id}.mp4")["video"]
+    assert (video["width"], video["height"]) == (1024, 512)  # generated | ground truth
+    assert int(video["nb_frames"]) == int(len(clip["face"]) / K.FPS * 30)
