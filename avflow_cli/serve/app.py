@@ -71,6 +71,17 @@ class SynthesizeRequest(BaseModel):
     preview: bool = Field(True, description="Render preview.mp4 (video with sound).")
 
 
+class StreamRequest(BaseModel):
+    """The first message of a /v1/stream connection."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    steps: Optional[int] = Field(None, ge=1)
+    speed: float = Field(1.0, ge=0.1, le=10.0)
+    frames: bool = Field(False, description="Also send the avatar's frames (JPEG, the preview's renderer).")
+
+
 class JobView(BaseModel):
     """A job's state; `files` maps result names to URLs once `status` is `done`."""
 
@@ -448,8 +459,8 @@ async def _read_request(ws: WebSocket, state: ServerState) -> dict[str, Any] | N
         await _send_error(ws, 413, "request message too large")
         return None
     try:
-        body = SynthesizeRequest.model_validate_json(raw)
-        return state.check_options(body.text, body.seed, body.steps, body.speed)
+        body = StreamRequest.model_validate_json(raw)
+        return {**state.check_options(body.text, body.seed, body.steps, body.speed), "frames": body.frames}
     except ValidationError as err:
         await _send_error(ws, 400, _validation_message(err.errors()))
     except HTTPException as err:
@@ -483,7 +494,7 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
     def run(ticket: Ticket) -> None:
         try:
             for chunk in service.stream(options["text"], seed=options["seed"], steps=options["steps"],
-                                        speed=options["speed"], cancelled=ticket.cancelled):
+                                        speed=options["speed"], cancelled=ticket.cancelled, frames=options["frames"]):
                 state.stats["chunks_generated"] += 1
                 put("chunk", chunk)
             put("end")
@@ -506,7 +517,8 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
         await ws.send_text(json.dumps({
             "type": "accepted", "position": state.worker.position(ticket), "mode": service.stream_mode,
             "chunks": len(service.sentences(options["text"])), "sample_rate": service.sample_rate, "fps": service.fps,
-            "motion_layout": service.motion_layout(), "avatar": service.avatar}))
+            "motion_layout": service.motion_layout(), "avatar": service.avatar,
+            "frames": bool(options["frames"] and service.can_render)}))
         while True:
             getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -19,8 +20,9 @@ from websockets.sync.client import connect
 
 from avflow_cli import constants as K
 from avflow_cli.serve.jobs import RESULT_DIR
+from avflow_cli.render.video import open_frame_source, to_video_rate
+from avflow_cli.serve.engine import NEUTRAL_POSE
 from avflow_cli.serve.protocol import decode_chunk
-from avflow_cli.vision.demo_avatar import FACE_PARAM_RANGES
 from serve_helpers import LiveServer, assert_error, raw_get, start_server, wait_idle, wait_job, with_settings
 
 SENTENCES = "Hello there. It is good to see you. How are you today?"
@@ -45,7 +47,7 @@ def test_page_assets_and_openapi(client: httpx.Client) -> None:
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     for element in ('id="text"', 'id="speak"', 'id="video"', 'id="avatar"', 'id="listen-audio"', "/static/app.js"):
         assert element in page.text
-    for asset, kind in (("app.js", "javascript"), ("avatar.js", "javascript"), ("style.css", "css")):
+    for asset, kind in (("app.js", "javascript"), ("style.css", "css")):
         response = client.get(f"/static/{asset}")
         assert response.status_code == 200 and kind in response.headers["content-type"]
     spec = client.get("/openapi.json").json()
@@ -194,13 +196,14 @@ def _stream(url: str, request: dict[str, Any]) -> tuple[list[tuple[float, dict[s
 
 
 def test_stream_sends_each_sentence_as_it_is_done(live_server: LiveServer, serve_service: Any) -> None:
-    messages, chunks = _stream(live_server.ws_url, {"text": SENTENCES, "seed": 3})
+    messages, chunks = _stream(live_server.ws_url, {"text": SENTENCES, "seed": 3, "frames": True})
     kinds = [m["type"] for _, m in messages]
     assert kinds == ["accepted", "chunk", "chunk", "chunk", "end"]
     accepted = messages[0][1]
     assert accepted["chunks"] == 3 and accepted["sample_rate"] == K.SAMPLE_RATE and accepted["fps"] == K.FPS
+    assert accepted["avatar"] == "demo" and accepted["frames"] is True
     layout = {g["name"]: g["dim"] for g in accepted["motion_layout"]}
-    assert layout == {"face": 9, "head_pose": 7, "avatar_params": 9}
+    assert layout == {"face": 9, "head_pose": 7}
     first_chunk_at, end_at = messages[1][0], messages[-1][0]
     assert first_chunk_at < messages[2][0] < messages[3][0] <= end_at  # sentence by sentence, not all at the end
     t_start = 0.0
@@ -208,8 +211,9 @@ def test_stream_sends_each_sentence_as_it_is_done(live_server: LiveServer, serve
         assert chunk.header["seq"] == i and chunk.header["t_start"] == pytest.approx(t_start, abs=1e-5)
         assert len(chunk.audio) == chunk.header["n_frames"] * K.HOP_LENGTH
         assert chunk.motion.shape == (chunk.header["n_frames"], sum(layout.values()))
-        params = chunk.motion[:, 16:]
-        assert (params >= FACE_PARAM_RANGES[:, 0]).all() and (params <= FACE_PARAM_RANGES[:, 1]).all()
+        np.testing.assert_array_equal(chunk.motion[:, 9:], np.tile(NEUTRAL_POSE, (len(chunk.motion), 1)))  # no head VAE
+        seconds = chunk.header["n_frames"] / K.FPS
+        assert chunk.header["image_fps"] == 30.0 and len(chunk.images) == int(seconds * 30.0 + 1e-9)
         t_start += len(chunk.audio) / K.SAMPLE_RATE
     assert messages[-1][1]["chunks"] == 3 and messages[-1][1]["seconds"] == pytest.approx(t_start, abs=1e-5)
     wait_idle(live_server.state)
@@ -218,6 +222,16 @@ def test_stream_sends_each_sentence_as_it_is_done(live_server: LiveServer, serve
         result = serve_service.synth.synthesize(sentence, seed=3 + i)
         np.testing.assert_allclose(chunks[i].audio, result.wav, atol=1e-6)
         np.testing.assert_allclose(chunks[i].motion[:, :9], result.face, atol=1e-6)
+    # the frames are the preview's renderer at 30 fps (JPEG-compressed)
+    source = open_frame_source(serve_service.synth.face_decoder_path, size=384)
+    face_v, _ = to_video_rate(chunks[1].motion[:, :9], None, K.FPS, 30.0)
+    for k in (0, len(face_v) - 1):
+        image = cv2.imdecode(np.frombuffer(chunks[1].images[k], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+        drawn = list(source.frames(face_v[k:k + 1], None))[0]
+        assert image.shape == drawn.shape == (384, 384, 3)
+        assert np.abs(image.astype(int) - drawn.astype(int)).mean() < 2.0
+    _, plain = _stream(live_server.ws_url, {"text": "No pictures."})
+    assert len(plain) == 1 and plain[0].images == [] and plain[0].header["n_images"] == 0
 
 
 @pytest.mark.parametrize(

@@ -21,14 +21,16 @@ from avflow_cli.serve.worker import GenerationWorker, QueueFull
 def test_chunk_round_trip_and_size_check() -> None:
     rng = np.random.default_rng(0)
     chunk = Chunk(seq=3, text="Hi.", audio=rng.normal(size=512).astype(np.float32),
-                  motion=rng.normal(size=(2, 25)).astype(np.float32), t_start=1.25)
+                  motion=rng.normal(size=(2, 16)).astype(np.float32), t_start=1.25, images=[b"\xff\xd8abc", b"\xff\xd8de"])
     header = chunk_header(chunk, sample_rate=22050, fps=86.1)
     assert header == {"type": "chunk", "seq": 3, "sample_rate": 22050, "fps": 86.1, "n_audio": 512, "n_frames": 2,
-                      "motion_dim": 25, "t_start": 1.25, "text": "Hi."}
+                      "motion_dim": 16, "t_start": 1.25, "text": "Hi.", "n_images": 2, "image_fps": 30.0,
+                      "image_format": "jpeg", "image_bytes": [5, 4]}
     payload = chunk_payload(chunk)
     decoded = decode_chunk(json.loads(json.dumps(header)), payload)
     np.testing.assert_array_equal(decoded.audio, chunk.audio)
     np.testing.assert_array_equal(decoded.motion, chunk.motion)
+    assert decoded.images == chunk.images
     with pytest.raises(ValueError, match="payload has"):
         decode_chunk(header, payload[:-4])
 

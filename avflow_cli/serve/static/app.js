@@ -1,5 +1,6 @@
 // The avflow page: video mode (a job → preview.mp4) and streaming mode (WebSocket chunks → Web Audio
-// + the demo avatar drawn on a canvas). window.avflow exposes the page's state for tests and curious users.
+// + the server's avatar frames on a canvas, in step with the audio clock). window.avflow exposes the
+// page's state for tests and curious users.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -85,6 +86,7 @@ async function followJob(job, statusEl) {
 }
 
 async function speakVideo(opts) {
+  $("downloads").innerHTML = "";
   const response = await fetch("/v1/synthesize", {method: "POST", headers: {"Content-Type": "application/json"},
                                                   body: JSON.stringify(opts)});
   if (!response.ok) { setStatus($("status"), await errorText(response), true); return; }
@@ -93,6 +95,7 @@ async function speakVideo(opts) {
 
 // ---------------------------------------------------------------------------------------------- streaming
 function speakStream(opts) {
+  $("downloads").innerHTML = "";  // a stream leaves no files behind
   audioCtx = audioCtx || new AudioContext();
   audioCtx.resume();
   const s = page.stream = {startMs: performance.now(), acceptedMs: null, firstChunkMs: null, endMs: null, error: null,
@@ -100,7 +103,7 @@ function speakStream(opts) {
   const ws = s.ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`);
   ws.binaryType = "arraybuffer";
   $("stop").disabled = false;
-  ws.onopen = () => ws.send(JSON.stringify(opts));
+  ws.onopen = () => ws.send(JSON.stringify({...opts, frames: true}));
   ws.onmessage = (event) => {
     if (typeof event.data === "string") {
       const msg = JSON.parse(event.data);
@@ -108,6 +111,7 @@ function speakStream(opts) {
         s.acceptedMs = performance.now();
         s.layout = msg.motion_layout;
         s.avatar = msg.avatar;
+        s.frames = msg.frames;
         setStatus($("status"), `streaming ${msg.chunks} sentence(s)…` + (msg.position > 1 ? ` (waiting: position ${msg.position})` : ""));
       } else if (msg.type === "chunk") {
         s.header = msg;
@@ -121,15 +125,16 @@ function speakStream(opts) {
       }
       return;
     }
-    receiveChunk(s, s.header, new Float32Array(event.data));
+    receiveChunk(s, s.header, event.data);
   };
   ws.onclose = () => { s.closed = true; $("stop").disabled = true; };
   ws.onerror = () => { if (!s.error) setStatus($("status"), "the stream connection failed", true); };
 }
 
-function receiveChunk(s, header, data) {
-  const audio = data.subarray(0, header.n_audio);
-  const motion = data.subarray(header.n_audio);
+// payload: float32 audio, float32 motion rows, then JPEG frames (sizes in header.image_bytes)
+function receiveChunk(s, header, payload) {
+  const audio = new Float32Array(payload, 0, header.n_audio);
+  const motion = new Float32Array(payload, 4 * header.n_audio, header.n_frames * header.motion_dim);
   const buffer = audioCtx.createBuffer(1, Math.max(1, header.n_audio), header.sample_rate);
   buffer.copyToChannel(audio, 0);
   const source = audioCtx.createBufferSource();
@@ -138,41 +143,40 @@ function receiveChunk(s, header, data) {
   const startAt = Math.max(s.nextTime, audioCtx.currentTime + 0.05);
   source.start(startAt);
   s.nextTime = startAt + header.n_audio / header.sample_rate;
-  s.chunks.push({startAt, header, motion});
+  const chunk = {startAt, header, motion, bitmaps: new Array(header.n_images).fill(null)};
+  let offset = 4 * (header.n_audio + header.n_frames * header.motion_dim);
+  header.image_bytes.forEach((size, k) => {
+    const jpeg = new Blob([new Uint8Array(payload, offset, size)], {type: "image/jpeg"});
+    offset += size;
+    createImageBitmap(jpeg).then((bitmap) => { chunk.bitmaps[k] = bitmap; });
+  });
+  s.chunks.push(chunk);
   if (s.firstChunkMs === null) {
     s.firstChunkMs = performance.now();
-    show("canvas");
-    requestAnimationFrame(() => animate(s));
+    if (s.frames) {
+      show("canvas");
+      requestAnimationFrame(() => animate(s));
+    } else {
+      setStatus($("status"), "this model carries no avatar to draw: streaming audio only");
+    }
   }
 }
 
-function columns(layout, name) {
-  let offset = 0;
-  for (const group of layout) {
-    if (group.name === name) return [offset, group.dim];
-    offset += group.dim;
-  }
-  return null;
-}
-
+// draws the frame of the chunk playing now, by the audio clock (frame k at startAt + k / image_fps)
 function animate(s) {
   if (page.stream !== s) return;
-  const ctx = $("avatar").getContext("2d");
   const now = audioCtx.currentTime;
-  let chunk = null, index = 0;
+  let bitmap = null;
   for (const c of s.chunks) {
-    const n = c.header.n_frames;
-    if (now >= c.startAt) { chunk = c; index = Math.min(n - 1, Math.floor((now - c.startAt) * c.header.fps)); }
+    if (now < c.startAt || !c.bitmaps.length) continue;
+    const k = Math.min(c.bitmaps.length - 1, Math.floor((now - c.startAt) * c.header.image_fps));
+    bitmap = c.bitmaps[k] || bitmap;
   }
-  if (chunk) {
-    const dim = chunk.header.motion_dim;
-    const row = chunk.motion.subarray(index * dim, (index + 1) * dim);
-    const params = columns(s.layout, "avatar_params"), pose = columns(s.layout, "head_pose");
-    AvflowAvatar.draw(ctx, params ? Array.from(row.subarray(params[0], params[0] + params[1])) : null,
-                      pose ? Array.from(row.subarray(pose[0], pose[0] + pose[1])) : null);
+  if (bitmap && bitmap !== s.lastBitmap) {
+    const canvas = $("avatar");
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    s.lastBitmap = bitmap;
     s.drawn += 1;
-  } else {
-    AvflowAvatar.draw(ctx, null, null);
   }
   const finished = s.endMs !== null && now > s.nextTime + 0.1;
   if (!finished && !s.error) requestAnimationFrame(() => animate(s));
