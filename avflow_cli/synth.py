@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from avflow_cli import constants as K
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_dir, check_output_dir, output_kind
+
+if TYPE_CHECKING:  # pragma: no cover
+    from avflow_cli.participant import Participant
 
 OUTPUT_KIND = "synth"  # the marker kind of synth output folders (fsutil.check_output_dir)
 DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
@@ -69,6 +72,7 @@ class SynthesisResult:
     components: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
     speed: float = 1.0
+    participant: dict[str, Any] | None = None  # which participant path ran (meta.json), None without one
 
     @property
     def seconds(self) -> float:
@@ -226,26 +230,40 @@ class Synthesizer:
         return np.concatenate(parts, axis=0).astype(np.float32)  # (T, 29)
 
     def synthesize(self, text: str, *, seed: int = 0, steps: int | None = None, speed: float = 1.0,
-                   progress: Progress | None = None) -> SynthesisResult:
+                   progress: Progress | None = None, participant: Participant | None = None) -> SynthesisResult:
         """Run the whole pipeline on ``text``; nothing is written to disk.
 
         ``progress(stage, done, total)`` reports sentences of text-to-tokens, Euler steps of
-        AV-Flow and the vocoder as they finish (see :data:`Progress`).
+        AV-Flow and the vocoder as they finish (see :data:`Progress`). ``participant`` (from
+        :meth:`prepare_participant`) makes the avatar listen to a user while it speaks.
         """
+        start = time.perf_counter()
+        with torch.inference_mode():
+            tokens = self.text_to_tokens(text, seed=seed, speed=speed, progress=progress)  # (T, 29)
+        t2t_time = time.perf_counter() - start
+        result = self.synthesize_tokens(tokens, seed=seed, steps=steps, progress=progress, participant=participant)
+        result.text, result.speed = text, float(speed)
+        result.timings = {"t2t": t2t_time, **result.timings}
+        return result
+
+    def synthesize_tokens(self, tokens: np.ndarray, *, seed: int = 0, steps: int | None = None,
+                          progress: Progress | None = None, participant: Participant | None = None) -> SynthesisResult:
+        """Tokens (T, 29) at FPS in, speech and motion out: the tokens-in entry (``synthesize`` =
+        :meth:`text_to_tokens` + this). With a ``participant`` the timeline is as long as the
+        longer of the two: the avatar's tokens are padded with silence (it listens once it has
+        spoken) and a shorter participant with a silent listener."""
         from avflow_cli.models.inference import generate
 
         timings: dict[str, float] = {}
         steps = self.model.config.steps if steps is None else int(steps)  # None: the model's own count
         if steps < 1:
             raise AvflowError(f"--steps must be at least 1, got {steps}")
+        tokens, p_tokens, p_smirk = self.guidance_inputs(np.asarray(tokens, np.float32), participant)
         with torch.inference_mode():
             start = time.perf_counter()
-            tokens = self.text_to_tokens(text, seed=seed, speed=speed, progress=progress)  # (T, 29)
-            timings["t2t"] = time.perf_counter() - start
-
-            start = time.perf_counter()
             on_step = None if progress is None else (lambda done, total: progress("avflow", done, total))
-            out = generate(self.model, tokens, steps=steps, seed=seed, num_samples=1, progress=on_step)
+            out = generate(self.model, tokens, p_tokens=p_tokens, p_smirk=p_smirk, steps=steps, seed=seed,
+                           num_samples=1, progress=on_step)
             face, head, mel = out["face"][0], out["head"][0], out["mel"][0]  # (T, F), (T, 8), (T, 80)
             timings["avflow"] = time.perf_counter() - start
 
@@ -267,7 +285,7 @@ class Synthesizer:
         if peak > 1.0:  # vocoders can overshoot; normalise rather than clip
             wav = wav / peak * 0.99
         return SynthesisResult(
-            text=text,
+            text="",
             seed=seed,
             steps=steps,
             tokens=tokens,
@@ -279,8 +297,28 @@ class Synthesizer:
             sample_rate=self.vocoder.sample_rate,
             components=dict(self.components),
             timings=timings,
-            speed=float(speed),
+            participant=None if participant is None else {**participant.record, "warnings": list(participant.warnings)},
         )
+
+    # --- the participant (listening) ----------------------------------------------------------
+    def prepare_participant(self, audio: Any = None, *, video: str | Path | None = None,
+                            features: str | Path | None = None, channel: str | int | None = None,
+                            token_extractor: str = "auto", face: str = "auto") -> Participant:
+        """A user's recording (+ video or features) → guidance streams through the extractors this
+        model was trained with (avflow_cli/participant). Warnings (e.g. a model trained without
+        guidance ignores it) are in ``.warnings``; bad input is a one-line AvflowError."""
+        from avflow_cli.participant import prepare_participant
+
+        demo_trained = self.face_decoder_path is not None and (self.model_dir / "face_decoder.npz").is_file()
+        return prepare_participant(self.model.config, audio=audio, video=video, features=features, channel=channel,
+                                   token_extractor=token_extractor, face=face, demo_trained=demo_trained)
+
+    def guidance_inputs(self, tokens: np.ndarray, participant: Participant | None
+                        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(tokens, p_tokens, p_smirk) on one timeline: see :meth:`synthesize_tokens`."""
+        from avflow_cli.participant.timeline import align_guidance
+
+        return align_guidance(self.model.config, tokens, participant)
 
     # ------------------------------------------------------------------------------------------
     def check_output(self, out_dir: str | Path, *, force: bool = False) -> Path:
@@ -332,6 +370,8 @@ class Synthesizer:
                 "timings_s": result.timings,
                 "avflow_version": __version__,
             }
+            if result.participant is not None:  # which participant path ran (tokens, face), and warnings
+                meta["participant"] = result.participant
             (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         return out_dir
 
