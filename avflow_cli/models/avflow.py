@@ -48,7 +48,7 @@ class AVFlow(nn.Module):
         self.components: dict[str, Any] = {}
         cfg = config
         D, C = cfg.d_model, cfg.cond_dim
-        self.time_embed = TimeEmbedding(D)
+        self.time_embed = TimeEmbedding(D, cfg.time_scale)
         if cfg.fusion == "shared":
             self.in_shared = nn.Linear(cfg.x_dim + C, D)
             self.shared_blocks = _stack(cfg)

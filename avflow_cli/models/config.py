@@ -50,6 +50,9 @@ class AVFlowConfig:
     window_left: int = 7  # past frames each query sees
     window_right: int = 2  # future frames each query sees
     rope_base: float = 10000.0
+    # flow time t ∈ [0, 1] is multiplied by this before the Fourier features; 1.0 (the release, and
+    # every config.json written before the field existed) leaves most features constant
+    time_scale: float = 1.0
     attn_block: int = 64  # query block of the banded attention (speed only; any value is exact)
     fusion: str = "highway"  # highway | separate | shared | cascade
     guidance_dropout: float = 0.3  # training: probability of zeroing all guidance channels
@@ -83,6 +86,8 @@ class AVFlowConfig:
             raise AvflowError(f"model.d_model={self.d_model} must split into {self.heads} heads of even size")
         if min(self.window_left, self.window_right) < 0 or self.attn_block < 1 or self.depth < 1:
             raise AvflowError("model.window_left/window_right must be >= 0, attn_block and depth >= 1")
+        if not self.time_scale > 0:
+            raise AvflowError(f"model.time_scale must be positive, got {self.time_scale}")
         if not 0.0 <= self.guidance_dropout <= 1.0:
             raise AvflowError("model.guidance_dropout must be in [0, 1]")
         return self
@@ -151,8 +156,8 @@ class TrainConfig:
 
 
 PRESET_MODEL: dict[str, dict[str, Any]] = {
-    "tiny": dict(d_model=96, hidden_dim=192, heads=4, depth=3, window_left=7, window_right=2, steps=8),
-    "base": dict(),
+    "tiny": dict(d_model=96, hidden_dim=192, heads=4, depth=3, window_left=7, window_right=2, steps=8, time_scale=1000.0),
+    "base": dict(time_scale=1000.0),
     "release": dict(window_left=16, window_right=8, steps=16, normalization="release", guidance_dropout=0.0,
                     token_source=RELEASE_TOKEN_SOURCE),
 }

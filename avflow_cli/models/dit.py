@@ -2,7 +2,9 @@
 
 Exactly as REFERENCE.md §1 records the authors' network, so their weights load:
 - time embedding: 64 = D/8 frequencies f_k = exp(−k·ln(10⁴)/(D/8 − 1)) of t ∈ [0, 1] as is,
-  [sin | cos] → Linear(D/4 → D) → exact GELU → Linear(D → D), shared by every block;
+  [sin | cos] → Linear(D/4 → D) → exact GELU → Linear(D → D), shared by every block. With t as
+  is only the ~20 lowest-period features vary over the flow; ``time_scale`` (config) multiplies
+  t first (1000 as in DiT for our presets; 1 for the release, whose weights expect t as is);
 - each sub-layer (attention, MLP) has its own AdaLN-Zero: Linear(D → 3D) on the time embedding
   (no SiLU), split (alpha, beta, gamma); ``x + alpha · F(LN(x)·(1 + gamma) + beta)`` with a
   LayerNorm without affine, eps 1e-6; alpha's weight rows and the whole bias start at zero, so a
@@ -25,19 +27,24 @@ TIME_MAX_PERIOD = 10_000.0
 
 
 class TimeEmbedding(nn.Module):
-    """Flow time t (B,) in [0, 1] → (B, D)."""
+    """Flow time t (B,) in [0, 1] → (B, D); the Fourier features see ``scale``·t."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, scale: float = 1.0) -> None:
         super().__init__()
+        self.scale = float(scale)
         self.n_freq = dim // 8
         self.fc1 = nn.Linear(dim // 4, dim)
         self.fc2 = nn.Linear(dim, dim)
 
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
+    def features(self, t: torch.Tensor) -> torch.Tensor:
+        """[sin | cos] Fourier features (B, D/4) of scale·t."""
         k = torch.arange(self.n_freq, device=t.device)
         freqs = torch.exp(k * (-math.log(TIME_MAX_PERIOD) / (self.n_freq - 1)))  # (D/8,)
-        arg = t.float()[:, None] * freqs[None, :]  # (B, D/8)
-        feats = torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)  # (B, D/4)
+        arg = (t.float() * self.scale)[:, None] * freqs[None, :]  # (B, D/8)
+        return torch.cat([torch.sin(arg), torch.cos(arg)], dim=-1)  # (B, D/4)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        feats = self.features(t)  # (B, D/4)
         return self.fc2(F.gelu(self.fc1(feats.to(self.fc1.weight.dtype))))  # (B, D)
 
 
