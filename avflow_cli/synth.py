@@ -31,6 +31,7 @@ from avflow_cli.fsutil import atomic_dir, check_output_dir, output_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     from avflow_cli.participant import Participant
+    from avflow_cli.stream import ListenSession, StreamChunk
 
 OUTPUT_KIND = "synth"  # the marker kind of synth output folders (fsutil.check_output_dir)
 DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
@@ -319,6 +320,58 @@ class Synthesizer:
         from avflow_cli.participant.timeline import align_guidance
 
         return align_guidance(self.model.config, tokens, participant)
+
+    # --- streaming and the live loop (avflow_cli/stream.py, models/streaming.py) --------------
+    def stream(self, text: str | None = None, *, tokens: np.ndarray | None = None,
+               participant: Participant | None = None, seed: int = 0, steps: int | None = None,
+               speed: float = 1.0, schedule: str = "exact", chunk_frames: int | None = None,
+               lookahead: int | None = None) -> Iterator[StreamChunk]:
+        """Yield (audio, motion) chunks as they become final; text or tokens in, as :meth:`synthesize`.
+
+        ``schedule="exact"``: equal to :meth:`synthesize_tokens` (audio before peak
+        normalisation) to float precision, frames final after ``steps·depth·window_right`` frames of
+        look-ahead; ``"low-latency"``: chunks of ``chunk_frames`` with ``lookahead`` frames of future
+        (default one network's receptive field), close to offline. Statistics of the last stream
+        (time to first audio, real-time factor) are in ``self.last_stream``.
+        """
+        from avflow_cli.models.inference import build_cond
+        from avflow_cli.stream import DEFAULT_CHUNK, AvatarStream, stream_cond
+
+        t0 = time.perf_counter()
+        if (text is None) == (tokens is None):
+            raise AvflowError("stream needs text or tokens (exactly one)")
+        steps = self.model.config.steps if steps is None else int(steps)
+        if steps < 1:
+            raise AvflowError(f"--steps must be at least 1, got {steps}")
+        chunk = DEFAULT_CHUNK if chunk_frames is None else int(chunk_frames)
+        if chunk < 1:
+            raise AvflowError(f"--chunk-frames must be at least 1, got {chunk}")
+        with torch.inference_mode():
+            if text is not None:
+                tokens = self.text_to_tokens(text, seed=seed, speed=speed)  # (T, 29)
+            tokens, p_tokens, p_smirk = self.guidance_inputs(np.asarray(tokens, np.float32), participant)
+            cond = build_cond(self.model, tokens, p_tokens, p_smirk)[0]  # (T, C)
+        avatar = AvatarStream(self, schedule=schedule, steps=steps, seed=seed, total=len(cond), chunk=chunk,
+                              lookahead=lookahead)
+        avatar.t0 = t0  # time to first audio counts text-to-tokens too
+        self.last_stream = avatar.stats
+        yield from stream_cond(avatar, cond, chunk)
+
+    def listen_session(self, *, sample_rate: int, **kwargs: Any) -> ListenSession:
+        """A push-style live loop: ``session.push(audio, frames=None)`` → avatar chunks; ``close()``."""
+        from avflow_cli.stream import ListenSession
+
+        return ListenSession(self, sample_rate=sample_rate, **kwargs)
+
+    def listen(self, chunks: Any, *, sample_rate: int, **kwargs: Any) -> Iterator[StreamChunk]:
+        """Live loop over an iterable of participant audio chunks (or ``(audio, frames)`` pairs);
+        yields avatar chunks as they become final (see avflow_cli/stream.py for the latency)."""
+        session = self.listen_session(sample_rate=sample_rate, **kwargs)
+        self.last_listen = session
+        for item in chunks:
+            audio, frames = item if isinstance(item, tuple) else (item, None)
+            yield from session.push(audio, frames)
+        yield from session.close()
 
     # ------------------------------------------------------------------------------------------
     def check_output(self, out_dir: str | Path, *, force: bool = False) -> Path:

@@ -19,10 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def rope_tables(seq_len: int, head_dim: int, base: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of pos·θ_k, each (T, Dh/2) in fp32 (any length: nothing is cached)."""
+def rope_tables(seq_len: int, head_dim: int, base: float, device: torch.device,
+                offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of pos·θ_k, each (T, Dh/2) in fp32 (any length: nothing is cached).
+
+    ``offset``: position of the first frame (streaming windows keep the positions they have in
+    the whole sequence, so their angles are bit-identical to one pass over it).
+    """
     theta = 1.0 / (base ** (torch.arange(0, head_dim, 2, device=device)[: head_dim // 2].float() / head_dim))
-    pos = torch.arange(seq_len, device=device, dtype=torch.float32)
+    pos = torch.arange(offset, offset + seq_len, device=device, dtype=torch.float32)
     angles = pos[:, None] * theta[None, :]  # (T, Dh/2)
     return torch.cos(angles), torch.sin(angles)
 

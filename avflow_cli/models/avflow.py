@@ -65,9 +65,11 @@ class AVFlow(nn.Module):
         self.out_audio = nn.Linear(D, cfg.mel_dim)
 
     # -----------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, key_mask: torch.Tensor | None = None,
+                pos_offset: int = 0) -> torch.Tensor:
         """Velocity (B, T, X). ``key_mask`` (B, T) bool marks real frames of padded training windows
-        (padded frames are then invisible to real ones); None: every frame is real."""
+        (padded frames are then invisible to real ones); None: every frame is real. ``pos_offset``:
+        RoPE position of frame 0 (streaming evaluates windows of a longer sequence, models/streaming.py)."""
         cfg = self.config
         B, T, _ = x.shape
         if x.shape[-1] != cfg.x_dim or cond.shape[-1] != cfg.cond_dim or cond.shape[:2] != x.shape[:2]:
@@ -77,7 +79,7 @@ class AVFlow(nn.Module):
             raise ValueError(f"AVFlow key_mask must be (B, T) = {(B, T)}, got {tuple(key_mask.shape)}")
         t = t.reshape(-1).expand(B) if t.numel() == 1 else t.reshape(B)  # (B,)
         temb = self.time_embed(t)  # (B, D)
-        rope = rope_tables(T, cfg.d_model // cfg.heads, cfg.rope_base, x.device)  # 2 × (T, Dh/2)
+        rope = rope_tables(T, cfg.d_model // cfg.heads, cfg.rope_base, x.device, pos_offset)  # 2 × (T, Dh/2)
         if cfg.fusion == "shared":
             h = self.in_shared(torch.cat([x, cond], dim=-1))  # (B, T, D)
             for block in self.shared_blocks:
