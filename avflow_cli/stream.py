@@ -326,3 +326,50 @@ class ListenSession:
         self.ended = True
         last = self.stream.finish()
         return out + ([last] if last is not None else [])
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing a stream as it comes
+# ---------------------------------------------------------------------------------------------
+def write_stream(synth: Any, chunks: Iterator[StreamChunk], out_dir: Any, *, meta: dict[str, Any],
+                 force: bool = False, on_chunk: Any = None) -> tuple[Any, StreamStats]:
+    """Append each chunk's audio to ``speech.wav`` as it arrives (inside the output's temporary
+    folder, renamed into place at the end: a killed stream leaves nothing half-written), then
+    write ``motion.npz`` and ``meta.json``. ``on_chunk(chunk)`` sees every chunk (progress)."""
+    import json
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from avflow_cli import __version__
+    from avflow_cli.fsutil import atomic_dir
+
+    out_dir = Path(out_dir)
+    parts: dict[str, list[np.ndarray]] = {"face": [], "head_latent": [], "mel": [], "head_pose": []}
+    from avflow_cli.synth import OUTPUT_KIND as kind
+    with atomic_dir(out_dir, kind=kind, force=force, protect=getattr(synth, "reads", [])) as tmp:
+        with sf.SoundFile(str(tmp / "speech.wav"), "w", samplerate=synth.vocoder.sample_rate, channels=1,
+                          subtype="PCM_16", format="WAV") as wav_file:
+            for chunk in chunks:
+                if len(chunk.wav):
+                    wav_file.write(np.clip(chunk.wav, -1.0, 1.0))
+                    wav_file.flush()
+                for key in ("face", "head_latent", "mel"):
+                    parts[key].append(getattr(chunk, key))
+                if chunk.head_pose is not None:
+                    parts["head_pose"].append(chunk.head_pose)
+                if on_chunk is not None:
+                    on_chunk(chunk)
+        stats: StreamStats = synth.last_stream
+        motion = {k: np.concatenate(v) for k, v in parts.items() if v}
+        motion["fps"] = np.float64(K.FPS)
+        np.savez_compressed(tmp / "motion.npz", **motion)
+        meta = {**meta, "fps": K.FPS, "sample_rate": synth.vocoder.sample_rate, "frames": stats.frames,
+                "seconds": stats.samples / synth.vocoder.sample_rate, "components": synth.components,
+                "stream": {"schedule": stats.schedule, "time_to_first_audio_s": stats.first_audio_s,
+                           "time_to_first_motion_s": stats.first_motion_s, "total_s": stats.total_s,
+                           "real_time_factor": stats.real_time_factor(synth.vocoder.sample_rate), "chunks": stats.chunks,
+                           **stats.extra},
+                "preview": "none (streamed)", "avflow_version": __version__}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    return out_dir, stats

@@ -10,6 +10,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from avflow_cli.cli import listening
 from avflow_cli.console import console, err_console, progress
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.synth import DEMO_MODEL_DIR
@@ -38,6 +39,16 @@ def synth_command(
     no_preview: bool = typer.Option(False, "--no-preview", help="Skip preview.mp4."),
     force: bool = typer.Option(False, "--force", help="Replace an existing -o that avflow did not write as a synth output "
                                "(a file, or a folder of other files). The model being read is never replaced."),
+    participant_audio: Optional[Path] = typer.Option(None, "--participant-audio", help=listening.PARTICIPANT_HELP),
+    participant_video: Optional[Path] = typer.Option(None, "--participant-video", help=listening.VIDEO_HELP),
+    participant_features: Optional[Path] = typer.Option(None, "--participant-features", help=listening.FEATURES_HELP),
+    participant_channel: Optional[str] = typer.Option(None, "--participant-channel", help=listening.CHANNEL_HELP),
+    participant_extractor: listening.TokenExtractor = typer.Option(listening.TokenExtractor.auto, "--participant-extractor", help=listening.EXTRACTOR_HELP),
+    participant_face: listening.FaceExtractor = typer.Option(listening.FaceExtractor.auto, "--participant-face", help=listening.FACE_HELP),
+    stream: bool = typer.Option(False, "--stream", help=listening.STREAM_HELP),
+    schedule: listening.Schedule = typer.Option(listening.Schedule.exact, "--schedule", help=listening.SCHEDULE_HELP),
+    chunk_frames: Optional[int] = typer.Option(None, "--chunk-frames", min=1, help="--stream: frames per chunk (default 16 ≈ 186 ms)."),
+    lookahead: Optional[int] = typer.Option(None, "--lookahead", min=0, help="--stream low-latency: future frames each chunk sees (default: one network's receptive field)."),
 ) -> None:
     """Synthesize speech, face codes and head pose from text.
 
@@ -73,6 +84,8 @@ def synth_command(
     elif out.exists() and not out.is_dir():
         raise AvflowError(f"{out}: exists and is a file; with --file, -o names a folder of outputs")
 
+    if file is not None and (participant_audio or participant_video or participant_features or stream):
+        raise AvflowError("--participant-* and --stream work with one TEXT, not --file")
     with err_console.status("loading models…"):
         synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder.value,
                             vocoder_checkpoint=vocoder_checkpoint, device=device)
@@ -83,13 +96,20 @@ def synth_command(
         f"vocoder={synth.components['vocoder']}  device={synth.components['device']}",
         highlight=False,
     )
+    participant = listening.load_participant(synth, participant_audio, participant_video, participant_features,
+                                             participant_channel, participant_extractor, participant_face)
+    if stream:
+        listening.run_stream(synth, lines[0], out, participant=participant, seed=seed, steps=steps, speed=speed,
+                             schedule=schedule, chunk_frames=chunk_frames, lookahead=lookahead, force=force)
+        return
     table = Table(title="avflow synth")
     for column in ("output", "audio (s)", "t2t", "avflow", "vocoder", "RTF", "preview"):
         table.add_column(column)
     with progress(transient=True) as bar:
         report = StageBars(bar)
         if file is None:
-            result = synth.synthesize(lines[0], seed=seed, steps=steps, speed=speed, progress=report)
+            result = synth.synthesize(lines[0], seed=seed, steps=steps, speed=speed, progress=report,
+                                      participant=participant)
             results = [(synth.save(result, out, preview=not no_preview, force=force), result)]
         else:
             results = []
