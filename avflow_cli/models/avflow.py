@@ -121,6 +121,12 @@ def drop_guidance(cond: torch.Tensor, config: AVFlowConfig, p: float, generator:
 
     Zero is the "no guidance" value (normalised space), the same value ``generate`` feeds when
     no participant streams are given, so one model serves with and without guidance.
+
+    Zero is also the mean participant, but only per channel: a real participant frame is never
+    the all-zero vector (demo corpus: per-frame RMS of the 85 normalised guidance channels is
+    ≥ 0.22, median 0.76), so the network can tell "absent" from "present" without a flag. An
+    explicit presence channel was measured and did not help (issue 9: tiny, 400 steps, val loss
+    with guidance 2.369 without the flag vs 2.386 with it; without guidance 2.320 vs 2.338).
     """
     if config.guidance_dim == 0 or p <= 0:
         return cond
