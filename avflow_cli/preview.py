@@ -11,7 +11,6 @@ watchable preview with its speech.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,16 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PREVIEW_FPS = 30.0
 PLOT_SIZE = (960, 540)  # width, height in pixels (even, for yuv420p)
-
-
-def resample_rows(values: np.ndarray, src_rate: float, dst_rate: float) -> np.ndarray:
-    """Linearly resample (T, D) rows from ``src_rate`` to ``dst_rate`` by timestamps."""
-    n_out = max(1, int(np.floor(len(values) / src_rate * dst_rate)))
-    t_src = np.arange(len(values)) / src_rate
-    t_dst = np.arange(n_out) / dst_rate
-    flat = values.reshape(len(values), -1)
-    out = np.stack([np.interp(t_dst, t_src, flat[:, j]) for j in range(flat.shape[1])], axis=1)
-    return out.reshape((n_out,) + values.shape[1:]).astype(np.float32)
 
 
 def quaternion_to_euler_deg(quat: np.ndarray) -> np.ndarray:
@@ -151,47 +140,20 @@ def _plot_background(result: "SynthesisResult") -> tuple[np.ndarray, list[tuple[
 def _plot_preview(path: Path, result: "SynthesisResult") -> None:
     import cv2
 
-    from avflow_cli.audio.io import write_audio
+    from avflow_cli.render.video import encode_mp4
 
     background, spans, seconds = _plot_background(result)
+    height, width = background.shape[:2]
+    background = np.pad(background, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")  # yuv420p: even sides
     n_frames = max(1, int(seconds * PREVIEW_FPS))
     x0, x1 = spans[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        wav_path = Path(tmp) / "speech.wav"
-        write_audio(wav_path, result.wav, result.sample_rate)
 
-        def frames():
-            for i in range(n_frames):
-                frame = background.copy()
-                x = int(round(x0 + (x1 - x0) * i / n_frames))
-                cv2.line(frame, (x, 0), (x, frame.shape[0] - 1), (220, 30, 30), 2)
-                yield frame
+    def frames():
+        for i in range(n_frames):
+            frame = background.copy()
+            x = int(round(x0 + (x1 - x0) * i / n_frames))
+            cv2.line(frame, (x, 0), (x, frame.shape[0] - 1), (220, 30, 30), 2)
+            yield frame
 
-        write_mp4(path, frames(), PREVIEW_FPS, audio_path=wav_path)
-
-
-def write_mp4(path: Path, frames, fps: float, audio_path: Path | None = None) -> None:
-    """Encode RGB uint8 frames (an iterator of (H, W, 3)) to H.264 mp4, muxing ``audio_path``."""
-    import ffmpeg
-
-    iterator = iter(frames)
-    first = next(iterator)
-    height, width = first.shape[:2]
-    video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=fps)
-    streams = [video]
-    if audio_path is not None:
-        streams.append(ffmpeg.input(str(audio_path)).audio)
-    out = ffmpeg.output(
-        *streams, str(path), vcodec="libx264", pix_fmt="yuv420p", acodec="aac", preset="veryfast", shortest=None,
-        loglevel="error", vf="pad=ceil(iw/2)*2:ceil(ih/2)*2",
-    ).overwrite_output()
-    process = out.run_async(pipe_stdin=True, quiet=True)
-    try:
-        process.stdin.write(np.ascontiguousarray(first).tobytes())
-        for frame in iterator:
-            process.stdin.write(np.ascontiguousarray(frame).tobytes())
-    except BrokenPipeError:
-        pass  # ffmpeg died: its stderr below says why
-    _, err = process.communicate()  # closes stdin, waits for the encoder to finish
-    if process.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed writing {path}: {err.decode(errors='replace')[-500:]}")
+    size = (background.shape[1], background.shape[0])
+    encode_mp4(path, frames(), size, PREVIEW_FPS, audio=result.wav, audio_sr=result.sample_rate)

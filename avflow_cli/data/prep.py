@@ -26,6 +26,7 @@ import numpy as np
 
 from avflow_cli import constants as K
 from avflow_cli.audio.vad import MIN_INPUT_RATE, VadConfig
+from avflow_cli.data.arrays import load_array
 from avflow_cli.data.index import PartManifest, RunningStats, merge_parts
 from avflow_cli.data.schema import ClipRecord, ShardIndex, shard_name
 from avflow_cli.errors import AvflowError, InputFileError, MissingCheckpointError
@@ -112,31 +113,6 @@ def check_writable(path: str | Path) -> None:
         raise AvflowError(f"{path}: cannot create output directory ({p} is a file)")
     if not os.access(p, os.W_OK | os.X_OK):
         raise AvflowError(f"{path}: output directory is not writable")
-
-
-# --- validated readers -------------------------------------------------------------------------
-def load_array(path: str | Path, *, ndim: int, dim: int | None = None, allow_nan: bool = False) -> np.ndarray:
-    """np.load with one-line errors for missing, corrupt, mis-shaped or non-finite arrays."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise InputFileError(path, f"not a readable .npy array ({err})") from err
-    if arr.ndim == ndim + 1 and arr.shape[0] == 1:
-        arr = arr[0]  # (1, N, D) batch-of-one files, as the release writes tokens
-    if arr.ndim != ndim or (dim is not None and arr.shape[-1] != dim) or len(arr) == 0:
-        want = "(N" + ", ?" * (ndim - 1 - (dim is not None)) + (f", {dim}" if dim is not None else "") + ")"
-        raise InputFileError(path, f"expected shape {want}, got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
-        raise InputFileError(path, f"expected a numeric array, got dtype {arr.dtype}")
-    if arr.dtype != bool:
-        if np.isinf(arr).any():
-            raise InputFileError(path, f"contains Inf values ({int(np.isinf(arr).sum())})")
-        if not allow_nan and np.isnan(arr).any():
-            raise InputFileError(path, f"contains NaN values ({int(np.isnan(arr).sum())})")
-    return arr
 
 
 def read_session_audio(session: Session) -> tuple[np.ndarray, int]:
@@ -408,18 +384,11 @@ def p_smirk_path(session: Session, out: str | Path) -> Path | None:
     return None
 
 
-def _fill_rows(values: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Replace rows where ``good`` is False by the nearest good row (for interpolation only)."""
-    from avflow_cli.vision.headpose import _nearest_tracked
-
-    return values[_nearest_tracked(good)]
-
-
 def session_streams(
     session: Session, out: str | Path, *, participant: bool, length_tolerance_s: float = 1.0
 ) -> dict[str, np.ndarray]:
     """Every stream of a session at FPS, trimmed to the shortest: {mel, tokens, face, head_pose, valid, p_*}."""
-    from avflow_cli.data.resample import common_length, resample_headpose, resample_mask, resample_to_fps
+    from avflow_cli.data.resample import common_length, fill_nearest, resample_headpose, resample_mask, resample_to_fps
 
     work = work_dir(out, session)
     fps = session.face_fps
@@ -461,7 +430,7 @@ def session_streams(
     n = common_length(lengths, tolerance_s=length_tolerance_s, source=session.path)
     if n < 1:
         raise InputFileError(session.path, "shorter than one frame at FPS")
-    face = _fill_rows(face, face_ok)
+    face = fill_nearest(face, face_ok)  # lost rows: nearest good row (interpolation only)
     streams = {
         "mel": mel[:n].astype(np.float32),
         "tokens": resample_to_fps(tokens.astype(np.float32), K.TOKEN_RATE, n),

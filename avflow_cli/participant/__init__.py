@@ -98,7 +98,8 @@ def video_features(path: str | Path, face: str, dim: int) -> tuple[np.ndarray, f
     """(features (N, dim), fps, extractor name) of a participant video."""
     if face == "smirk":
         from avflow_cli.checkpoints import require_checkpoint
-        from avflow_cli.vision.smirk import extract_smirk_features, fill_invalid
+        from avflow_cli.data.resample import fill_linear
+        from avflow_cli.vision.smirk import extract_smirk_features
 
         layout = {K.SMIRK_DIM: "paper", K.RELEASE_SMIRK_DIM: "release"}.get(dim)
         if layout is None:
@@ -106,7 +107,7 @@ def video_features(path: str | Path, face: str, dim: int) -> tuple[np.ndarray, f
         feats, valid, fps = extract_smirk_features(path, require_checkpoint("smirk"), layout=layout, show_progress=False)
         if not valid.any():
             raise InputFileError(path, f"no face found in any of its {len(valid)} frames")
-        return fill_invalid(feats, valid), fps, f"SMIRK ({layout} layout)"
+        return fill_linear(feats, valid), fps, f"SMIRK ({layout} layout)"
     from avflow_cli.participant.face_tracker import TRACKER_NAME, track_video
 
     if dim != K.SMIRK_DIM:

@@ -218,7 +218,7 @@ def track_video(path: str | Path, *, show_progress: bool = False) -> tuple[np.nd
     with no face at all is an InputFileError.
     """
     from avflow_cli.console import progress
-    from avflow_cli.vision.smirk import fill_invalid
+    from avflow_cli.data.resample import fill_linear
     from avflow_cli.vision.video import iter_frames, probe_video
 
     info = probe_video(path)
@@ -240,7 +240,7 @@ def track_video(path: str | Path, *, show_progress: bool = False) -> tuple[np.nd
         raise InputFileError(info.path, f"no face found in any of its {len(valid)} frames")
     feats = np.zeros((len(valid), 56), np.float32)
     feats[valid] = targets_to_features(predict_targets(np.asarray(pts)[valid]))
-    return fill_invalid(feats, valid), valid, float(info.fps)
+    return fill_linear(feats, valid), valid, float(info.fps)
 
 
 def main() -> None:  # pragma: no cover - maintenance command

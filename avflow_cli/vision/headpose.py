@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from avflow_cli.constants import HEAD_POSE_DIM
+from avflow_cli.data.resample import nearest_index
 from avflow_cli.errors import AvflowError, InputFileError
 
 ORTHO_REPAIR_TOL = 0.05  # max |RᵀR − I| entry still re-orthonormalised; larger is an error
@@ -138,18 +139,8 @@ def headpose_and_tracked(
     tracked = np.isfinite(rot).all(axis=(1, 2)) & np.isfinite(trans).all(axis=1)  # (N,)
     if not tracked.any():
         raise _error(source, "no frame has a finite head pose")
-    idx = _nearest_tracked(tracked)  # (N,)
+    idx = nearest_index(tracked)  # (N,)
     quat = rotmat_to_quat(rot[idx])  # (N, 4)
     pose = np.concatenate([quat, trans[idx]], axis=1).astype(np.float32)  # (N, 7)
     assert pose.shape[1] == HEAD_POSE_DIM
     return pose, tracked
-
-
-def _nearest_tracked(tracked: np.ndarray) -> np.ndarray:
-    """For each frame, the index of the nearest tracked frame (itself when tracked)."""
-    good = np.flatnonzero(tracked)
-    pos = np.searchsorted(good, np.arange(len(tracked)))  # (N,)
-    left = good[np.clip(pos - 1, 0, len(good) - 1)]
-    right = good[np.clip(pos, 0, len(good) - 1)]
-    n = np.arange(len(tracked))
-    return np.where(np.abs(n - left) <= np.abs(right - n), left, right)

@@ -56,6 +56,7 @@ from avflow_cli.constants import (
     SMIRK_JAW_DIM,
     SMIRK_ROTATION_DIM,
 )
+from avflow_cli.data.resample import fill_linear
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.weights import state_dict_mismatch
@@ -365,23 +366,6 @@ def axis_angle_to_rotmat(rotvec: np.ndarray) -> np.ndarray:
     return np.eye(3)[None] + s * k + (1.0 - c) * (k @ k)  # (N, 3, 3)
 
 
-def fill_invalid(features: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Replace rows of invalid frames by linear interpolation between valid ones (held at the ends).
-
-    Keeps conditioning streams free of zero spikes where the face was lost; ``valid`` still
-    says which frames were measured.
-    """
-    feats = np.asarray(features, dtype=np.float32).copy()
-    valid = np.asarray(valid, dtype=bool)
-    if valid.all() or not valid.any():
-        return feats
-    idx = np.arange(len(feats))
-    good = np.flatnonzero(valid)
-    for d in range(feats.shape[1]):
-        feats[~valid, d] = np.interp(idx[~valid], good, feats[good, d])
-    return feats
-
-
 def extract_smirk_features(
     video_path: str | Path,
     checkpoint: str | Path,
@@ -483,7 +467,7 @@ def write_smirk_features(
         "detector": "OpenCV Haar frontal face (largest face, EMA-smoothed box)",
     }
     with atomic_path(out) as tmp:
-        np.save(tmp, fill_invalid(feats, valid))
+        np.save(tmp, fill_linear(feats, valid))
     with atomic_path(valid_path) as tmp:
         np.save(tmp, valid)
     with atomic_path(meta_path) as tmp:  # written last: marks the work finished

@@ -68,3 +68,22 @@ def test_common_length_trims_to_shortest_and_rejects_big_gaps() -> None:
 def test_empty_stream() -> None:
     with pytest.raises(AvflowError):
         rs.resample_to_fps(np.zeros((0, 3)), 30.0)
+
+
+def test_fill_linear_interpolates_and_holds_edges() -> None:
+    feats = np.array([[0.0], [9.0], [2.0], [9.0], [9.0], [8.0], [9.0]])
+    valid = np.array([False, True, True, False, False, True, False])
+    feats[~valid] = 0.0
+    out = rs.fill_linear(feats, valid)
+    np.testing.assert_allclose(out[:, 0], [9.0, 9.0, 2.0, 4.0, 6.0, 8.0, 8.0])
+
+
+def test_fill_nearest_copies_the_nearest_good_row() -> None:
+    rot = np.arange(6, dtype=np.float64)[:, None, None] * np.ones((1, 3, 3))  # (6, 3, 3) row k holds k
+    good = np.array([False, True, False, True, False, False])
+    assert rs.nearest_index(good).tolist() == [1, 1, 1, 3, 3, 3]  # row 2: a tie, the earlier row wins
+    out = rs.fill_nearest(rot, good)
+    assert out.shape == rot.shape and out[:, 0, 0].tolist() == [1, 1, 1, 3, 3, 3]
+    np.testing.assert_array_equal(rs.fill_nearest(rot, np.zeros(6, bool)), rot)  # nothing to fill from
+    with pytest.raises(AvflowError):
+        rs.nearest_index(np.zeros(3, bool))

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from avflow_cli import constants as K
 from avflow_cli.cli.main import app
-from avflow_cli.preview import quaternion_to_euler_deg, resample_rows
+from avflow_cli.data.resample import resample_to_fps
+from avflow_cli.preview import quaternion_to_euler_deg
 from avflow_cli.synth import MAX_SENTENCE_CHARS, split_sentences
 
 runner = CliRunner()
@@ -25,10 +26,10 @@ def test_split_sentences_keeps_text_and_bounds_length() -> None:
     assert split_sentences("   ") == []
 
 
-def test_resample_rows_preserves_duration_and_linear_signals() -> None:
+def test_resample_to_preview_rate_preserves_duration_and_linear_signals() -> None:
     t = np.arange(int(2 * K.FPS)) / K.FPS
     values = np.stack([t, 2 * t + 1], axis=1)  # linear in time
-    out = resample_rows(values, K.FPS, 30.0)
+    out = resample_to_fps(values, K.FPS, dst_rate=30.0)
     n_out = int(len(t) / K.FPS * 30.0)  # whole frames of the same duration
     assert out.shape == (n_out, 2)
     t30 = np.arange(n_out) / 30.0
@@ -63,3 +64,24 @@ def test_synth_user_errors_are_one_line(tmp_path: Path, args: list[str], message
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="needs ffmpeg")
+def test_plot_preview_is_an_h264_video_with_the_speech(tmp_path: Path) -> None:
+    import subprocess
+
+    from avflow_cli.preview import PREVIEW_FPS, write_preview
+    from avflow_cli.synth import SynthesisResult
+
+    t, sr = int(K.FPS), 16000  # one second
+    rng = np.random.default_rng(0)
+    result = SynthesisResult(
+        text="plots", seed=0, steps=1, tokens=np.zeros((t, K.TOKEN_DIM), np.float32), mel=rng.normal(size=(t, K.N_MELS)),
+        face=rng.normal(size=(t, 16)), head_latent=np.zeros((t, 8)), head_pose=None,
+        wav=(0.1 * np.sin(np.arange(sr) / sr * 2 * np.pi * 220)).astype(np.float32), sample_rate=sr, components={},
+    )
+    path = tmp_path / "preview.mp4"
+    assert write_preview(path, result, None) == "plots"
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,nb_frames",
+                            "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout.split()
+    assert f"h264,video,{int(t / K.FPS * PREVIEW_FPS)}" in probe and any(s.startswith("aac,audio") for s in probe)

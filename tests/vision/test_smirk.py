@@ -149,11 +149,3 @@ def test_axis_angle_to_rotmat() -> None:
     np.testing.assert_allclose(rot[1], np.eye(3), atol=1e-12)
     np.testing.assert_allclose(rot[2] @ rot[2].T, np.eye(3), atol=1e-12)
     assert np.isclose(np.linalg.det(rot[2]), 1.0)
-
-
-def test_fill_invalid_interpolates_and_holds_edges() -> None:
-    feats = np.array([[0.0], [9.0], [2.0], [9.0], [9.0], [8.0], [9.0]])
-    valid = np.array([False, True, True, False, False, True, False])
-    feats[~valid] = 0.0
-    out = S.fill_invalid(feats, valid)
-    np.testing.assert_allclose(out[:, 0], [9.0, 9.0, 2.0, 4.0, 6.0, 8.0, 8.0])

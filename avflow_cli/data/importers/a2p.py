@@ -39,7 +39,9 @@ import numpy as np
 import soundfile as sf
 
 from avflow_cli.constants import CAPTURE_SAMPLE_RATE, FACE_RATE, TOKEN_DIM
-from avflow_cli.data.importers.session import ImportReport, SessionData, interpolate_rows, load_npy, write_session
+from avflow_cli.data.arrays import load_array
+from avflow_cli.data.importers.session import ImportReport, SessionData, write_session
+from avflow_cli.data.resample import fill_linear
 from avflow_cli.errors import AvflowError, InputFileError
 
 SUBJECTS = ("PXB184", "RLW104", "TXB805", "GQS883")
@@ -118,13 +120,13 @@ def read_scene(subject_dir: Path, scene: str) -> SessionData | str:
     face_path = Path(f"{base}_face_expression.npy")
     missing_path = Path(f"{base}_missing_face_frames.npy")
     audio_path = Path(f"{base}_audio.wav")
-    body = load_npy(pose_path, ndim=2)
+    body = load_array(pose_path, ndim=2, allow_nan=True, allow_inf=True)  # head columns checked below
     if body.shape[1] != BODY_POSE_DIM:
         raise InputFileError(pose_path, f"expected (T, {BODY_POSE_DIM}) joint angles, got {body.shape}")
-    face = load_npy(face_path, ndim=2).astype(np.float64)
+    face = load_array(face_path, ndim=2, allow_nan=True, allow_inf=True).astype(np.float64)
     if len(face) != len(body):
         raise InputFileError(face_path, f"{len(face)} frames but {pose_path.name} has {len(body)}")
-    missing = load_npy(missing_path, ndim=(0, 1)).reshape(-1)
+    missing = load_array(missing_path, ndim=(0, 1), allow_empty=True).reshape(-1)
     if missing.size and (not np.issubdtype(missing.dtype, np.integer) or missing.min() < 0 or missing.max() >= len(face)):
         raise InputFileError(missing_path, f"frame indices must be integers in [0, {len(face)})")
     valid = np.ones(len(face), dtype=bool)
@@ -145,7 +147,7 @@ def read_scene(subject_dir: Path, scene: str) -> SessionData | str:
         name=f"{subject_dir.name}_{scene}",
         source="a2p",
         face_fps=FACE_RATE,
-        face_codes=interpolate_rows(face, valid),
+        face_codes=fill_linear(face, valid),
         head_rot=rot,
         head_trans=trans,
         audio_file=audio_path,
@@ -162,7 +164,7 @@ def read_scene(subject_dir: Path, scene: str) -> SessionData | str:
     )
     tok_path = subject_dir / TOKENS_DIR / f"{scene}.npy"
     if tok_path.is_file():
-        tokens = load_npy(tok_path, ndim=3)
+        tokens = load_array(tok_path, ndim=3)
         if tokens.shape[0] != 2 or tokens.shape[2] != TOKEN_DIM:
             raise InputFileError(tok_path, f"expected (2, N_tok, {TOKEN_DIM}) logits, got {tokens.shape}")
         data.tokens_actor, data.tokens_participant = tokens[0], tokens[1]

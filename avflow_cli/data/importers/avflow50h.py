@@ -32,14 +32,9 @@ import numpy as np
 import soundfile as sf
 
 from avflow_cli.constants import CAPTURE_SAMPLE_RATE, FACE_RATE, TOKEN_DIM
-from avflow_cli.data.importers.session import (
-    ImportReport,
-    SessionData,
-    interpolate_rows,
-    load_npy,
-    nearest_rows,
-    write_session,
-)
+from avflow_cli.data.arrays import load_array
+from avflow_cli.data.importers.session import ImportReport, SessionData, write_session
+from avflow_cli.data.resample import fill_linear, fill_nearest
 from avflow_cli.errors import InputFileError
 from avflow_cli.fsutil import atomic_path
 
@@ -73,7 +68,7 @@ def read_smirk_stats(root: Path) -> dict[str, np.ndarray] | None:
     names = [stats / f"{part}_{kind}.npy" for part in ("expression", "headpose") for kind in ("min", "max")]
     if not all(p.is_file() for p in names):
         return None
-    e_min, e_max, h_min, h_max = (load_npy(p).reshape(-1).astype(np.float32) for p in names)
+    e_min, e_max, h_min, h_max = (load_array(p).reshape(-1).astype(np.float32) for p in names)
     return {
         "min": np.concatenate([e_min, h_min]),
         "max": np.concatenate([e_max, h_max]),
@@ -87,8 +82,8 @@ def read_segment(root: Path, seg: str, *, require_participant: bool) -> SessionD
     pose_path = root / "headpose" / f"{seg}--headpose.npy"
     audio_path = root / "audio" / f"{seg}.wav"
     tok_path = root / TOKENS_DIR / f"{seg}.npy"
-    expr = load_npy(expr_path, ndim=2)
-    pose = load_npy(pose_path, ndim=3)
+    expr = load_array(expr_path, ndim=2, allow_nan=True, allow_inf=True)  # lost frames: non-finite
+    pose = load_array(pose_path, ndim=3, allow_nan=True, allow_inf=True)
     if pose.shape[1:] not in ((3, 4), (4, 4)):
         raise InputFileError(pose_path, f"expected (N, 3|4, 4) [R|t] matrices, got {pose.shape}")
     if len(pose) != len(expr):
@@ -105,16 +100,16 @@ def read_segment(root: Path, seg: str, *, require_participant: bool) -> SessionD
         name=seg,
         source="avflow50h",
         face_fps=FACE_RATE,
-        face_codes=interpolate_rows(expr, valid),
-        head_rot=nearest_rows(pose[:, :3, :3], valid),
-        head_trans=nearest_rows(pose[:, :3, 3], valid),
+        face_codes=fill_linear(expr, valid),
+        head_rot=fill_nearest(pose[:, :3, :3], valid),
+        head_trans=fill_nearest(pose[:, :3, 3], valid),
         audio_file=audio_path,
         face_valid=None if valid.all() else valid,
         translation_units="mm",
         meta={"split": split_of(seg)},
     )
     if tok_path.is_file():
-        tokens = load_npy(tok_path, ndim=3)
+        tokens = load_array(tok_path, ndim=3)
         if tokens.shape[0] != 2 or tokens.shape[2] != TOKEN_DIM:
             raise InputFileError(tok_path, f"expected (2, N_tok, {TOKEN_DIM}) logits, got {tokens.shape}")
         data.tokens_actor, data.tokens_participant = tokens[0], tokens[1]
@@ -122,7 +117,7 @@ def read_segment(root: Path, seg: str, *, require_participant: bool) -> SessionD
     p_expr = root / SMIRK_DIR / f"{seg}--expression.npy"
     p_head = root / SMIRK_DIR / f"{seg}--headpose.npy"
     if p_expr.is_file() and p_head.is_file():
-        e, h = load_npy(p_expr, ndim=2), load_npy(p_head, ndim=2)
+        e, h = load_array(p_expr, ndim=2), load_array(p_head, ndim=2)
         if len(e) != len(h):
             raise InputFileError(p_head, f"{len(h)} frames but {p_expr.name} has {len(e)}")
         if len(e) != len(expr):

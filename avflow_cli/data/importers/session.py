@@ -174,37 +174,3 @@ def write_session(folder: str | Path, data: SessionData, *, link_audio: bool = F
             _save(tmp, fname, arr)
         (tmp / SESSION_FILE).write_text(json.dumps(meta, indent=1))
     return True
-
-
-def load_npy(path: Path, *, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """np.load with one-line errors for missing, unreadable or wrongly shaped files (no pickles)."""
-    if not path.is_file():
-        raise InputFileError(path, "file not found")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise InputFileError(path, f"not a readable .npy array ({err})") from err
-    dims = (ndim,) if isinstance(ndim, int) else ndim
-    if dims is not None and arr.ndim not in dims:
-        raise InputFileError(path, f"expected a {' or '.join(map(str, dims))}-d array, got shape {arr.shape}")
-    return arr
-
-
-def interpolate_rows(values: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Linear interpolation over rows where ``good`` is False (held at the ends). (N, D) → (N, D)."""
-    from avflow_cli.vision.smirk import fill_invalid
-
-    return fill_invalid(values, good)
-
-
-def nearest_rows(values: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Replace rows where ``good`` is False by the nearest good row. (N, ...) → (N, ...)."""
-    good = np.asarray(good, dtype=bool)
-    if good.all() or not good.any():
-        return np.asarray(values)
-    idx = np.flatnonzero(good)
-    n = np.arange(len(good))
-    pos = np.searchsorted(idx, n)  # (N,) first good frame at or after n
-    left = idx[np.clip(pos - 1, 0, len(idx) - 1)]
-    right = idx[np.clip(pos, 0, len(idx) - 1)]
-    return np.asarray(values)[np.where(np.abs(n - left) <= np.abs(right - n), left, right)]

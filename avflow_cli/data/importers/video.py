@@ -36,7 +36,8 @@ def import_video(
     overwrite: bool = False,
 ) -> ImportReport:
     """Write ``out/<name>/`` (name defaults to the video's file stem) as an actor session."""
-    from avflow_cli.vision.smirk import axis_angle_to_rotmat, extract_smirk_features, fill_invalid
+    from avflow_cli.data.resample import fill_linear
+    from avflow_cli.vision.smirk import axis_angle_to_rotmat, extract_smirk_features
     from avflow_cli.vision.video import extract_audio, probe_video
 
     video = Path(video)
@@ -52,7 +53,7 @@ def import_video(
     feats, valid, rate = extract_smirk_features(video, checkpoint, device, batch, fps=fps, layout="paper")
     if valid.mean() < MIN_VALID_FRACTION:
         raise InputFileError(video, f"a face was found in only {int(valid.sum())} of {len(valid)} frames")
-    feats = fill_invalid(feats, valid)  # (N, 56)
+    feats = fill_linear(feats, valid)  # (N, 56)
     with tempfile.TemporaryDirectory() as tmp:
         wav = extract_audio(video, Path(tmp) / "audio.wav", sample_rate=CAPTURE_SAMPLE_RATE, channels=1)
         data = SessionData(
