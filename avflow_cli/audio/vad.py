@@ -197,6 +197,41 @@ def separate(audio: np.ndarray, sample_rate: int, cfg: VadConfig | None = None, 
     return VadResult(frame_s, speech, segments, cleaned, sample_rate)
 
 
+# --- pauses in one channel (ASR segmentation) -------------------------------------------------
+PAUSE_HOP_S = 0.01  # energy frames of 10 ms
+PAUSE_PEAK_DB = 35.0  # active: within this many dB of the loudest frame ...
+PAUSE_FLOOR_DB = 10.0  # ... and this far above the 10th-percentile (noise) level
+PAUSE_MIN_S = 0.3  # shorter pauses do not split
+PAUSE_PAD_S = 0.1  # each segment padded by this much on both sides
+PAUSE_MIN_SEGMENT_S = 0.15  # shorter bursts (clicks) are dropped
+
+
+def speech_segments(wav: np.ndarray, sr: int) -> list[tuple[int, int]]:
+    """Sample ranges [a, b) of speech in one clean mono channel, split at pauses of ``PAUSE_MIN_S``.
+
+    An energy detector at any rate (no resampling, no webrtcvad): a frame is active when louder
+    than max(peak − ``PAUSE_PEAK_DB``, noise floor + ``PAUSE_FLOOR_DB``). Used to cut long
+    synthesized speech into utterances an ASR decodes well (:mod:`avflow_cli.metrics.wer`).
+    """
+    x = np.asarray(wav, dtype=np.float64).reshape(-1)
+    hop = max(1, int(round(sr * PAUSE_HOP_S)))
+    n = len(x) // hop
+    if n == 0:
+        return []
+    energy = 10.0 * np.log10(np.square(x[: n * hop].reshape(n, hop)).mean(axis=1) + 1e-10)  # (n,) dB
+    active = energy > max(energy.max() - PAUSE_PEAK_DB, noise_floor_db(energy) + PAUSE_FLOOR_DB)
+    idx = np.flatnonzero(active)
+    if idx.size == 0:
+        return []
+    fps = sr / hop
+    breaks = np.flatnonzero(np.diff(idx) > PAUSE_MIN_S * fps)  # gaps that split
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+    keep = (ends - starts) >= PAUSE_MIN_SEGMENT_S * fps
+    pad = int(round(PAUSE_PAD_S * fps))
+    return [(int(max(0, a - pad) * hop), int(min(n, b + pad) * hop)) for a, b in zip(starts[keep], ends[keep])]
+
+
 # --- evaluation ------------------------------------------------------------------------------
 def frame_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Frame-level precision, recall, F1 and accuracy of boolean speech masks (same grid)."""

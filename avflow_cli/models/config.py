@@ -78,6 +78,11 @@ class AVFlowConfig:
         return self.token_dim + self.guidance_dim
 
     def validate(self) -> "AVFlowConfig":
+        for name in ("face_dim", "head_dim", "mel_dim", "token_dim", "d_model", "hidden_dim", "heads", "depth", "steps"):
+            if getattr(self, name) < 1:
+                raise AvflowError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if self.participant_visual_dim < 0:
+            raise AvflowError(f"model.participant_visual_dim must be 0 or more, got {self.participant_visual_dim}")
         if self.fusion not in FUSION_VARIANTS:
             raise AvflowError(f"model.fusion must be one of {FUSION_VARIANTS}, got {self.fusion!r}")
         if self.normalization not in NORMALIZATION_KINDS:
@@ -112,6 +117,11 @@ class HeadVAEConfig:
     encode_chunk: int = K.RELEASE_SEGMENT_FRAMES  # frames per attention window when encoding long clips
 
     def validate(self) -> "HeadVAEConfig":
+        for name in ("input_dim", "latent_dim", "hidden", "layers", "heads", "ff_dim", "encode_chunk"):
+            if getattr(self, name) < 1:
+                raise AvflowError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise AvflowError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if len(self.pose_mean) != self.input_dim or len(self.pose_std) != self.input_dim:
             raise AvflowError(f"head VAE pose_mean/pose_std must have {self.input_dim} values")
         if self.hidden % self.heads:

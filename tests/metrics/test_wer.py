@@ -44,7 +44,7 @@ def test_clean_flite_slt_utterance_has_zero_wer(tmp_path) -> None:
 def test_speech_segments_split_at_pauses() -> None:
     import numpy as np
 
-    from avflow_cli.metrics.wer import speech_segments
+    from avflow_cli.audio.vad import speech_segments
 
     sr = 16000
     rng = np.random.default_rng(0)
