@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,8 +31,8 @@ import numpy as np
 from avflow_cli import __version__
 from avflow_cli import constants as K
 from avflow_cli.console import err_console, progress
-from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.data.verify import check_shards_readable
+from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path
 from avflow_cli.metrics.beat import BEAT_SIGMA_S, bc_e, bc_h
 from avflow_cli.metrics.diversity import MomentStats, quat_to_rotvec_deg
@@ -71,6 +72,19 @@ class EvalSettings:
     texts: str | None = None  # JSON {clip_id: text}: WER references / --from-text inputs
     device: str = "auto"
     plots: int = 3  # clips to plot
+
+    def __post_init__(self) -> None:
+        """Refuse settings no score can use (one line each), before anything runs."""
+        for name, value in (("--lip-threshold", self.lip_threshold), ("--smile-threshold", self.smile_threshold)):
+            if value is not None and not math.isfinite(value):
+                raise AvflowError(f"{name} must be a finite number, got {value}")
+        if not (math.isfinite(self.beat_sigma_s) and self.beat_sigma_s > 0):
+            raise AvflowError(f"--beat-sigma must be a positive number of seconds, got {self.beat_sigma_s}")
+        if not 1 <= self.mcd_order < K.N_MELS:
+            raise AvflowError(f"--mcd-order must be between 1 and {K.N_MELS - 1} (c1..cN of {K.N_MELS} mel bands), "
+                              f"got {self.mcd_order}")
+        if self.plots < 0:
+            raise AvflowError(f"--plots must be 0 or more, got {self.plots}")
 
     def cache_key(self, decoder: MouthDecoder | None) -> str:
         keyed = {k: v for k, v in asdict(self).items() if k not in ("device", "plots")}
@@ -570,6 +584,8 @@ def generate_clips(
     model_dir, shards, gen_dir = Path(model_dir), Path(shards), Path(gen_dir)
     records = _split_records(shards, split)
     check_shards_readable(shards, clips=records)  # before minutes of generation, and before any folder exists
+    if steps is not None and steps < 1:
+        raise AvflowError(f"--steps must be at least 1, got {steps}")
     device = resolve_device(settings.device)
     model = load_model(model_dir, device=str(device))
     vae_dir = resolve_component(model_dir, "head_vae", head_vae)

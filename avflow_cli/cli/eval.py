@@ -107,6 +107,10 @@ def evaluate(
         raise AvflowError("give exactly one of --model RUN (generate, then score) or --from-dir GEN (score existing outputs)")
     if from_text and model is None:
         raise AvflowError("--from-text generates with a model: use it with --model")
+    from avflow_cli.cli.checks import check_seed, check_steps
+
+    check_steps(steps)
+    check_seed(seed)
     settings = EvalSettings(
         face_decoder=str(face_decoder) if face_decoder else None,
         lip_threshold=lip_threshold,

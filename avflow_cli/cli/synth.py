@@ -61,8 +61,10 @@ def synth_command(
     from avflow_cli.fsutil import check_output_dir
     from avflow_cli.synth import OUTPUT_KIND, Synthesizer
 
-    if steps is not None and steps < 1:
-        raise AvflowError(f"--steps must be at least 1, got {steps}")
+    from avflow_cli.cli.checks import check_seed, check_steps
+
+    check_steps(steps)
+    check_seed(seed)
     if (text is None) == (file is None):
         raise AvflowError("give either TEXT or --file (exactly one)")
     if file is not None:

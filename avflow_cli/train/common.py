@@ -53,6 +53,7 @@ from avflow_cli.fsutil import atomic_path, ensure_writable_dir
 
 STATE_NAME = "train_state.pt"
 LOG_NAME = "log.jsonl"
+MAX_TRAIN_STEPS = 10**9  # beyond this a step count is a typo, not a plan
 LOCK_NAME = ".train.lock"  # held (flock) by the process training into the run directory
 STATE_FORMAT = 2  # 2: RNG states as tensors and plain containers (1 pickled numpy's state)
 # model-config fields a resumed run may change: they do not alter the weights' shapes or meaning
@@ -78,6 +79,42 @@ class Dist:
         return self.world > 1
 
 
+def check_train_config(cfg: Any, *, windows: bool = True) -> Any:
+    """Refuse training settings no run can use (one line each), before anything is built or written.
+
+    ``windows``: the run reads fixed-length windows (AV-Flow, head VAE), so ``segment_frames``
+    must be positive; text-to-tokens reads whole utterances when it is 0.
+    """
+    from avflow_cli.cli.checks import MAX_SEED
+
+    def bad(key: str, rule: str) -> AvflowError:
+        return AvflowError(f"train.{key} must be {rule}, got {getattr(cfg, key)!r}")
+
+    at_least = {"steps": 1, "batch_size": 1, "log_every": 1, "sample_frames": 1, "segment_frames": 1 if windows else 0,
+                "num_workers": 0, "warmup_steps": 0, "ema_start": 0, "val_every": 0, "val_windows": 0,
+                "sample_every": 0, "ckpt_every": 0}
+    for key, low in at_least.items():
+        if hasattr(cfg, key) and getattr(cfg, key) < low:
+            raise bad(key, f"at least {low}")
+    if cfg.steps > MAX_TRAIN_STEPS:
+        raise bad("steps", f"at most {MAX_TRAIN_STEPS:,} (the paper trains 300,000)")
+    for key in ("lr", "eps"):
+        value = getattr(cfg, key)
+        if not (math.isfinite(value) and value > 0):
+            raise bad(key, "a finite positive number")
+    for key in ("weight_decay", "grad_clip", "sigma_min", "lambda_mel", "lambda_face", "lambda_head", "lr_final"):
+        value = getattr(cfg, key, 0.0)
+        if not (math.isfinite(value) and value >= 0):
+            raise bad(key, "a finite number >= 0")
+    if not 0.0 <= cfg.ema_decay <= 1.0:
+        raise bad("ema_decay", "in [0, 1]")
+    if len(cfg.betas) != 2 or not all(0.0 <= b < 1.0 for b in cfg.betas):
+        raise bad("betas", "two numbers in [0, 1)")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise bad("seed", f"between 0 and {MAX_SEED}")
+    return cfg
+
+
 def run_configs(
     model_cls: type, preset_fn: Callable[[str], tuple[Any, Any]], out: str | Path, preset: str,
     config_file: str | Path | None, overrides: dict[str, Any] | None, resume: bool,
@@ -97,10 +134,10 @@ def run_configs(
         model_cfg = dataclass_from_dict(model_cls, saved["model"], str(run.config))
         train_cfg = dataclass_from_dict(TrainConfig, saved.get("train", {}), str(run.config))
         model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-        return model_cfg, train_cfg, saved.get("preset") or preset, touched, True
+        return model_cfg, check_train_config(train_cfg), saved.get("preset") or preset, touched, True
     model_cfg, train_cfg = preset_fn(preset)
     model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-    return model_cfg, train_cfg, preset, touched, False
+    return model_cfg, check_train_config(train_cfg), preset, touched, False
 
 
 def setup_distributed(device: str | None = "auto") -> Dist:
@@ -472,8 +509,7 @@ def run_training(task: TrainTask, run_dir: str | Path, *, resume: bool = False, 
     run = RunDir(run_dir)
     if resume and not run.has_checkpoint():
         raise AvflowError(f"{run.root}: nothing to resume (no {STATE_NAME} there); drop --resume to start a new run")
-    if task.train.steps < 1:
-        raise AvflowError(f"train.steps (--steps) must be at least 1, got {task.train.steps}")
+    check_train_config(task.train, windows=False)
     fresh = not run.has_checkpoint()
     if fresh:
         check_fresh_out(run)

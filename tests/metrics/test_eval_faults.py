@@ -69,3 +69,22 @@ def test_dir_eval_writes_nothing_when_inputs_are_bad(setup: tuple[Path, Path], t
     result = runner.invoke(app, ["eval", "--from-dir", str(gen), "--data", str(tmp_path / "nowhere"), "--no-wer"])
     assert result.exit_code == 2 and "index.json" in result.output, result.output
     assert sorted(p.name for p in gen.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--mcd-order", "0", "--mcd-order must be between 1 and 79"), ("--mcd-order", "99999999999999999999", "--mcd-order"),
+    ("--beat-sigma", "0", "--beat-sigma must be a positive"), ("--beat-sigma", "nan", "--beat-sigma"),
+    ("--lip-threshold", "nan", "--lip-threshold must be a finite"), ("--smile-threshold", "inf", "--smile-threshold"),
+    ("--plots", "-1", "--plots must be 0 or more"), ("--steps", "0", "--steps must be at least 1"),
+    ("--steps", "99999999999999999999", "--steps must be at most"), ("--seed", "99999999999999999999", "--seed"),
+])
+def test_absurd_numbers_are_one_line_errors(setup: tuple[Path, Path], tmp_path: Path, option: str, value: str,
+                                            message: str) -> None:
+    shards, model = setup
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["eval", "--model", str(model), "--data", str(shards), "--out", str(out), "--no-wer",
+                                 "--plots", "0", "--no-speed", option, value])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert not out.exists()

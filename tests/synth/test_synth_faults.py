@@ -89,3 +89,16 @@ def test_hostile_vocoder_checkpoint_is_refused(tiny_model: Path, tmp_path: Path)
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "refused" in errors[0] and "weights_only" not in result.output
     assert not (tmp_path / "created").exists() and not (tmp_path / "out").exists()
+
+
+def test_absurd_numbers_are_one_line_errors(tiny_model: Path, tmp_path: Path) -> None:
+    for option, value, message in [("--steps", "99999999999999999999", "--steps must be at most"),
+                                   ("--steps", "0", "--steps must be at least 1"),
+                                   ("--seed", "99999999999999999999", "--seed must be between 0 and"),
+                                   ("--seed", "-1", "--seed must be between 0 and")]:
+        result = runner.invoke(app, ["synth", "Hi.", "-o", str(tmp_path / "out"), "--model", str(tiny_model),
+                                     option, value])
+        assert result.exit_code == 2, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0], result.output
+        assert not (tmp_path / "out").exists()

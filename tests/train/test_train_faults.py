@@ -27,10 +27,10 @@ TINY = {"model.d_model": "16", "model.depth": "1", "model.heads": "2", "model.hi
 
 
 def _cli(shards: Path, out: Path, *extra: str) -> object:
-    args = ["train", "avflow", "--data", str(shards), "--out", str(out), "--device", "cpu", *extra]
+    args = ["train", "avflow", "--data", str(shards), "--out", str(out), "--device", "cpu"]
     for key, value in TINY.items():
         args += ["--set", f"{key}={value}"]
-    return runner.invoke(app, args)
+    return runner.invoke(app, [*args, *extra])  # extra last: its --set wins
 
 
 def _one_line_error(result: object, message: str) -> str:
@@ -168,6 +168,7 @@ def test_lock_of_a_killed_training_does_not_block(tmp_path: Path) -> None:
 def test_non_positive_steps_are_rejected(synthetic_shards: Path, tmp_path: Path, steps: str) -> None:
     _one_line_error(_cli(synthetic_shards, tmp_path / "run", "--steps", steps), "--steps must be at least 1")
     _one_line_error(_cli(synthetic_shards, tmp_path / "run", "--set", f"train.steps={steps}"), "must be at least 1")
+    _one_line_error(_cli(synthetic_shards, tmp_path / "run", "--steps", "99999999999999999999"), "train.steps must be at most")
     assert not (tmp_path / "run").exists()
 
 
@@ -228,3 +229,26 @@ def test_log_line_torn_by_a_kill_is_dropped_on_resume(trained_run: Path, tmp_pat
     assert [e["step"] for e in run.read_log()] == steps
     run.truncate_log(2)
     assert run.log.read_text().endswith("}\n") and [e["step"] for e in run.read_log()] == steps
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("train.batch_size=0", "train.batch_size must be at least 1"), ("train.segment_frames=-1", "train.segment_frames"),
+    ("train.lr=-1", "train.lr must be a finite positive"), ("train.lr=nan", "train.lr"),
+    ("train.log_every=0", "train.log_every must be at least 1"), ("train.num_workers=-1", "train.num_workers"),
+    ("train.seed=-1", "train.seed must be between 0 and"), ("train.ema_decay=2", "train.ema_decay must be in [0, 1]"),
+    ("train.warmup_steps=-1", "train.warmup_steps must be at least 0"),
+    ("model.d_model=0", "model.d_model must be at least 1"), ("model.heads=0", "model.heads must be at least 1"),
+    ("model.heads=-1", "model.heads"),
+])
+def test_absurd_settings_are_one_line_errors(synthetic_shards: Path, tmp_path: Path, setting: str, message: str) -> None:
+    out = tmp_path / "run"
+    _one_line_error(_cli(synthetic_shards, out, "--steps", "2", "--set", setting), message)
+    assert not out.exists()
+
+
+def test_absurd_head_vae_settings_are_one_line_errors(synthetic_shards: Path, tmp_path: Path) -> None:
+    for setting, message in (("model.heads=0", "model.heads must be at least 1"), ("train.batch_size=0", "batch_size")):
+        result = runner.invoke(app, ["train", "headvae", "--data", str(synthetic_shards), "--out", str(tmp_path / "vae"),
+                                     "--steps", "1", "--device", "cpu", "--set", setting])
+        _one_line_error(result, message)
+    assert not (tmp_path / "vae").exists()
