@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,20 +42,30 @@ def _wav2vec2(checkpoint: str | None, device: str):
     return Wav2Vec2Tokens(checkpoint, device=device)
 
 
-@lru_cache(maxsize=1)
-def _pocketsphinx_decoder():
+@lru_cache(maxsize=2)
+def pocketsphinx_decoder(align: bool = False) -> Any:
+    """The one pocketsphinx decoder on the wheel's US-English model (16 kHz): recognition with its
+    language model, or (``align``) a forced aligner that takes its text from ``set_align_text``."""
     from pocketsphinx import Decoder
 
     from avflow_cli.checkpoints import require_checkpoint
 
     model = require_checkpoint("pocketsphinx")  # the wheel's model/en-us folder
-    return Decoder(
-        hmm=str(model / "en-us"),
-        lm=str(model / "en-us.lm.bin"),
-        dict=str(model / "cmudict-en-us.dict"),
-        samprate=TOKEN_SAMPLE_RATE,
-        loglevel="FATAL",
-    )
+    kwargs: dict[str, Any] = dict(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                                  samprate=TOKEN_SAMPLE_RATE, loglevel="FATAL")
+    return Decoder(**kwargs) if align else Decoder(lm=str(model / "en-us.lm.bin"), **kwargs)
+
+
+def pcm16(x16: np.ndarray) -> bytes:
+    """16 kHz float audio in [-1, 1] → the little-endian 16-bit PCM pocketsphinx reads. (N,) → 2N bytes"""
+    return (np.clip(np.asarray(x16, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def decode_utterance(decoder: Any, pcm: bytes) -> None:
+    """Run ``decoder`` over one whole utterance of :func:`pcm16` audio; read ``hyp()``/``seg()`` after."""
+    decoder.start_utt()
+    decoder.process_raw(pcm, no_search=False, full_utt=True)
+    decoder.end_utt()
 
 
 def _mono_16k(wav: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
@@ -70,12 +81,8 @@ def _mono_16k(wav: np.ndarray | torch.Tensor, sr: int) -> np.ndarray:
 
 def transcribe_pocketsphinx(wav: np.ndarray | torch.Tensor, sr: int) -> str:
     """Decode a whole utterance with pocketsphinx's bundled US-English model (open vocabulary LM)."""
-    x = _mono_16k(wav, sr)
-    pcm = (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    dec = _pocketsphinx_decoder()
-    dec.start_utt()
-    dec.process_raw(pcm, no_search=False, full_utt=True)
-    dec.end_utt()
+    dec = pocketsphinx_decoder()
+    decode_utterance(dec, pcm16(_mono_16k(wav, sr)))
     hyp = dec.hyp()
     text = hyp.hypstr if hyp is not None else ""
     return " ".join(w for w in text.lower().split() if not w.startswith("<") and not w.startswith("["))

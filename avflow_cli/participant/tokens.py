@@ -73,19 +73,6 @@ def choose_extractor(token_source: str, requested: str = "auto") -> tuple[str, s
     return requested, f"{requested} (requested)"
 
 
-@lru_cache(maxsize=1)
-def _decoders() -> tuple[Any, Any]:
-    """Two pocketsphinx decoders on the wheel's US-English model: recognition (LM) and alignment."""
-    from pocketsphinx import Decoder
-
-    from avflow_cli.checkpoints import require_checkpoint
-
-    model = require_checkpoint("pocketsphinx")
-    kwargs = dict(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"), samprate=TOKEN_SAMPLE_RATE,
-                  loglevel="FATAL")
-    return Decoder(lm=str(model / "en-us.lm.bin"), **kwargs), Decoder(**kwargs)
-
-
 def _segments(dec: Any) -> list[tuple[str, float, float]]:
     out = []
     for seg in dec.seg():
@@ -96,12 +83,6 @@ def _segments(dec: Any) -> list[tuple[str, float, float]]:
     return out
 
 
-def _decode(dec: Any, pcm: bytes) -> None:
-    dec.start_utt()
-    dec.process_raw(pcm, no_search=False, full_utt=True)
-    dec.end_utt()
-
-
 def pocketsphinx_words(wav16: np.ndarray) -> list[tuple[str, float, float]]:
     """Timed words (WORD, start_s, end_s) of 16 kHz mono speech: recognise, then force-align.
 
@@ -109,15 +90,17 @@ def pocketsphinx_words(wav16: np.ndarray) -> list[tuple[str, float, float]]:
     which gives tighter boundaries than the recognition lattice; when it fails (rare: a word the
     aligner rejects), the recognition timing is kept.
     """
-    pcm = (np.clip(np.asarray(wav16, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    recog, align = _decoders()
-    _decode(recog, pcm)
+    from avflow_cli.audio.asr import decode_utterance, pcm16, pocketsphinx_decoder
+
+    pcm = pcm16(wav16)
+    recog, align = pocketsphinx_decoder(), pocketsphinx_decoder(align=True)
+    decode_utterance(recog, pcm)
     words = _segments(recog)
     if not words:
         return []
     try:
         align.set_align_text(" ".join(w for w, _, _ in words))
-        _decode(align, pcm)
+        decode_utterance(align, pcm)
         aligned = _segments(align)
     except RuntimeError:
         aligned = []
