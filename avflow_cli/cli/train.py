@@ -97,10 +97,8 @@ def avflow(
 
 def _register_t2t() -> None:
     """`avflow train t2t` lives with the text-to-tokens part (avflow_cli.cli.train_t2t)."""
-    try:
-        from avflow_cli.cli import train_t2t
-    except ImportError:
-        return
+    from avflow_cli.cli import train_t2t
+
     train_t2t.register(app)
 
 

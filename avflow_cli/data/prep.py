@@ -288,15 +288,12 @@ def choose_token_source(session: Session, source: str, checkpoint: str | Path | 
     if source == "auto" and _precomputed_tokens(session, "actor"):
         return "precomputed", None
     if source in ("auto", "wav2vec2"):
+        from avflow_cli.audio.asr_tokens import Wav2Vec2Tokens
+
         try:
-            from avflow_cli.audio.asr_tokens import Wav2Vec2Tokens
-        except ImportError as err:  # the audio front ends are not installed in this build
-            missing: AvflowError = AvflowError(f"Wav2Vec2 token extractor unavailable ({err})")
-        else:
-            try:
-                return "wav2vec2", _wav2vec2(Wav2Vec2Tokens, str(checkpoint) if checkpoint else None, device)
-            except MissingCheckpointError as err:
-                missing = err
+            return "wav2vec2", _wav2vec2(Wav2Vec2Tokens, str(checkpoint) if checkpoint else None, device)
+        except MissingCheckpointError as err:
+            missing = err
         if source == "wav2vec2":
             raise missing
         transcript = read_transcript(session)

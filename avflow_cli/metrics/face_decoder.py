@@ -84,10 +84,8 @@ def linear_decoder(W: np.ndarray, b: np.ndarray, *, lip: float | None = None, sm
 
 
 def _demo_decoder(path: Path) -> MouthDecoder:
-    try:
-        from avflow_cli.vision import demo_avatar
-    except ImportError as err:  # the corpus part is missing from this install
-        raise InputFileError(path, f"not a linear map (no W/b) and the demo avatar module is unavailable ({err})") from err
+    from avflow_cli.vision import demo_avatar
+
     try:
         dec = demo_avatar.FaceDecoder.load(path)
     except AvflowError:

@@ -14,7 +14,6 @@ with ``asdict`` into ``config.json``, never as pickled objects.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -319,10 +318,6 @@ def dataclass_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
 def to_json_dict(obj: Any) -> dict[str, Any]:
     """``asdict`` with tuples as lists, ready for ``json.dumps``."""
     return json.loads(json.dumps(asdict(obj)))
-
-
-def replace(obj: Any, **changes: Any) -> Any:
-    return dataclasses.replace(obj, **changes)
 
 
 def resolve_configs(
