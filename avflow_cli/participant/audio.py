@@ -87,5 +87,5 @@ def read_participant_audio(path: str | Path, channel: str | int | None = None) -
             raise InputFileError(path, f"has {n_ch} channels; channel {k} does not exist")
         wav, note = audio[k], f"channel {k} of {n_ch}"
     wav = np.ascontiguousarray(wav, dtype=np.float32)
-    check_participant_wav(wav, sr, str(path))
+    check_participant_wav(wav, sr, str(path) if note == "mono" else f"{path} ({note})")
     return ParticipantAudio(wav, int(sr), str(path), note)

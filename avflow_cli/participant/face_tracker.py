@@ -37,7 +37,7 @@ TRACKER_NAME = "dlib 68-point landmarks → demo-avatar parameters → demo SMIR
 CALIBRATION_FILE = "face_tracker_calibration.json"
 LANDMARK_FILE = "shape_predictor_68_face_landmarks.dat"
 TARGETS = ("gap", "lip_round", "smile", "brow_raise", "blink_l", "blink_r", "pitch", "yaw", "roll")
-REDETECT_EVERY = 10  # frames: run the detector again even while tracking
+MAX_HOLD = 15  # frames a lost face keeps its last box (the shape predictor fits inside it)
 RIDGE = 10.0
 INSTALL_HINT = "pip install dlib-bin face-recognition-models (both are avflow dependencies)"
 
@@ -64,13 +64,13 @@ def _dlib_models() -> tuple[Any, Any]:
 
 
 class LandmarkTracker:
-    """68 landmarks per RGB frame: detect (HOG, then OpenCV's Haar cascade), else follow the last face."""
+    """68 landmarks per RGB frame: detect (HOG, then OpenCV's Haar cascade); a missed frame reuses the last box."""
 
     def __init__(self) -> None:
         self.detector, self.predictor = _dlib_models()
         self._haar: Any = None
-        self._last: np.ndarray | None = None  # (68, 2) of the previous frame
-        self._since_detect = 0
+        self._last: Any = None  # the previous frame's face box (dlib.rectangle)
+        self._missed = 0
 
     def _detect(self, rgb: np.ndarray) -> Any:
         import dlib
@@ -90,33 +90,22 @@ class LandmarkTracker:
         x, y, w, h = (int(v) for v in box)
         return dlib.rectangle(x, y, x + w, y + h)
 
-    def _from_last(self) -> Any:
-        import dlib
-
-        assert self._last is not None
-        (x0, y0), (x1, y1) = self._last.min(axis=0), self._last.max(axis=0)
-        return dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
-
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         """Landmarks (68, 2) in pixels, or None when no face is found."""
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        rect = None
-        if self._last is None or self._since_detect >= REDETECT_EVERY:
-            rect = self._detect(rgb)
-            self._since_detect = 0
-        if rect is None and self._last is not None:
-            rect = self._from_last()
+        rect = self._detect(rgb)
+        if rect is None and self._last is not None and self._missed < MAX_HOLD:
+            rect, self._missed = self._last, self._missed + 1  # a missed detection: the face has barely moved
+        elif rect is not None:
+            self._missed = 0
         if rect is None:
             self._last = None
             return None
-        self._since_detect += 1
+        self._last = rect
         shape = self.predictor(rgb, rect)
         pts = np.array([[shape.part(k).x, shape.part(k).y] for k in range(68)], dtype=np.float64)  # (68, 2)
-        span = pts.max(axis=0) - pts.min(axis=0)
-        if min(span) < 8 or not np.isfinite(pts).all():  # collapsed fit: the face is gone
-            self._last = None
+        if min(pts.max(axis=0) - pts.min(axis=0)) < 8 or not np.isfinite(pts).all():  # collapsed fit
             return None
-        self._last = pts
         return pts
 
 
@@ -162,6 +151,18 @@ def targets_to_features(targets: np.ndarray) -> np.ndarray:
     params = clip_params(params)
     rot = quat_to_rotmat(euler_to_quat(t[:, 6], t[:, 7], t[:, 8]))  # (N, 3, 3)
     return participant_smirk(params, rot)  # (N, 56)
+
+
+def params_from_features(features: np.ndarray) -> np.ndarray:
+    """Demo face parameters (N, P) back from demo-layout features (N, 56): the least-squares inverse
+    of ``participant_smirk``'s expression map (full column rank), for checks and evaluation."""
+    from avflow_cli.data.demo_corpus import SMIRK_SEED
+    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, NUM_PARAMS
+
+    basis = np.random.default_rng(SMIRK_SEED).normal(0.0, 0.5, size=(50, NUM_PARAMS))  # as participant_smirk
+    expr = np.asarray(features, np.float64)[:, :50]  # (N, 50)
+    coef, *_ = np.linalg.lstsq(basis, expr.T, rcond=None)  # (P, N)
+    return (coef.T + NEUTRAL_PARAMS).astype(np.float32)
 
 
 def calibration_frames(n: int, seed: int, size: int = 192) -> tuple[np.ndarray, Iterator[np.ndarray]]:
