@@ -61,3 +61,7 @@ RELEASE_MAX_FRAMES = 1725  # the release truncates synthesis to 5 segments
 # --- x layout: [face F | head latent 8 | mel 80] ; cond layout: [tokens | p_tokens | p_smirk] --
 STREAM_ORDER_X: tuple[str, ...] = ("face", "head", "mel")
 STREAM_ORDER_COND: tuple[str, ...] = ("tokens", "p_tokens", "p_smirk")
+
+# --- files and folders ------------------------------------------------------------------------------
+DEMO_MODEL_DIR = "demo_out/models/avflow"  # the demo model `make demo` builds (relative to the working dir)
+SYNTH_OUTPUT_KIND = "synth"  # the marker kind of synth output folders (fsutil.check_output_dir)

