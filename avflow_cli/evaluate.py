@@ -310,6 +310,26 @@ def _cache_paths(out_dir: Path, clip_id: str) -> tuple[Path, Path]:
     return out_dir / CLIPS_DIR / f"{clip_id}.json", out_dir / CLIPS_DIR / f"{clip_id}.npz"
 
 
+def _fingerprint(clip_dir: Path) -> str:
+    """Identity of a generated clip's files: a regenerated clip never reuses the old clip's scores."""
+    parts = []
+    for name in sorted(p.name for p in clip_dir.iterdir() if p.is_file()):
+        st = (clip_dir / name).stat()
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+def _same_generation(clip_dir: Path, wanted: dict[str, Any]) -> bool:
+    """True when a finished clip was generated with ``wanted``'s settings (seed, steps, source, model)."""
+    try:
+        meta = json.loads((clip_dir / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    got = {"seed": meta.get("seed"), "steps": meta.get("steps"), "from_text": meta.get("from_text"),
+           "avflow": meta.get("components", {}).get("avflow")}
+    return got == wanted
+
+
 def _load_cached(out_dir: Path, clip_id: str, key: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     jpath, npath = _cache_paths(out_dir, clip_id)
     if not (jpath.is_file() and npath.is_file()):
@@ -438,13 +458,14 @@ def evaluate_dir(
     with progress(transient=not show_progress) as bar:
         task = bar.add_task(f"scoring {split}", total=len(todo), status="")
         for i, record in enumerate(todo):
-            cached = _load_cached(out_dir, record.id, key)
+            clip_key = f"{key}-{_fingerprint(available[record.id])}"  # settings and the clip's own files
+            cached = _load_cached(out_dir, record.id, clip_key)
             truth = None
             if cached is None:
                 truth = load_truth(shards, record)
                 pred = load_prediction(available[record.id])
                 rec, stats = scorer.score(record.id, pred, truth)
-                rec["key"] = key
+                rec["key"] = clip_key
                 _save_cached(out_dir, record.id, rec, stats)
             else:
                 rec, stats = cached
@@ -608,11 +629,12 @@ def generate_clips(
     components = {"avflow": str(model_dir.resolve()), "head_vae": str(vae_dir) if vae_dir else None,
                   "vocoder": vocoder.name, "device": str(device), "t2t": str(t2t_dir) if t2t_dir else None}
     first_truth = None  # gen_dir appears with its first clip (save_prediction), never empty
+    wanted = {"seed": seed, "steps": steps or model.config.steps, "from_text": from_text, "avflow": components["avflow"]}
     with progress(transient=not show_progress) as bar:
         task = bar.add_task(f"generating {split}", total=len(records), status="")
         for record in records:
             target = gen_dir / record.id
-            if is_complete(target):
+            if is_complete(target) and _same_generation(target, wanted):  # other settings: generated again
                 bar.update(task, advance=1, status=f"{record.id} (done before)")
                 continue
             truth = load_truth(shards, record)
@@ -650,7 +672,8 @@ def generate_clips(
                     "components": components, "avflow_version": __version__}
             save_prediction(target, ClipPrediction(face=face, head_pose=pose, mel=mel, wav=wav,
                                                    sample_rate=vocoder.sample_rate, head_latent=head,
-                                                   tokens=np.asarray(tokens, np.float32), meta=meta))
+                                                   tokens=np.asarray(tokens, np.float32), meta=meta),
+                            force=is_complete(target))  # an earlier clip of other settings (also pre-marker ones)
             bar.update(task, advance=1, status=record.id)
     speed = None
     if measure:

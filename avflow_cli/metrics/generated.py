@@ -105,8 +105,11 @@ def load_prediction(clip_dir: str | Path) -> ClipPrediction:
     return pred
 
 
-def save_prediction(clip_dir: str | Path, pred: ClipPrediction) -> Path:
-    """Write one clip folder of the GEN layout atomically (the folder appears whole or not at all)."""
+def save_prediction(clip_dir: str | Path, pred: ClipPrediction, *, force: bool = False) -> Path:
+    """Write one clip folder of the GEN layout atomically (the folder appears whole or not at all).
+
+    An existing folder is replaced only when avflow wrote it as a clip, or with ``force``.
+    """
     from avflow_cli.audio.io import write_audio
 
     arrays: dict[str, Any] = {"face": pred.face, "fps": np.float64(K.FPS)}
@@ -114,7 +117,7 @@ def save_prediction(clip_dir: str | Path, pred: ClipPrediction) -> Path:
         value = getattr(pred, name)
         if value is not None:
             arrays[name] = np.asarray(value, np.float32)
-    with atomic_dir(clip_dir, kind="clip") as tmp:
+    with atomic_dir(clip_dir, kind="clip", force=force) as tmp:
         np.savez_compressed(tmp / MOTION_NAME, **arrays)
         if pred.wav is not None:
             write_audio(tmp / SPEECH_NAME, pred.wav, pred.sample_rate)

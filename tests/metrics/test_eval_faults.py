@@ -88,3 +88,23 @@ def test_absurd_numbers_are_one_line_errors(setup: tuple[Path, Path], tmp_path: 
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.output
     assert not out.exists()
+
+
+def test_rerun_with_other_settings_regenerates_and_rescores(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    import json
+
+    shards, model = setup
+    out = tmp_path / "eval"
+    args = ["eval", "--model", str(model), "--data", str(shards), "--out", str(out), "--no-wer", "--plots", "0",
+            "--no-speed", "--vocoder", "hifigan"]
+    first = runner.invoke(app, [*args, "--seed", "0"])
+    assert first.exit_code == 0, first.output
+    clip = next((out / "generated").iterdir())
+    meta0, fd0 = json.loads((clip / "meta.json").read_text()), json.loads((out / "metrics.json").read_text())
+    same = runner.invoke(app, [*args, "--seed", "0"])
+    assert same.exit_code == 0 and json.loads((clip / "meta.json").read_text()) == meta0  # kept
+    other = runner.invoke(app, [*args, "--seed", "1"])
+    assert other.exit_code == 0, other.output
+    assert json.loads((clip / "meta.json").read_text())["seed"] == 1  # generated again, not reused
+    fd1 = json.loads((out / "metrics.json").read_text())
+    assert fd1["metrics"]["FD_e"] != fd0["metrics"]["FD_e"]  # and scored again
