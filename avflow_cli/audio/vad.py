@@ -11,6 +11,7 @@ The output channel keeps speech and attenuates (or zeroes) everything else.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -47,6 +48,14 @@ class VadConfig:
             raise AvflowError(f"VAD aggressiveness must be 0..3, got {self.aggressiveness}")
         if self.nonspeech not in NONSPEECH_MODES:
             raise AvflowError(f"non-speech mode must be one of {NONSPEECH_MODES}, got {self.nonspeech!r}")
+        for name in ("min_gap_ms", "min_segment_ms", "hangover_ms", "preroll_ms"):  # durations: 0 … 1 min
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value <= 60_000):
+                raise AvflowError(f"VAD {name} must be between 0 and 60000 ms, got {value}")
+        for name, low, high in (("energy_gate_db", -200, 200), ("crosstalk_db", -200, 200), ("attenuation_db", -200, 0)):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise AvflowError(f"VAD {name} must be between {low} and {high} dB, got {value}")
 
 
 @dataclass
