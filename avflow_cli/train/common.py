@@ -531,6 +531,7 @@ def _train(task: TrainTask, run: RunDir, *, resume: bool, dist: Dist, stop_after
            show_progress: bool) -> dict[str, Any]:
     """The loop of :func:`run_training`, inside the run directory's lock."""
     from avflow_cli.models.registry import write_config
+    from avflow_cli.train.preemption import PreemptionHandler, clear_marker
 
     cfg = task.train
     device = dist.device
@@ -574,6 +575,7 @@ def _train(task: TrainTask, run: RunDir, *, resume: bool, dist: Dist, stop_after
         seed_everything(cfg.seed, dist.rank)
     if dist.is_main:  # drops records past the checkpoint, or all of a killed run that never saved one
         run.truncate_log(start)
+        clear_marker(run.root)  # preemption (train/preemption.py): this run is no longer stopped
 
     train_model: nn.Module = model
     if dist.enabled:
@@ -599,7 +601,7 @@ def _train(task: TrainTask, run: RunDir, *, resume: bool, dist: Dist, stop_after
     model.train()
     step = start
     try:
-        with ctx:
+        with ctx, PreemptionHandler() as preemption:  # SIGTERM/SIGUSR1: checkpoint, then exit (train/preemption.py)
             bar_task = bar.add_task(f"train {task.kind}", total=cfg.steps, completed=start, status="") if bar else None
             for batch in task.make_batches(start, end):
                 batch = _to_device(batch, device)
@@ -648,7 +650,8 @@ def _train(task: TrainTask, run: RunDir, *, resume: bool, dist: Dist, stop_after
                         task.sample(ema.module, step, ensure_writable_dir(run.samples))
                     barrier(dist)
                 is_last = step == cfg.steps
-                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or is_last:
+                preempted = preemption.requested(dist)  # every rank agrees on the step it stops at
+                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or is_last or preempted:
                     rng = capture_rng(device)
                     if dist.enabled:
                         gathered: list[Any] = [None] * dist.world
@@ -658,6 +661,8 @@ def _train(task: TrainTask, run: RunDir, *, resume: bool, dist: Dist, stop_after
                     if dist.is_main:
                         save_checkpoint(run, step, model, ema, optimizer, scheduler, gathered, task.kind)
                     barrier(dist)
+                if preempted:
+                    preemption.stop(run.root, step, dist.is_main)  # raises Preempted (exit code 75)
     except KeyboardInterrupt:
         if dist.is_main:
             from avflow_cli.console import err_console
