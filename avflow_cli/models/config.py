@@ -7,26 +7,31 @@ Presets (DESIGN.md §2, REFERENCE.md §0/§9):
 - ``release``: the authors' code (16 past / 8 future, 345-frame segments, 16 steps, the release's
   normalisation); its checkpoint loads into this preset through ``convert_release``.
 
+A preset is a dict of the fields it changes (here and in :mod:`avflow_cli.models.text2tokens.config`).
 Overrides come from ``--set key=value`` (``model.d_model=128`` or an unambiguous bare
-``d_model=128``) and from a TOML or YAML file ``{model: {...}, train: {...}}``. Configs are saved
-with ``asdict`` into ``config.json``, never as pickled objects.
+``d_model=128``) and from a TOML or YAML file ``{model: {...}, train: {...}}`` — a path, or the
+name of a config shipped in ``avflow_cli/configs`` (``--config dyadic``). Every config dataclass
+is saved with :func:`to_json_dict` into ``config.json`` and read back with
+:func:`dataclass_from_dict`, never as pickled objects.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
+from importlib import resources
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 
-PRESETS = ("tiny", "base", "release")
+PRESETS = ("tiny", "small", "base", "release")
 FUSION_VARIANTS = ("highway", "separate", "shared", "cascade")
 NORMALIZATION_KINDS = ("stats", "release")
 RELEASE_TOKEN_SOURCE = "wav2vec2 (wav2vec2_asr_base_960h)"  # the authors' models read Wav2Vec2 ASR logits
+PACKAGED_CONFIGS = "avflow_cli.configs"  # package of the shipped *.toml configs (``--config dyadic``)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,6 +171,8 @@ class TrainConfig:
 
 PRESET_MODEL: dict[str, dict[str, Any]] = {
     "tiny": dict(d_model=96, hidden_dim=192, heads=4, depth=3, window_left=7, window_right=2, steps=8, time_scale=1000.0),
+    # the demo model: the largest network that learns speech in CPU hours (docs/quality.md)
+    "small": dict(d_model=192, hidden_dim=384, heads=4, depth=4, window_left=8, window_right=4, steps=8, time_scale=1000.0),
     "base": dict(time_scale=1000.0),
     "release": dict(window_left=16, window_right=8, steps=16, normalization="release", guidance_dropout=0.0,
                     token_source=RELEASE_TOKEN_SOURCE),
@@ -175,16 +182,22 @@ PRESET_TRAIN: dict[str, dict[str, Any]] = {
         steps=2000, batch_size=8, segment_frames=172, lr=1e-3, warmup_steps=50, ema_decay=0.99, log_every=10,
         val_every=200, val_windows=8, sample_every=500, sample_frames=172, ckpt_every=200,
     ),
+    "small": dict(
+        steps=8000, batch_size=8, segment_frames=172, lr=1e-3, warmup_steps=100, ema_decay=0.995, log_every=10,
+        val_every=500, val_windows=8, sample_every=2000, sample_frames=172, ckpt_every=250,
+    ),
     "base": dict(),
     "release": dict(segment_frames=K.RELEASE_SEGMENT_FRAMES, warmup_steps=0, grad_clip=0.0),
 }
 PRESET_HEADVAE_TRAIN: dict[str, dict[str, Any]] = {
     "tiny": dict(steps=600, batch_size=16, segment_frames=172, lr=1e-3, warmup_steps=20, ema_decay=0.99, val_every=100,
                  val_windows=8, sample_every=300, sample_frames=172, ckpt_every=100),
+    "small": dict(steps=600, batch_size=16, segment_frames=172, lr=1e-3, warmup_steps=20, ema_decay=0.99, val_every=100,
+                  val_windows=8, sample_every=300, sample_frames=172, ckpt_every=100),
     "base": dict(steps=50_000, batch_size=64, segment_frames=K.RELEASE_SEGMENT_FRAMES, lr=1e-3, warmup_steps=500),
     "release": dict(steps=500_000, batch_size=64, segment_frames=K.RELEASE_SEGMENT_FRAMES, warmup_steps=0),
 }
-PRESET_HEADVAE: dict[str, dict[str, Any]] = {"tiny": dict(ff_dim=64), "base": dict(), "release": dict()}
+PRESET_HEADVAE: dict[str, dict[str, Any]] = {"tiny": dict(ff_dim=64), "small": dict(ff_dim=64), "base": dict(), "release": dict()}
 
 
 def _check_preset(name: str) -> None:
@@ -267,12 +280,29 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped in ``avflow_cli/configs`` (``dyadic``, ``release_dyadic``, …)."""
+    root = resources.files(PACKAGED_CONFIGS)
+    return sorted(p.name[: -len(".toml")] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_config_text(path: Path) -> tuple[Path, str]:
+    """(the file, its text): a file on disk, or a bare name (no folder, no suffix) of a packaged config."""
+    if path.is_file():
+        return path, path.read_text()
+    if not path.suffix and len(path.parts) == 1:
+        shipped = resources.files(PACKAGED_CONFIGS) / f"{path.name}.toml"
+        if shipped.is_file():
+            return Path(f"{path.name}.toml"), shipped.read_text()
+        raise InputFileError(path, f"no such config file, and no packaged config of that name "
+                                   f"(packaged: {', '.join(packaged_configs())})")
+    raise InputFileError(path, "config file not found")
+
+
 def load_override_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML or YAML file into flat ``section.field`` overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "config file not found")
-    text = path.read_text()
+    """Read a TOML or YAML file — or a packaged config by name, e.g. ``dyadic`` — into flat
+    ``section.field`` overrides."""
+    path, text = _read_config_text(Path(path))
     try:
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
@@ -302,16 +332,24 @@ def load_override_file(path: str | Path) -> dict[str, Any]:
     return flat
 
 
+# ---------------------------------------------------------------------------------------------
+# JSON round trip: the one idiom of every config dataclass (AV-Flow, head VAE, training, text-to-tokens)
+# ---------------------------------------------------------------------------------------------
 def dataclass_from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
-    """Rebuild a config dataclass from ``asdict`` output, rejecting unknown fields clearly."""
+    """Rebuild a config dataclass from :func:`to_json_dict` output, rejecting unknown fields clearly.
+
+    JSON has no tuples: a list given for a field annotated ``tuple[...]`` becomes a tuple again
+    (read from the resolved type hints, so it works with or without postponed annotations).
+    """
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise AvflowError(f"{what}: unknown config fields {unknown} (made by a newer avflow?)")
+    hints = get_type_hints(cls)
     kwargs = dict(data)
-    for f in fields(cls):
-        if f.name in kwargs and isinstance(kwargs[f.name], list) and f.type.startswith("tuple"):
-            kwargs[f.name] = tuple(kwargs[f.name])
+    for name, value in kwargs.items():
+        if isinstance(value, list) and get_origin(hints.get(name)) is tuple:
+            kwargs[name] = tuple(value)
     return cls(**kwargs)
 
 

@@ -1,0 +1,143 @@
+"""Intelligibility probe: does a demo-trained model speak sentences it has never heard?
+
+Ten everyday sentences outside the demo corpus (``resources/probe_sentences.txt``) are spoken
+by the demo actor's voice (flite ``slt``), so their exact truth is known: phone timing gives the
+input tokens the way ``prep`` makes them (alignment tokens at 50 Hz, resampled to FPS) and the
+demo avatar's lip opening. Two paths are scored (issue "the avatar must be understood"):
+
+- **tokens → AV-Flow** (``score_tokens_path``): the model generates from the true tokens; WER of
+  its vocoded speech, and lip-closure F1 *within speech frames* against the true lips (the
+  frames where a sentence's phones are spoken — listening frames would flatter F1).
+- **text → tokens → AV-Flow** (``score_text_path``): what ``avflow synth`` does; WER only, since
+  the generated timing differs from flite's and lips cannot be compared frame by frame.
+
+WER uses the same pause-segmented pocketsphinx transcription as ``avflow eval``; the flite audio
+and its resynthesis through the same vocoder set the ceiling (``reference_scores``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from avflow_cli import constants as K
+
+PROBE_FILE = "probe_sentences.txt"
+
+
+def probe_sentences() -> list[str]:
+    """The held-out everyday sentences (none is in the demo corpus's Harvard list)."""
+    text = resources.files("avflow_cli.resources").joinpath(PROBE_FILE).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@dataclass
+class ProbeItem:
+    """One probe sentence with its truth at FPS."""
+
+    text: str
+    tokens: np.ndarray  # (T, 29) alignment-token logits at FPS, as prep writes them
+    lip_distance: np.ndarray  # (T,) the demo avatar's true inner-lip opening in mm
+    speech: np.ndarray  # (T,) bool: frames inside a spoken phone
+    audio: np.ndarray  # (S,) flite's own speech at K.SAMPLE_RATE
+
+
+def make_probe_items(sentences: Sequence[str] | None = None) -> list[ProbeItem]:
+    """Speak each sentence with the actor's voice and derive its tokens and lips (needs flite)."""
+    from avflow_cli.audio.alignment_tokens import tokens_from_transcript
+    from avflow_cli.audio.io import resample
+    from avflow_cli.data.demo_corpus import ACTOR_VOICE, TRACK_RATE, Flite, articulation
+    from avflow_cli.data.resample import resample_to_fps
+    from avflow_cli.vision.demo_avatar import NUM_PARAMS, PARAM_INDEX, lip_distance
+
+    flite = Flite()
+    items = []
+    try:
+        for text in sentences or probe_sentences():
+            utt = flite.synth(text, ACTOR_VOICE)
+            duration = utt.duration
+            n = int(np.floor(duration * K.FPS))
+            turn = {"text": text, "phones": [list(p) for p in utt.phones], "start": 0.0, "end": duration}
+            tokens50 = tokens_from_transcript([turn], duration, None)  # (N_tok, 29), exactly as prep makes them
+            tokens = resample_to_fps(tokens50, K.TOKEN_RATE, n)  # (T, 29)
+            n_face = int(np.ceil(duration * K.FACE_RATE))
+            params = np.zeros((n_face, NUM_PARAMS), dtype=np.float32)
+            params[:, [PARAM_INDEX["jaw_open"], PARAM_INDEX["lip_closure"], PARAM_INDEX["lip_round"]]] = articulation(
+                utt.phones, n_face, K.FACE_RATE)
+            lips = resample_to_fps(lip_distance(params)[:, None], K.FACE_RATE, n)[:, 0]  # (T,)
+            t = np.arange(n) / K.FPS
+            speech = np.zeros(n, dtype=bool)
+            for _, start, end in utt.phones:
+                speech |= (t >= start) & (t < end)
+            audio = resample(utt.audio, TRACK_RATE, K.SAMPLE_RATE).numpy()
+            items.append(ProbeItem(text, tokens.astype(np.float32), lips.astype(np.float32), speech, audio))
+    finally:
+        flite.close()
+    return items
+
+
+def corpus_wer(references: Sequence[str], wavs: Sequence[np.ndarray], sample_rate: int) -> float:
+    """Word error rate pooled over sentences (errors / reference words), pocketsphinx as in eval."""
+    from avflow_cli.metrics.wer import WordErrors, transcribe_segments, word_errors
+
+    total = WordErrors()
+    for ref, wav in zip(references, wavs):
+        total = total + word_errors(ref, transcribe_segments(wav, sample_rate)[0])
+    return total.wer
+
+
+def speech_lip_f1(items: Sequence[ProbeItem], generated_lips: Sequence[np.ndarray], threshold: float) -> float:
+    """Lip-closure F1 pooled over the speech frames of every item (AV-Flow's F1 lips, speech only)."""
+    from avflow_cli.metrics.lipsync import F1Counts, event_counts, lip_closures
+
+    total = F1Counts()
+    for item, gen in zip(items, generated_lips):
+        n = min(len(gen), len(item.lip_distance))
+        keep = item.speech[:n]
+        total = total + event_counts(lip_closures(gen[:n][keep], threshold),
+                                     lip_closures(item.lip_distance[:n][keep], threshold))
+    return total.f1
+
+
+@dataclass
+class ProbeScores:
+    wer: float
+    lip_f1_speech: float | None = None
+
+
+Vocode = Callable[[np.ndarray], np.ndarray]  # mel (T, 80) → wav (S,) at K.SAMPLE_RATE
+
+
+def score_tokens_path(model, items: Sequence[ProbeItem], vocode: Vocode, mouth, *, steps: int | None = None,
+                      seed: int = 0) -> ProbeScores:
+    """AV-Flow generating from the items' true tokens: WER of its speech, lip F1 within speech."""
+    from avflow_cli.models.inference import generate
+
+    wavs, lips = [], []
+    for i, item in enumerate(items):
+        out = generate(model, item.tokens, steps=steps, seed=seed + i, num_samples=1)
+        wavs.append(vocode(out["mel"][0]))
+        if mouth is not None:
+            lips.append(mouth.lip_distance(out["face"][0]))
+    wer = corpus_wer([it.text for it in items], wavs, K.SAMPLE_RATE)
+    f1 = speech_lip_f1(items, lips, mouth.lip_closed_threshold) if mouth is not None else None
+    return ProbeScores(wer, f1)
+
+
+def score_text_path(synthesize: Callable[[str, int], np.ndarray], items: Sequence[ProbeItem], seed: int = 0) -> ProbeScores:
+    """Text → tokens → AV-Flow → vocoder, as ``avflow synth`` runs it: WER only."""
+    wavs = [synthesize(item.text, seed + i) for i, item in enumerate(items)]
+    return ProbeScores(corpus_wer([it.text for it in items], wavs, K.SAMPLE_RATE))
+
+
+def reference_scores(items: Sequence[ProbeItem], vocode: Vocode) -> dict[str, float]:
+    """The ceiling: WER of flite's own audio, and of its mel resynthesised by the same vocoder."""
+    from avflow_cli.audio.mel import log_mel
+
+    resynth = [vocode(np.asarray(log_mel(item.audio))) for item in items]
+    texts = [it.text for it in items]
+    return {"flite": corpus_wer(texts, [it.audio for it in items], K.SAMPLE_RATE),
+            "flite_vocoded": corpus_wer(texts, resynth, K.SAMPLE_RATE)}
