@@ -599,7 +599,7 @@ def generate_clips(
     from avflow_cli.models.inference import generate
     from avflow_cli.models.registry import load_model
     from avflow_cli.device import resolve_device
-    from avflow_cli.synth import resolve_component
+    from avflow_cli.synth import check_finite_speech, resolve_component
 
     settings = settings or EvalSettings()
     model_dir, shards, gen_dir = Path(model_dir), Path(shards), Path(gen_dir)
@@ -664,6 +664,7 @@ def generate_clips(
                 start = time.perf_counter()
                 wav = vocoder(torch.as_tensor(mel, dtype=torch.float32, device=device)[None])[0].float().cpu().numpy()
                 timings["vocoder"] = time.perf_counter() - start
+            check_finite_speech(wav, mel, f"{model_dir}: clip {record.id}")
             peak = float(np.abs(wav).max()) if wav.size else 0.0
             if peak > 1.0:
                 wav = wav / peak * 0.99

@@ -109,6 +109,16 @@ def text_problems(texts: list[str]) -> list[str | None]:
     return problems
 
 
+def check_finite_speech(wav: np.ndarray, mel: np.ndarray, what: str = "synthesis") -> None:
+    """One line instead of a crash when generation gave non-finite speech (an untrained or diverged model)."""
+    if np.isfinite(wav).all():
+        return
+    finite = mel[np.isfinite(mel)]
+    span = f"{finite.min():.3g} … {finite.max():.3g}" if finite.size else "no finite values"
+    raise AvflowError(f"{what}: the vocoder gave non-finite audio; the model's log-mel spans {span} "
+                      "(a trained model's stays within about -12 … 3): is the model trained, or did training diverge?")
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
@@ -282,6 +292,7 @@ class Synthesizer:
             timings["vocoder"] = time.perf_counter() - start
             if progress is not None:
                 progress("vocoder", 1, 1)
+        check_finite_speech(wav, mel, f"{self.model_dir}")
         peak = float(np.abs(wav).max()) if wav.size else 0.0
         if peak > 1.0:  # vocoders can overshoot; normalise rather than clip
             wav = wav / peak * 0.99

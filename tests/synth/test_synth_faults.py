@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -102,3 +103,19 @@ def test_absurd_numbers_are_one_line_errors(tiny_model: Path, tmp_path: Path) ->
         errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and message in errors[0], result.output
         assert not (tmp_path / "out").exists()
+
+
+def test_non_finite_speech_is_a_one_line_error(tiny_model: Path) -> None:
+    from avflow_cli.errors import AvflowError
+
+    synth = Synthesizer(tiny_model, vocoder="hifigan", device="cpu")
+
+    class Diverged:  # what a vocoder gives for a diverged model's mel (exp overflow)
+        sample_rate, name = 22050, "stub"
+
+        def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+            return torch.full((1, mel.shape[1] * 256), float("inf"))
+
+    synth.vocoder = Diverged()
+    with pytest.raises(AvflowError, match="non-finite audio; the model's log-mel spans .* is the model trained"):
+        synth.synthesize("Hello there.")
