@@ -15,7 +15,7 @@ import typer
 from avflow_cli.console import err_console
 
 PARTICIPANT_HELP = (
-    "The user the avatar listens to (a model trained with guidance, configs/dyadic.toml). Tokens come "
+    "The user the avatar listens to (a model trained with guidance, `--config dyadic`). Tokens come "
     "from the extractor the model was trained with: Wav2Vec2 when its weights are present; for models "
     "trained on alignment tokens (the demo), pocketsphinx recognition + forced alignment turned into the "
     "same character posteriors (an offline substitute that works on any English speech). Must be ≥ 16 kHz "

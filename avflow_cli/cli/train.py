@@ -20,7 +20,8 @@ OUT = typer.Option(..., "--out", help="Run directory: config.json, model.safeten
 PRESET = typer.Option("tiny", "--preset", help="tiny (CPU demo), base (the paper), release (the authors' code).")
 STEPS = typer.Option(None, "--steps", help="Total optimiser steps (overrides the preset's train.steps).")
 SET_HELP = "Override one setting, repeatable: --set model.d_model=256 --set train.lr=2e-4 (bare names work when unambiguous)."
-CONFIG = typer.Option(None, "--config", help="TOML or YAML file with model and train tables (keys as in --set); --set wins over it.")
+CONFIG = typer.Option(None, "--config", help="TOML or YAML file with model and train tables (keys as in --set), or the name of a "
+                      "shipped one: dyadic (participant guidance), release_dyadic (the authors' dyadic model). --set wins over it.")
 RESUME = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint (same loss curve as an uninterrupted run).")
 DEVICE = typer.Option("auto", "--device", help="auto (cuda if present), cpu, cuda or cuda:N. Under torchrun each rank takes its local GPU.")
 

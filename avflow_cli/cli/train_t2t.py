@@ -22,7 +22,7 @@ def t2t_command(
                                "or release (the authors' sizes and output normalisation)."),
     steps: int | None = typer.Option(None, "--steps", help="Total optimiser steps (default: the preset's)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Utterances per step (default: the preset's)."),
-    config: Path | None = typer.Option(None, "--config", help="TOML/YAML file {model: {...}, train: {...}} of overrides."),
+    config: Path | None = typer.Option(None, "--config", help="TOML/YAML file {model: {...}, train: {...}} of overrides, or the name of a shipped one (avflow_cli/configs)."),
     set_: list[str] | None = typer.Option(None, "--set", help="Override one field, e.g. --set train.lr=2e-4 "
                                           "--set model.n_layers=4 (repeatable; wins over --config)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),

@@ -148,7 +148,7 @@ def prepare_participant(
     vis_dim = int(model_config.participant_visual_dim)
     if not use_tokens and not vis_dim:
         part.warnings.append("this model was trained without participant guidance: the participant input is ignored "
-                             "(train with configs/dyadic.toml to get a listening avatar)")
+                             "(train with `--config dyadic` to get a listening avatar)")
         part.record = {"guidance": "ignored (model trained without guidance)", "audio": pa.source}
         return part
     n = num_frames(len(pa.wav), pa.sample_rate)  # frames at FPS covering the audio

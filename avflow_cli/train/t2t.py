@@ -58,7 +58,7 @@ def t2t_configs(
         from avflow_cli.models.registry import read_config
 
         saved = read_config(run.root)
-        model_cfg = T2TConfig.from_dict(saved["model"])
+        model_cfg = dataclass_from_dict(T2TConfig, saved["model"], str(run.config))
         train_cfg = dataclass_from_dict(TrainConfig, saved.get("train", {}), str(run.config))
         model_cfg, train_cfg, _ = resolve_configs(model_cfg, train_cfg, config_file, overrides)
         return model_cfg, train_cfg, saved.get("preset") or preset, False

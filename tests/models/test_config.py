@@ -56,3 +56,25 @@ def test_json_round_trip() -> None:
     assert dataclass_from_dict(TrainConfig, to_json_dict(t), "x") == t
     with pytest.raises(AvflowError, match="unknown config fields"):
         dataclass_from_dict(AVFlowConfig, {**to_json_dict(m), "future": 1}, "x")
+
+
+def test_packaged_configs_resolve_by_name() -> None:
+    from avflow_cli.models.config import packaged_configs
+
+    assert {"dyadic", "release_dyadic"} <= set(packaged_configs())
+    m, t, touched = resolve_configs(*avflow_preset("tiny"), "dyadic")
+    assert (m.participant_tokens, m.participant_visual_dim, m.guidance_dropout) == (True, 56, 0.3)
+    assert "model.participant_visual_dim" in touched
+    m, _, _ = resolve_configs(*avflow_preset("release"), Path("release_dyadic"), {"guidance_dropout": "0.1"})
+    assert (m.participant_visual_dim, m.guidance_dropout) == (58, 0.1)  # --set still wins
+    with pytest.raises(AvflowError, match=r"no packaged config of that name \(packaged: dyadic, "):
+        resolve_configs(*avflow_preset("tiny"), "dyadc")
+
+
+def test_t2t_presets_are_field_dicts_like_the_avflow_presets() -> None:
+    from avflow_cli.models.text2tokens.config import PRESETS, T2TConfig, preset
+
+    for name, changes in PRESETS.items():
+        cfg = preset(name)
+        assert cfg.preset == name and all(getattr(cfg, k) == v for k, v in changes.items())
+        assert dataclass_from_dict(T2TConfig, to_json_dict(cfg), "x") == cfg  # tuples survive JSON

@@ -1,5 +1,8 @@
 """Text-to-tokens configuration: one dataclass, three named presets (REFERENCE.md §5).
 
+Same idiom as :mod:`avflow_cli.models.config`: a preset is a dict of the fields it changes, and
+``config.json`` round-trips through ``to_json_dict`` / ``dataclass_from_dict``.
+
 ``release`` reproduces the authors' module exactly (so ``text_to_tokens.pth`` loads);
 ``base`` has the same dimensions but masks decoder attention properly, rounds durations
 instead of ceiling them and normalises tokens with statistics of the training data; ``tiny``
@@ -9,7 +12,7 @@ gives much cleaner tokens from a briefly trained decoder.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 from avflow_cli.constants import TOKEN_DIM
@@ -69,11 +72,6 @@ class T2TConfig:
     # --- the tokens it was trained to write (data/token_source.py); "" = unknown ---
     token_source: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["channels"] = list(self.channels)
-        return d
-
     def validate(self) -> T2TConfig:
         """One-line errors for sizes the modules cannot build."""
         if self.n_channels % self.n_heads or (self.n_channels // self.n_heads) % 4:
@@ -86,43 +84,20 @@ class T2TConfig:
             raise AvflowError("model.steps must be >= 1 and model.temperature >= 0")
         return self
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> T2TConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise AvflowError(f"text-to-tokens config has unknown fields {sorted(unknown)} (newer avflow?)")
-        d = dict(d)
-        if "channels" in d:
-            d["channels"] = tuple(d["channels"])
-        return cls(**d)
+
+# the fields each preset changes from the defaults above
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(n_channels=64, filter_channels=192, n_heads=2, n_layers=2, filter_channels_dp=64, channels=(48, 48),
+                 attention_head_dim=24, num_heads=2, num_mid_blocks=1, steps=6, temperature=0.3),
+    "base": dict(),
+    "release": dict(additive_attention_mask=True, duration_rounding="ceil", token_mean=RELEASE_TOKEN_MEAN,
+                    token_std=RELEASE_TOKEN_STD, token_source=RELEASE_TOKEN_SOURCE),
+}
 
 
 def preset(name: str, **overrides: Any) -> T2TConfig:
     """A named configuration (``tiny``, ``base``, ``release``), optionally with field overrides."""
     if name not in PRESETS:
         raise AvflowError(f"unknown text-to-tokens preset {name!r}; choose from {', '.join(PRESETS)}")
-    return replace(PRESETS[name](), **overrides)
-
-
-def _tiny() -> T2TConfig:
-    return T2TConfig(
-        preset="tiny", n_channels=64, filter_channels=192, n_heads=2, n_layers=2,
-        filter_channels_dp=64, channels=(48, 48), attention_head_dim=24, num_heads=2,
-        num_mid_blocks=1, steps=6, temperature=0.3,
-    )
-
-
-def _base() -> T2TConfig:
-    return T2TConfig(preset="base")
-
-
-def _release() -> T2TConfig:
-    return T2TConfig(
-        preset="release", additive_attention_mask=True, duration_rounding="ceil",
-        token_mean=RELEASE_TOKEN_MEAN, token_std=RELEASE_TOKEN_STD, token_source=RELEASE_TOKEN_SOURCE,
-    )
-
-
-PRESETS = {"tiny": _tiny, "base": _base, "release": _release}
+    return T2TConfig(**{"preset": name, **PRESETS[name], **overrides})
 __all__ = ["T2TConfig", "PRESETS", "preset", "RELEASE_TOKEN_MEAN", "RELEASE_TOKEN_STD", "LENGTH_MULTIPLE"]

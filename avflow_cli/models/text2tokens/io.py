@@ -26,7 +26,7 @@ def save_t2t(model_dir: str | Path, model: TextToTokens, *, train: dict[str, Any
 
     cfg = model.config
     return save_model_dir(
-        model_dir, KIND, cfg.to_dict(), model.state_dict(), normalization_of(cfg), preset=cfg.preset, train=train
+        model_dir, KIND, cfg, model.state_dict(), normalization_of(cfg), preset=cfg.preset, train=train
     )
 
 
@@ -45,13 +45,14 @@ def load_t2t(model_dir: str | Path, device: str | torch.device = "cpu") -> TextT
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from avflow_cli.models.registry import WEIGHTS_NAME, check_state_dict, read_config
+    from avflow_cli.models.config import dataclass_from_dict
+    from avflow_cli.models.registry import CONFIG_NAME, WEIGHTS_NAME, check_state_dict, read_config
 
     model_dir = Path(model_dir)
     obj = read_config(model_dir)
     if obj["kind"] != KIND:
         raise InputFileError(model_dir, f"holds a {obj['kind']!r} model, expected a text-to-tokens ('t2t') model")
-    cfg = T2TConfig.from_dict(obj["model"])
+    cfg = dataclass_from_dict(T2TConfig, obj["model"], f"{model_dir / CONFIG_NAME} model")
     weights = model_dir / WEIGHTS_NAME
     if not weights.is_file():
         raise InputFileError(weights, "missing; the model directory has a config but no weights")
