@@ -150,10 +150,10 @@ def register(app: typer.Typer) -> None:
 
     def _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, device, title, force):
         from avflow_cli.data.index import PartManifest
-        from avflow_cli.data.prep import build_shards, default_num_shards, find_sessions
+        from avflow_cli.data.prep import build_shards, check_num_shards, find_sessions
 
         sessions = find_sessions(src)
-        n = num_shards or default_num_shards(len(sessions))
+        n = check_num_shards(num_shards, len(sessions))
         mine = len(sessions) if shard_index is None else len(range(shard_index, len(sessions), n))
         with progress() as bar:
             task = bar.add_task(title, total=mine * 5, status="")

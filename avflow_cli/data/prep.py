@@ -466,6 +466,18 @@ def assign_splits(names: list[str], val_fraction: float, test_fraction: float, s
     return {s: splits.get(s, "train") for s in names}
 
 
+MAX_CLIP_SECONDS = 3600.0  # one clip is read whole by prep: an hour is already far beyond the 20 s windows
+
+
+def check_num_shards(num_shards: int | None, num_sessions: int) -> int:
+    """The shard count: the default (one per 8 sessions) for None, else 1 … one per session."""
+    if num_shards is None:
+        return default_num_shards(num_sessions)
+    if not 1 <= num_shards <= max(1, num_sessions):
+        raise AvflowError(f"--num-shards must be between 1 and the number of sessions ({num_sessions}), got {num_shards}")
+    return num_shards
+
+
 def default_num_shards(num_sessions: int, sessions_per_shard: int = 8) -> int:
     return max(1, math.ceil(num_sessions / sessions_per_shard))
 
@@ -487,8 +499,15 @@ class ShardOptions:
     vad: dict[str, Any] = field(default_factory=lambda: asdict(VadConfig()))
 
     def validate(self) -> None:
-        if self.max_clip_seconds <= 0 or self.min_clip_seconds < 0:
-            raise AvflowError("clip lengths must be positive")
+        if not (math.isfinite(self.max_clip_seconds) and 0 < self.max_clip_seconds <= MAX_CLIP_SECONDS):
+            raise AvflowError(f"--max-clip-seconds must be above 0 and at most {MAX_CLIP_SECONDS:g}, got {self.max_clip_seconds}")
+        if not (math.isfinite(self.min_clip_seconds) and self.min_clip_seconds >= 0):
+            raise AvflowError(f"--min-clip-seconds must be a finite number of seconds >= 0, got {self.min_clip_seconds}")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+            raise AvflowError(f"--val-fraction and --test-fraction must be in [0, 1) and sum below 1, "
+                              f"got {self.val_fraction} and {self.test_fraction}")
+        if not (math.isfinite(self.length_tolerance_s) and self.length_tolerance_s >= 0):
+            raise AvflowError(f"--length-tolerance must be a finite number of seconds >= 0, got {self.length_tolerance_s}")
         if self.participant not in ("auto", "yes", "no"):
             raise AvflowError(f"--participant must be auto, yes or no, got {self.participant!r}")
         if self.mel_from not in ("vad", "raw"):
@@ -657,8 +676,8 @@ def build_shards(
     """
     sessions = find_sessions(src)
     shard_dir = Path(shard_dir) if shard_dir else Path(out) / SHARDS_DIR
+    n = check_num_shards(num_shards, len(sessions))
     check_writable(shard_dir)
-    n = num_shards or default_num_shards(len(sessions))
     kw = dict(shard_dir=shard_dir, checkpoint=checkpoint, device=device, on_stage=on_stage, sessions=sessions, force=force)
     if shard_index is not None:
         return write_shard_part(src, out, shard_index, n, opts, **kw)
