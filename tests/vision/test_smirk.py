@@ -78,7 +78,7 @@ def test_same_padding_is_tensorflow_style() -> None:
 
 
 def test_backbone_matches_timm_numerically() -> None:
-    timm = pytest.importorskip("timm")
+    import timm  # a dev dependency (pyproject [dev]): the cross-check always runs
     for name, ours in (("tf_mobilenetv3_small_minimal_100", "small_minimal"), ("tf_mobilenetv3_large_minimal_100", "large_minimal")):
         ref = timm.create_model(name, pretrained=False, features_only=True).eval()
         model = S.MobileNetV3Minimal(ours).eval()
