@@ -34,9 +34,11 @@ def synthetic_dyadic_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def make_tiny_avatar_models(root: Path) -> Path:
+def make_tiny_avatar_models(root: Path, *, guidance: bool = False) -> Path:
     """Random-init AV-Flow on 9-d demo face codes + text-to-tokens, carrying the demo avatar's
-    face decoder, as ``avflow train`` lays them out; returns the AV-Flow directory.
+    face decoder, as ``avflow train`` lays them out; returns the AV-Flow directory. ``guidance``:
+    the model reads participant tokens and 56-d visual features (alignment-token trained, as the
+    demo), so it can listen.
 
     No head VAE: an untrained one decodes poses that put the camera inside the head, so previews
     and the page use the neutral pose instead. Used by the serve tests and benchmarks/serve_load.py.
@@ -50,13 +52,17 @@ def make_tiny_avatar_models(root: Path) -> Path:
 
     decoder = FaceDecoder.create()
     torch.manual_seed(0)
-    cfg = AVFlowConfig(face_dim=decoder.dim, d_model=32, hidden_dim=64, heads=2, depth=1, steps=2)
-    dims = {"face": cfg.face_dim, "head": cfg.head_dim, "mel": cfg.mel_dim, "tokens": cfg.token_dim}
+    source = "alignment (alignment)"
+    extra = dict(participant_tokens=True, participant_visual_dim=56) if guidance else {}
+    cfg = AVFlowConfig(face_dim=decoder.dim, d_model=32, hidden_dim=64, heads=2, depth=1, steps=2,
+                       token_source=source, **extra)
+    dims = {"face": cfg.face_dim, "head": cfg.head_dim, "mel": cfg.mel_dim, "tokens": cfg.token_dim,
+            "p_tokens": cfg.token_dim, "p_smirk": cfg.participant_visual_dim}
     norm = Normalizer.identity({k: dims[k] for k in model_streams(cfg)})
     model_dir = root / "models" / "avflow"
     save_model_dir(model_dir, "avflow", cfg, AVFlow(cfg).state_dict(), norm.to_json(), preset="tiny",
                    components={"t2t": "../t2t"})
-    save_t2t(root / "models" / "t2t", TextToTokens(preset("tiny")).eval())
+    save_t2t(root / "models" / "t2t", TextToTokens(preset("tiny", token_source=source)).eval())
     decoder.save(model_dir / FACE_DECODER_FILE)
     return model_dir
 
@@ -65,3 +71,9 @@ def make_tiny_avatar_models(root: Path) -> Path:
 def tiny_avatar_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random model family that draws the demo avatar (shared by the session: read-only)."""
     return make_tiny_avatar_models(tmp_path_factory.mktemp("tiny_avatar_models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_listening_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``tiny_avatar_model``, trained (randomly) with participant guidance: it can listen."""
+    return make_tiny_avatar_models(tmp_path_factory.mktemp("tiny_listening_models"), guidance=True)

@@ -12,11 +12,12 @@ import contextlib
 import json
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +31,7 @@ from starlette.exceptions import HTTPException
 from avflow_cli import __version__
 from avflow_cli.errors import AvflowError
 from avflow_cli.serve import protocol
-from avflow_cli.serve.engine import ModelService
+from avflow_cli.serve.engine import SCHEDULES, ListenInput, ModelService
 from avflow_cli.serve.jobs import INPUT_DIR, INTERRUPTED, RESULT_DIR, RESULT_FILES, Job, JobStore
 from avflow_cli.serve.settings import ServeSettings
 from avflow_cli.serve.uploads import BodyLimit, check_audio_upload, check_video_upload, video_suffix
@@ -47,8 +48,9 @@ API_DESCRIPTION = """Text → speech + face motion + head motion of a talking av
 
 * `POST /v1/synthesize` queues a job; poll `GET /v1/jobs/{id}` until `status` is `done`, then fetch
   the URLs in `files` (`speech.wav`, `motion.npz`, `preview.mp4`, `meta.json`).
-* `POST /v1/listen` (multipart: `audio`, optional `video`, `text`, `seed`, `steps`, `speed`) queues a
-  listening-mode job; `501` while this avflow's Synthesizer has no participant inputs.
+* `POST /v1/listen` (multipart: `audio`, optional `video`, `channel`, `text`, `seed`, `steps`, `speed`)
+  queues a listening-mode job: the avatar says `text` (or only listens when it is empty) while it
+  listens to the user's recording; `GET /health` says whether the model was trained to listen.
 * One generation runs at a time; when the queue is full every generating endpoint answers `429`.
 * Finished jobs and their files are removed after `limits.job_ttl_s` (see `GET /health`).
 * Errors are JSON `{"error": "…"}`.
@@ -80,6 +82,7 @@ class StreamRequest(BaseModel):
     steps: Optional[int] = Field(None, ge=1)
     speed: float = Field(1.0, ge=0.1, le=10.0)
     frames: bool = Field(False, description="Also send the avatar's frames (JPEG, the preview's renderer).")
+    schedule: Literal["exact", "low-latency"] = Field(SCHEDULES[0], description="Synthesizer.stream's schedule.")
 
 
 class JobView(BaseModel):
@@ -155,7 +158,7 @@ class ServerState:
             "request": job.request, "error": job.error, "result": job.result, "files": files,
         }
 
-    def submit_job(self, job: Job, participant: dict[str, Path] | None = None) -> Ticket:
+    def submit_job(self, job: Job, listen: ListenInput | None = None) -> Ticket:
         """Queue a created job; on a full queue the job is deleted and 429 raised."""
         store, service = self.store, self.service
         preview = self.settings.preview and bool(job.request.get("preview", True))
@@ -165,10 +168,10 @@ class ServerState:
                 if ticket.cancelled.is_set() or store.update(job.id, status="running", started=time.time()) is None:
                     return
                 try:
-                    meta = service.run_job(job.request, store.folder(job.id, RESULT_DIR), preview=preview,
-                                           participant=participant)
+                    meta = service.run_job(job.request, store.folder(job.id, RESULT_DIR), preview=preview, listen=listen)
                     summary = {k: meta.get(k) for k in ("seconds", "frames", "fps", "sample_rate", "steps",
-                                                        "preview", "real_time_factor", "timings_s")}
+                                                        "preview", "real_time_factor", "timings_s", "participant")
+                               if k in meta}
                     store.update(job.id, status="done", finished=time.time(), result=summary)
                 except AvflowError as err:
                     store.update(job.id, status="failed", finished=time.time(), error=str(err))
@@ -177,7 +180,7 @@ class ServerState:
                     store.update(job.id, status="failed", finished=time.time(), error=INTERNAL_ERROR)
             finally:
                 self.tickets.pop(job.id, None)
-                if participant:
+                if listen is not None:
                     shutil.rmtree(store.folder(job.id, INPUT_DIR), ignore_errors=True)
 
         def dropped() -> None:
@@ -238,8 +241,8 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
     @app.get("/health", summary="Models, device, version, queue and limits")
     def health() -> dict[str, Any]:
         info = service.info()
-        if not info["listening"]:
-            info["listening_note"] = LISTEN_UNAVAILABLE
+        if not info["guidance"]:
+            info["guidance_note"] = NO_GUIDANCE
         return {"status": "ok", **info,
                 "queue": {"waiting": state.worker.waiting, "capacity": settings.queue_size, "busy": state.worker.busy},
                 "jobs": state.store.counts(), "limits": settings.limits(), "uptime_s": round(time.time() - state.started, 3),
@@ -287,7 +290,7 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
         return FileResponse(path, media_type=RESULT_FILES[name], filename=name)
 
     @app.post(LISTEN_PATH, status_code=202, response_model=JobView, summary="Queue a listening-mode job (uploads)",
-              responses=_errors(400, 413, 429, 501), openapi_extra=LISTEN_OPENAPI)
+              responses=_errors(400, 413, 429), openapi_extra=LISTEN_OPENAPI)
     async def listen(request: Request) -> JSONResponse:
         return await _listen(request, state)
 
@@ -333,12 +336,13 @@ def _validation_message(errors: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Listening mode
 # ---------------------------------------------------------------------------------------------
-LISTEN_UNAVAILABLE = ("listening mode is not available in this avflow version: Synthesizer has no "
-                      "participant_audio/participant_video inputs yet (issue 'always-on avatar')")
+NO_GUIDANCE = ("this model was trained without participant guidance: in listening mode it says its text but "
+               "does not react to you (train with `--config dyadic` for a listening avatar)")
 LISTEN_OPENAPI: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["audio"], "properties": {
         "audio": {"type": "string", "format": "binary", "description": "The user's speech (wav/flac/ogg, or anything ffmpeg decodes)."},
         "video": {"type": "string", "format": "binary", "description": "Optional video of the user's face."},
+        "channel": {"type": "string", "description": "Which channel of a multi-channel recording is the user (or 'mix')."},
         "text": {"type": "string", "description": "What the avatar says (may be empty: it only listens)."},
         "seed": {"type": "integer", "default": 0}, "steps": {"type": "integer"},
         "speed": {"type": "number", "default": 1.0}}}}}}}
@@ -384,9 +388,9 @@ async def _listen(request: Request, state: ServerState) -> JSONResponse:
         audio, video = _file_field(form, "audio"), _file_field(form, "video")
         if audio is None:
             raise HTTPException(400, "give the user's speech as the form file field 'audio'")
-        text = form.get("text") or ""
-        if not isinstance(text, str):
-            raise HTTPException(400, "form field 'text' must be a value, not a file")
+        text, channel = form.get("text") or "", form.get("channel") or None
+        if not isinstance(text, str) or not (channel is None or isinstance(channel, str)):
+            raise HTTPException(400, "form fields 'text' and 'channel' must be values, not files")
         seed = _form_number(form, "seed", int, 0)
         steps = _form_number(form, "steps", int, None)
         speed = _form_number(form, "speed", float, 1.0)
@@ -396,13 +400,17 @@ async def _listen(request: Request, state: ServerState) -> JSONResponse:
         if text:
             options = state.check_options(text, seed, steps, speed)
         else:
+            if not state.service.guided:
+                raise HTTPException(400, "this model was trained without participant guidance, so it cannot only "
+                                         "listen: give it text to say (form field 'text')")
             state.check_options("x", seed, steps, speed)
             options = {"text": "", "seed": seed, "steps": steps, "speed": speed}
         tmp = state.store.upload_dir()
         await _save_upload(audio, tmp / "upload_audio")
         await run_in_threadpool(check_audio_upload, tmp / "upload_audio", tmp / "participant.wav", field="audio",
-                                filename=audio.filename or "audio", max_seconds=settings.max_upload_seconds)
-        names = {"audio": audio.filename or "audio"}
+                                filename=audio.filename or "audio", max_seconds=settings.max_upload_seconds,
+                                channel=channel)
+        names = {"audio": audio.filename or "audio", "channel": channel}
         video_name = None
         if video is not None:
             video_name = "participant" + video_suffix(video.filename or "")
@@ -410,17 +418,15 @@ async def _listen(request: Request, state: ServerState) -> JSONResponse:
             await run_in_threadpool(check_video_upload, tmp / video_name, field="video",
                                     filename=video.filename or "video", max_seconds=settings.max_upload_seconds)
             names["video"] = video.filename or "video"
-        if not state.service.supports_listening:
-            raise HTTPException(501, LISTEN_UNAVAILABLE + "; the uploaded files were checked and are valid")
         job = state.store.create("listen", {**options, **names})
         inputs = state.store.folder(job.id, INPUT_DIR)
         inputs.mkdir()
-        participant = {"participant_audio": inputs / "participant.wav"}
-        shutil.move(tmp / "participant.wav", participant["participant_audio"])
+        shutil.move(tmp / "participant.wav", inputs / "participant.wav")
+        listen = ListenInput(audio=inputs / "participant.wav", channel=channel)
         if video_name is not None:
-            participant["participant_video"] = inputs / video_name
-            shutil.move(tmp / video_name, participant["participant_video"])
-        state.submit_job(job, participant)
+            shutil.move(tmp / video_name, inputs / video_name)
+            listen.video = inputs / video_name
+        state.submit_job(job, listen)
         view = state.view(state.store.get(job.id) or job)
         return JSONResponse(view, status_code=202, headers={"Location": view["url"]})
     finally:
@@ -460,7 +466,8 @@ async def _read_request(ws: WebSocket, state: ServerState) -> dict[str, Any] | N
         return None
     try:
         body = StreamRequest.model_validate_json(raw)
-        return {**state.check_options(body.text, body.seed, body.steps, body.speed), "frames": body.frames}
+        return {**state.check_options(body.text, body.seed, body.steps, body.speed), "frames": body.frames,
+                "schedule": body.schedule}
     except ValidationError as err:
         await _send_error(ws, 400, _validation_message(err.errors()))
     except HTTPException as err:
@@ -491,32 +498,52 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
     def put(kind: str, item: Any = None) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, (kind, item))
 
-    def run(ticket: Ticket) -> None:
+    # One worker task per chunk, each re-queued at the back when done: concurrent streams (and jobs)
+    # take turns on the model, so every client gets its first sentence soon, not after whole texts.
+    cancelled = threading.Event()
+    chunks_of = service.stream(options["text"], seed=options["seed"], steps=options["steps"], speed=options["speed"],
+                               cancelled=cancelled, frames=options["frames"], schedule=options["schedule"])
+    pending: dict[str, Ticket] = {}
+
+    def shutting_down() -> None:
+        put("error", (503, "the server is shutting down"))
+
+    def step(ticket: Ticket) -> None:
+        if cancelled.is_set():
+            return
         try:
-            for chunk in service.stream(options["text"], seed=options["seed"], steps=options["steps"],
-                                        speed=options["speed"], cancelled=ticket.cancelled, frames=options["frames"]):
-                state.stats["chunks_generated"] += 1
-                put("chunk", chunk)
-            put("end")
+            chunk = next(chunks_of, None)
         except AvflowError as err:
             put("error", (400, str(err)))
+            return
         except Exception:  # noqa: BLE001
             log.exception("stream failed")
             put("error", (500, INTERNAL_ERROR))
+            return
+        if chunk is None:
+            put("end")
+            return
+        state.stats["chunks_generated"] += 1
+        put("chunk", chunk)
+        try:  # a continuation: it keeps its place even when new requests fill the queue
+            pending["ticket"] = state.worker.submit(step, label="stream", on_drop=shutting_down, continuation=True)
+        except QueueFull:
+            shutting_down()
 
     try:
-        ticket = state.worker.submit(run, label="stream", on_drop=lambda: put("error", (503, "the server is shutting down")))
+        pending["ticket"] = state.worker.submit(step, label="stream", on_drop=shutting_down)
     except QueueFull as err:
         await _send_error(ws, 429, f"the server is busy: {err}; try again shortly")
         return
+    ticket = pending["ticket"]
     started = time.perf_counter()
     state.stats["streams"] += 1
     watcher = asyncio.create_task(_watch(ws))
-    chunks, seconds = 0, 0.0
+    chunks, seconds, first_audio = 0, 0.0, None
     try:
         await ws.send_text(json.dumps({
-            "type": "accepted", "position": state.worker.position(ticket), "mode": service.stream_mode,
-            "chunks": len(service.sentences(options["text"])), "sample_rate": service.sample_rate, "fps": service.fps,
+            "type": "accepted", "position": state.worker.position(ticket), "schedule": options["schedule"],
+            "chunks": None, "sample_rate": service.sample_rate, "fps": service.fps,
             "motion_layout": service.motion_layout(), "avatar": service.avatar,
             "frames": bool(options["frames"] and service.can_render)}))
         while True:
@@ -531,9 +558,12 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
                 await ws.send_bytes(protocol.chunk_payload(item))
                 chunks += 1
                 seconds += len(item.audio) / service.sample_rate
+                if first_audio is None and len(item.audio):
+                    first_audio = time.perf_counter() - started
                 state.stats["chunks_sent"] += 1
             elif kind == "end":
                 await ws.send_text(json.dumps({"type": "end", "chunks": chunks, "seconds": round(seconds, 6),
+                                               "first_audio_s": None if first_audio is None else round(first_audio, 6),
                                                "elapsed_s": round(time.perf_counter() - started, 6)}))
                 await ws.close(code=1000)
                 return
@@ -544,6 +574,6 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
         state.stats["streams_cancelled"] += 1
         log.info("stream client left after %d chunk(s); generation stopped", chunks)
     finally:
-        ticket.cancel()
-        state.worker.drop(ticket)
+        cancelled.set()
+        state.worker.drop(pending["ticket"])
         watcher.cancel()

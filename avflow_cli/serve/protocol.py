@@ -1,28 +1,32 @@
 """The WebSocket stream format (``/v1/stream``), shared by the server, the page and Python clients.
 
 Client → server: one text message, JSON ``{"text": str, "seed": int, "steps": int|null,
-"speed": float, "frames": bool}`` (``frames``: also send the avatar's rendered frames); later, an
-optional ``{"type": "cancel"}`` stops the stream.
+"speed": float, "frames": bool, "schedule": "exact"|"low-latency"}`` (``frames``: also send the
+avatar's rendered frames; ``schedule``: ``Synthesizer.stream``'s — exact equals the offline result);
+later, an optional ``{"type": "cancel"}`` stops the stream.
 
 Server → client, in order:
 
-1. ``{"type": "accepted", "position": k, "mode": "per-sentence", "chunks": n|null,
-   "sample_rate": 22050, "fps": 86.13…, "motion_layout": [{"name": "face", "dim": F},
-   {"name": "head_pose", "dim": 7}], "avatar": "demo"|"codec"|"none", "frames": bool}``
-   (``chunks`` null when unknown; ``frames`` false when not asked or the model has no avatar).
-2. Per chunk, a text message then a binary message:
-   header ``{"type": "chunk", "seq", "sample_rate", "fps", "n_audio", "n_frames", "motion_dim",
-   "t_start", "text", "n_images", "image_fps", "image_format": "jpeg", "image_bytes": [...]}``;
-   payload = ``n_audio`` little-endian float32 samples, then ``n_frames × motion_dim`` float32
-   motion rows (row-major, columns as ``motion_layout``; head pose rows are wxyz + mm, the
-   neutral pose when the model has no head VAE), then the ``n_images`` JPEG frames back to
-   back (sizes in ``image_bytes``; frame k shows time ``t_start + k / image_fps``).
-   The header fully describes the payload, so chunks of any size (a sentence now, a few
-   frames once ``Synthesizer.stream`` lands) use the same format.
-3. ``{"type": "end", "chunks": n, "seconds": s, "elapsed_s": e}``, then the socket closes (1000).
+1. ``{"type": "accepted", "position": k, "schedule": …, "chunks": null, "sample_rate": 22050,
+   "fps": 86.13…, "motion_layout": [{"name": "face", "dim": F}, {"name": "head_pose", "dim": 7}],
+   "avatar": "demo"|"codec"|"none", "frames": bool}`` (``frames`` false when not asked or when
+   the model has no avatar; ``chunks`` null: the count is not known in advance).
+2. Per chunk, a text message then a binary message. Header ``{"type": "chunk", "seq",
+   "sample_rate", "fps", "n_audio", "t_start", "n_frames", "frame_start", "motion_dim",
+   "n_images", "image_start", "image_fps", "image_format": "jpeg", "image_bytes": [...]}``;
+   payload = ``n_audio`` little-endian float32 samples (speech from ``t_start`` seconds), then
+   ``n_frames × motion_dim`` float32 motion rows for frames ``frame_start…`` at ``fps`` (row-major,
+   columns as ``motion_layout``; head pose wxyz + mm, the neutral pose without a head VAE), then
+   ``n_images`` JPEG frames back to back (sizes in ``image_bytes``; image ``image_start + k`` shows
+   time ``(image_start + k) / image_fps``). Audio, motion and images become final at different
+   times, so each part has its own anchor; any part may be empty. Concatenated, the parts are the
+   whole speech, motion.npz's rows and preview.mp4's frames.
+3. ``{"type": "end", "chunks": n, "seconds": s, "first_audio_s": t, "elapsed_s": e}``, then the
+   socket closes (1000).
 
-Errors: ``{"type": "error", "status": 400|413|429|500, "message": str}``, then close code
-1008 (bad request), 1013 (busy: try again later) or 1011 (server error).
+Errors: ``{"type": "error", "status": 400|413|429|500|503, "message": str}``, then close code
+1008 (bad request), 1009 (too large), 1013 (busy: try again later) or 1011 (server error).
+Streamed audio is not peak-normalised (``speech.wav`` is, when the vocoder overshoots).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 
 from avflow_cli.serve.engine import STREAM_VIDEO_FPS, Chunk
 
-CLOSE_CODES = {400: 1008, 413: 1009, 429: 1013, 500: 1011}
+CLOSE_CODES = {400: 1008, 413: 1009, 429: 1013, 500: 1011, 503: 1013}
 
 
 def chunk_header(chunk: Chunk, *, sample_rate: int, fps: float) -> dict[str, Any]:
@@ -45,11 +49,12 @@ def chunk_header(chunk: Chunk, *, sample_rate: int, fps: float) -> dict[str, Any
         "sample_rate": sample_rate,
         "fps": fps,
         "n_audio": int(chunk.audio.shape[0]),
-        "n_frames": int(chunk.motion.shape[0]),
-        "motion_dim": int(chunk.motion.shape[1]),
         "t_start": round(float(chunk.t_start), 6),
-        "text": chunk.text,
+        "n_frames": int(chunk.motion.shape[0]),
+        "frame_start": int(chunk.frame_start),
+        "motion_dim": int(chunk.motion.shape[1]),
         "n_images": len(chunk.images),
+        "image_start": int(chunk.image_start),
         "image_fps": STREAM_VIDEO_FPS,
         "image_format": "jpeg",
         "image_bytes": [len(image) for image in chunk.images],

@@ -96,17 +96,29 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-def _as_upload_error(err: InputFileError, field: str, filename: str) -> AvflowError:
-    return AvflowError(f"{field} upload {filename!r}: {err.problem}")
+def _as_upload_error(err: AvflowError | str, field: str, filename: str, path: Path | None = None) -> AvflowError:
+    """The CLI's message about a file, about the upload instead: the server's temporary paths are
+    no business of the client's (tools like ffmpeg name them anywhere in their messages)."""
+    problem = err.problem if isinstance(err, InputFileError) else str(err)
+    if path is not None:
+        problem = problem.replace(f"{path}: ", "").replace(str(path), filename)
+        problem = problem.replace(str(path.parent), "…")  # sibling temporaries (the decoded copy)
+    problem = problem.replace("--participant-channel", "the form field 'channel'")
+    return AvflowError(f"{field} upload {filename!r}: {problem}")
 
 
-def check_audio_upload(src: Path, dst: Path, *, field: str, filename: str, max_seconds: float) -> float:
-    """Check an uploaded audio file like CLI input and store it as ``dst`` (a .wav); returns seconds.
+def check_audio_upload(src: Path, dst: Path, *, field: str, filename: str, max_seconds: float,
+                       channel: str | None = None) -> float:
+    """Check an uploaded recording like ``--participant-audio`` and store it as ``dst`` (a .wav);
+    returns its seconds.
 
     Files soundfile reads (wav, flac, ogg) are checked as they are; others (a browser's webm/opus
     recording, mp3, m4a) are decoded by ffmpeg to 16-bit wav first, keeping rate and channels.
+    Then the participant checks of the CLI apply (one channel or a chosen one, a usable sample
+    rate, not silent: :func:`avflow_cli.participant.audio.read_participant_audio`).
     """
     from avflow_cli.audio.io import read_audio
+    from avflow_cli.participant.audio import read_participant_audio
 
     if src.stat().st_size == 0:
         raise AvflowError(f"{field} upload {filename!r}: empty file")
@@ -118,10 +130,14 @@ def check_audio_upload(src: Path, dst: Path, *, field: str, filename: str, max_s
         try:
             audio, sr = read_audio(dst)
         except InputFileError as err:
-            raise _as_upload_error(err, field, filename) from None
+            raise _as_upload_error(err, field, filename, dst) from None
     seconds = audio.shape[1] / sr
     if seconds > max_seconds:
         raise AvflowError(f"{field} upload {filename!r}: {seconds:.1f} s long; this server accepts at most {max_seconds:g} s")
+    try:
+        read_participant_audio(dst, channel)
+    except AvflowError as err:
+        raise _as_upload_error(err, field, filename, dst) from None
     return seconds
 
 
@@ -133,7 +149,7 @@ def _decode_with_ffmpeg(src: Path, dst: Path, *, field: str, filename: str) -> N
     if proc.returncode != 0 or not dst.is_file():
         dst.unlink(missing_ok=True)
         detail = (proc.stderr.strip().splitlines() or ["unknown format"])[-1]
-        raise AvflowError(f"{field} upload {filename!r}: not a readable audio file ({detail})")
+        raise _as_upload_error(f"not a readable audio file ({detail})", field, filename, src)
 
 
 def check_video_upload(src: Path, *, field: str, filename: str, max_seconds: float) -> float:
@@ -145,7 +161,7 @@ def check_video_upload(src: Path, *, field: str, filename: str, max_seconds: flo
     try:
         info = probe_video(src)
     except InputFileError as err:
-        raise _as_upload_error(err, field, filename) from None
+        raise _as_upload_error(err, field, filename, src) from None
     if info.duration > max_seconds:
         raise AvflowError(f"{field} upload {filename!r}: {info.duration:.1f} s long; this server accepts at most {max_seconds:g} s")
     return info.duration

@@ -51,13 +51,15 @@ class GenerationWorker:
 
     # ------------------------------------------------------------------------------------------
     def submit(self, run: Callable[[Ticket], None], *, label: str = "task",
-               on_drop: Callable[[], None] | None = None) -> Ticket:
-        """Queue ``run(ticket)``; raises :class:`QueueFull` when ``capacity`` tasks already wait."""
+               on_drop: Callable[[], None] | None = None, continuation: bool = False) -> Ticket:
+        """Queue ``run(ticket)`` at the back; raises :class:`QueueFull` when ``capacity`` tasks already
+        wait. A ``continuation`` (the next chunk of an accepted stream) is never refused for space:
+        each stream holds at most one place, so the queue stays bounded by capacity + streams."""
         ticket = Ticket(run, label, on_drop)
         with self._cond:
             if self._stopping:
                 raise QueueFull("the server is shutting down")
-            if len(self._pending) >= self.capacity:
+            if not continuation and len(self._pending) >= self.capacity:
                 raise QueueFull(f"{len(self._pending)} requests are already waiting for the model")
             self._pending.append(ticket)
             self._cond.notify()

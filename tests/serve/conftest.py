@@ -14,11 +14,11 @@ from avflow_cli.serve.settings import ServeSettings
 
 
 @pytest.fixture(scope="session")
-def serve_service(tiny_avatar_model: Path) -> Any:
-    """The tiny model loaded once, as `avflow serve` loads it (Griffin-Lim keeps the tests quick)."""
+def serve_service(tiny_listening_model: Path) -> Any:
+    """The tiny listening model loaded once, as `avflow serve` loads it (Griffin-Lim keeps the tests quick)."""
     from avflow_cli.serve.engine import ModelService
 
-    return ModelService.load(tiny_avatar_model, vocoder="griffinlim", device="cpu")
+    return ModelService.load(tiny_listening_model, vocoder="griffinlim", device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
-from avflow_cli.serve.engine import Chunk
+from avflow_cli.serve.chunks import ChunkAssembler
+from avflow_cli.serve.engine import NEUTRAL_POSE, Chunk
 from avflow_cli.serve.jobs import INTERRUPTED, JobStore, valid_job_id
 from avflow_cli.serve.protocol import chunk_header, chunk_payload, decode_chunk
 from avflow_cli.serve.settings import ServeSettings
 from avflow_cli.serve.worker import GenerationWorker, QueueFull
+from avflow_cli.stream import StreamChunk
 
 
 def test_chunk_round_trip_and_size_check() -> None:
     rng = np.random.default_rng(0)
-    chunk = Chunk(seq=3, text="Hi.", audio=rng.normal(size=512).astype(np.float32),
-                  motion=rng.normal(size=(2, 16)).astype(np.float32), t_start=1.25, images=[b"\xff\xd8abc", b"\xff\xd8de"])
+    chunk = Chunk(seq=3, audio=rng.normal(size=512).astype(np.float32), t_start=1.25,
+                  motion=rng.normal(size=(2, 16)).astype(np.float32), frame_start=40,
+                  images=[b"\xff\xd8abc", b"\xff\xd8de"], image_start=14)
     header = chunk_header(chunk, sample_rate=22050, fps=86.1)
-    assert header == {"type": "chunk", "seq": 3, "sample_rate": 22050, "fps": 86.1, "n_audio": 512, "n_frames": 2,
-                      "motion_dim": 16, "t_start": 1.25, "text": "Hi.", "n_images": 2, "image_fps": 30.0,
-                      "image_format": "jpeg", "image_bytes": [5, 4]}
+    assert header == {"type": "chunk", "seq": 3, "sample_rate": 22050, "fps": 86.1, "n_audio": 512, "t_start": 1.25,
+                      "n_frames": 2, "frame_start": 40, "motion_dim": 16, "n_images": 2, "image_start": 14,
+                      "image_fps": 30.0, "image_format": "jpeg", "image_bytes": [5, 4]}
     payload = chunk_payload(chunk)
     decoded = decode_chunk(json.loads(json.dumps(header)), payload)
     np.testing.assert_array_equal(decoded.audio, chunk.audio)
@@ -33,6 +37,42 @@ def test_chunk_round_trip_and_size_check() -> None:
     assert decoded.images == chunk.images
     with pytest.raises(ValueError, match="payload has"):
         decode_chunk(header, payload[:-4])
+
+
+def _piece(start: int, face: np.ndarray, wav_start: int, n_wav: int, pose: np.ndarray | None = None,
+           pose_start: int = 0) -> StreamChunk:
+    return StreamChunk(start=start, face=face, head_latent=np.zeros((len(face), 8), np.float32),
+                       mel=np.zeros((len(face), 80), np.float32), wav=np.full(n_wav, 0.5, np.float32),
+                       wav_start=wav_start, head_pose=pose, head_pose_start=pose_start)
+
+
+def test_assembler_waits_for_head_poses_and_cuts_frames_like_the_preview() -> None:
+    from avflow_cli.data.resample import resample_headpose, resample_to_fps
+
+    rng = np.random.default_rng(1)
+    face = rng.normal(size=(100, 4)).astype(np.float32)
+    pose = np.tile(NEUTRAL_POSE, (100, 1)) + rng.normal(0, 0.01, size=(100, 7)).astype(np.float32)
+    drawn: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def render(f: np.ndarray, p: np.ndarray | None) -> list[bytes]:
+        drawn.append((f, p))
+        return [b"img"] * len(f)
+
+    asm = ChunkAssembler(face_dim=4, has_head_vae=True, neutral_pose=NEUTRAL_POSE, render=render)
+    parts = [asm.add(_piece(0, face[:40], 0, 0)),  # faces before any pose: nothing but nothing to send
+             asm.add(_piece(40, face[40:80], 0, 2048, pose[:64], 0)),  # poses of a whole VAE window arrive
+             asm.add(_piece(80, face[80:], 2048, 4096, pose[64:], 64))]
+    parts.append(asm.finish())
+    assert parts[0] is None
+    assert [len(p["motion"]) for p in parts[1:3]] == [64, 36] and parts[3] is None
+    assert parts[1]["frame_start"] == 0 and parts[2]["frame_start"] == 64 and parts[2]["t_start"] == 2048
+    np.testing.assert_array_equal(np.concatenate([p["motion"] for p in parts[1:3]]), np.concatenate([face, pose], 1))
+    n_video = int(np.floor(100 / K.FPS * 30 + 1e-9))  # the preview's frame count
+    assert sum(len(p["images"]) for p in parts[1:3]) == n_video
+    np.testing.assert_allclose(np.concatenate([f for f, _ in drawn]), resample_to_fps(face, K.FPS, n_video, 30.0), atol=1e-6)
+    np.testing.assert_allclose(np.concatenate([p for _, p in drawn]), resample_headpose(pose, K.FPS, n_video, 30.0), atol=1e-6)
+    with pytest.raises(RuntimeError, match="out of order"):
+        asm.add(_piece(5, face[:4], 6144, 0))
 
 
 def _store(root: Path, ttl: float = 100.0) -> JobStore:

@@ -23,15 +23,14 @@ async function loadHealth() {
     const h = page.health = await response.json();
     const model = (h.models.avflow || "").split("/").slice(-2).join("/");
     $("health").textContent = `model ${model} · vocoder ${h.models.vocoder} · device ${h.device} · avatar ${h.avatar} · ` +
-      `streaming ${h.stream} · avflow ${h.version}`;
+      `listens ${h.guidance ? "yes" : "no"} · avflow ${h.version}`;
     $("text").maxLength = h.limits.max_text_chars;
     $("listen-text").maxLength = h.limits.max_text_chars;
     $("steps").max = h.limits.max_steps;
     $("steps").placeholder = String(h.model_config_steps);
-    if (!h.listening) {
-      $("listen-note").textContent = h.listening_note;
+    if (!h.guidance) {
+      $("listen-note").textContent = h.guidance_note;
       $("listen-note").hidden = false;
-      $("listen").disabled = true;
     }
   } catch (e) {
     $("health").textContent = "the server does not answer";
@@ -98,8 +97,9 @@ function speakStream(opts) {
   $("downloads").innerHTML = "";  // a stream leaves no files behind
   audioCtx = audioCtx || new AudioContext();
   audioCtx.resume();
-  const s = page.stream = {startMs: performance.now(), acceptedMs: null, firstChunkMs: null, endMs: null, error: null,
-                           chunks: [], header: null, layout: null, nextTime: 0, drawn: 0, closed: false, ws: null};
+  const s = page.stream = {startMs: performance.now(), acceptedMs: null, firstChunkMs: null, firstAudioMs: null,
+                           endMs: null, error: null, chunks: 0, header: null, layout: null, nextTime: 0, origin: null,
+                           images: new Map(), imageFps: 30, drawn: 0, closed: false, ws: null, lastImage: -1};
   const ws = s.ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`);
   ws.binaryType = "arraybuffer";
   $("stop").disabled = false;
@@ -112,13 +112,14 @@ function speakStream(opts) {
         s.layout = msg.motion_layout;
         s.avatar = msg.avatar;
         s.frames = msg.frames;
-        setStatus($("status"), `streaming ${msg.chunks} sentence(s)…` + (msg.position > 1 ? ` (waiting: position ${msg.position})` : ""));
+        setStatus($("status"), `streaming (${msg.schedule} schedule)…` + (msg.position > 1 ? ` (waiting: position ${msg.position})` : ""));
       } else if (msg.type === "chunk") {
         s.header = msg;
       } else if (msg.type === "end") {
         s.endMs = performance.now();
-        setStatus($("status"), `streamed ${msg.chunks} chunk(s), ${msg.seconds.toFixed(2)} s of speech; first chunk after ` +
-                  `${((s.firstChunkMs - s.startMs) / 1000).toFixed(2)} s, all after ${((s.endMs - s.startMs) / 1000).toFixed(2)} s`);
+        const since = (t) => (t === null ? "-" : ((t - s.startMs) / 1000).toFixed(2));
+        setStatus($("status"), `streamed ${msg.chunks} chunk(s), ${msg.seconds.toFixed(2)} s of speech; first audio after ` +
+                  `${since(s.firstAudioMs)} s, all after ${since(s.endMs)} s`);
       } else if (msg.type === "error") {
         s.error = msg.message;
         setStatus($("status"), msg.message, true);
@@ -131,51 +132,59 @@ function speakStream(opts) {
   ws.onerror = () => { if (!s.error) setStatus($("status"), "the stream connection failed", true); };
 }
 
-// payload: float32 audio, float32 motion rows, then JPEG frames (sizes in header.image_bytes)
+// payload: float32 audio, float32 motion rows, then JPEG frames (sizes in header.image_bytes).
+// Audio plays back to back; s.origin is the audio-clock time of speech time 0 (moved on if the
+// network falls behind), and image k is drawn at s.origin + k / image_fps.
 function receiveChunk(s, header, payload) {
-  const audio = new Float32Array(payload, 0, header.n_audio);
-  const motion = new Float32Array(payload, 4 * header.n_audio, header.n_frames * header.motion_dim);
-  const buffer = audioCtx.createBuffer(1, Math.max(1, header.n_audio), header.sample_rate);
-  buffer.copyToChannel(audio, 0);
-  const source = audioCtx.createBufferSource();
-  source.buffer = buffer;
-  source.connect(audioCtx.destination);
-  const startAt = Math.max(s.nextTime, audioCtx.currentTime + 0.05);
-  source.start(startAt);
-  s.nextTime = startAt + header.n_audio / header.sample_rate;
-  const chunk = {startAt, header, motion, bitmaps: new Array(header.n_images).fill(null)};
+  if (s.firstChunkMs === null) s.firstChunkMs = performance.now();
+  s.chunks += 1;
+  s.imageFps = header.image_fps;
+  if (header.n_audio > 0) {
+    const audio = new Float32Array(payload, 0, header.n_audio);
+    const buffer = audioCtx.createBuffer(1, header.n_audio, header.sample_rate);
+    buffer.copyToChannel(audio, 0);
+    const source = audioCtx.createBufferSource();
+    source.buffer = buffer;
+    source.connect(audioCtx.destination);
+    const startAt = Math.max(s.nextTime, audioCtx.currentTime + 0.05);
+    source.start(startAt);
+    s.nextTime = startAt + header.n_audio / header.sample_rate;
+    s.origin = Math.max(s.origin ?? -Infinity, startAt - header.t_start);
+    if (s.firstAudioMs === null) {
+      s.firstAudioMs = performance.now();
+      if (s.frames) { show("canvas"); requestAnimationFrame(() => animate(s)); }
+      else setStatus($("status"), "this model carries no avatar to draw: streaming audio only");
+    }
+  }
   let offset = 4 * (header.n_audio + header.n_frames * header.motion_dim);
   header.image_bytes.forEach((size, k) => {
     const jpeg = new Blob([new Uint8Array(payload, offset, size)], {type: "image/jpeg"});
     offset += size;
-    createImageBitmap(jpeg).then((bitmap) => { chunk.bitmaps[k] = bitmap; });
+    const index = header.image_start + k;
+    createImageBitmap(jpeg).then((bitmap) => {
+      if (index <= s.lastImage) bitmap.close();  // arrived too late to be shown
+      else s.images.set(index, bitmap);
+    });
   });
-  s.chunks.push(chunk);
-  if (s.firstChunkMs === null) {
-    s.firstChunkMs = performance.now();
-    if (s.frames) {
-      show("canvas");
-      requestAnimationFrame(() => animate(s));
-    } else {
-      setStatus($("status"), "this model carries no avatar to draw: streaming audio only");
-    }
-  }
 }
 
-// draws the frame of the chunk playing now, by the audio clock (frame k at startAt + k / image_fps)
+// draws the image of the speech time playing now (by the audio clock)
 function animate(s) {
   if (page.stream !== s) return;
   const now = audioCtx.currentTime;
-  let bitmap = null;
-  for (const c of s.chunks) {
-    if (now < c.startAt || !c.bitmaps.length) continue;
-    const k = Math.min(c.bitmaps.length - 1, Math.floor((now - c.startAt) * c.header.image_fps));
-    bitmap = c.bitmaps[k] || bitmap;
+  const k = Math.floor((now - s.origin) * s.imageFps);
+  let shown = -1;
+  for (let j = Math.max(0, k); j > s.lastImage; j--) {  // the newest image at or before k
+    if (s.images.has(j)) { shown = j; break; }
   }
-  if (bitmap && bitmap !== s.lastBitmap) {
+  if (shown > s.lastImage) {
     const canvas = $("avatar");
-    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    s.lastBitmap = bitmap;
+    canvas.getContext("2d").drawImage(s.images.get(shown), 0, 0, canvas.width, canvas.height);
+    for (let j = Math.max(0, s.lastImage); j <= shown; j++) {  // shown or skipped: free them
+      const old = s.images.get(j);
+      if (old) { old.close(); s.images.delete(j); }
+    }
+    s.lastImage = shown;
     s.drawn += 1;
   }
   const finished = s.endMs !== null && now > s.nextTime + 0.1;
