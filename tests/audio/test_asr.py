@@ -33,14 +33,8 @@ def test_ctc_greedy_decode_merges_repeats_and_drops_blanks() -> None:
     assert ctc_greedy_decode(np.zeros((0, 29))) == ""
 
 
-@pytest.fixture
-def no_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AVFLOW_CHECKPOINTS", str(tmp_path / "ckpt"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-
-
 @pytest.mark.skipif(shutil.which("flite") is None, reason="flite (Debian package) not installed")
-def test_pocketsphinx_transcribes_clean_flite_speech(tmp_path: Path, no_checkpoints: None) -> None:
+def test_pocketsphinx_transcribes_clean_flite_speech(tmp_path: Path, no_checkpoints: Path) -> None:
     import jiwer
 
     wav = tmp_path / "slt.wav"
@@ -52,7 +46,7 @@ def test_pocketsphinx_transcribes_clean_flite_speech(tmp_path: Path, no_checkpoi
     assert jiwer.wer(ref, text) <= 0.1, text  # measured 0.00 on this 18-word sentence
 
 
-def test_backend_errors(no_checkpoints: None, tmp_path: Path) -> None:
+def test_backend_errors(no_checkpoints: Path, tmp_path: Path) -> None:
     with pytest.raises(MissingCheckpointError, match="wav2vec2_fairseq_base_ls960_asr_ls960.pth"):
         transcribe(np.zeros(16000, np.float32), 16000, backend="wav2vec2")
     with pytest.raises(MissingCheckpointError):  # an explicit path never falls back silently

@@ -47,14 +47,6 @@ def tiny() -> torch.nn.Module:
     return tiny_wav2vec2()
 
 
-@pytest.fixture
-def no_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("AVFLOW_CHECKPOINTS", str(tmp_path / "ckpt"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    (tmp_path / "ckpt").mkdir()
-    return tmp_path / "ckpt"
-
-
 def speechlike(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
     """Gated, frequency-modulated tone plus noise: structured enough to give varied logits."""
     rng = np.random.default_rng(seed)

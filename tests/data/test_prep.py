@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -16,14 +17,12 @@ from avflow_cli.data import prep
 from avflow_cli.data.schema import ShardIndex
 from avflow_cli.data.shards import read_clip
 from avflow_cli.data.verify import shard_info, verify_shards
-from test_prep_sessions import make_tree, needs_flite
 
 runner = CliRunner()
-pytestmark = needs_flite
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tree(tmp_path_factory: pytest.TempPathFactory, make_tree: Callable[..., Path]) -> Path:
     return make_tree(tmp_path_factory.mktemp("corpus"), num_sessions=4)
 
 
@@ -157,11 +156,9 @@ def test_splits_and_clips() -> None:
     assert prep.clip_bounds(10, 40, min_frames=20) == []
 
 
-def test_mono_actor_only_session(tmp_path: Path) -> None:
+def test_mono_actor_only_session(tmp_path: Path, make_session: Callable[..., Path]) -> None:
     """A video import: mono audio, no participant channel → actor streams only."""
     import soundfile as sf
-
-    from test_prep_sessions import make_session
 
     folder = make_session(tmp_path / "src", "mono")
     audio, sr = sf.read(str(folder / "audio.wav"))

@@ -13,14 +13,12 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from avflow_cli.cli.main import app
-from test_prep_sessions import make_session, needs_flite
 
 runner = CliRunner()
-pytestmark = needs_flite
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pristine(tmp_path_factory: pytest.TempPathFactory, make_session: Callable[..., Path]) -> Path:
     return make_session(tmp_path_factory.mktemp("pristine"), "s0")
 
 

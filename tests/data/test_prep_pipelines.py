@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from avflow_cli.data.schema import ShardIndex
 from avflow_cli.data.verify import verify_shards
-from test_prep_sessions import make_tree, needs_flite
 
 ROOT = Path(__file__).resolve().parents[2]
 AVFLOW = str(Path(sys.executable).with_name("avflow"))
-pytestmark = [needs_flite, pytest.mark.skipif(not Path(AVFLOW).exists(), reason="avflow console script not installed")]
+pytestmark = [pytest.mark.skipif(not Path(AVFLOW).exists(), reason="avflow console script not installed")]
 
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
@@ -25,7 +25,7 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
 
 
 @pytest.mark.slow
-def test_slurm_array_script(tmp_path: Path) -> None:
+def test_slurm_array_script(tmp_path: Path, make_tree: Callable[..., Path]) -> None:
     tree = make_tree(tmp_path / "src", num_sessions=3)
     fake = tmp_path / "bin"
     fake.mkdir()
@@ -50,7 +50,7 @@ def test_slurm_array_script(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_prep_shell_pipeline(tmp_path: Path) -> None:
+def test_prep_shell_pipeline(tmp_path: Path, make_tree: Callable[..., Path]) -> None:
     tree = make_tree(tmp_path / "src", num_sessions=3)
     env = os.environ | {"AVFLOW": AVFLOW, "TOKENS_SOURCE": "alignment", "OMP_NUM_THREADS": "1"}
     text = run(["bash", str(ROOT / "pipelines" / "prep.sh"), str(tree), str(tmp_path / "out")], env, tmp_path)

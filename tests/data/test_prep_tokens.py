@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +17,13 @@ from avflow_cli import constants as K
 from avflow_cli.audio.alignment_tokens import greedy_decode
 from avflow_cli.cli.main import app
 from avflow_cli.errors import MissingCheckpointError
-from test_prep_sessions import make_session, needs_flite
 
 runner = CliRunner()
-pytestmark = needs_flite
 CKPT = "wav2vec2_fairseq_base_ls960_asr_ls960.pth"
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pristine(tmp_path_factory: pytest.TempPathFactory, make_session: Callable[..., Path]) -> Path:
     return make_session(tmp_path_factory.mktemp("pristine"), "s0")
 
 
