@@ -1,11 +1,16 @@
 """Entry point of the ``avflow`` CLI: assembles the command groups and reports user errors.
 
 User errors (:class:`avflow_cli.errors.AvflowError`) are printed as one red line on stderr with
-exit status 2; everything else keeps its traceback, because it is a bug.
+exit status 2; so are the file-system refusals a user's paths cause (a name too long, no
+permission, a full or read-only disk, a path through a file: :data:`USER_OS_ERRORS`).
+Everything else keeps its traceback, because it is a bug; ``AVFLOW_DEBUG=1`` shows tracebacks
+for file-system errors too.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Any
 
 import click
@@ -17,15 +22,30 @@ from avflow_cli.console import err_console
 from avflow_cli.errors import AvflowError
 
 
+USER_OS_ERRORS = frozenset({
+    errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+    errno.EISDIR, errno.ELOOP, errno.EXDEV, errno.ENOENT,
+})
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
 class AvflowGroup(TyperGroup):
-    """Root command group that turns AvflowError anywhere below it into a one-line error."""
+    """Root command group that turns AvflowError (and file-system refusals) below it into one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AvflowError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=err.exit_code) from None
+            raise _fail(str(err), err.exit_code) from None
+        except OSError as err:
+            if err.errno not in USER_OS_ERRORS or os.environ.get("AVFLOW_DEBUG"):
+                raise
+            where = err.filename if err.filename is not None else "file system"
+            raise _fail(f"{where}: {err.strerror or err}") from None
 
 
 app = typer.Typer(

@@ -786,8 +786,10 @@ def generate_corpus(
         raise AvflowError(
             f"--session-seconds must be at least {MIN_SESSION_SECONDS:g} (got {session_seconds})"
         )
-    if size < 32:
-        raise AvflowError(f"--size must be at least 32 pixels, got {size}")
+    if not 32 <= size <= 2048:
+        raise AvflowError(f"--size must be between 32 and 2048 pixels, got {size}")
+    if not 0 <= seed <= 2**31 - 1:
+        raise AvflowError(f"--seed must be between 0 and {2**31 - 1}, got {seed}")
     if out.exists() and not out.is_dir():
         raise AvflowError(f"{out}: exists and is not a directory")
     request = _corpus_request(float(minutes), int(seed), float(session_seconds), int(size))

@@ -40,3 +40,14 @@ def test_help_and_version_do_not_import_torch(args: list[str]) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "NO-TORCH"
+
+
+def test_file_system_refusals_are_one_line(tmp_path, monkeypatch) -> None:
+    long_name = tmp_path / ("x" * 300)  # longer than any file system allows (ENAMETOOLONG)
+    result = runner.invoke(app, ["demo", "corpus", "-o", str(long_name), "--minutes", "0.2"])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "name too long" in errors[0].lower() and "Traceback" not in result.output
+    monkeypatch.setenv("AVFLOW_DEBUG", "1")  # developers get the traceback
+    result = runner.invoke(app, ["demo", "corpus", "-o", str(long_name), "--minutes", "0.2"])
+    assert isinstance(result.exception, OSError)

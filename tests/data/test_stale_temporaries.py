@@ -57,3 +57,15 @@ def test_demo_corpus_tmp_folder_is_removed_by_the_next_run(tmp_path: Path) -> No
     _killed_while_writing(out, "dir")
     generate_corpus(out, minutes=MIN_SESSION_SECONDS / 60.0, seed=0, show_progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
+
+
+def test_demo_corpus_rejects_unusable_seed_and_size(tmp_path: Path) -> None:
+    import pytest
+
+    from avflow_cli.data.demo_corpus import generate_corpus
+    from avflow_cli.errors import AvflowError
+
+    for kwargs, message in (({"seed": -1}, "--seed must be between 0"), ({"size": 10**20}, "--size must be between 32")):
+        with pytest.raises(AvflowError, match=message):
+            generate_corpus(tmp_path / "corpus", minutes=0.2, show_progress=False, **kwargs)
+    assert not (tmp_path / "corpus").exists()
