@@ -25,18 +25,27 @@ STAGES_FILE = "demo-stages.json"
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Budget of the demo: defaults take a few minutes on 2 CPU cores."""
+    """Budget of the demo: the defaults (``quick``) take about ten minutes on 2 CPU cores."""
 
-    minutes: float = 6.0
+    minutes: float = 12.0
     seed: int = 0
     headvae_steps: int = 300
-    t2t_steps: int = 600
-    avflow_steps: int = 800
+    t2t_steps: int = 800
+    avflow_steps: int = 1500
+    avflow_preset: str = "tiny"
     # one token source for AV-Flow's shards and text-to-tokens' sentences (synth refuses a mixed
     # pair); alignment needs no Wav2Vec2 weights, so the demo is the same on every machine
     token_source: str = "alignment"
     text: str = "Hello! This is the avflow demo avatar, speaking and moving from text alone."
     device: str = "cpu"
+
+
+# Named budgets (`avflow demo --budget NAME`). `quick` shows the whole lifecycle in minutes;
+# `full` is the recipe of the demo model measured in docs/quality.md (CPU hours, or minutes on a GPU).
+BUDGETS: dict[str, DemoSettings] = {
+    "quick": DemoSettings(),
+    "full": DemoSettings(minutes=30.0, headvae_steps=600, t2t_steps=3000, avflow_steps=8000, avflow_preset="small"),
+}
 
 
 @dataclass
@@ -86,8 +95,8 @@ def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
         Stage("t2t", "train text-to-tokens (tiny)",
               ["train", "t2t", "--data", str(paths.corpus / "ljspeech"), "--out", str(m / "t2t"), "--preset", "tiny",
                "--steps", str(s.t2t_steps), "--device", s.device], m / "t2t" / "model.safetensors", m / "t2t"),
-        Stage("avflow", "train AV-Flow (tiny)",
-              ["train", "avflow", "--data", str(paths.shards), "--out", str(m / "avflow"), "--preset", "tiny",
+        Stage("avflow", f"train AV-Flow ({s.avflow_preset})",
+              ["train", "avflow", "--data", str(paths.shards), "--out", str(m / "avflow"), "--preset", s.avflow_preset,
                "--steps", str(s.avflow_steps), "--device", s.device, "--head-vae", str(m / "headvae")],
               m / "avflow" / "model.safetensors", m / "avflow"),
         Stage("synth", f"synthesize {s.text!r}",
