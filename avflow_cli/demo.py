@@ -41,7 +41,7 @@ class DemoSettings:
 
 
 # Named budgets (`avflow demo --budget NAME`). `quick` shows the whole lifecycle in minutes;
-# `full` is the recipe of the demo model measured in docs/quality.md (CPU hours, or minutes on a GPU).
+# `full` is the recipe of the demo model measured in docs/quality.md (CPU hours; meant for a GPU).
 BUDGETS: dict[str, DemoSettings] = {
     "quick": DemoSettings(),
     "full": DemoSettings(minutes=30.0, headvae_steps=600, t2t_steps=3000, avflow_steps=8000, avflow_preset="small"),

@@ -32,7 +32,7 @@ def demo(
     text: str = typer.Option(_DEFAULTS.text, "--text",
                              help="What the demo avatar says at the end."),
     device: str = typer.Option(_DEFAULTS.device, "--device", help="cpu (default), cuda, cuda:N or auto: where the "
-                               "models train and synthesize (--budget full takes minutes on one GPU)."),
+                               "models train and synthesize (--budget full is meant for a GPU; it has not been timed on one yet)."),
 ) -> None:
     """Run the whole lifecycle on built-in demo data (CPU): corpus → prep → train → synth.
 
