@@ -22,6 +22,8 @@ def verify(
     from avflow_cli.data.verify import verify_shards
     from avflow_cli.errors import AvflowError
 
+    if max_problems < 0:
+        raise AvflowError(f"--max-problems must be 0 or more, got {max_problems}")
     total = len(ShardIndex.load(shard_dir).clips)
     with progress(transient=True) as bar:
         task = bar.add_task("verify", total=total, status=str(shard_dir))
@@ -40,7 +42,7 @@ def verify(
 @app.command("info")
 def info(
     shard_dir: Path = typer.Argument(..., help="Shard directory (holding index.json)."),
-    max_problems: int = typer.Option(10, min=0, help="How many shard problems to list before summarising the rest."),
+    max_problems: int = typer.Option(10, help="How many shard problems to list before summarising the rest."),
 ) -> None:
     """Clips, hours, per-split counts and per-stream dims / means / stds (train statistics).
 
@@ -49,6 +51,9 @@ def info(
     """
     from avflow_cli.data.verify import shard_info
     from avflow_cli.errors import AvflowError
+
+    if max_problems < 0:
+        raise AvflowError(f"--max-problems must be 0 or more, got {max_problems}")
 
     summary = shard_info(shard_dir)
     console.print(

@@ -28,3 +28,4 @@ def test_num_shards_range() -> None:
     for bad in (0, -1, 21, 10**20):  # 10**20 used to loop over empty shards for ever
         with pytest.raises(AvflowError, match="--num-shards must be between 1 and the number of sessions"):
             check_num_shards(bad, 20)
+

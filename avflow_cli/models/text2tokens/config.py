@@ -74,6 +74,13 @@ class T2TConfig:
 
     def validate(self) -> T2TConfig:
         """One-line errors for sizes the modules cannot build."""
+        for name in ("n_vocab", "n_feats", "n_channels", "filter_channels", "n_heads", "n_layers", "kernel_size",
+                     "filter_channels_dp", "kernel_size_dp", "attention_head_dim", "n_blocks", "num_heads"):
+            if getattr(self, name) < 1:
+                raise AvflowError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("prenet_kernel", "prenet_layers", "num_mid_blocks"):
+            if getattr(self, name) < 0:
+                raise AvflowError(f"model.{name} must be 0 or more, got {getattr(self, name)}")
         if self.n_channels % self.n_heads or (self.n_channels // self.n_heads) % 4:
             raise AvflowError(f"model.n_channels={self.n_channels} must split into {self.n_heads} heads of a size divisible by 4")
         if not self.channels or any(c % 8 for c in self.channels):
