@@ -10,7 +10,9 @@ offline), in the low-latency schedule per chunk.
 :class:`ListenSession` is the always-on loop: participant audio chunks (and optional video frames
 or feature rows) in, avatar chunks out. Participant tokens come from the model's extractor run
 on a sliding window of recent audio every ``token_hop_s``, trusted up to ``token_lag_s`` before
-the newest sample (recognisers need a little right context); video frames go through the
+the newest sample (recognisers need a little right context); with pocketsphinx a word that the
+window's end cuts is not committed until it has ended (a cut word is often misrecognised and
+mistimed to the window's start). Video frames go through the
 landmark tracker. The avatar's own tokens are silence (it listens) unless :meth:`ListenSession.say`
 queued a line. ``latency_s`` is the bound, measured in input time, between a participant event
 and the chunk that first reflects it.
@@ -37,6 +39,7 @@ DEFAULT_CHUNK = 16  # frames (186 ms) per low-latency chunk / exact emission ste
 TOKEN_WINDOW_S = 4.0  # recent participant audio the recogniser re-reads
 TOKEN_HOP_S = 0.4  # how often it does
 TOKEN_LAG_S = 0.2  # tokens closer than this to the newest sample wait for the next hop
+MAX_WORD_S = 0.6  # pocketsphinx: a word is committed once it has ended (words rarely last longer)
 
 
 @dataclass
@@ -210,7 +213,9 @@ class ListenSession:
     @property
     def latency_s(self) -> float:
         """Input-time bound from a participant event to the first chunk that reflects it."""
-        tok = (self.hop_s + self.lag_s) if self.extractor else 0.0
+        tok = 0.0
+        if self.extractor:  # a hop, the lag, and (pocketsphinx) the rest of a word still being spoken
+            tok = self.hop_s + self.lag_s + (MAX_WORD_S if self.extractor == "pocketsphinx" else 0.0)
         model = (self.chunk + self.stream.sampler.lookahead) / K.FPS
         return tok + model + 1.0 / K.FPS
 
@@ -231,10 +236,20 @@ class ListenSession:
         until = int(np.floor((now if final else max(0.0, now - self.lag_s)) * K.FPS))
         if until <= self.tok_ready:
             return
-        if len(self.audio) >= int(0.03 * self.sr):
-            logits, _ = extract_tokens(self.audio, self.sr, self.extractor)  # (N_tok, 29) at 50 Hz from t0
-        else:
+        if len(self.audio) < int(0.03 * self.sr):
             logits = silence_tokens(2, getattr(self.cfg, "token_source", ""))
+        elif self.extractor == "pocketsphinx":
+            from avflow_cli.participant.tokens import pocketsphinx_tokens
+
+            logits, words = pocketsphinx_tokens(self.audio, self.sr)  # (N_tok, 29) at 50 Hz from t0
+            if not final:  # a word still being spoken (cut by the window's end) is not committed yet
+                cut = [t0 + s for _, s, e in words if t0 + e > now - self.lag_s]
+                if cut:
+                    until = min(until, int(np.floor(min(cut) * K.FPS)))
+        else:
+            logits, _ = extract_tokens(self.audio, self.sr, self.extractor)  # (N_tok, 29) at 50 Hz from t0
+        if until <= self.tok_ready:
+            return
         tt = t0 + np.arange(len(logits)) / K.TOKEN_RATE  # (N_tok,) seconds
         frames = np.arange(self.tok_ready, until)
         times = frames / K.FPS

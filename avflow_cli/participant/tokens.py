@@ -30,6 +30,10 @@ POCKETSPHINX_NAME = "pocketsphinx recognition + forced alignment → alignment-t
 WAV2VEC2_NAME = "wav2vec2_asr_base_960h"
 PS_FRAME_RATE = 100.0  # pocketsphinx's feature frames per second
 _ALT_PRON = re.compile(r"\(\d+\)$")
+VAD_FRAME_MS = 30
+VAD_AGGRESSIVENESS = 2
+SPEECH_FLOOR_DB = -55.0  # frames quieter than this are never speech, whatever the VAD says
+MIN_VOICED_SHARE = 0.2  # a recognised word needs this share of voiced frames in its span
 
 
 def token_kinds(token_source: str) -> frozenset[str]:
@@ -75,7 +79,7 @@ def choose_extractor(token_source: str, requested: str = "auto") -> tuple[str, s
 
 def _segments(dec: Any) -> list[tuple[str, float, float]]:
     out = []
-    for seg in dec.seg():
+    for seg in dec.seg() or []:  # None when nothing was recognised
         word = _ALT_PRON.sub("", seg.word)
         if word.startswith(("<", "[")) or word in ("sil", "++garbage++"):
             continue
@@ -83,19 +87,44 @@ def _segments(dec: Any) -> list[tuple[str, float, float]]:
     return out
 
 
+def voiced_frames(wav16: np.ndarray) -> np.ndarray:
+    """webrtcvad speech flags (M,) of 16 kHz audio, one per ``VAD_FRAME_MS``, above an energy floor."""
+    from avflow_cli.audio.vad import frame_energy_db, webrtc_decisions
+
+    x = np.asarray(wav16, np.float32)
+    if len(x) < VAD_FRAME_MS * 16:
+        return np.zeros(0, bool)
+    flags = webrtc_decisions(x, VAD_FRAME_MS, VAD_AGGRESSIVENESS)
+    loud = frame_energy_db(x, VAD_FRAME_MS)[: len(flags)] > SPEECH_FLOOR_DB
+    return flags & loud
+
+
+def _voiced_share(voiced: np.ndarray, start: float, end: float) -> float:
+    """Share of voiced VAD frames in [start, end) seconds."""
+    a = int(start * 1000 / VAD_FRAME_MS)
+    b = max(a + 1, int(np.ceil(end * 1000 / VAD_FRAME_MS)))
+    seg = voiced[a:b]
+    return float(seg.mean()) if seg.size else 0.0
+
+
 def pocketsphinx_words(wav16: np.ndarray) -> list[tuple[str, float, float]]:
     """Timed words (WORD, start_s, end_s) of 16 kHz mono speech: recognise, then force-align.
 
-    The alignment pass re-times the recognised words against the audio with the transcript fixed,
+    Words over stretches without voice activity (webrtcvad) are dropped: the recogniser's language
+    model fills silence with words ("dog" in digital zeros). The alignment pass re-times the
+    recognised words against the audio with the transcript fixed,
     which gives tighter boundaries than the recognition lattice; when it fails (rare: a word the
     aligner rejects), the recognition timing is kept.
     """
     from avflow_cli.audio.asr import decode_utterance, pcm16, pocketsphinx_decoder
 
+    voiced = voiced_frames(wav16)  # (M,) per VAD_FRAME_MS
+    if not voiced.any():
+        return []  # the recogniser hallucinates words in silence ("dog" in digital zeros)
     pcm = pcm16(wav16)
     recog, align = pocketsphinx_decoder(), pocketsphinx_decoder(align=True)
     decode_utterance(recog, pcm)
-    words = _segments(recog)
+    words = [w for w in _segments(recog) if _voiced_share(voiced, w[1], w[2]) >= MIN_VOICED_SHARE]
     if not words:
         return []
     try:

@@ -166,3 +166,18 @@ def test_cli_meta_says_which_participant_path_ran(guided_model: Path, speech_wav
     meta = json.loads((out / "meta.json").read_text())["participant"]
     assert "pocketsphinx" in meta["tokens"]["extractor"] and "dlib" in meta["visual"]
     assert "participant tokens: pocketsphinx" in result.output
+
+
+def test_pocketsphinx_tokens_ignore_silence_and_find_speech(speech_wav: Path) -> None:
+    """The recogniser's language model fills silence with words; the VAD gate keeps them out."""
+    from avflow_cli.audio.alignment_tokens import greedy_decode
+    from avflow_cli.participant.tokens import pocketsphinx_tokens
+
+    logits, words = pocketsphinx_tokens(np.zeros(16000, np.float32), 16000)
+    assert words == [] and (logits.argmax(axis=1) == K.TOKEN_BLANK).all()
+    wav, sr = _speech(speech_wav)
+    padded = np.concatenate([np.zeros(sr, np.float32), wav])  # 1 s of silence first
+    logits, words = pocketsphinx_tokens(padded, sr)
+    assert words and words[0][1] >= 1.0  # nothing placed in the silence
+    said = set(greedy_decode(logits).lower().split())
+    assert len(said & {"i", "think", "that", "really", "good", "idea", "tell", "me", "more"}) >= 6
