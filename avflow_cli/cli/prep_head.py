@@ -1,4 +1,4 @@
-"""``avflow prep encode-head``: write head-pose VAE latents into the shards (library: models.headvae)."""
+"""``avflow prep encode-head``: write head-pose VAE latents into the shards (library: data.head_latents)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def encode_head(
     force: bool = typer.Option(False, "--force", help="Re-encode shards already encoded by this VAE."),
 ) -> None:
     """Encode each clip's head_pose (T, 7) into head latents (T, 8), atomically per shard; record the VAE in index.json."""
-    from avflow_cli.models.headvae import encode_head_into_shards
+    from avflow_cli.data.head_latents import encode_head_into_shards
 
     counts = encode_head_into_shards(shards, vae, device, force=force)
     console.print(f"head latents: {counts['encoded']} shards encoded, {counts['skipped']} already up to date ({shards})")

@@ -19,6 +19,7 @@ import torch
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.models.config import AVFlowConfig, HeadVAEConfig, avflow_preset
+from avflow_cli.models.registry import check_state_dict, save_model_dir
 
 PREFIX = "diffusion_module."
 
@@ -119,7 +120,6 @@ def convert_avflow_state(release_state: dict[str, torch.Tensor], source: str = "
                           "hidden_dim": int(hidden), "depth": int(depth), "heads": heads, "window_left": window[0],
                           "window_right": window[1], "participant_tokens": p_tok, "participant_visual_dim": p_vis})
     from avflow_cli.models.avflow import AVFlow
-    from avflow_cli.models.registry import check_state_dict
 
     check_state_dict(AVFlow(cfg), state, source)
     return cfg, state
@@ -175,7 +175,6 @@ def convert_headvae_state(release_state: dict[str, torch.Tensor], source: str = 
     cfg = HeadVAEConfig(input_dim=int(input_dim), latent_dim=int(latent), hidden=int(hidden), layers=layers, heads=1,
                         ff_dim=int(ff), pose_mean=[0.0] * int(input_dim), pose_std=[1.0] * int(input_dim))
     from avflow_cli.models.headvae import HeadVAE
-    from avflow_cli.models.registry import check_state_dict
 
     check_state_dict(HeadVAE(cfg), state, source)
     return cfg, state
@@ -200,7 +199,6 @@ def write_release_model_dirs(
 ) -> dict[str, Path]:
     """Convert the release into ``out_dir/avflow`` (+ ``out_dir/headvae``) model directories."""
     from avflow_cli.models.normalize import Normalizer
-    from avflow_cli.models.registry import save_model_dir
 
     out_dir = Path(out_dir)
     cfg, state = convert_avflow_checkpoint(avflow_ckpt)

@@ -7,15 +7,21 @@
      "normalization": {...} | null, "avflow_version": "0.1.0",
      "components": {"head_vae": "../headvae", ...}, "train": {...} (runs only)}
 
-:func:`load_model` is ``avflow_cli.load_model``: it rebuilds the network from the config and
-loads the weights strictly, with one-line errors for a missing file, a different architecture
-(key or shape mismatch) or a newer format.
+:func:`load_model` is ``avflow_cli.load_model`` and the one loader of every kind: it rebuilds the
+network from the config and loads the weights strictly, with one-line errors for a missing file, a
+different architecture (key or shape mismatch) or a newer format. ``load_head_vae`` and
+``load_t2t`` are it with the kind fixed.
+
+This module is a leaf of ``models/``: it imports no network module. :data:`KIND_CLASSES` names,
+per kind, the network class and its config dataclass, imported by name when a model of that kind
+is built — so the network modules may import this one (to save and load) without a cycle.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import is_dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +31,30 @@ from torch import nn
 from avflow_cli import __version__
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+from avflow_cli.models.config import dataclass_from_dict, to_json_dict
 from avflow_cli.weights import state_dict_mismatch
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 MODEL_FORMAT = "avflow-model"
 FORMAT_VERSION = 1
-KINDS = ("avflow", "headvae", "t2t")
+# kind -> ("module:network class", "module:config dataclass", what it is, in words)
+KIND_CLASSES: dict[str, tuple[str, str, str]] = {
+    "avflow": ("avflow_cli.models.avflow:AVFlow", "avflow_cli.models.config:AVFlowConfig", "an AV-Flow model"),
+    "headvae": ("avflow_cli.models.headvae:HeadVAE", "avflow_cli.models.config:HeadVAEConfig", "a head-pose VAE"),
+    "t2t": ("avflow_cli.models.text2tokens.model:TextToTokens", "avflow_cli.models.text2tokens.config:T2TConfig",
+            "a text-to-tokens model"),
+}
+KINDS = tuple(KIND_CLASSES)
+
+
+def _by_name(ref: str) -> Any:
+    module, name = ref.split(":")
+    return getattr(import_module(module), name)
 
 
 def _plain(obj: Any) -> Any:
-    if is_dataclass(obj):
-        from avflow_cli.models.config import to_json_dict
-
-        return to_json_dict(obj)
-    return obj
+    return to_json_dict(obj) if is_dataclass(obj) else obj
 
 
 def write_config(
@@ -123,24 +138,15 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
     return obj
 
 
-def build_model(obj: dict[str, Any]) -> nn.Module:
-    """An untrained network for a parsed ``config.json`` (with normaliser attached)."""
-    from avflow_cli.models.config import AVFlowConfig, HeadVAEConfig, dataclass_from_dict
-
-    kind = obj["kind"]
-    if kind == "avflow":
-        from avflow_cli.models.avflow import AVFlow
+def build_model(obj: dict[str, Any], source: str = "config.json") -> nn.Module:
+    """An untrained network for a parsed ``config.json`` (an AV-Flow model with its normaliser)."""
+    network, config, _ = KIND_CLASSES[obj["kind"]]
+    model = _by_name(network)(dataclass_from_dict(_by_name(config), obj["model"], f"{source} model"))
+    if obj["kind"] == "avflow" and obj.get("normalization"):
         from avflow_cli.models.normalize import Normalizer
 
-        model = AVFlow(dataclass_from_dict(AVFlowConfig, obj["model"], "config.json model"))
-        if obj.get("normalization"):
-            model.normalizer = Normalizer.from_json(obj["normalization"])
-        return model
-    if kind == "headvae":
-        from avflow_cli.models.headvae import HeadVAE
-
-        return HeadVAE(dataclass_from_dict(HeadVAEConfig, obj["model"], "config.json model"))
-    raise AvflowError(f"model kind {kind!r} is loaded with its own loader (avflow_cli.models.text2tokens.load_t2t)")
+        model.normalizer = Normalizer.from_json(obj["normalization"])
+    return model
 
 
 def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -153,25 +159,21 @@ def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: s
 def load_model(model_dir: str | Path, device: str | torch.device = "cpu", kind: str | None = None) -> nn.Module:
     """A ready model (eval mode, on ``device``) from a model directory.
 
-    For kind "avflow" the module has ``.config`` (AVFlowConfig), ``.normalizer``,
-    ``.components`` (name → absolute Path of referenced directories), ``.model_dir`` and
-    ``.preset``. ``kind`` checks the directory holds that kind of model.
+    Every module has ``.config``, ``.components`` (name → absolute Path of referenced
+    directories), ``.model_dir`` and ``.preset``; an AV-Flow model also ``.normalizer``.
+    ``kind`` checks the directory holds that kind of model.
     """
     model_dir = Path(model_dir)
     obj = read_config(model_dir)
     if kind is not None and obj["kind"] != kind:
-        raise InputFileError(model_dir, f"holds a {obj['kind']!r} model, expected {kind!r}")
-    if obj["kind"] == "t2t":
-        from avflow_cli.models.text2tokens import load_t2t
-
-        return load_t2t(model_dir, device)
+        raise InputFileError(model_dir, f"holds a {obj['kind']!r} model, expected {kind!r} ({KIND_CLASSES[kind][2]})")
     weights = model_dir / WEIGHTS_NAME
     if not weights.is_file():
         raise InputFileError(weights, "missing; the model directory has a config but no weights")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    model = build_model(obj)
+    model = build_model(obj, str(model_dir / CONFIG_NAME))
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as err:
@@ -182,3 +184,13 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu", kind: 
     model.model_dir = model_dir.resolve()
     model.preset = obj.get("preset")
     return model.to(device).eval()
+
+
+def load_head_vae(model_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """A head-pose VAE (kind "headvae") in eval mode: :func:`load_model` with the kind fixed."""
+    return load_model(model_dir, device, kind="headvae")
+
+
+def load_t2t(model_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """A text-to-tokens model (kind "t2t") in eval mode, with ``.synthesize(text, …)``."""
+    return load_model(model_dir, device, kind="t2t")

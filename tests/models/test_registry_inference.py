@@ -75,3 +75,17 @@ def test_load_errors(tmp_path: Path) -> None:
     d = _save(tmp_path)
     with pytest.raises(AvflowError, match="expected 'headvae'"):
         load_model(d, kind="headvae")
+
+
+def test_registry_is_a_leaf_of_models_and_loads_every_kind() -> None:
+    """Network modules import the registry, never the reverse: no import cycle between them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, avflow_cli.models.registry as r\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('avflow_cli.models.', 'avflow_cli.data.'))))\n"
+            "print(sorted(r.KIND_CLASSES))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    loaded, kinds = out.splitlines()
+    assert loaded == "['avflow_cli.models.config', 'avflow_cli.models.registry']"
+    assert kinds == "['avflow', 'headvae', 't2t']"

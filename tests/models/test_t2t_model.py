@@ -211,7 +211,7 @@ def test_load_errors(tmp_path: Path, tiny_model: TextToTokens) -> None:
         load_t2t(tmp_path / "m2")
     obj["kind"] = "headvae"
     (tmp_path / "m2" / "config.json").write_text(json.dumps(obj))
-    with pytest.raises(AvflowError, match="expected a text-to-tokens"):
+    with pytest.raises(AvflowError, match=r"expected 't2t' \(a text-to-tokens model\)"):
         load_t2t(tmp_path / "m2")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from avflow_cli.errors import InputFileError
+from avflow_cli.models.registry import check_state_dict
 from avflow_cli.models.text2tokens.config import T2TConfig, preset
 
 
@@ -83,7 +84,6 @@ preset and smaller models of the same architecture (test fixtures) load the same
 
     Raises InputFileError naming the file when it is unreadable or not the release architecture.
     """
-    from avflow_cli.models.registry import check_state_dict
     from avflow_cli.models.text2tokens.model import TextToTokens
 
     path = Path(path)

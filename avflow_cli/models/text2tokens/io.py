@@ -1,15 +1,18 @@
-"""Text-to-tokens model directories (DESIGN.md §4): ``config.json`` kind "t2t" + ``model.safetensors``."""
+"""Text-to-tokens model directories (DESIGN.md §4): ``config.json`` kind "t2t" + ``model.safetensors``.
+
+Loading is the registry's (:func:`avflow_cli.models.registry.load_t2t`, re-exported here).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from avflow_cli.errors import InputFileError
+from avflow_cli.models.registry import load_t2t, save_model_dir
 from avflow_cli.models.text2tokens.config import T2TConfig
 from avflow_cli.models.text2tokens.model import TextToTokens
+
+__all__ = ["KIND", "normalization_of", "save_t2t", "import_release_t2t", "load_t2t"]
 
 KIND = "t2t"
 
@@ -22,8 +25,6 @@ def normalization_of(cfg: T2TConfig) -> dict[str, Any]:
 
 def save_t2t(model_dir: str | Path, model: TextToTokens, *, train: dict[str, Any] | None = None) -> Path:
     """Write ``model`` as a complete model directory (each file atomic)."""
-    from avflow_cli.models.registry import save_model_dir
-
     cfg = model.config
     return save_model_dir(
         model_dir, KIND, cfg, model.state_dict(), normalization_of(cfg), preset=cfg.preset, train=train
@@ -38,30 +39,3 @@ def import_release_t2t(checkpoint: str | Path, model_dir: str | Path) -> Path:
     model = TextToTokens(cfg)
     model.load_state_dict(state, strict=True)
     return save_t2t(model_dir, model)
-
-
-def load_t2t(model_dir: str | Path, device: str | torch.device = "cpu") -> TextToTokens:
-    """A ready text-to-tokens model (eval mode) with ``.synthesize(text, steps, length_scale, seed)``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from avflow_cli.models.config import dataclass_from_dict
-    from avflow_cli.models.registry import CONFIG_NAME, WEIGHTS_NAME, check_state_dict, read_config
-
-    model_dir = Path(model_dir)
-    obj = read_config(model_dir)
-    if obj["kind"] != KIND:
-        raise InputFileError(model_dir, f"holds a {obj['kind']!r} model, expected a text-to-tokens ('t2t') model")
-    cfg = dataclass_from_dict(T2TConfig, obj["model"], f"{model_dir / CONFIG_NAME} model")
-    weights = model_dir / WEIGHTS_NAME
-    if not weights.is_file():
-        raise InputFileError(weights, "missing; the model directory has a config but no weights")
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError) as err:
-        raise InputFileError(weights, f"unreadable safetensors file ({err})") from err
-    model = TextToTokens(cfg)
-    check_state_dict(model, state, str(weights))
-    model.load_state_dict(state, strict=True)
-    model.model_dir = model_dir.resolve()
-    return model.to(device).eval()
