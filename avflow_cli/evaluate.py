@@ -412,6 +412,20 @@ def aggregate(records: list[dict[str, Any]], stats: list[dict[str, np.ndarray]])
 # ---------------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------------
+def check_eval_out(out_dir: Path) -> None:
+    """Refuse an ``--out`` that is a file or a folder holding anything but an earlier evaluation's files
+    (eval adds to its folder and replaces metrics.json, metrics.md and plots/ there)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AvflowError(f"{out_dir}: exists and is a file; --out names a folder")
+    if not out_dir.is_dir():
+        return
+    ours = {CLIPS_DIR, GENERATED_DIR, PLOTS_DIR, SPEED_NAME, METRICS_NAME, METRICS_MD_NAME}
+    foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in ours and not p.name.startswith("."))
+    if foreign:
+        raise AvflowError(f"{out_dir}: holds files an evaluation did not write ({', '.join(foreign[:3])}); "
+                          "choose another --out")
+
+
 def _split_records(shards: Path, split: str) -> list[Any]:
     from avflow_cli.data.schema import SPLITS, ShardIndex
 
@@ -441,6 +455,7 @@ def evaluate_dir(
     settings = settings or EvalSettings()
     gen_dir, shards = Path(gen_dir), Path(shards)
     out_dir = Path(out_dir) if out_dir is not None else gen_dir / "eval"
+    check_eval_out(out_dir)
     records = _split_records(shards, split)
     available = list_clip_dirs(gen_dir)
     todo = [r for r in records if r.id in available]
@@ -713,6 +728,7 @@ def evaluate_model(
     if not (model_dir / "config.json").is_file():
         raise AvflowError(f"{model_dir}: not a model directory (no config.json)")
     out_dir = Path(out_dir) if out_dir is not None else model_dir / "eval" / (f"{split}-text" if from_text else split)
+    check_eval_out(out_dir)
     gen_dir = out_dir / GENERATED_DIR
     vocoder, speed = generate_clips(model_dir, shards, gen_dir, split=split, steps=steps, seed=seed,
                                     from_text=from_text, t2t=t2t, head_vae=head_vae, settings=settings,

@@ -108,3 +108,20 @@ def test_rerun_with_other_settings_regenerates_and_rescores(setup: tuple[Path, P
     assert json.loads((clip / "meta.json").read_text())["seed"] == 1  # generated again, not reused
     fd1 = json.loads((out / "metrics.json").read_text())
     assert fd1["metrics"]["FD_e"] != fd0["metrics"]["FD_e"]  # and scored again
+
+
+def test_out_holding_other_files_is_refused(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    shards, model = setup
+    user = tmp_path / "results"
+    user.mkdir()
+    (user / "metrics.md").write_text("my own table")  # a name eval would overwrite …
+    (user / "paper.tex").write_text("draft")  # … in a folder that is not an evaluation's
+    afile = tmp_path / "out.txt"
+    afile.write_text("x")
+    for out, message in ((user, "holds files an evaluation did not write (paper.tex)"), (afile, "exists and is a file")):
+        result = runner.invoke(app, ["eval", "--model", str(model), "--data", str(shards), "--out", str(out),
+                                     "--no-wer", "--plots", "0", "--no-speed"])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert (user / "metrics.md").read_text() == "my own table" and sorted(p.name for p in user.iterdir()) == [
+        "metrics.md", "paper.tex"]
+    assert afile.read_text() == "x"
