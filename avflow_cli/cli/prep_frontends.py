@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from avflow_cli.console import console
+from avflow_cli.console import console, err_console
 
 FORCE_HELP = "Redo sessions/files that already exist (default: skip finished work)."
 OUT_SESSIONS_HELP = "Output tree of session folders (the SRC of `avflow prep all`)."
@@ -37,90 +37,104 @@ def _print_report(report: object, what: str, out: Path) -> None:
         console.print(f"  skipped {name}: {reason}")
 
 
+import_app = typer.Typer(no_args_is_help=True)
+IMPORT_HELP = "Lay out published datasets or a video as sessions (and LJSpeech for text-to-tokens)."
+
+
+def _deprecated(old: str, new: str) -> None:
+    err_console.print(f"[yellow]note:[/] {old} is deprecated; use {new}", highlight=False)
+
+
+def smirk(
+    video: Path = typer.Argument(..., help="Video of a face (any format ffmpeg reads)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output .npy of per-frame features; NAME.valid.npy and NAME.json are written beside it."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    batch: int = typer.Option(32, min=1, help=BATCH_HELP),
+    fps: float | None = typer.Option(None, min=0.1, help="Resample the video to this constant frame rate first (sessions use 30); default: the video's own rate."),
+    layout: str = typer.Option("paper", help="paper: 56 = expression 50 + jaw 3 + head rotation 3; release: 58 = paper's 53 + eyelids 2 + rotation 3 (assumed release split, see docs/data_formats.md)."),
+    crop_scale: float = typer.Option(1.4, min=1.0, help="Face crop side as a multiple of the detected face box (SMIRK's demo uses 1.4)."),
+    force: bool = typer.Option(False, help=FORCE_HELP),
+) -> None:
+    """SMIRK features of every frame (faces found with OpenCV's Haar cascade); faceless frames marked invalid."""
+    from avflow_cli.vision.smirk import write_smirk_features
+
+    if layout not in ("paper", "release"):
+        raise typer.BadParameter("use paper or release", param_hint="--layout")
+    result = write_smirk_features(
+        video, out, _smirk_checkpoint(checkpoint, video), device=device, batch=batch, fps=fps,
+        layout=layout, crop_scale=crop_scale, force=force,  # type: ignore[arg-type]
+    )
+    state = "exists, kept" if result["skipped"] else "written"
+    console.print(
+        f"{out} ({state}): {result['frames']} frames × {result['dim']} at {float(result['fps']):.3f} fps, "  # type: ignore[arg-type]
+        f"face in {result['valid_frames']}"
+    )
+
+@import_app.command("a2p")
+def import_a2p(
+    src: Path = typer.Argument(..., help="Audio2Photoreal dataset/ folder (subject folders PXB184, …) or one subject folder."),
+    out: Path = typer.Argument(..., help=OUT_SESSIONS_HELP),
+    split_scheme: str = typer.Option("audio2photoreal", help="Split hint written to session.json: audio2photoreal (last 6 scenes per subject → 2 val + 4 test) or av_flow (last 2 → val)."),
+    link_audio: bool = typer.Option(False, "--link-audio", help="Hard-link audio files instead of copying (same file system only)."),
+    force: bool = typer.Option(False, help=FORCE_HELP),
+    link: bool = typer.Option(False, "--link", hidden=True, help="Deprecated name of --link-audio."),
+) -> None:
+    """Audio2Photoreal scenes → sessions (face codes, neck/head angles of body_pose as head pose, 2-ch audio)."""
+    from avflow_cli.data.importers.a2p import import_a2p as run
+
+    if link:
+        _deprecated("--link", "--link-audio")
+    _print_report(run(src, out, split_scheme=split_scheme, link_audio=link_audio or link, force=force), "Audio2Photoreal", out)
+
+@import_app.command("avflow50h")
+def import_avflow50h(
+    src: Path = typer.Argument(..., help="The authors' 50h_dataset/ folder (or the download folder holding it)."),
+    out: Path = typer.Argument(..., help=OUT_SESSIONS_HELP),
+    require_participant: bool = typer.Option(False, help="Skip segments without participant SMIRK files, as the release's loader does."),
+    link_audio: bool = typer.Option(False, "--link-audio", help="Hard-link audio files instead of copying (same file system only)."),
+    force: bool = typer.Option(False, help=FORCE_HELP),
+    link: bool = typer.Option(False, "--link", hidden=True, help="Deprecated name of --link-audio."),
+) -> None:
+    """AV-Flow 50 h segments → sessions (stereo 48 kHz audio, codes, [R|t], their tokens, participant SMIRK)."""
+    from avflow_cli.data.importers.avflow50h import import_avflow50h as run
+
+    if link:
+        _deprecated("--link", "--link-audio")
+    report = run(src, out, require_participant=require_participant, link_audio=link_audio or link, force=force)
+    _print_report(report, "50 h dataset", out)
+
+@import_app.command("ljspeech")
+def import_ljspeech(
+    src: Path = typer.Argument(..., help="LJSpeech-1.1/ (metadata.csv + wavs/) or a corpus in the same layout."),
+    out: Path = typer.Argument(..., help="Output folder for text-to-tokens training (metadata.csv, wavs/ at 22 050 Hz mono)."),
+    limit: int | None = typer.Option(None, min=1, help="Import only the first N utterances (quick experiments)."),
+) -> None:
+    """Validate metadata.csv and wavs/, resample to 22 050 Hz mono, write the text-to-tokens layout."""
+    from avflow_cli.data.importers.ljspeech import import_ljspeech as run
+
+    _print_report(run(src, out, limit=limit), "LJSpeech", out)
+    console.print(f"next: avflow prep tokens for {out}/tokens/ (50 Hz logits per utterance)")
+
+@import_app.command("video")
+def import_video(
+    video: Path = typer.Argument(..., help="A talking-head video with sound (the speaker becomes the actor)."),
+    out: Path = typer.Argument(..., help=OUT_SESSIONS_HELP),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
+    name: str | None = typer.Option(None, help="Session name (default: the video's file name without extension)."),
+    fps: float = typer.Option(30.0, min=1.0, help="Face/head frame rate of the session; the video is resampled to it."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    batch: int = typer.Option(32, min=1, help=BATCH_HELP),
+    force: bool = typer.Option(False, help=FORCE_HELP),
+) -> None:
+    """One video → an actor session: mono audio, SMIRK expression + jaw as face code, SMIRK rotation as head pose."""
+    from avflow_cli.data.importers.video import import_video as run
+
+    report = run(video, out, _smirk_checkpoint(checkpoint, video), name=name, fps=fps, device=device, batch=batch, force=force)
+    _print_report(report, "video", out)
+
+
 def register(app: typer.Typer) -> None:
     """Add `smirk` and the `import` sub-group to the `prep` group."""
-
-    @app.command("smirk")
-    def smirk(
-        video: Path = typer.Argument(..., help="Video of a face (any format ffmpeg reads)."),
-        out: Path = typer.Option(..., "-o", "--out", help="Output .npy of per-frame features; NAME.valid.npy and NAME.json are written beside it."),
-        checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
-        device: str = typer.Option("cpu", help=DEVICE_HELP),
-        batch: int = typer.Option(32, min=1, help=BATCH_HELP),
-        fps: float | None = typer.Option(None, min=0.1, help="Resample the video to this constant frame rate first (sessions use 30); default: the video's own rate."),
-        layout: str = typer.Option("paper", help="paper: 56 = expression 50 + jaw 3 + head rotation 3; release: 58 = paper's 53 + eyelids 2 + rotation 3 (assumed release split, see docs/data_formats.md)."),
-        crop_scale: float = typer.Option(1.4, min=1.0, help="Face crop side as a multiple of the detected face box (SMIRK's demo uses 1.4)."),
-        force: bool = typer.Option(False, help=FORCE_HELP),
-    ) -> None:
-        """SMIRK features of every frame (faces found with OpenCV's Haar cascade); faceless frames marked invalid."""
-        from avflow_cli.vision.smirk import write_smirk_features
-
-        if layout not in ("paper", "release"):
-            raise typer.BadParameter("use paper or release", param_hint="--layout")
-        result = write_smirk_features(
-            video, out, _smirk_checkpoint(checkpoint, video), device=device, batch=batch, fps=fps,
-            layout=layout, crop_scale=crop_scale, force=force,  # type: ignore[arg-type]
-        )
-        state = "exists, kept" if result["skipped"] else "written"
-        console.print(
-            f"{out} ({state}): {result['frames']} frames × {result['dim']} at {float(result['fps']):.3f} fps, "  # type: ignore[arg-type]
-            f"face in {result['valid_frames']}"
-        )
-
-    imp = typer.Typer(no_args_is_help=True)
-    app.add_typer(imp, name="import", help="Lay out published datasets or a video as sessions (and LJSpeech for text-to-tokens).")
-
-    @imp.command("a2p")
-    def import_a2p(
-        src: Path = typer.Argument(..., help="Audio2Photoreal dataset/ folder (subject folders PXB184, …) or one subject folder."),
-        out: Path = typer.Argument(..., help=OUT_SESSIONS_HELP),
-        split_scheme: str = typer.Option("audio2photoreal", help="Split hint written to session.json: audio2photoreal (last 6 scenes per subject → 2 val + 4 test) or av_flow (last 2 → val)."),
-        link: bool = typer.Option(False, help="Hard-link audio files instead of copying (same file system only)."),
-        force: bool = typer.Option(False, help=FORCE_HELP),
-    ) -> None:
-        """Audio2Photoreal scenes → sessions (face codes, neck/head angles of body_pose as head pose, 2-ch audio)."""
-        from avflow_cli.data.importers.a2p import import_a2p as run
-
-        _print_report(run(src, out, split_scheme=split_scheme, link_audio=link, overwrite=force), "Audio2Photoreal", out)
-
-    @imp.command("avflow50h")
-    def import_avflow50h(
-        src: Path = typer.Argument(..., help="The authors' 50h_dataset/ folder (or the download folder holding it)."),
-        out: Path = typer.Argument(..., help=OUT_SESSIONS_HELP),
-        require_participant: bool = typer.Option(False, help="Skip segments without participant SMIRK files, as the release's loader does."),
-        link: bool = typer.Option(False, help="Hard-link audio files instead of copying (same file system only)."),
-        force: bool = typer.Option(False, help=FORCE_HELP),
-    ) -> None:
-        """AV-Flow 50 h segments → sessions (stereo 48 kHz audio, codes, [R|t], their tokens, participant SMIRK)."""
-        from avflow_cli.data.importers.avflow50h import import_avflow50h as run
-
-        _print_report(run(src, out, require_participant=require_participant, link_audio=link, overwrite=force), "50 h dataset", out)
-
-    @imp.command("ljspeech")
-    def import_ljspeech(
-        src: Path = typer.Argument(..., help="LJSpeech-1.1/ (metadata.csv + wavs/) or a corpus in the same layout."),
-        out: Path = typer.Argument(..., help="Output folder for text-to-tokens training (metadata.csv, wavs/ at 22 050 Hz mono)."),
-        limit: int | None = typer.Option(None, min=1, help="Import only the first N utterances (quick experiments)."),
-    ) -> None:
-        """Validate metadata.csv and wavs/, resample to 22 050 Hz mono, write the text-to-tokens layout."""
-        from avflow_cli.data.importers.ljspeech import import_ljspeech as run
-
-        _print_report(run(src, out, limit=limit), "LJSpeech", out)
-        console.print(f"next: avflow prep tokens for {out}/tokens/ (50 Hz logits per utterance)")
-
-    @imp.command("video")
-    def import_video(
-        video: Path = typer.Argument(..., help="A talking-head video with sound (the speaker becomes the actor)."),
-        out: Path = typer.Argument(..., help=OUT_SESSIONS_HELP),
-        checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
-        name: str | None = typer.Option(None, help="Session name (default: the video's file name without extension)."),
-        fps: float = typer.Option(30.0, min=1.0, help="Face/head frame rate of the session; the video is resampled to it."),
-        device: str = typer.Option("cpu", help=DEVICE_HELP),
-        batch: int = typer.Option(32, min=1, help=BATCH_HELP),
-        force: bool = typer.Option(False, help=FORCE_HELP),
-    ) -> None:
-        """One video → an actor session: mono audio, SMIRK expression + jaw as face code, SMIRK rotation as head pose."""
-        from avflow_cli.data.importers.video import import_video as run
-
-        report = run(video, out, _smirk_checkpoint(checkpoint, video), name=name, fps=fps, device=device, batch=batch, overwrite=force)
-        _print_report(report, "video", out)
+    app.command("smirk")(smirk)
+    app.add_typer(import_app, name="import", help=IMPORT_HELP)

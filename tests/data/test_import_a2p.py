@@ -108,3 +108,19 @@ def test_av_flow_split_and_errors(a2p_tree: tuple[Path, dict], tmp_path: Path) -
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputFileError, match="no Audio2Photoreal scenes"):
         A.import_a2p(tmp_path / "empty", tmp_path / "p")
+
+
+def test_cli_link_audio_hard_links_and_the_old_name_still_works(a2p_tree: tuple[Path, dict], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from avflow_cli.cli.main import app
+
+    root, _ = a2p_tree
+    runner = CliRunner()
+    src_audio = root / "PXB184" / "scene01_audio.wav"
+    for option, out in (("--link-audio", tmp_path / "new"), ("--link", tmp_path / "old")):
+        result = runner.invoke(app, ["prep", "import", "a2p", str(root), str(out), option])
+        assert result.exit_code == 0, result.output
+        assert (out / "PXB184_scene01" / "audio.wav").stat().st_ino == src_audio.stat().st_ino  # one file, two names
+        assert ("deprecated" in result.output) == (option == "--link")
+    assert "--link " not in runner.invoke(app, ["prep", "import", "a2p", "--help"]).output  # the alias is hidden

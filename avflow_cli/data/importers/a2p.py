@@ -177,7 +177,7 @@ def import_a2p(
     *,
     split_scheme: str = "audio2photoreal",
     link_audio: bool = False,
-    overwrite: bool = False,
+    force: bool = False,
 ) -> ImportReport:
     """Convert every subject/scene under ``src`` into ``out/<SUBJECT>_<scene>/`` sessions."""
     from avflow_cli.console import progress
@@ -191,7 +191,7 @@ def import_a2p(
     from avflow_cli.render.avatar import carry_face_decoder
 
     first = todo[0][0] / f"{todo[0][1]}_face_expression.npy" if todo else None
-    carry_face_decoder(subjects, out, first, head_pose="fixed", force=overwrite)  # head angles are not [R | t]
+    carry_face_decoder(subjects, out, first, head_pose="fixed", force=force)  # head angles are not [R | t]
     with progress() as bar:
         task = bar.add_task("Audio2Photoreal", total=len(todo), status="")
         for subject in subjects:
@@ -208,7 +208,7 @@ def import_a2p(
             for scene, data in loaded.items():
                 data.meta["split"] = splits[scene]
                 folder = out / data.name
-                if write_session(folder, data, link_audio=link_audio, overwrite=overwrite):
+                if write_session(folder, data, link_audio=link_audio, force=force):
                     report.written.append(data.name)
                 else:
                     report.existing.append(data.name)

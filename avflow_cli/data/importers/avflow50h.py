@@ -137,7 +137,7 @@ def import_avflow50h(
     *,
     require_participant: bool = False,
     link_audio: bool = False,
-    overwrite: bool = False,
+    force: bool = False,
 ) -> ImportReport:
     """Convert every segment of the 50 h dataset into ``out/<segment>/`` sessions."""
     from avflow_cli.console import progress
@@ -153,19 +153,19 @@ def import_avflow50h(
     from avflow_cli.render.avatar import carry_face_decoder
 
     carry_face_decoder([root], out, root / "expression_codes" / f"{segments[0]}.npy" if segments else None,
-                       head_pose="camera", force=overwrite)
+                       head_pose="camera", force=force)
     with progress() as bar:
         task = bar.add_task("50 h dataset", total=len(segments), status="")
         for seg in segments:
             bar.update(task, status=seg)
             folder = out / seg
-            if (folder / "session.json").is_file() and not overwrite:
+            if (folder / "session.json").is_file() and not force:
                 report.existing.append(seg)
             else:
                 data = read_segment(root, seg, require_participant=require_participant)
                 if isinstance(data, str):
                     report.skipped.append((seg, data))
-                elif write_session(folder, data, link_audio=link_audio, overwrite=overwrite):
+                elif write_session(folder, data, link_audio=link_audio, force=force):
                     report.written.append(seg)
             bar.advance(task)
     return report

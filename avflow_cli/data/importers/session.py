@@ -3,7 +3,7 @@
 Every importer ends here: it validates the arrays it hands over (shapes, lengths, finite
 values), writes them into a temporary folder and renames it into place, so a session folder
 either holds everything or does not exist. A finished session (``session.json`` present) is
-skipped on re-runs unless ``overwrite`` is set.
+skipped on re-runs unless ``force`` is set.
 """
 
 from __future__ import annotations
@@ -140,15 +140,15 @@ def _save(folder: Path, name: str, arr: np.ndarray, dtype: type = np.float32) ->
     np.save(folder / name, np.ascontiguousarray(np.asarray(arr).astype(dtype)))
 
 
-def write_session(folder: str | Path, data: SessionData, *, link_audio: bool = False, overwrite: bool = False) -> bool:
+def write_session(folder: str | Path, data: SessionData, *, link_audio: bool = False, force: bool = False) -> bool:
     """Write ``data`` as a session folder. Returns False when it was already complete (skipped)."""
     from avflow_cli.audio.io import write_audio
 
     folder = Path(folder)
-    if session_done(folder) and not overwrite:
+    if session_done(folder) and not force:
         return False
     meta = validate(data)
-    with atomic_dir(folder, kind="session", force=overwrite) as tmp:
+    with atomic_dir(folder, kind="session", force=force) as tmp:
         if data.audio_file is not None:
             if link_audio:
                 try:

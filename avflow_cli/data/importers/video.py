@@ -33,7 +33,7 @@ def import_video(
     fps: float = FACE_RATE,
     device: str = "cpu",
     batch: int = 32,
-    overwrite: bool = False,
+    force: bool = False,
 ) -> ImportReport:
     """Write ``out/<name>/`` (name defaults to the video's file stem) as an actor session."""
     from avflow_cli.data.resample import fill_linear
@@ -47,7 +47,7 @@ def import_video(
     name = name or video.stem
     folder = Path(out) / name
     report = ImportReport()
-    if session_done(folder) and not overwrite:
+    if session_done(folder) and not force:
         report.existing.append(name)
         return report
     feats, valid, rate = extract_smirk_features(video, checkpoint, device, batch, fps=fps, layout="paper")
@@ -75,6 +75,6 @@ def import_video(
                 "valid_fraction": float(valid.mean()),
             },
         )
-        write_session(folder, data, overwrite=overwrite)
+        write_session(folder, data, force=force)
     report.written.append(name)
     return report
