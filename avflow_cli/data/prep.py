@@ -38,6 +38,7 @@ WORK_SESSIONS = "sessions"
 SHARDS_DIR = "shards"
 SPEAKERS = ("actor", "participant")
 TOKEN_SOURCES = ("auto", "wav2vec2", "alignment")
+MEL_SOURCES = ("vad", "raw")  # the actor audio a mel is computed from (--mel-from)
 MEL_EXTRACTOR = "log-mel BigVGAN 22k/80 (avflow_cli.audio.mel)"
 HEADPOSE_EXTRACTOR = "rotation matrix → hemisphere-continuous quaternion + translation"
 PROGRESS = Callable[[str], None]
@@ -190,14 +191,16 @@ def check_session(session: Session, out: str | Path, *, length_tolerance_s: floa
 
 
 # --- stages ------------------------------------------------------------------------------------
-def stage_vad(session: Session, out: str | Path, cfg: VadConfig | None = None, *, force: bool = False) -> Path:
+def stage_vad(
+    session: Session, out: str | Path, cfg: VadConfig | None = None, *, evaluate: bool = True, force: bool = False
+) -> Path:
     """actor.wav / participant.wav (speech kept, the rest attenuated) + vad.json.
 
-    With a transcript.json holding turn times, vad.json also gets frame-level precision,
-    recall and F1 of each speaker's segments against them ("scores").
+    With ``evaluate`` and a transcript.json holding turn times, vad.json also gets frame-level
+    precision, recall and F1 of each speaker's segments against them ("scores").
     """
     from avflow_cli.audio.io import write_audio
-    from avflow_cli.audio.vad import evaluate, separate
+    from avflow_cli.audio.vad import evaluate as score_segments, separate
 
     work = work_dir(out, session)
     done = work / "vad.json"
@@ -212,9 +215,9 @@ def stage_vad(session: Session, out: str | Path, cfg: VadConfig | None = None, *
     except AvflowError as err:
         raise InputFileError(session.audio_path, str(err)) from err
     summary = result.to_json(cfg)
-    transcript = read_transcript(session)
+    transcript = read_transcript(session) if evaluate else None
     if transcript and transcript.get("turns"):
-        summary["scores"] = evaluate(result.segments, transcript, audio.shape[1] / sr)
+        summary["scores"] = score_segments(result.segments, transcript, audio.shape[1] / sr)
     for s in speakers:
         write_audio(work / f"{s}.wav", result.audio[s], sr)
     _save_json(done, summary)  # written last: marks the stage finished
@@ -253,14 +256,20 @@ def log_mel_long(wav: np.ndarray, chunk_frames: int = 4096) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)  # (T, 80)
 
 
-def stage_mel(session: Session, out: str | Path, *, use_vad: bool = True, force: bool = False) -> Path:
-    """mel.npy (T, 80) of the actor's channel, resampled to 22 050 Hz first."""
+def stage_mel(session: Session, out: str | Path, *, mel_from: str = "vad", force: bool = False) -> Path:
+    """mel.npy (T, 80) of the actor's channel, resampled to 22 050 Hz first.
+
+    ``mel_from``: "vad" (the VAD-cleaned actor.wav, running the VAD if needed) or "raw" (the
+    actor's channel of audio.wav), as ``ShardOptions.mel_from`` and ``--mel-from``.
+    """
+    if mel_from not in MEL_SOURCES:
+        raise AvflowError(f"--mel-from must be one of {', '.join(MEL_SOURCES)}, got {mel_from!r}")
     from avflow_cli.audio.io import resample
 
     done = work_dir(out, session) / "mel.npy"
     if done.is_file() and not force:
         return done
-    wav, sr = _channel_audio(session, out, "actor", use_vad)
+    wav, sr = _channel_audio(session, out, "actor", use_vad=mel_from == "vad")
     wav22 = resample(wav, sr, K.SAMPLE_RATE).numpy()  # (N22,)
     if len(wav22) < K.HOP_LENGTH:
         raise InputFileError(session.audio_path, "audio too short for one mel frame")
@@ -507,10 +516,10 @@ class ShardOptions:
             raise AvflowError(f"--val-fraction and --test-fraction must be in [0, 1) and sum below 1, "
                               f"got {self.val_fraction} and {self.test_fraction}")
         if not (math.isfinite(self.length_tolerance_s) and self.length_tolerance_s >= 0):
-            raise AvflowError(f"--length-tolerance must be a finite number of seconds >= 0, got {self.length_tolerance_s}")
+            raise AvflowError(f"--length-tolerance-s must be a finite number of seconds >= 0, got {self.length_tolerance_s}")
         if self.participant not in ("auto", "yes", "no"):
             raise AvflowError(f"--participant must be auto, yes or no, got {self.participant!r}")
-        if self.mel_from not in ("vad", "raw"):
+        if self.mel_from not in MEL_SOURCES:
             raise AvflowError(f"--mel-from must be vad or raw, got {self.mel_from!r}")
 
 
@@ -543,7 +552,7 @@ def prepare_session(
     cfg = VadConfig(**opts.vad)
     steps: list[tuple[str, Callable[[], Path]]] = [
         ("vad", lambda: stage_vad(session, out, cfg, force=force)),
-        ("mel", lambda: stage_mel(session, out, use_vad=opts.mel_from == "vad", force=force)),
+        ("mel", lambda: stage_mel(session, out, mel_from=opts.mel_from, force=force)),
         ("tokens", lambda: stage_tokens(session, out, source=opts.tokens_source, checkpoint=checkpoint, device=device, force=force)),
         ("headpose", lambda: stage_headpose(session, out, force=force)),
     ]

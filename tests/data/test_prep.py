@@ -17,6 +17,7 @@ from avflow_cli.data import prep
 from avflow_cli.data.schema import ShardIndex
 from avflow_cli.data.shards import read_clip
 from avflow_cli.data.verify import shard_info, verify_shards
+from avflow_cli.errors import AvflowError
 
 runner = CliRunner()
 
@@ -179,3 +180,34 @@ def test_force_recomputes(prepped: Path, tree: Path) -> None:
     assert mel.stat().st_mtime_ns == before
     prep.stage_mel(session, prepped, force=True)
     assert mel.stat().st_mtime_ns > before
+
+
+def test_vad_evaluate_option_decides_scoring(tree: Path, tmp_path: Path) -> None:
+    session = str(tree / "day0" / "s00")
+    for flag, out in (("--evaluate", tmp_path / "scored"), ("--no-evaluate", tmp_path / "plain")):
+        result = runner.invoke(app, ["prep", "vad", session, str(out), flag])
+        assert result.exit_code == 0, result.output
+        summary = json.loads((out / "sessions" / "s00" / "vad.json").read_text())
+        assert ("scores" in summary) == (flag == "--evaluate") == ("F1" in result.output)
+
+
+def test_mel_from_is_one_name_in_cli_and_api(tree: Path, tmp_path: Path) -> None:
+    session = prep.find_sessions(tree / "day0" / "s00")[0]
+    raw = prep.stage_mel(session, tmp_path / "api", mel_from="raw")
+    assert not (prep.work_dir(tmp_path / "api", session) / "vad.json").exists()  # raw: no VAD ran
+    result = runner.invoke(app, ["prep", "mel", str(tree / "day0" / "s00"), str(tmp_path / "cli"), "--mel-from", "raw"])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(raw), np.load(prep.work_dir(tmp_path / "cli", session) / "mel.npy"))
+    with pytest.raises(AvflowError, match="--mel-from must be one of vad, raw"):
+        prep.stage_mel(session, tmp_path / "api", mel_from="clean", force=True)
+
+
+def test_old_length_tolerance_name_is_a_hidden_alias(tree: Path, prepped: Path, tmp_path: Path) -> None:
+    args = ["prep", "shards", str(tree), str(prepped), "--shard-dir", str(tmp_path / "s"), "--max-clip-seconds", "5",
+            "--val-fraction", "0.25", "--test-fraction", "0.25"]
+    old = runner.invoke(app, [*args, "--length-tolerance", "2"])
+    assert old.exit_code == 0 and "--length-tolerance is deprecated" in old.output
+    assert ShardIndex.load(tmp_path / "s").config["length_tolerance_s"] == 2.0
+    bad = runner.invoke(app, [*args, "--length-tolerance-s", "-1"])
+    assert bad.exit_code == 2 and "--length-tolerance-s must be" in bad.output
+    assert "--length-tolerance " not in runner.invoke(app, ["prep", "shards", "--help"]).output
