@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from avflow_cli.models.attention import rope_tables
+from avflow_cli.models.attention import AttentionPlan
 from avflow_cli.models.config import AVFlowConfig
 from avflow_cli.models.dit import DiTBlock, TimeEmbedding
 
@@ -79,7 +79,9 @@ class AVFlow(nn.Module):
             raise ValueError(f"AVFlow key_mask must be (B, T) = {(B, T)}, got {tuple(key_mask.shape)}")
         t = t.reshape(-1).expand(B) if t.numel() == 1 else t.reshape(B)  # (B,)
         temb = self.time_embed(t)  # (B, D)
-        rope = rope_tables(T, cfg.d_model // cfg.heads, cfg.rope_base, x.device, pos_offset)  # 2 × (T, Dh/2)
+        # RoPE table and block masks, built once for every layer (attention.py)
+        rope = AttentionPlan(B, T, cfg.d_model // cfg.heads, cfg.rope_base, cfg.window_left, cfg.window_right,
+                             cfg.attn_block, x.device, key_mask, pos_offset)
         if cfg.fusion == "shared":
             h = self.in_shared(torch.cat([x, cond], dim=-1))  # (B, T, D)
             for block in self.shared_blocks:

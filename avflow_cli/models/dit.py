@@ -86,9 +86,19 @@ class DiTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
                 key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        # one pass each for the modulation and the gated residual (speed, issue 13)
         alpha, beta, gamma = self.attn_mod(temb)  # (B, 1, D) each
-        y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS) * (1 + gamma) + beta  # (B, T, D)
-        x = x + self.attn(y, rope, key_mask) * alpha  # (B, T, D)
+        x = torch.addcmul(x, self.attn(modulated_norm(x, beta, gamma), rope, key_mask), alpha)  # (B, T, D)
         alpha, beta, gamma = self.mlp_mod(temb)
-        y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS) * (1 + gamma) + beta  # (B, T, D)
-        return x + self.mlp(y) * alpha  # (B, T, D)
+        return torch.addcmul(x, self.mlp(modulated_norm(x, beta, gamma)), alpha)  # (B, T, D)
+
+
+def modulated_norm(x: torch.Tensor, beta: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """LN(x)·(1 + gamma) + beta for x (B, T, D), beta/gamma (B, 1, D).
+
+    With one sample the modulation is a per-feature affine, so LayerNorm's own weight/bias do
+    it in the same pass (sampling); with several, one extra fused pass (addcmul).
+    """
+    if x.shape[0] == 1:
+        return F.layer_norm(x, (x.shape[-1],), weight=(1 + gamma).reshape(-1), bias=beta.reshape(-1), eps=LN_EPS)
+    return torch.addcmul(beta, F.layer_norm(x, (x.shape[-1],), eps=LN_EPS), 1 + gamma)
