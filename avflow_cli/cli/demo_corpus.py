@@ -22,38 +22,42 @@ MINUTES_HELP = "Total length of the recordings in minutes (a few CPU seconds of 
 SEED_HELP = "Random seed: the same seed gives the same corpus."
 SESSION_HELP = "Length of each session (conversation) in seconds; a remainder under 8 s joins the last one."
 SIZE_HELP = "Side in pixels of the rendered participant video (participant.mp4)."
-OVERWRITE_HELP = (
+FORCE_HELP = (
     "Replace whatever is at --out. Without it, an identical finished corpus is kept (skipped) and "
     "anything else there is refused."
 )
 
 
+def corpus(
+    out: Path = typer.Option(..., "--out", "-o", help=OUT_HELP),
+    minutes: float = typer.Option(1.0, "--minutes", "-m", help=MINUTES_HELP),
+    seed: int = typer.Option(0, "--seed", "-s", help=SEED_HELP),
+    session_seconds: float = typer.Option(60.0, help=SESSION_HELP),
+    size: int = typer.Option(192, help=SIZE_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", hidden=True, help="Deprecated name of --force."),
+) -> None:
+    """Run the generator and print a one-line summary."""
+    from avflow_cli.console import console, err_console
+    from avflow_cli.data.demo_corpus import generate_corpus
+
+    if overwrite:
+        err_console.print("[yellow]note:[/] --overwrite is deprecated; use --force", highlight=False)
+    summary = generate_corpus(
+        out, minutes=minutes, seed=seed, session_seconds=session_seconds, size=size, force=force or overwrite
+    )
+    if summary["skipped"]:
+        console.print(f"[green]{out}[/] already holds this corpus (seed {seed}, {minutes:g} min): "
+                      "nothing to do.")
+        return
+    console.print(
+        f"[green]wrote[/] {out}: {len(summary['sessions'])} session(s), "
+        f"{summary['total_seconds']:.1f} s of dialogue, {summary['ljspeech_items']} actor sentences in "
+        "ljspeech/ "
+        f"({summary['elapsed_s']:.1f} s, {summary['seconds_per_minute']:.1f} s per corpus minute)"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add `demo corpus` to the demo group."""
-
-    @app.command("corpus", help=HELP)
-    def corpus(
-        out: Path = typer.Option(..., "--out", "-o", help=OUT_HELP),
-        minutes: float = typer.Option(1.0, "--minutes", "-m", help=MINUTES_HELP),
-        seed: int = typer.Option(0, "--seed", "-s", help=SEED_HELP),
-        session_seconds: float = typer.Option(60.0, help=SESSION_HELP),
-        size: int = typer.Option(192, help=SIZE_HELP),
-        overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-    ) -> None:
-        """Run the generator and print a one-line summary."""
-        from avflow_cli.console import console
-        from avflow_cli.data.demo_corpus import generate_corpus
-
-        summary = generate_corpus(
-            out, minutes=minutes, seed=seed, session_seconds=session_seconds, size=size, overwrite=overwrite
-        )
-        if summary["skipped"]:
-            console.print(f"[green]{out}[/] already holds this corpus (seed {seed}, {minutes:g} min): "
-                          "nothing to do.")
-            return
-        console.print(
-            f"[green]wrote[/] {out}: {len(summary['sessions'])} session(s), "
-            f"{summary['total_seconds']:.1f} s of dialogue, {summary['ljspeech_items']} actor sentences in "
-            "ljspeech/ "
-            f"({summary['elapsed_s']:.1f} s, {summary['seconds_per_minute']:.1f} s per corpus minute)"
-        )
+    app.command("corpus", help=HELP)(corpus)

@@ -762,14 +762,14 @@ def generate_corpus(
     *,
     session_seconds: float = DEFAULT_SESSION_SECONDS,
     size: int = 192,
-    overwrite: bool = False,
+    force: bool = False,
     show_progress: bool = True,
 ) -> dict:
     """Generate the demo corpus into ``out_dir`` (atomically) and return its summary.
 
     ``minutes`` of sessions of ``session_seconds`` each (a short tail joins the last one),
     participant video at ``size`` px. Re-running with the same arguments on a finished corpus
-    returns at once (``"skipped": True``); a different corpus already there needs ``overwrite``.
+    returns at once (``"skipped": True``); a different corpus already there needs ``force``.
     Summary keys: out_dir, sessions, total_seconds, actor_utterances, ljspeech_items,
     elapsed_s, seconds_per_minute, skipped, plus corpus.json's contents.
     """
@@ -794,10 +794,10 @@ def generate_corpus(
         raise AvflowError(f"{out}: exists and is not a directory")
     request = _corpus_request(float(minutes), int(seed), float(session_seconds), int(size))
     done = _existing(out, request)
-    if done is not None and not overwrite:
+    if done is not None and not force:
         return {**done, "out_dir": str(out), "skipped": True}
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise AvflowError(f"{out}: exists and holds something else; choose another --out or pass --overwrite")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise AvflowError(f"{out}: exists and holds something else; choose another --out or pass --force")
 
     import avflow_cli.audio.io  # noqa: F401  (imports torch once, outside the timed generation)
 

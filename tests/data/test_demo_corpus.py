@@ -252,7 +252,7 @@ def test_rerun_skips_and_other_content_is_refused(corpus: tuple[Path, dict], tmp
     stamp = (out / "corpus.json").stat().st_mtime_ns
     again = dc.generate_corpus(out, minutes=MINUTES, seed=0, show_progress=False)
     assert again["skipped"] and (out / "corpus.json").stat().st_mtime_ns == stamp
-    with pytest.raises(AvflowError, match="overwrite"):
+    with pytest.raises(AvflowError, match="--force"):
         dc.generate_corpus(out, minutes=MINUTES, seed=5, show_progress=False)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
@@ -295,3 +295,15 @@ def test_cli_one_line_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert missing.exit_code == 2 and "flite" in missing.output and "make install" in missing.output
     assert "Traceback" not in missing.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_cli_force_replaces_another_corpus_and_overwrite_is_its_old_name(corpus: tuple[Path, dict], tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    shutil.copytree(corpus[0], out)
+    args = ("--out", str(out), "--minutes", "0.15", "--seed", "1", "--size", "32")
+    refused = _cli(*args)
+    assert refused.exit_code == 2 and "pass --force" in refused.output
+    replaced = _cli(*args, "--overwrite")
+    assert replaced.exit_code == 0 and "--overwrite is deprecated; use --force" in replaced.output
+    assert json.loads((out / "corpus.json").read_text())["request"]["seed"] == 1
+    assert "--overwrite" not in _cli("--help").output and "--force" in _cli("--help").output
