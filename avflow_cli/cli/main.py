@@ -81,6 +81,9 @@ def _register() -> None:
     app.add_typer(data.app, name="data", help="Inspect and verify shard directories.")
     app.add_typer(train.app, name="train", help="Train the head-pose VAE, AV-Flow and text-to-tokens.")
     synth.register(app)
+    from avflow_cli.cli import converse
+
+    converse.register(app)
     render.register(app)
     serve.register(app)
     app.add_typer(eval_cli.app, name="eval")  # its callback docstring (examples, GEN layout) is the help

@@ -13,8 +13,10 @@ import pytest
 from avflow_cli import constants as K
 
 
-def make_model_dirs(root: Path, shards: Path, *, guidance: bool, depth: int = 2, steps: int = 3, seed: int = 0) -> Path:
-    """AV-Flow (perturbed random weights so attention and guidance matter) + head VAE + t2t, as training writes them."""
+def make_model_dirs(root: Path, shards: Path, *, guidance: bool, depth: int = 2, steps: int = 3, seed: int = 0,
+                    face_dim: int = 16) -> Path:
+    """AV-Flow (perturbed random weights so attention and guidance matter) + head VAE + t2t, as training writes
+    them; ``face_dim`` 9 adds the demo avatar's face decoder (previews, demo-trained participant features)."""
     import torch
 
     from avflow_cli.data.schema import ShardIndex
@@ -27,7 +29,7 @@ def make_model_dirs(root: Path, shards: Path, *, guidance: bool, depth: int = 2,
 
     torch.manual_seed(seed)
     extra = dict(participant_tokens=True, participant_visual_dim=K.SMIRK_DIM) if guidance else {}
-    cfg = AVFlowConfig(face_dim=16, d_model=32, hidden_dim=64, heads=2, depth=depth, steps=steps, attn_block=16,
+    cfg = AVFlowConfig(face_dim=face_dim, d_model=32, hidden_dim=64, heads=2, depth=depth, steps=steps, attn_block=16,
                        token_source="alignment (alignment)", **extra)
     net = AVFlow(cfg)
     with torch.no_grad():
@@ -39,12 +41,21 @@ def make_model_dirs(root: Path, shards: Path, *, guidance: bool, depth: int = 2,
     vcfg = HeadVAEConfig(ff_dim=16)
     save_model_dir(root / "headvae", "headvae", vcfg, HeadVAE(vcfg).state_dict(), preset="tiny")
     save_t2t(root / "t2t", TextToTokens(preset("tiny", token_source="alignment (alignment)")).eval())
+    if face_dim == 9:
+        from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE, FaceDecoder
+
+        FaceDecoder.create().save(root / "avflow" / FACE_DECODER_FILE)
     return root / "avflow"
 
 
 @pytest.fixture(scope="session")
-def guided_model(synthetic_dyadic_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_model_dirs(tmp_path_factory.mktemp("guided"), synthetic_dyadic_shards, guidance=True)
+def guided_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Trained-with-guidance layout on demo-like 9-d face codes, with the demo avatar's decoder."""
+    from avflow_cli.data.synthetic import make_synthetic_shards
+
+    root = tmp_path_factory.mktemp("guided")
+    make_synthetic_shards(root / "shards", participant=True, face_dim=9)
+    return make_model_dirs(root, root / "shards", guidance=True, face_dim=9)
 
 
 @pytest.fixture(scope="session")
