@@ -79,7 +79,7 @@ class EvalSettings:
             if value is not None and not math.isfinite(value):
                 raise AvflowError(f"{name} must be a finite number, got {value}")
         if not (math.isfinite(self.beat_sigma_s) and self.beat_sigma_s > 0):
-            raise AvflowError(f"--beat-sigma must be a positive number of seconds, got {self.beat_sigma_s}")
+            raise AvflowError(f"--beat-sigma-s must be a positive number of seconds, got {self.beat_sigma_s}")
         if not 1 <= self.mcd_order < K.N_MELS:
             raise AvflowError(f"--mcd-order must be between 1 and {K.N_MELS - 1} (c1..cN of {K.N_MELS} mel bands), "
                               f"got {self.mcd_order}")

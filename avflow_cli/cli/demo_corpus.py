@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -35,17 +36,15 @@ def corpus(
     session_seconds: float = typer.Option(60.0, help=SESSION_HELP),
     size: int = typer.Option(192, help=SIZE_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", hidden=True, help="Deprecated name of --force."),
+    overwrite: Optional[bool] = typer.Option(None, "--overwrite", hidden=True, help="Deprecated name of --force."),
 ) -> None:
     """Run the generator and print a one-line summary."""
-    from avflow_cli.console import console, err_console
+    from avflow_cli.cli.aliases import renamed
+    from avflow_cli.console import console
     from avflow_cli.data.demo_corpus import generate_corpus
 
-    if overwrite:
-        err_console.print("[yellow]note:[/] --overwrite is deprecated; use --force", highlight=False)
-    summary = generate_corpus(
-        out, minutes=minutes, seed=seed, session_seconds=session_seconds, size=size, force=force or overwrite
-    )
+    force = renamed("--overwrite", overwrite, "--force", force)
+    summary = generate_corpus(out, minutes=minutes, seed=seed, session_seconds=session_seconds, size=size, force=force)
     if summary["skipped"]:
         console.print(f"[green]{out}[/] already holds this corpus (seed {seed}, {minutes:g} min): "
                       "nothing to do.")

@@ -9,6 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from avflow_cli.cli.aliases import renamed as _renamed
 from avflow_cli.console import console
 from avflow_cli.errors import AvflowError
 
@@ -74,16 +75,19 @@ def evaluate(
     ),
     lip_threshold: Optional[float] = typer.Option(None, "--lip-threshold", help="Lips closed below this inner-lip distance (default: the decoder's; demo: 2.5 mm)."),
     smile_threshold: Optional[float] = typer.Option(None, "--smile-threshold", help="Smile above this mouth-corner distance (default: the decoder's; demo: 57 mm)."),
-    beat_sigma: float = typer.Option(0.05, "--beat-sigma", help="σ of the Beat Align Score in seconds (0.05 = AIST++/Bailando's 3 frames at 60 fps; EMAGE uses 0.3)."),
+    beat_sigma_s: float = typer.Option(0.05, "--beat-sigma-s", help="σ of the Beat Align Score in seconds (0.05 = AIST++/Bailando's 3 frames at 60 fps; EMAGE uses 0.3)."),
     mcd_order: int = typer.Option(24, "--mcd-order", help="Mel-cepstral coefficients c1..cN compared by MCD (c0 excluded)."),
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe generated and ground-truth speech for WER (slowest metric)."),
-    asr: str = typer.Option("auto", "--asr", help="ASR backend for WER: auto (Wav2Vec2 if its weights are present, else pocketsphinx), wav2vec2, pocketsphinx."),
+    asr_backend: str = typer.Option("auto", "--asr-backend", help="ASR backend for WER: auto (Wav2Vec2 if its weights are present, else pocketsphinx), wav2vec2, pocketsphinx."),
     vocoder: str = typer.Option("auto", "--vocoder", help="Vocoder for generation and ground-truth audio: auto, bigvgan, hifigan, student, griffinlim."),
     vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="Vocoder weights (default: the checkpoint search path)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda, cuda:N."),
     plots: int = typer.Option(3, "--plots", help="Write Fig. 6/9-style PNGs for this many clips (0: none)."),
     name: Optional[str] = typer.Option(None, "--name", help="Row name in tables (default: the model or GEN folder name)."),
-    speed: bool = typer.Option(True, "--speed/--no-speed", help="Time each stage on a 20 s input (with --model)."),
+    measure_speed: bool = typer.Option(True, "--measure-speed/--no-measure-speed", help="Time each stage on a 20 s input (with --model)."),
+    beat_sigma: Optional[float] = typer.Option(None, "--beat-sigma", hidden=True, help="Deprecated name of --beat-sigma-s."),
+    asr: Optional[str] = typer.Option(None, "--asr", hidden=True, help="Deprecated name of --asr-backend."),
+    speed: Optional[bool] = typer.Option(None, "--speed/--no-speed", hidden=True, help="Deprecated name of --measure-speed."),
 ) -> None:
     """Score a model or a folder of generated clips on a test split (paper §4, Tables 1-3).
 
@@ -111,14 +115,17 @@ def evaluate(
 
     check_steps(steps)
     check_seed(seed)
+    beat_sigma_s = _renamed("--beat-sigma", beat_sigma, "--beat-sigma-s", beat_sigma_s)
+    asr_backend = _renamed("--asr", asr, "--asr-backend", asr_backend)
+    measure_speed = _renamed("--speed/--no-speed", speed, "--measure-speed/--no-measure-speed", measure_speed)
     settings = EvalSettings(
         face_decoder=str(face_decoder) if face_decoder else None,
         lip_threshold=lip_threshold,
         smile_threshold=smile_threshold,
-        beat_sigma_s=beat_sigma,
+        beat_sigma_s=beat_sigma_s,
         mcd_order=mcd_order,
         wer=wer,
-        asr_backend=asr,
+        asr_backend=asr_backend,
         vocoder=vocoder,
         vocoder_checkpoint=str(vocoder_checkpoint) if vocoder_checkpoint else None,
         texts=str(texts) if texts else None,
@@ -128,7 +135,7 @@ def evaluate(
     if model is not None:
         out_dir = out or model / "eval" / (f"{split}-text" if from_text else split)
         result = evaluate_model(model, data, split=split, out_dir=out_dir, steps=steps, seed=seed, from_text=from_text,
-                                t2t=t2t, head_vae=head_vae, settings=settings, name=name, measure_speed=speed)
+                                t2t=t2t, head_vae=head_vae, settings=settings, name=name, measure_speed=measure_speed)
     else:
         out_dir = out or from_dir / "eval"
         result = evaluate_dir(from_dir, data, split=split, out_dir=out_dir, settings=settings, name=name)

@@ -6,10 +6,12 @@ The work happens in :mod:`avflow_cli.vision.smirk` and :mod:`avflow_cli.data.imp
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from avflow_cli.console import console, err_console
+from avflow_cli.cli.aliases import renamed
+from avflow_cli.console import console
 
 FORCE_HELP = "Redo sessions/files that already exist (default: skip finished work)."
 OUT_SESSIONS_HELP = "Output tree of session folders (the SRC of `avflow prep all`)."
@@ -39,10 +41,6 @@ def _print_report(report: object, what: str, out: Path) -> None:
 
 import_app = typer.Typer(no_args_is_help=True)
 IMPORT_HELP = "Lay out published datasets or a video as sessions (and LJSpeech for text-to-tokens)."
-
-
-def _deprecated(old: str, new: str) -> None:
-    err_console.print(f"[yellow]note:[/] {old} is deprecated; use {new}", highlight=False)
 
 
 def smirk(
@@ -78,14 +76,13 @@ def import_a2p(
     split_scheme: str = typer.Option("audio2photoreal", help="Split hint written to session.json: audio2photoreal (last 6 scenes per subject → 2 val + 4 test) or av_flow (last 2 → val)."),
     link_audio: bool = typer.Option(False, "--link-audio", help="Hard-link audio files instead of copying (same file system only)."),
     force: bool = typer.Option(False, help=FORCE_HELP),
-    link: bool = typer.Option(False, "--link", hidden=True, help="Deprecated name of --link-audio."),
+    link: Optional[bool] = typer.Option(None, "--link", hidden=True, help="Deprecated name of --link-audio."),
 ) -> None:
     """Audio2Photoreal scenes → sessions (face codes, neck/head angles of body_pose as head pose, 2-ch audio)."""
     from avflow_cli.data.importers.a2p import import_a2p as run
 
-    if link:
-        _deprecated("--link", "--link-audio")
-    _print_report(run(src, out, split_scheme=split_scheme, link_audio=link_audio or link, force=force), "Audio2Photoreal", out)
+    link_audio = renamed("--link", link, "--link-audio", link_audio)
+    _print_report(run(src, out, split_scheme=split_scheme, link_audio=link_audio, force=force), "Audio2Photoreal", out)
 
 @import_app.command("avflow50h")
 def import_avflow50h(
@@ -94,14 +91,13 @@ def import_avflow50h(
     require_participant: bool = typer.Option(False, help="Skip segments without participant SMIRK files, as the release's loader does."),
     link_audio: bool = typer.Option(False, "--link-audio", help="Hard-link audio files instead of copying (same file system only)."),
     force: bool = typer.Option(False, help=FORCE_HELP),
-    link: bool = typer.Option(False, "--link", hidden=True, help="Deprecated name of --link-audio."),
+    link: Optional[bool] = typer.Option(None, "--link", hidden=True, help="Deprecated name of --link-audio."),
 ) -> None:
     """AV-Flow 50 h segments → sessions (stereo 48 kHz audio, codes, [R|t], their tokens, participant SMIRK)."""
     from avflow_cli.data.importers.avflow50h import import_avflow50h as run
 
-    if link:
-        _deprecated("--link", "--link-audio")
-    report = run(src, out, require_participant=require_participant, link_audio=link_audio or link, force=force)
+    link_audio = renamed("--link", link, "--link-audio", link_audio)
+    report = run(src, out, require_participant=require_participant, link_audio=link_audio, force=force)
     _print_report(report, "50 h dataset", out)
 
 @import_app.command("ljspeech")

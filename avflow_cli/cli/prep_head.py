@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
+from avflow_cli.cli.aliases import renamed
 from avflow_cli.console import console
 
 
 def encode_head(
     shards: Path = typer.Argument(..., help="Shard directory (shard-*.h5 + index.json)."),
-    vae: Path = typer.Option(..., "--vae", help="Head-VAE model directory (the run of `avflow train headvae`, or an imported release VAE)."),
+    head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-VAE model directory (the run of `avflow train headvae`, or an imported release VAE). Required."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     force: bool = typer.Option(False, "--force", help="Re-encode shards already encoded by this VAE."),
+    vae: Optional[Path] = typer.Option(None, "--vae", hidden=True, help="Deprecated name of --head-vae."),
 ) -> None:
     """Encode each clip's head_pose (T, 7) into head latents (T, 8), atomically per shard; record the VAE in index.json."""
     from avflow_cli.data.head_latents import encode_head_into_shards
+    from avflow_cli.errors import AvflowError
 
-    counts = encode_head_into_shards(shards, vae, device, force=force)
+    head_vae = renamed("--vae", vae, "--head-vae", head_vae)
+    if head_vae is None:
+        raise AvflowError("give the head-pose VAE to encode with: --head-vae DIR")
+    counts = encode_head_into_shards(shards, head_vae, device, force=force)
     console.print(f"head latents: {counts['encoded']} shards encoded, {counts['skipped']} already up to date ({shards})")
 
 

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from avflow_cli.audio.vad import VadConfig
-from avflow_cli.console import console, err_console, progress
+from avflow_cli.cli.aliases import renamed
+from avflow_cli.console import console, progress
 
 VAD = VadConfig()  # the defaults shown in --help
 
@@ -135,10 +136,7 @@ def headpose(
 
 def _tolerance(length_tolerance_s: float, deprecated: float | None) -> float:
     """--length-tolerance-s, or the value of its old name --length-tolerance (with a note)."""
-    if deprecated is None:
-        return length_tolerance_s
-    err_console.print("[yellow]note:[/] --length-tolerance is deprecated; use --length-tolerance-s", highlight=False)
-    return deprecated
+    return renamed("--length-tolerance", deprecated, "--length-tolerance-s", length_tolerance_s)
 
 
 def _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,

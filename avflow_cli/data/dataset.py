@@ -178,7 +178,7 @@ def check_avflow_dims(index: ShardIndex, cfg: Any, shard_dir: str | Path) -> Non
     for name, dim in want.items():
         if name not in index.dims:
             if name == "head":
-                hint = " (run `avflow prep encode-head SHARDS --vae HEADVAE_RUN` first)"
+                hint = " (run `avflow prep encode-head SHARDS --head-vae HEADVAE_RUN` first)"
             elif name.startswith("p_"):
                 hint = (" (dyadic guidance needs the participant channel; prep it, or set "
                         "model.participant_tokens=false and model.participant_visual_dim=0)")

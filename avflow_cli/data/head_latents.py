@@ -29,14 +29,14 @@ def vae_fingerprint(model_dir: str | Path) -> str:
     return digest[:16]
 
 
-def encode_head_into_shards(shard_dir: str | Path, vae_dir: str | Path, device: str = "cpu", force: bool = False) -> dict[str, int]:
+def encode_head_into_shards(shard_dir: str | Path, head_vae: str | Path, device: str = "cpu", force: bool = False) -> dict[str, int]:
     """Write ``head`` (T, 8) latent means into every clip of every shard, atomically per shard.
 
     Shards already encoded by this VAE (same weights fingerprint) are skipped unless ``force``.
     Updates ``index.json``: dims, train-split statistics of ``head``, and the VAE used.
     Returns ``{"encoded": shards rewritten, "skipped": shards already done}``.
     """
-    shard_dir, vae_dir = Path(shard_dir), Path(vae_dir).resolve()
+    shard_dir, vae_dir = Path(shard_dir), Path(head_vae).resolve()
     index = ShardIndex.load(shard_dir)
     vae = load_head_vae(vae_dir, device)
     tag = vae_fingerprint(vae_dir)

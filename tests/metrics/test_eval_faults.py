@@ -51,7 +51,7 @@ def test_model_eval_with_a_broken_shard_fails_before_generating(setup: tuple[Pat
     bad = _broken_test_shard(shards, tmp_path / "shards", how)
     out = tmp_path / "eval"
     result = runner.invoke(app, ["eval", "--model", str(model), "--data", str(bad.parent), "--out", str(out),
-                                 "--no-wer", "--plots", "0", "--vocoder", "griffinlim", "--no-speed"])
+                                 "--no-wer", "--plots", "0", "--vocoder", "griffinlim", "--no-measure-speed"])
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and bad.name in errors[0], result.output
@@ -73,7 +73,7 @@ def test_dir_eval_writes_nothing_when_inputs_are_bad(setup: tuple[Path, Path], t
 
 @pytest.mark.parametrize("option, value, message", [
     ("--mcd-order", "0", "--mcd-order must be between 1 and 79"), ("--mcd-order", "99999999999999999999", "--mcd-order"),
-    ("--beat-sigma", "0", "--beat-sigma must be a positive"), ("--beat-sigma", "nan", "--beat-sigma"),
+    ("--beat-sigma-s", "0", "--beat-sigma-s must be a positive"), ("--beat-sigma-s", "nan", "--beat-sigma-s"),
     ("--lip-threshold", "nan", "--lip-threshold must be a finite"), ("--smile-threshold", "inf", "--smile-threshold"),
     ("--plots", "-1", "--plots must be 0 or more"), ("--steps", "0", "--steps must be at least 1"),
     ("--steps", "99999999999999999999", "--steps must be at most"), ("--seed", "99999999999999999999", "--seed"),
@@ -83,11 +83,25 @@ def test_absurd_numbers_are_one_line_errors(setup: tuple[Path, Path], tmp_path: 
     shards, model = setup
     out = tmp_path / "eval"
     result = runner.invoke(app, ["eval", "--model", str(model), "--data", str(shards), "--out", str(out), "--no-wer",
-                                 "--plots", "0", "--no-speed", option, value])
+                                 "--plots", "0", "--no-measure-speed", option, value])
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], result.output
     assert not out.exists()
+
+
+def test_old_option_names_still_work_with_a_note(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    """--beat-sigma/--asr/--speed were renamed to the API's names; the old spellings are hidden aliases."""
+    shards, model = setup
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["eval", "--model", str(model), "--data", str(shards), "--out", str(out), "--no-wer",
+                                 "--plots", "0", "--no-speed", "--asr", "pocketsphinx", "--beat-sigma", "0"])
+    assert result.exit_code == 2, result.output
+    for old, new in (("--speed/--no-speed", "--measure-speed"), ("--asr", "--asr-backend"), ("--beat-sigma", "--beat-sigma-s")):
+        assert f"{old} is deprecated; use {new}" in result.output
+    assert "--beat-sigma-s must be a positive" in result.output and not out.exists()
+    help_text = runner.invoke(app, ["eval", "--help"]).output
+    assert "--asr-backend" in help_text and "--beat-sigma " not in help_text and "--no-speed" not in help_text
 
 
 def test_rerun_with_other_settings_regenerates_and_rescores(setup: tuple[Path, Path], tmp_path: Path) -> None:
@@ -96,7 +110,7 @@ def test_rerun_with_other_settings_regenerates_and_rescores(setup: tuple[Path, P
     shards, model = setup
     out = tmp_path / "eval"
     args = ["eval", "--model", str(model), "--data", str(shards), "--out", str(out), "--no-wer", "--plots", "0",
-            "--no-speed", "--vocoder", "hifigan"]
+            "--no-measure-speed", "--vocoder", "hifigan"]
     first = runner.invoke(app, [*args, "--seed", "0"])
     assert first.exit_code == 0, first.output
     clip = next((out / "generated").iterdir())
@@ -120,7 +134,7 @@ def test_out_holding_other_files_is_refused(setup: tuple[Path, Path], tmp_path: 
     afile.write_text("x")
     for out, message in ((user, "holds files an evaluation did not write (paper.tex)"), (afile, "exists and is a file")):
         result = runner.invoke(app, ["eval", "--model", str(model), "--data", str(shards), "--out", str(out),
-                                     "--no-wer", "--plots", "0", "--no-speed"])
+                                     "--no-wer", "--plots", "0", "--no-measure-speed"])
         assert result.exit_code == 2 and message in result.output, result.output
     assert (user / "metrics.md").read_text() == "my own table" and sorted(p.name for p in user.iterdir()) == [
         "metrics.md", "paper.tex"]

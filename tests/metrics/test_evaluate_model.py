@@ -60,7 +60,7 @@ def test_model_path_generates_scores_and_resumes(short_shards, tmp_path) -> None
     assert res["speed"]["avflow"] > 0  # per-clip timings from meta.json, scaled to 20 s
     mtime = (out / "generated" / test_ids[0] / "motion.npz").stat().st_mtime_ns
     r = runner.invoke(app, ["eval", "--model", str(model), "--data", str(short_shards), "--no-wer",
-                            "--plots", "0", "--vocoder", "hifigan", "--no-speed"])
+                            "--plots", "0", "--vocoder", "hifigan", "--no-measure-speed"])
     assert r.exit_code == 0, r.output
     assert (out / "generated" / test_ids[0] / "motion.npz").stat().st_mtime_ns == mtime  # not regenerated
     assert json.loads((out / "metrics.json").read_text())["metrics"]["FD_e"] == res["metrics"]["FD_e"]

@@ -27,7 +27,7 @@ def test_headvae_train_encode_and_use(synthetic_shards: Path, tmp_path: Path) ->
     assert np.allclose(vae.config.pose_mean, index.stats["head_pose"].mean, atol=1e-6)
 
     runner = CliRunner()
-    res = runner.invoke(app, ["prep", "encode-head", str(shards), "--vae", str(tmp_path / "vae")])
+    res = runner.invoke(app, ["prep", "encode-head", str(shards), "--head-vae", str(tmp_path / "vae")])
     assert res.exit_code == 0, res.output
     assert "encoded" in res.output
     index = ShardIndex.load(shards)
@@ -39,6 +39,9 @@ def test_headvae_train_encode_and_use(synthetic_shards: Path, tmp_path: Path) ->
     np.testing.assert_allclose(head, vae.encode_mean(pose), atol=1e-5)
     res = runner.invoke(app, ["prep", "encode-head", str(shards), "--vae", str(tmp_path / "vae")])
     assert "0 shards encoded" in res.output  # re-run skips finished work
+    assert "--vae is deprecated; use --head-vae" in res.output  # the old name still works
+    res = runner.invoke(app, ["prep", "encode-head", str(shards)])
+    assert res.exit_code == 2 and "--head-vae DIR" in res.output
 
     from avflow_cli import load_model
     from avflow_cli.train.avflow import train_avflow
