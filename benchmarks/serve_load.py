@@ -11,8 +11,9 @@ downloaded. Nothing may be lost or mixed up: every job must finish, its ``meta.j
 the client's own text and seed, and its speech must equal, sample for sample, the reference
 made for that (text, seed) on the idle server first (texts differ in length, seeds differ).
 
-Then the stream: N concurrent WebSocket clients (with avatar frames) report the time to the
-first chunk against the time to the whole text — what streaming buys over waiting for a job.
+Then the stream: N concurrent WebSocket clients (exact schedule, with avatar frames) report the
+time to the first audio against the time to the whole text — what streaming buys over waiting
+for a job.
 
 Without a trained model (``make demo`` builds ``demo_out/models/avflow``), ``--tiny`` serves a
 random tiny model: the numbers are then the server's overhead plus the vocoder and preview
@@ -120,21 +121,22 @@ def client_loop(url: str, index: int, requests: int, preview: bool, refs: dict, 
 
 
 def stream_once(url: str, text: str, seed: int) -> tuple[float, float, int]:
-    """(seconds to the first chunk, seconds to the end, chunks) of one stream with frames, timed
-    from the connection the server accepted (a 429 is retried after a pause)."""
+    """(seconds to the first audio, seconds to the end, chunks) of one stream with avatar frames,
+    timed from the connection the server accepted (a 429 is retried after a pause)."""
     from websockets.sync.client import connect
 
     start = time.perf_counter()
-    first, chunks = None, 0
+    first, chunks, header = None, 0, {}
     with connect(url.replace("http://", "ws://") + "/v1/stream", max_size=None, open_timeout=60) as ws:
         ws.send(json.dumps({"text": text, "seed": seed, "frames": True}))
         while True:
             data = ws.recv(timeout=TIMEOUT_S)
             if isinstance(data, bytes):
                 chunks += 1
-                first = first if first is not None else time.perf_counter() - start
+                if first is None and header.get("n_audio"):
+                    first = time.perf_counter() - start
                 continue
-            msg = json.loads(data)
+            msg = header = json.loads(data)
             if msg["type"] == "error" and msg["status"] == 429:  # busy: try again, as a client would
                 time.sleep(0.5)
                 return stream_once(url, text, seed)
@@ -217,8 +219,8 @@ def main() -> None:
                               f"{speech:.2f}", f"{speech / base:.2f}")
             console.print(table)
 
-            stream_table = Table(title="streaming (/v1/stream with avatar frames): first chunk vs whole text")
-            for column in ("clients", "first chunk p50 (s)", "whole text p50 (s)", "first / whole"):
+            stream_table = Table(title="streaming (/v1/stream, exact schedule, avatar frames): first audio vs whole text")
+            for column in ("clients", "first audio p50 (s)", "whole text p50 (s)", "first / whole"):
                 stream_table.add_column(column, justify="right")
             text = " ".join(TEXTS[4:7])
             for n in args.clients:

@@ -103,7 +103,7 @@ function speakStream(opts) {
   const ws = s.ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`);
   ws.binaryType = "arraybuffer";
   $("stop").disabled = false;
-  ws.onopen = () => ws.send(JSON.stringify({...opts, frames: true}));
+  ws.onopen = () => ws.send(JSON.stringify({...opts, frames: true, schedule: $("schedule").value}));
   ws.onmessage = (event) => {
     if (typeof event.data === "string") {
       const msg = JSON.parse(event.data);
