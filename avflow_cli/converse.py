@@ -344,7 +344,6 @@ def _user_video_frames(tl: Timeline, n_video: int, size: int, fps: float) -> Any
         a, b = int(start / K.FPS * fps), int(end / K.FPS * fps)
         for k in range(a, b):
             video_at[k] = (path, k - a)
-    readers: dict[Path, Any] = {}
     cache: dict[Path, list[np.ndarray]] = {}
     blank = np.full((size, size, 3), 24, np.uint8)
     for k in range(n_video):
@@ -368,7 +367,6 @@ def _user_video_frames(tl: Timeline, n_video: int, size: int, fps: float) -> Any
         cv2.line(img, (size // 2, 0), (size // 2, size - 1), (255, 255, 255), 1)
         cv2.putText(img, "user", (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (220, 220, 220), 1, cv2.LINE_AA)
         yield img
-    del readers
 
 
 def write_conversation_preview(path: Path, synth: Any, result: Any, tl: Timeline) -> str:

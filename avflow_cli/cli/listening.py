@@ -10,7 +10,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
-import typer
 
 from avflow_cli.console import err_console
 
