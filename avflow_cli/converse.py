@@ -451,3 +451,67 @@ def converse(synth: Any, dialogue_path: str | Path, out_dir: str | Path, *, seed
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     return out_dir, meta
+
+
+# ---------------------------------------------------------------------------------------------
+# A dialogue from a recorded session (the demo corpus's test dialogue)
+# ---------------------------------------------------------------------------------------------
+MAX_PAUSE_S = 1.5
+
+
+def dialogue_from_session(session_dir: str | Path, out_dir: str | Path, *, max_seconds: float = 20.0) -> Path:
+    """Write ``out_dir/dialogue.toml`` (+ the user's turns as wav, and mp4 when the session has a
+    participant video) from a session folder (docs/INTERFACES.md §1) with a ``transcript.json``:
+    the actor's turns become avatar lines, the participant's turns user turns, in time order, up to
+    ``max_seconds``. Turns that overlap an earlier one (back-channels over speech) are left out:
+    a dialogue is sequential. Pauses keep the session's gaps (≤ 1.5 s)."""
+    import shutil
+    import subprocess
+
+    from avflow_cli.audio.io import read_audio, write_audio
+
+    session_dir, out_dir = Path(session_dir), Path(out_dir)
+    try:
+        meta = json.loads((session_dir / "session.json").read_text())
+        turns = json.loads((session_dir / "transcript.json").read_text())["turns"]
+    except (OSError, json.JSONDecodeError, KeyError) as err:
+        raise InputFileError(session_dir, f"not a session with session.json and transcript.json ({err})") from err
+    channel = int(meta.get("channels", {}).get("participant", K.PARTICIPANT_CHANNEL))
+    audio, sr = read_audio(session_dir / "audio.wav")
+    if audio.shape[0] <= channel:
+        raise InputFileError(session_dir / "audio.wav", f"has no participant channel {channel}")
+    video = session_dir / "participant.mp4"
+    has_video = video.is_file() and shutil.which("ffmpeg") is not None
+    chosen: list[dict[str, Any]] = []
+    for turn in sorted(turns, key=lambda t: float(t["start"])):
+        if float(turn["start"]) >= max_seconds:
+            break
+        if chosen and float(turn["start"]) < float(chosen[-1]["end"]):
+            continue  # overlaps the previous turn
+        if str(turn.get("text", "")).strip():
+            chosen.append(turn)
+    if not any(t["speaker"] == "participant" for t in chosen):
+        raise InputFileError(session_dir, f"no participant turn in the first {max_seconds:g} s")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"# from {session_dir} (first {max_seconds:g} s)", "seed = 0", ""]
+    for i, turn in enumerate(chosen):
+        start, end = float(turn["start"]), float(turn["end"])
+        nxt = float(chosen[i + 1]["start"]) if i + 1 < len(chosen) else end
+        pause = min(MAX_PAUSE_S, max(0.0, nxt - end))
+        lines.append("[[turns]]")
+        if turn["speaker"] == "actor":
+            lines.append(f"avatar = {json.dumps(str(turn['text']).strip())}")
+        else:
+            name = f"user_{i + 1:02d}"
+            write_audio(out_dir / f"{name}.wav", audio[channel, int(start * sr) : int(end * sr)], sr)
+            lines.append(f'user = "{name}.wav"')
+            if has_video:
+                subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-ss", f"{start:.3f}", "-i", str(video),
+                                "-t", f"{end - start:.3f}", "-an", "-c:v", "libx264", "-preset", "ultrafast",
+                                "-pix_fmt", "yuv420p", str(out_dir / f"{name}.mp4")], check=True)
+                lines.append(f'video = "{name}.mp4"')
+        lines.append(f"pause = {pause:.2f}")
+        lines.append("")
+    path = out_dir / "dialogue.toml"
+    path.write_text("\n".join(lines))
+    return path

@@ -100,3 +100,33 @@ def test_converse_without_guidance_warns(plain_model: Path, dialogue_dir: Path) 
                             "--vocoder", "griffinlim", "--device", "cpu", "--no-preview"])
     assert r.exit_code == 0, r.output
     assert "trained without participant guidance" in r.output
+
+
+def test_dialogue_from_a_recorded_session(tmp_path: Path, speech_wav: Path, face_video) -> None:
+    """A session's transcript becomes a sequential dialogue; the user's turns are cut from its audio and video."""
+    from avflow_cli.audio.io import resample, write_audio
+    from avflow_cli.converse import dialogue_from_session
+
+    session = tmp_path / "session"
+    session.mkdir()
+    wav, sr = sf.read(str(speech_wav), dtype="float32")
+    user = resample(wav, sr, 48000).numpy()
+    total = np.zeros((2, int(3.0 * 48000) + len(user)), np.float32)
+    total[1, 48000 : 48000 + len(user)] = user
+    write_audio(session / "audio.wav", total, 48000)
+    end = 1.0 + len(user) / 48000
+    (session / "session.json").write_text(json.dumps({"name": "s", "channels": {"actor": 0, "participant": 1}}))
+    (session / "transcript.json").write_text(json.dumps({"turns": [
+        {"speaker": "actor", "start": 0.1, "end": 0.9, "text": "Hello there."},
+        {"speaker": "participant", "start": 1.0, "end": end, "text": "I think that is a really good idea."},
+        {"speaker": "actor", "start": end - 0.5, "end": end + 0.2, "text": "Overlap."},  # dropped
+        {"speaker": "actor", "start": end + 0.3, "end": end + 1.0, "text": "Great."},
+    ]}))
+    shutil.copy(face_video[0], session / "participant.mp4")
+    path = dialogue_from_session(session, tmp_path / "dlg", max_seconds=10.0)
+    d = load_dialogue(path)
+    assert [t.speaker for t in d.turns] == ["avatar", "user", "avatar"]
+    assert d.turns[0].avatar == "Hello there." and abs(d.turns[0].pause - 0.1) < 1e-6
+    cut, csr = sf.read(str(d.turns[1].user), dtype="float32")
+    assert abs(len(cut) / csr - (end - 1.0)) < 0.01 and np.abs(cut).max() > 0.05
+    assert d.turns[1].video is not None and d.turns[1].video.stat().st_size > 0
