@@ -1,26 +1,38 @@
-"""Sampling speed of AV-Flow next to the matmul floor measured in the same run.
+"""Sampling speed of AV-Flow against its own matmul floor and the authors' dense attention, in one run.
 
-    python benchmarks/sample_speed.py [--preset base] [--steps 8] [--device cpu] [--lengths 5,20,60]
+    python benchmarks/sample_speed.py [--presets base,release] [--lengths 20,60] [--repeats 5]
+                                      [--device cpu] [--authors] [--compile] [--generate 20]
 
-For the preset's network (random weights, AdaLN gates perturbed so every block computes), it
-1. measures GEMM throughput at the model's own shapes (fp32 and bf16) and derives the floor:
-   the seconds the linear layers of ``steps`` Euler steps need at that rate;
-2. times ``inference.generate`` for 20 s of output in fp32 and bf16 (best of ``--repeats``);
-3. times every length in ``--lengths`` (seconds of output) with its peak memory, each in a
-   fresh subprocess so the peak is its own (CPU: sampled RSS growth; GPU: max allocated);
-4. reports the relative difference between the bf16 and fp32 outputs (same noise).
-bf16 is timed only where its GEMM is not slower than fp32: CPUs without AVX512-BF16/AMX
-emulate it at a fraction of the fp32 rate, which the printed GEMM rates show.
+For each preset (random weights, AdaLN gates perturbed so every block computes):
+1. **Floor.** One velocity evaluation (one Euler step, batch 1) over each length: its FLOPs
+   from ``torch.utils.flop_counter.FlopCounterMode`` on the real forward; its GEMMs recorded
+   (exact shapes, strides, dtypes) and replayed alone at the same threads. The step and the
+   replay are timed ALTERNATELY (step, GEMMs, step, GEMMs, …); the ratio is the median of the
+   per-round ratios. A ratio below 1 is impossible and flagged as a benchmark bug. fp32, and bf16
+   (autocast) where this CPU's bf16 GEMM is at least as fast as fp32 (``--bf16``).
+2. **Authors' code** (``--authors``): their block's attention re-implemented as they wrote it
+   (REFERENCE.md §1: dense T×T scores plus a cached log-0/1 mask, softmax, torchtune RoPE) on
+   the same weights, timed alternately with ours at 20 s, outputs compared. Beyond 4096 frames
+   (47.6 s) their RoPE cache cannot run at all; ours is reported as time per frame vs 20 s.
+3. **torch.compile** (``--compile``): the compiled forward (inductor; a clean fallback with the
+   reason when no compiler works) alternated with eager.
+   ``--sampling``: the whole Euler loop (``--steps``) over 20 s, eager per precision and compiled
+   (``mode="reduce-overhead"``, i.e. CUDA graphs on GPU).
+4. **generate** (``--generate SECONDS``): the full ``inference.generate`` (``--steps`` Euler steps)
+   with its peak memory, each length in a fresh process (CPU: sampled RSS growth).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -29,7 +41,14 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from floor import GemmReplay, alternate, count_flops, paired_ratio, record_gemms, sync, verdict  # noqa: E402
+
 from avflow_cli import constants as K  # noqa: E402
+
+FLOOR_GOAL = 1.15  # issue 13: a step within 1.15 × its own GEMMs
+AUTHORS_GOAL = 3.0  # issue 13: ≥ 3 × faster than the authors' code at 20 s
+AUTHORS_MAX_FRAMES = 4096  # their RoPE cache (REFERENCE.md §1)
 
 
 def build_model(preset: str, device: str) -> torch.nn.Module:
@@ -49,77 +68,202 @@ def build_model(preset: str, device: str) -> torch.nn.Module:
     return model.to(device).eval()
 
 
-def linear_shapes(model: torch.nn.Module) -> list[tuple[int, int]]:
-    """(in, out) of every linear applied per frame (the time-embedding MLP runs once, skipped)."""
-    return [(m.in_features, m.out_features) for n, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear) and not n.startswith("time_embed")]
-
-
-def step_flops(model: torch.nn.Module, frames: int) -> float:
-    """Multiply-adds ×2 of one velocity evaluation: linears + windowed attention (exact window)."""
+def step_inputs(model: torch.nn.Module, frames: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     cfg = model.config
-    lin = sum(2.0 * i * o for i, o in linear_shapes(model)) * frames
-    stacks = 1 if cfg.fusion == "shared" else 2
-    keys = cfg.window_left + cfg.window_right + 1
-    attn = stacks * cfg.depth * 2 * 2.0 * keys * cfg.d_model * frames  # QKᵀ and PV
-    return lin + attn
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, frames, cfg.x_dim, generator=g).to(device)
+    cond = torch.randn(1, frames, cfg.cond_dim, generator=g).to(device)
+    return x, torch.tensor([0.37], device=device), cond
 
 
-def gemm_rate(model: torch.nn.Module, frames: int, dtype: torch.dtype, device: str, budget_s: float = 0.3) -> float:
-    """FLOP/s of torch.mm at the model's linear shapes (frames × in @ in × out), count-weighted.
+def step_fn(net, inputs, bf16: bool, device: str):
+    """One velocity evaluation as ``generate`` runs it (inference mode, autocast when bf16)."""
+    dev_type = torch.device(device).type
 
-    Each distinct shape is timed on its own (best of a few runs within ``budget_s``), so a slow
-    precision (emulated bf16) costs seconds, not minutes.
-    """
-    shapes = linear_shapes(model)
-    probe = torch.randn(128, shapes[0][0], device=device, dtype=dtype)
-    t0 = time.perf_counter()
-    torch.mm(probe, torch.randn(shapes[0][0], shapes[0][1], device=device, dtype=dtype))
-    _sync(device)
-    if 2.0 * 128 * shapes[0][0] * shapes[0][1] / (time.perf_counter() - t0) < 5e9:
-        frames = 128  # a very slow path (emulated bf16): a rate measured on fewer rows is enough
-    total_flops, total_time = 0.0, 0.0
-    for shape in sorted(set(shapes)):
-        i, o = shape
-        x = torch.randn(frames, i, device=device, dtype=dtype)
-        w = torch.randn(i, o, device=device, dtype=dtype)
-        torch.mm(x, w)  # warm-up
-        best, spent = float("inf"), 0.0
-        while spent < budget_s or best == float("inf"):
-            _sync(device)
-            t0 = time.perf_counter()
-            torch.mm(x, w)
-            _sync(device)
-            dt = time.perf_counter() - t0
-            best, spent = min(best, dt), spent + dt
-            if spent > budget_s and best < float("inf"):
-                break
-        n = shapes.count(shape)
-        total_flops += 2.0 * frames * i * o * n
-        total_time += best * n
-    return total_flops / total_time
+    def run() -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
+            return net(*inputs)
+
+    return run
 
 
-def _sync(device: str) -> None:
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def environment(device: str) -> str:
     if device.startswith("cuda"):
-        torch.cuda.synchronize()
+        hw = torch.cuda.get_device_name()
+    else:
+        flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+        isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
+        hw = f"{cpu_name()} ({', '.join(isa)}; torch sees {torch.backends.cpu.get_cpu_capability()})"
+    return f"{hw}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def time_generate(model: torch.nn.Module, frames: int, steps: int, bf16: bool, repeats: int) -> tuple[float, dict]:
-    from avflow_cli.models.inference import generate
+# ----------------------------------------------------------------------------------------------
+# 1. floor
+# ----------------------------------------------------------------------------------------------
+def floor_rows(model, preset: str, lengths: list[float], precisions: list[str], repeats: int, device: str) -> list[dict]:
+    rows = []
+    for sec in lengths:
+        frames = int(round(sec * K.FPS))
+        inputs = step_inputs(model, frames, device)
+        for prec in precisions:
+            run = step_fn(model, inputs, prec == "bf16", device)
+            flops, per_op = count_flops(run)
+            replay = GemmReplay(record_gemms(run))
+            times = alternate({"step": run, "gemm": replay}, repeats, device)
+            step, gemm = statistics.median(times["step"]), statistics.median(times["gemm"])
+            ratio = paired_ratio(times["step"], times["gemm"])
+            rows.append({"preset": preset, "seconds": sec, "frames": frames, "precision": prec,
+                         "gflop": flops / 1e9, "gemm_gflop": replay.flops / 1e9, "gemm_share": replay.flops / flops,
+                         "step_s": step, "gemm_s": gemm, "ratio": ratio, "gflops_rate": replay.flops / gemm / 1e9,
+                         "verdict": verdict(ratio, FLOOR_GOAL), "flops_by_op": per_op})
+    return rows
 
-    tokens = np.random.default_rng(0).normal(size=(frames, K.TOKEN_DIM)).astype(np.float32)
-    generate(model, tokens[: min(frames, 64)], steps=1, bf16=bf16)  # warm-up
-    best, out = float("inf"), {}
-    for _ in range(repeats):
-        _sync(str(next(model.parameters()).device))
-        t0 = time.perf_counter()
-        out = generate(model, tokens, steps=steps, seed=0, bf16=bf16)
-        _sync(str(next(model.parameters()).device))
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+
+def bf16_fast(device: str) -> bool:
+    """Whether a bf16 GEMM at a model shape runs at least as fast as fp32 here (timed alternately)."""
+    a32, b32 = torch.randn(1024, 512, device=device), torch.randn(512, 1536, device=device)
+    a16, b16 = a32.bfloat16(), b32.bfloat16()
+    t = alternate({"fp32": lambda: a32 @ b32, "bf16": lambda: a16 @ b16}, 5, device)
+    return statistics.median(t["bf16"]) <= statistics.median(t["fp32"])
 
 
+# ----------------------------------------------------------------------------------------------
+# 2. authors' dense attention
+# ----------------------------------------------------------------------------------------------
+def authors_attention_forward(self, x: torch.Tensor, rope=None, key_mask=None) -> torch.Tensor:  # noqa: ANN001
+    """Their WindowedSelfAttention (REFERENCE.md §1): dense T×T scores + cached log(0/1) mask.
+
+    Same weights and layout as ours (head-major qkv, interleaved fp32 RoPE over all head dims,
+    heads merged in (H, Dh) order); written from the reference sheet, not copied.
+    """
+    B, T, _ = x.shape
+    H, Dh = self.heads, self.head_dim
+    if T > AUTHORS_MAX_FRAMES:
+        raise RuntimeError(f"their RoPE cache holds {AUTHORS_MAX_FRAMES} positions; {T} frames cannot run")
+    if getattr(self, "_authors_cache", (None,))[0] != T:
+        theta = 1.0 / (self.rope_base ** (torch.arange(0, Dh, 2, device=x.device)[: Dh // 2].float() / Dh))
+        ang = torch.arange(T, device=x.device).float()[:, None] * theta[None]  # (T, Dh/2)
+        cache = torch.stack([ang.cos(), ang.sin()], dim=-1)  # (T, Dh/2, 2)
+        ones = torch.ones(T, T, device=x.device)
+        band = torch.tril(ones, diagonal=self.right) * (1 - torch.tril(ones, diagonal=-self.left - 1))
+        self._authors_cache = (T, cache, torch.log(band))  # 0 inside the window, -inf outside
+    _, cache, mask = self._authors_cache
+    qkv = self.qkv(x).view(B, T, H, 3 * Dh)
+    q, k, v = qkv.split(Dh, dim=-1)
+
+    def rope(t: torch.Tensor) -> torch.Tensor:
+        ts = t.float().reshape(B, T, H, Dh // 2, 2)
+        c = cache.view(1, T, 1, Dh // 2, 2)
+        out = torch.stack([ts[..., 0] * c[..., 0] - ts[..., 1] * c[..., 1],
+                           ts[..., 1] * c[..., 0] + ts[..., 0] * c[..., 1]], dim=-1)
+        return out.flatten(3).type_as(t)
+
+    q, k, v = rope(q).transpose(1, 2), rope(k).transpose(1, 2), v.transpose(1, 2)  # (B, H, T, Dh)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(Dh) + mask  # (B, H, T, T)
+    y = torch.softmax(scores, dim=-1) @ v  # (B, H, T, Dh)
+    return self.out(y.transpose(1, 2).reshape(B, T, H * Dh))
+
+
+class AuthorsAttention:
+    """Context manager: every WindowedSelfAttention runs the authors' dense formulation."""
+
+    def __enter__(self) -> None:
+        from avflow_cli.models.attention import WindowedSelfAttention
+
+        self._cls, self._orig = WindowedSelfAttention, WindowedSelfAttention.forward
+        WindowedSelfAttention.forward = authors_attention_forward
+
+    def __exit__(self, *exc: object) -> None:
+        self._cls.forward = self._orig
+
+
+def authors_rows(model, preset: str, repeats: int, device: str) -> dict:
+    frames = K.SEGMENT_FRAMES
+    inputs = step_inputs(model, frames, device)
+    ours = step_fn(model, inputs, False, device)
+
+    def theirs() -> torch.Tensor:
+        with AuthorsAttention():
+            return ours()
+
+    diff = float((ours() - theirs()).abs().max())
+    times = alternate({"theirs": theirs, "ours": ours}, repeats, device)
+    return {"preset": preset, "frames": frames, "theirs_s": statistics.median(times["theirs"]),
+            "ours_s": statistics.median(times["ours"]), "speedup": paired_ratio(times["theirs"], times["ours"]),
+            "max_abs_diff": diff}
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. torch.compile
+# ----------------------------------------------------------------------------------------------
+def compile_row(model, preset: str, repeats: int, device: str) -> dict:
+    from avflow_cli.models.compiled import compile_model
+
+    inputs = step_inputs(model, K.SEGMENT_FRAMES, device)
+    eager = step_fn(model, inputs, False, device)
+    t0 = time.perf_counter()
+    net, reason = compile_model(model, inputs)
+    compile_s = time.perf_counter() - t0
+    if net is None:
+        return {"preset": preset, "status": f"fallback to eager: {reason}"}
+    comp = step_fn(net, inputs, False, device)
+    diff = float((eager() - comp()).abs().max())
+    times = alternate({"eager": eager, "compiled": comp}, repeats, device)
+    return {"preset": preset, "status": "compiled", "compile_s": compile_s, "eager_s": statistics.median(times["eager"]),
+            "compiled_s": statistics.median(times["compiled"]),
+            "speedup": paired_ratio(times["eager"], times["compiled"]), "max_abs_diff": diff}
+
+
+# ----------------------------------------------------------------------------------------------
+# 3b. the sampling loop, eager and compiled (CUDA graphs on GPU)
+# ----------------------------------------------------------------------------------------------
+def sampling_rows(model, preset: str, steps: int, repeats: int, device: str, precisions: list[str]) -> list[dict]:
+    """Seconds for ``steps`` Euler steps over 20 s of output (batch 1): eager per precision, then
+    compiled (``mode="reduce-overhead"``: CUDA graphs on GPU) in the last precision."""
+    from avflow_cli.models.compiled import compile_model
+    from avflow_cli.models.flow import euler_sample
+
+    x, _, cond = step_inputs(model, K.SEGMENT_FRAMES, device)
+    dev_type = torch.device(device).type
+    variants = [(prec, False) for prec in precisions] + [(precisions[-1], True)]
+    rows, fns = [], {}
+    for prec, comp in variants:
+        net, note = model, ""
+        if comp:
+            t0 = time.perf_counter()
+            net, why = compile_model(model, step_inputs(model, K.SEGMENT_FRAMES, device),
+                                     mode="reduce-overhead" if dev_type == "cuda" else None, bf16=prec == "bf16")
+            if net is None:
+                rows.append({"preset": preset, "variant": f"{prec} compiled", "status": f"fallback: {why}"})
+                continue
+            note = f"compiled in {time.perf_counter() - t0:.0f} s"
+
+        def run(net=net, bf16=prec == "bf16") -> None:
+            with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
+                euler_sample(net, x, cond, steps)
+
+        fns[f"{prec} {'compiled' if comp else 'eager'}"] = run
+        rows.append({"preset": preset, "variant": f"{prec} {'compiled' if comp else 'eager'}", "status": note or "ok"})
+    times = alternate(fns, repeats, device, warmup=2)
+    for r in rows:
+        if r["variant"] in times:
+            r["seconds"] = statistics.median(times[r["variant"]])
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. generate, fresh process per length
+# ----------------------------------------------------------------------------------------------
 class PeakRSS:
     """Peak resident memory above the level at entry, sampled every few ms by a thread (CPU)."""
 
@@ -151,102 +295,136 @@ class PeakRSS:
 
 
 def child(args: argparse.Namespace) -> None:
-    """Subprocess mode: one length and precision; prints JSON {seconds, peak_mb[, out]}."""
-    model = build_model(args.preset, args.device)
-    frames = int(args.child_seconds * K.FPS)
-    time_generate(model, 64, 1, args.child_bf16, 1)
+    """Subprocess mode: one length; prints JSON {generate_s, peak_mb}."""
+    from avflow_cli.models.inference import generate
+
+    model = build_model(args.presets.split(",")[0], args.device)
+    tokens = np.random.default_rng(0).normal(size=(int(args.child_seconds * K.FPS), K.TOKEN_DIM)).astype(np.float32)
+    generate(model, tokens[:64], steps=1)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        sec, out = time_generate(model, frames, args.steps, args.child_bf16, 1)
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    else:
-        with PeakRSS() as mem:
-            sec, out = time_generate(model, frames, args.steps, args.child_bf16, 1)
-        peak = mem.mib
-    result = {"seconds": sec, "peak_mb": peak}
-    if args.child_dump:
-        np.savez(args.child_dump, **out)
-    print(json.dumps(result))
+    with PeakRSS() as mem:
+        sync(args.device)
+        t0 = time.perf_counter()
+        generate(model, tokens, steps=args.steps, seed=0)
+        sync(args.device)
+        sec = time.perf_counter() - t0
+    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if args.device.startswith("cuda") else mem.mib
+    print(json.dumps({"generate_s": sec, "peak_mb": peak}))
 
 
-def run_child(args: argparse.Namespace, seconds: float, bf16: bool, dump: str | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--preset", args.preset, "--steps", str(args.steps), "--device", args.device,
-           "--child-seconds", str(seconds)] + (["--child-bf16"] if bf16 else []) + (["--child-dump", dump] if dump else [])
+def run_child(args: argparse.Namespace, preset: str, seconds: float) -> dict:
+    cmd = [sys.executable, __file__, "--presets", preset, "--steps", str(args.steps), "--device", args.device,
+           "--child-seconds", str(seconds)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
-        raise SystemExit(f"child failed: {res.stderr[-2000:]}")
+        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"}
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+# ----------------------------------------------------------------------------------------------
 def main() -> None:
-    import tempfile
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="base")
-    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--presets", default="base,release")
+    ap.add_argument("--lengths", default="20,60", help="seconds of output for the floor table")
+    ap.add_argument("--repeats", type=int, default=5, help="alternating rounds per comparison")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--lengths", default="5,20,60", help="seconds of output to time (20 is the headline row)")
     ap.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
-                    help="auto: time bf16 only where its GEMM is at least as fast as fp32 (native bf16)")
-    ap.add_argument("--diff-seconds", type=float, default=1.0, help="output length for the bf16-vs-fp32 comparison")
+                    help="auto: bf16 rows only where a bf16 GEMM is at least as fast as fp32 (native bf16)")
+    ap.add_argument("--authors", action="store_true", help="time the authors' dense attention at 20 s")
+    ap.add_argument("--compile", action="store_true", help="time torch.compile against eager at 20 s")
+    ap.add_argument("--sampling", action="store_true",
+                    help="time the whole Euler loop (--steps) over 20 s: eager and compiled (CUDA graphs on GPU)")
+    ap.add_argument("--generate", default="", help="comma-separated output seconds for full generate() + peak memory")
+    ap.add_argument("--steps", type=int, default=8, help="Euler steps for --generate")
+    ap.add_argument("--json", default=None, help="also write every row to this JSON file")
     ap.add_argument("--child-seconds", type=float, default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--child-bf16", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--child-dump", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_seconds is not None:
         child(args)
         return
-    con = Console(width=150)
-    model = build_model(args.preset, args.device)
-    frames = K.SEGMENT_FRAMES  # 20 s
-    flops = step_flops(model, frames) * args.steps
-    con.print(f"{args.preset}: {model.num_parameters() / 1e6:.1f} M parameters, {flops / args.steps / 1e9:.0f} GFLOP "
-              f"per Euler step over {frames} frames, {args.steps} steps, device {args.device} "
-              f"({torch.backends.cpu.get_cpu_capability() if args.device == 'cpu' else torch.cuda.get_device_name()}), "
-              f"{torch.get_num_threads()} threads")
-    rates = {"fp32": gemm_rate(model, frames, torch.float32, args.device),
-             "bf16": gemm_rate(model, frames, torch.bfloat16, args.device)}
-    del model
-    precisions = ["fp32"]
-    if args.bf16 == "yes" or (args.bf16 == "auto" and rates["bf16"] >= rates["fp32"]):
-        precisions.append("bf16")
-    else:
-        con.print(f"bf16 GEMM runs at {rates['bf16'] / 1e9:.1f} GFLOP/s here vs {rates['fp32'] / 1e9:.1f} fp32 "
-                  "(no native bf16 on this CPU: emulated); bf16 timing skipped (--bf16 yes forces it)")
-    results: dict[tuple[float, str], dict] = {}
-    lengths = [float(s) for s in args.lengths.split(",")]
-    for sec_len in lengths:
-        for prec in precisions:
-            results[(sec_len, prec)] = run_child(args, sec_len, prec == "bf16")
+    con = Console(width=160)
+    con.print(f"environment: {environment(args.device)}")
+    fast16 = bf16_fast(args.device)
+    precisions = ["fp32"] + (["bf16"] if args.bf16 == "yes" or (args.bf16 == "auto" and fast16) else [])
+    con.print(f"bf16 GEMM {'at least as fast as' if fast16 else 'slower than'} fp32 here; precisions: {', '.join(precisions)}")
+    lengths = [float(s) for s in args.lengths.split(",") if s]
+    report: dict[str, list] = {"floor": [], "authors": [], "compile": [], "sampling": [], "generate": []}
+    for preset in args.presets.split(","):
+        model = build_model(preset, args.device)
+        report["floor"] += floor_rows(model, preset, lengths, precisions, args.repeats, args.device)
+        if args.authors:
+            report["authors"].append(authors_rows(model, preset, args.repeats, args.device))
+        if args.compile:
+            report["compile"].append(compile_row(model, preset, args.repeats, args.device))
+        if args.sampling:
+            report["sampling"] += sampling_rows(model, preset, args.steps, args.repeats, args.device, precisions)
+        del model
+        for sec in [float(s) for s in args.generate.split(",") if s]:
+            report["generate"].append({"preset": preset, "seconds": sec, **run_child(args, preset, sec)})
 
-    table = Table(title=f"{frames} frames (20 s) of output, {args.steps} Euler steps")
-    for col in ("precision", "GEMM rate (GFLOP/s)", "floor (s)", "generate (s)", "× floor"):
-        table.add_column(col, justify="right")
-    for prec in ("fp32", "bf16"):
-        floor = flops / rates[prec]
-        r = results.get((20.0, prec))
-        table.add_row(prec, f"{rates[prec] / 1e9:.1f}", f"{floor:.2f}", f"{r['seconds']:.2f}" if r else "skipped",
-                      f"{r['seconds'] / floor:.2f}" if r else "-")
-    con.print(table)
-
-    lt = Table(title="time and memory vs output length (fresh process each)")
-    for col in ("length (s)", "frames", "precision", "generate (s)", "s per output s", "peak memory (MiB)"):
-        lt.add_column(col, justify="right")
-    for (sec_len, prec), r in results.items():
-        lt.add_row(f"{sec_len:g}", str(int(sec_len * K.FPS)), prec, f"{r['seconds']:.2f}",
-                   f"{r['seconds'] / sec_len:.3f}", f"{r['peak_mb']:.0f}")
-    con.print(lt)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        outs = {}
-        for prec in ("fp32", "bf16"):
-            run_child(args, args.diff_seconds, prec == "bf16", f"{tmp}/{prec}.npz")
-            outs[prec] = np.load(f"{tmp}/{prec}.npz")
-    rel = {k: float(np.linalg.norm(outs["bf16"][k] - outs["fp32"][k]) / max(np.linalg.norm(outs["fp32"][k]), 1e-12))
-           for k in ("face", "head", "mel")}
-    con.print(f"bf16 vs fp32 relative L2 difference ({args.diff_seconds:g} s, same noise): "
-              + ", ".join(f"{k} {v:.2e}" for k, v in rel.items()))
+    t = Table(title=f"one Euler step (batch 1) vs its own GEMMs, alternating, median of {args.repeats} rounds",
+              show_edge=bool(report["floor"]))
+    for col in ("preset", "output", "precision", "GFLOP (counter)", "GEMM share", "step (s)", "GEMMs alone (s)",
+                "GEMM GFLOP/s", "step / GEMMs", "ms per frame", "verdict"):
+        t.add_column(col, justify="right")
+    for r in report["floor"]:
+        t.add_row(r["preset"], f"{r['seconds']:g} s ({r['frames']})", r["precision"], f"{r['gflop']:.1f}",
+                  f"{100 * r['gemm_share']:.0f}%", f"{r['step_s']:.3f}", f"{r['gemm_s']:.3f}", f"{r['gflops_rate']:.0f}",
+                  f"{r['ratio']:.2f}×", f"{1000 * r['step_s'] / r['frames']:.3f}", r["verdict"])
+    if report["floor"]:
+        con.print(t)
+    for preset in args.presets.split(","):
+        rows = {r["seconds"]: r for r in report["floor"] if r["preset"] == preset and r["precision"] == "fp32"}
+        if 20.0 in rows and len(rows) > 1:
+            base = rows[20.0]
+            for sec, r in rows.items():
+                if sec != 20.0:
+                    per = (r["step_s"] / r["frames"]) / (base["step_s"] / base["frames"])
+                    con.print(f"{preset}: time per frame at {sec:g} s = {per:.2f} × that at 20 s (1.00 = linear)"
+                              + ("; the authors' code cannot run this length (RoPE cache 4096)" if r["frames"] > AUTHORS_MAX_FRAMES else ""))
+    if report["authors"]:
+        t = Table(title="authors' dense T×T attention vs ours, same weights, alternating")
+        for col in ("preset", "frames", "theirs (s)", "ours (s)", "speed-up", "max |diff|", "goal ≥ 3×"):
+            t.add_column(col, justify="right")
+        for r in report["authors"]:
+            t.add_row(r["preset"], str(r["frames"]), f"{r['theirs_s']:.3f}", f"{r['ours_s']:.3f}", f"{r['speedup']:.2f}×",
+                      f"{r['max_abs_diff']:.1e}", "met" if r["speedup"] >= AUTHORS_GOAL else "not met")
+        con.print(t)
+    if report["compile"]:
+        t = Table(title="torch.compile vs eager at 20 s, fp32, alternating")
+        for col in ("preset", "status", "compile (s)", "eager (s)", "compiled (s)", "speed-up", "max |diff|"):
+            t.add_column(col, justify="right")
+        for r in report["compile"]:
+            if r["status"] != "compiled":
+                t.add_row(r["preset"], r["status"], "-", "-", "-", "-", "-")
+            else:
+                t.add_row(r["preset"], r["status"], f"{r['compile_s']:.0f}", f"{r['eager_s']:.3f}", f"{r['compiled_s']:.3f}",
+                          f"{r['speedup']:.2f}×", f"{r['max_abs_diff']:.1e}")
+        con.print(t)
+    if report["sampling"]:
+        t = Table(title=f"sampling 20 s of output ({K.SEGMENT_FRAMES} frames), {args.steps} Euler steps, batch 1")
+        for col in ("preset", "variant", "seconds", "ms per step", "status"):
+            t.add_column(col, justify="right")
+        for r in report["sampling"]:
+            sec = r.get("seconds")
+            t.add_row(r["preset"], r["variant"], "-" if sec is None else f"{sec:.4f}",
+                      "-" if sec is None else f"{1000 * sec / args.steps:.2f}", r["status"])
+        con.print(t)
+    if report["generate"]:
+        t = Table(title=f"generate() with {args.steps} Euler steps, fresh process each")
+        for col in ("preset", "output (s)", "generate (s)", "s per output s", "peak memory (MiB)"):
+            t.add_column(col, justify="right")
+        for r in report["generate"]:
+            if "error" in r:
+                t.add_row(r["preset"], f"{r['seconds']:g}", r["error"], "-", "-")
+            else:
+                t.add_row(r["preset"], f"{r['seconds']:g}", f"{r['generate_s']:.2f}", f"{r['generate_s'] / r['seconds']:.3f}",
+                          f"{r['peak_mb']:.0f}")
+        con.print(t)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,23 @@
-"""Training speed of AV-Flow: steps/s, peak memory and model FLOP utilisation (MFU).
+"""Training speed of AV-Flow: steps/s, peak memory and model FLOP utilisation (MFU), eager and compiled.
 
-    python benchmarks/train_speed.py [--device cpu|cuda] [--presets tiny,base] [--steps 3]
+    python benchmarks/train_speed.py [--device cpu|cuda] [--presets tiny,base] [--steps 5]
+                                     [--compile no|yes|both] [--precisions bf16,fp32] [--base-batch 16]
 
 One training step = OT-CFM loss, backward, AdamW update, on random data of the preset's shape
-(the data loader is not timed). MFU = model FLOPs per second (3 × forward: forward + backward)
-divided by the GEMM rate measured in the same run at the model's shapes and precision.
-Defaults: on CPU, ``tiny`` at its preset batch and ``base`` at 1 × 1722 frames (the paper's
-16 × 1722 would take minutes per step on 2 cores); on CUDA, both at the paper's 16 × 1722 in
-bf16 autocast (and fp32 for comparison).
+(the data loader is not timed). Model FLOPs per step are counted by
+``torch.utils.flop_counter.FlopCounterMode`` on the real step (forward + backward). MFU =
+model FLOP/s ÷ the device's dense peak for that precision (CUDA: a table of known GPUs, e.g.
+H100 SXM bf16 989 TFLOP/s); the table also shows the share of the rate of the step's own GEMMs
+replayed alone, timed alternately with the step (what this machine could do at these shapes).
+Defaults: on CPU, ``tiny`` at its preset batch and ``base`` at 1 × 1722 frames, fp32, eager; on
+CUDA, both at 16 × 1722 frames in bf16 autocast, eager and ``torch.compile``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,9 +29,26 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sample_speed import PeakRSS, gemm_rate, step_flops  # noqa: E402
+from floor import GemmReplay, alternate, count_flops, record_gemms, sync  # noqa: E402
+from sample_speed import PeakRSS, environment  # noqa: E402
 
 from avflow_cli import constants as K  # noqa: E402
+
+# dense (no sparsity) peak TFLOP/s: (bf16/fp16 tensor cores, fp32 non-tensor) by device-name substring
+PEAKS = [("H200", 989.0, 67.0), ("H100 SXM", 989.0, 67.0), ("H100 NVL", 835.0, 60.0), ("H100 PCIe", 756.0, 51.0),
+         ("H100", 989.0, 67.0), ("A100", 312.0, 19.5), ("L40S", 362.0, 91.6), ("A10G", 70.0, 31.2),
+         ("A10", 125.0, 31.2), ("RTX 4090", 165.0, 82.6), ("V100", 125.0, 15.7)]
+
+
+def device_peak(device: str, bf16: bool) -> float | None:
+    """Peak FLOP/s of this GPU for the precision, None when unknown (CPU, unlisted GPU)."""
+    if not device.startswith("cuda"):
+        return None
+    name = torch.cuda.get_device_name()
+    for key, half, single in PEAKS:
+        if key in name:
+            return (half if bf16 else single) * 1e12
+    return None
 
 
 def measure(preset: str, batch: int, frames: int, steps: int, device: str, bf16: bool, compile_: bool) -> dict:
@@ -43,33 +64,38 @@ def measure(preset: str, batch: int, frames: int, steps: int, device: str, bf16:
     x1 = torch.randn(batch, frames, cfg.x_dim, device=device)
     cond = torch.randn(batch, frames, cfg.cond_dim, device=device)
     valid = torch.ones(batch, frames, dtype=torch.bool, device=device)
+    dev_type = torch.device(device).type
 
-    def one_step() -> None:
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-            loss, _ = flow_loss(net, cfg, x1, cond, valid, LossWeights())
+    def fwd_bwd(m) -> None:
+        with torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
+            loss, _ = flow_loss(m, cfg, x1, cond, valid, LossWeights())
         opt.zero_grad(set_to_none=True)
         loss.backward()
+
+    def one_step() -> None:
+        fwd_bwd(net)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
 
+    flops, _ = count_flops(lambda: fwd_bwd(model))  # eager: the counter sees every aten op
+    replay = GemmReplay(record_gemms(lambda: fwd_bwd(model)))
+    t0 = time.perf_counter()
     one_step()  # warm-up (and compilation)
+    sync(device)
+    warm_s = time.perf_counter() - t0
     cuda = device.startswith("cuda")
     if cuda:
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     with PeakRSS() as mem:
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            one_step()
-        if cuda:
-            torch.cuda.synchronize()
-        sec = (time.perf_counter() - t0) / steps
-    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if cuda else mem.mib
-    flops = 3 * step_flops(model, frames) * batch
-    rate = gemm_rate(model, frames * min(batch, 4), torch.bfloat16 if bf16 else torch.float32, device)
-    return {"params": sum(p.numel() for p in model.parameters()), "steps_per_s": 1 / sec, "peak_mb": peak,
-            "tflops": flops / sec / 1e12, "gemm_tflops": rate / 1e12, "mfu": flops / sec / rate}
+        times = alternate({"step": one_step, "gemm": replay}, steps, device, warmup=0)
+    sec = statistics.median(times["step"])
+    gemm_rate = replay.flops / statistics.median(times["gemm"])
+    peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20 if cuda else mem.mib
+    peak = device_peak(device, bf16)
+    return {"params": sum(p.numel() for p in model.parameters()), "steps_per_s": 1 / sec, "peak_mb": peak_mb,
+            "tflops": flops / sec / 1e12, "gemm_tflops": gemm_rate / 1e12, "of_gemm": flops / sec / gemm_rate,
+            "mfu": None if peak is None else flops / sec / peak, "first_step_s": warm_s, "gflop_per_step": flops / 1e9}
 
 
 def main() -> None:
@@ -77,17 +103,19 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     ap.add_argument("--device", default="cuda" if cuda else "cpu")
     ap.add_argument("--presets", default="tiny,base")
-    ap.add_argument("--steps", type=int, default=3, help="timed steps per configuration (after one warm-up)")
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per configuration (after one warm-up)")
     ap.add_argument("--base-batch", type=int, default=None, help="batch for base (default 16 on GPU, 1 on CPU)")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--compile", choices=("no", "yes", "both"), default=None, help="default: both on GPU, no on CPU")
+    ap.add_argument("--precisions", default=None, help="default: bf16 on GPU, fp32 on CPU")
     args = ap.parse_args()
-    con = Console(width=150)
+    con = Console(width=160)
     on_gpu = args.device.startswith("cuda")
-    con.print(f"device {args.device} ({torch.cuda.get_device_name() if on_gpu else torch.backends.cpu.get_cpu_capability()}), "
-              f"{torch.get_num_threads()} threads")
-    table = Table(title="AV-Flow training step (loss + backward + AdamW)")
-    for col in ("preset", "params (M)", "batch × frames", "precision", "steps/s", "model TFLOP/s", "GEMM TFLOP/s", "MFU",
-                "peak memory (MiB)"):
+    con.print(f"environment: {environment(args.device)}")
+    compile_modes = {"no": [False], "yes": [True], "both": [False, True]}[args.compile or ("both" if on_gpu else "no")]
+    precisions = (args.precisions or ("bf16" if on_gpu else "fp32")).split(",")
+    table = Table(title="AV-Flow training step (loss + backward + AdamW), median of alternating runs")
+    for col in ("preset", "params (M)", "batch × frames", "precision", "compile", "first step (s)", "steps/s",
+                "GFLOP/step", "model TFLOP/s", "MFU (of peak)", "of own GEMMs", "peak memory (MiB)"):
         table.add_column(col, justify="right")
     for preset in args.presets.split(","):
         from avflow_cli.models.config import avflow_preset
@@ -98,11 +126,19 @@ def main() -> None:
         else:
             batch = args.base_batch or (16 if on_gpu else 1)
             frames = K.SEGMENT_FRAMES
-        precisions = ["bf16", "fp32"] if on_gpu else ["fp32"]
         for prec in precisions:
-            r = measure(preset, batch, frames, args.steps, args.device, prec == "bf16", args.compile)
-            table.add_row(preset, f"{r['params'] / 1e6:.1f}", f"{batch} × {frames}", prec, f"{r['steps_per_s']:.3f}",
-                          f"{r['tflops']:.3f}", f"{r['gemm_tflops']:.3f}", f"{100 * r['mfu']:.0f}%", f"{r['peak_mb']:.0f}")
+            for comp in compile_modes:
+                try:
+                    r = measure(preset, batch, frames, args.steps, args.device, prec == "bf16", comp)
+                except Exception as err:  # noqa: BLE001 - one failing configuration must not hide the others
+                    table.add_row(preset, "-", f"{batch} × {frames}", prec, "yes" if comp else "no",
+                                  f"FAILED: {type(err).__name__}: {str(err).splitlines()[0][:60] if str(err) else ''}",
+                                  *["-"] * 6)
+                    continue
+                mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
+                table.add_row(preset, f"{r['params'] / 1e6:.1f}", f"{batch} × {frames}", prec, "yes" if comp else "no",
+                              f"{r['first_step_s']:.1f}", f"{r['steps_per_s']:.3f}", f"{r['gflop_per_step']:.0f}",
+                              f"{r['tflops']:.3f}", mfu, f"{100 * r['of_gemm']:.0f}%", f"{r['peak_mb']:.0f}")
     con.print(table)
 
 

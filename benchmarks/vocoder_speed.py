@@ -1,5 +1,7 @@
 """Vocoder speed on this machine: real-time factor of the shipped HiFi-GAN universal generator
-under each inference setting, with the quality cost of each (log-mel L1 against the fp32 output).
+under each inference setting, and of the student iSTFT vocoder (audio/student_vocoder.py), with
+the quality cost of each (log-mel L1 against the HiFi-GAN fp32 output). Current numbers:
+docs/performance.md; the table below is the first, AVX2-only machine.
 
     .venv/bin/python benchmarks/vocoder_speed.py [--seconds 4] [--rounds 2] [--compile] [--wer]
 
@@ -132,16 +134,30 @@ def main() -> None:
         "fp32, inference_mode, chunks of 128 frames": (lambda: chunk128(mel), args.threads),
         "fp32, inference_mode, chunks of 512 frames (load_vocoder default)": (lambda: chunk512(mel), args.threads),
     }
+    from avflow_cli.audio.student_vocoder import CONFIG_FILE, StudentGenerator, load_student, shipped_student_dir
+
+    if (shipped_student_dir() / CONFIG_FILE).is_file():
+        student, student_note = load_student(shipped_student_dir()), "shipped"
+    else:  # speed does not depend on the weights; its quality is measured by `avflow train vocoder`
+        torch.manual_seed(0)
+        student, student_note = StudentGenerator().eval(), "random weights: speed only"
+    student_voc = NeuralVocoder(student, "student")
+    variants[f"student iSTFT vocoder ({student_note})"] = (lambda: student_voc(mel), args.threads)
+    variants[f"student iSTFT vocoder ({student_note}), 1 thread"] = (lambda: student_voc(mel), 1)
     with torch.no_grad():
         traced = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(gen.eval(), mel_in)))
     variants["TorchScript freeze + optimize_for_inference"] = (lambda: traced(mel_in)[:, 0], args.threads)
-    short_mel = mel_in[..., : max(8, mel_in.shape[-1] // 8)]  # bf16 is emulated on AVX2: time a slice
+    from avflow_cli.models.inference import cpu_has_fast_bf16
+
+    fast16 = cpu_has_fast_bf16()
+    # bf16 is emulated on AVX2: time a slice there; native (AVX-512 BF16 / AMX): the whole clip
+    short_mel = mel_in if fast16 else mel_in[..., : max(8, mel_in.shape[-1] // 8)]
 
     def bf16() -> torch.Tensor:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             return gen(short_mel)[:, 0].float()
 
-    variants["bf16 autocast (timed on 1/8 of the audio)"] = (bf16, args.threads)
+    variants["bf16 autocast" + ("" if fast16 else " (timed on 1/8 of the audio)")] = (bf16, args.threads)
     if args.compile:
         compiled = torch.compile(gen)
         torch.set_num_threads(args.threads)
