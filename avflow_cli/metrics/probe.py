@@ -141,3 +141,18 @@ def reference_scores(items: Sequence[ProbeItem], vocode: Vocode) -> dict[str, fl
     texts = [it.text for it in items]
     return {"flite": corpus_wer(texts, [it.audio for it in items], K.SAMPLE_RATE),
             "flite_vocoded": corpus_wer(texts, resynth, K.SAMPLE_RATE)}
+
+
+def token_cer(text_to_tokens: Callable[[str, int], np.ndarray], items: Sequence[ProbeItem], seed: int = 0) -> float:
+    """Character error rate of text-to-tokens alone: its tokens greedily CTC-decoded vs the text.
+
+    Isolates the text-to-tokens model from AV-Flow and the vocoder; the items' own tokens decode
+    to their text exactly (CER 0), so this is the tokens' spelling and word-boundary error.
+    """
+    import jiwer
+
+    from avflow_cli.audio.alignment_tokens import greedy_decode, normalize_word
+
+    refs = [" ".join(w for w in (normalize_word(x) for x in item.text.split()) if w) for item in items]
+    hyps = [greedy_decode(text_to_tokens(item.text, seed + i)) for i, item in enumerate(items)]
+    return float(jiwer.cer(refs, hyps))
