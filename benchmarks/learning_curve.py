@@ -13,7 +13,8 @@ component limits quality and what a budget buys:
    ``--avflow-steps`` on held-out everyday sentences from their *true* tokens
    (``avflow_cli.metrics.probe``): WER of the vocoded speech and lip-closure F1 within speech.
 2. **text → tokens → AV-Flow**: text-to-tokens trained on the demo's LJSpeech export, probed after
-   each budget in ``--t2t-steps`` through ``Synthesizer`` with the final AV-Flow of curve 1: WER.
+   each budget in ``--t2t-steps`` through ``Synthesizer`` with the final AV-Flow of curve 1: WER,
+   and the token CER of text-to-tokens alone (its tokens greedily decoded against the text).
 
 Each budget continues the same run (``--resume``), so the curve costs the largest budget once
 (plus probing). Rows print as they finish and are written to ``OUT/learning_curve.json`` and
@@ -84,7 +85,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from avflow_cli.metrics.face_decoder import load_mouth_decoder
-    from avflow_cli.metrics.probe import make_probe_items, reference_scores, score_text_path, score_tokens_path
+    from avflow_cli.metrics.probe import make_probe_items, reference_scores, score_text_path, score_tokens_path, token_cer
     from avflow_cli.models.registry import load_model
     from avflow_cli.synth import Synthesizer
 
@@ -125,20 +126,23 @@ def main() -> None:
         seconds = train_to("t2t", lj, t2t_run, steps, args.t2t_preset, args.t2t_set, [])
         synth = Synthesizer(av_run, t2t=t2t_run, head_vae=headvae, device="cpu")
         scores = score_text_path(lambda text, seed: synth.synthesize(text, seed=seed).wav, items)
-        results["t2t"][str(steps)] = {"wer": scores.wer, "train_s": seconds, "avflow_steps": max(args.avflow_steps)}
+        cer = token_cer(lambda text, seed: synth.text_to_tokens(text, seed=seed), items)
+        results["t2t"][str(steps)] = {"wer": scores.wer, "token_cer": cer, "train_s": seconds,
+                                      "avflow_steps": max(args.avflow_steps)}
         save()
-        console.print(f"text-to-tokens {steps} steps: WER {scores.wer:.3f}")
+        console.print(f"text-to-tokens {steps} steps: WER {scores.wer:.3f}, token CER {cer:.3f}")
 
     ref = results["reference"]
     table = Table(title=f"learning curve (AV-Flow {args.preset}, text-to-tokens {args.t2t_preset}, {len(items)} held-out sentences, vocoder {vocoder_name}; "
                         f"ceiling WER: flite {ref['flite']:.2f}, flite mel → vocoder {ref['flite_vocoded']:.2f})")
-    for column in ("path", "steps", "train time (s)", "WER", "lip F1 in speech"):
+    for column in ("path", "steps", "train time (s)", "WER", "lip F1 in speech", "token CER"):
         table.add_column(column, justify="right")
-    lines = ["| path | steps | train time (s) | WER | lip F1 in speech |", "|---|---|---|---|---|"]
+    lines = ["| path | steps | train time (s) | WER | lip F1 in speech | token CER |", "|---|---|---|---|---|---|"]
     for path, key in (("tokens → AV-Flow", "avflow"), ("text → tokens → AV-Flow", "t2t")):
         for steps, row in sorted(results[key].items(), key=lambda kv: int(kv[0])):
-            f1 = row.get("lip_f1_speech")
-            cells = [path, steps, f"{row['train_s']:.0f}", f"{row['wer']:.3f}", "–" if f1 is None else f"{f1:.3f}"]
+            f1, cer = row.get("lip_f1_speech"), row.get("token_cer")
+            cells = [path, steps, f"{row['train_s']:.0f}", f"{row['wer']:.3f}", "–" if f1 is None else f"{f1:.3f}",
+                     "–" if cer is None else f"{cer:.3f}"]
             table.add_row(*cells)
             lines.append("| " + " | ".join(cells) + " |")
     console.print(table)
