@@ -10,9 +10,10 @@ For each preset (random weights, AdaLN gates perturbed so every block computes):
    replay are timed ALTERNATELY (step, GEMMs, step, GEMMs, …); the ratio is the median of the
    per-round ratios. A ratio below 1 is impossible and flagged as a benchmark bug. fp32, and bf16
    (autocast) where this CPU's bf16 GEMM is at least as fast as fp32 (``--bf16``).
-2. **Authors' code** (``--authors``): their block's attention re-implemented as they wrote it
-   (REFERENCE.md §1: dense T×T scores plus a cached log-0/1 mask, softmax, torchtune RoPE) on
-   the same weights, timed alternately with ours at 20 s, outputs compared. Beyond 4096 frames
+2. **Authors' code** (``--authors``): their block re-implemented as they wrote it (REFERENCE.md
+   §1: dense T×T scores plus a cached log-0/1 mask, softmax, torchtune RoPE; AdaLN modulation,
+   gate and residual as separate ops) on the same weights, and avflow's own code as it was before
+   issue 13 (per-layer masks and RoPE, padded copies), timed alternately with ours at 20 s, outputs compared. Beyond 4096 frames
    (47.6 s) their RoPE cache cannot run at all; ours is reported as time per frame vs 20 s.
 3. **torch.compile** (``--compile``): the compiled forward (inductor; a clean fallback with the
    reason when no compiler works) alternated with eager.
@@ -129,6 +130,16 @@ def floor_rows(model, preset: str, lengths: list[float], precisions: list[str], 
     return rows
 
 
+def scaling_row(model, preset: str, lengths: list[float], repeats: int, device: str) -> dict:
+    """Time per frame at each length relative to 20 s, the lengths timed alternately (fp32)."""
+    runs = {sec: step_fn(model, step_inputs(model, int(round(sec * K.FPS)), device), False, device) for sec in lengths}
+    times = alternate({str(sec): fn for sec, fn in runs.items()}, repeats, device)
+    base = statistics.median(times[str(lengths[0])]) / int(round(lengths[0] * K.FPS))
+    return {"preset": preset, "per_frame": {sec: statistics.median(times[str(sec)]) / int(round(sec * K.FPS)) / base
+                                            for sec in lengths}, "seconds": {sec: statistics.median(times[str(sec)])
+                                                                             for sec in lengths}}
+
+
 def bf16_fast(device: str) -> bool:
     """Whether a bf16 GEMM at a model shape runs at least as fast as fp32 here (timed alternately)."""
     a32, b32 = torch.randn(1024, 512, device=device), torch.randn(512, 1536, device=device)
@@ -174,33 +185,105 @@ def authors_attention_forward(self, x: torch.Tensor, rope=None, key_mask=None) -
     return self.out(y.transpose(1, 2).reshape(B, T, H * Dh))
 
 
+def authors_block_forward(self, x: torch.Tensor, temb: torch.Tensor, rope=None, key_mask=None) -> torch.Tensor:  # noqa: ANN001
+    """Their WindowedDiffusionTransformerBlock (REFERENCE.md §1): per sub-layer
+    ``y = LN(x)·(1+gamma)+beta; y = F(y)·alpha; x = x + y``, each step its own op."""
+    import torch.nn.functional as F
+
+    from avflow_cli.models.dit import LN_EPS
+
+    for mod, sub in ((self.attn_mod, self.attn), (self.mlp_mod, self.mlp)):
+        alpha, beta, gamma = mod(temb)
+        y = F.layer_norm(x, (x.shape[-1],), eps=LN_EPS) * (1 + gamma) + beta
+        y = (sub(y, rope) if sub is self.attn else sub(y)) * alpha
+        x = x + y
+    return x
+
+
 class AuthorsAttention:
-    """Context manager: every WindowedSelfAttention runs the authors' dense formulation."""
+    """Context manager: every DiT block runs the authors' formulation (dense attention, unfused AdaLN)."""
 
     def __enter__(self) -> None:
         from avflow_cli.models.attention import WindowedSelfAttention
+        from avflow_cli.models.dit import DiTBlock
 
-        self._cls, self._orig = WindowedSelfAttention, WindowedSelfAttention.forward
+        self._saved = [(WindowedSelfAttention, WindowedSelfAttention.forward), (DiTBlock, DiTBlock.forward)]
         WindowedSelfAttention.forward = authors_attention_forward
+        DiTBlock.forward = authors_block_forward
 
     def __exit__(self, *exc: object) -> None:
-        self._cls.forward = self._orig
+        for cls, fn in self._saved:
+            cls.forward = fn
 
 
-def authors_rows(model, preset: str, repeats: int, device: str) -> dict:
+def previous_attention_forward(self, x: torch.Tensor, rope=None, key_mask=None) -> torch.Tensor:  # noqa: ANN001
+    """avflow's attention before issue 13 (commit f400787^), B = 1, no key mask: RoPE by stacking
+    in fp32 per layer, padded copies + unfold of k/v, a boolean block mask built in every layer."""
+    import torch.nn.functional as F
+
+    from avflow_cli.models.attention import apply_rope
+
+    B, T, _ = x.shape
+    H, Dh, left, right = self.heads, self.head_dim, self.left, self.right
+    cos, sin = rope.rope_real
+    qkv = self.qkv(x).view(B, T, H, 3 * Dh)
+    q, k, v = qkv.split(Dh, dim=-1)
+    q, k, v = apply_rope(q, cos, sin).transpose(1, 2), apply_rope(k, cos, sin).transpose(1, 2), v.transpose(1, 2)
+    block = max(1, min(self.block, T))
+    nb = -(-T // block)
+    pad_q, span, pad_right = nb * block - T, block + left + right, nb * block + right - T
+    qb = F.pad(q, (0, 0, 0, pad_q)).view(B, H, nb, block, Dh)
+    kb = F.pad(k, (0, 0, left, pad_right)).unfold(2, span, block).transpose(-1, -2)
+    vb = F.pad(v, (0, 0, left, pad_right)).unfold(2, span, block).transpose(-1, -2)
+    dev = x.device
+    qi, kj = torch.arange(block, device=dev)[:, None], torch.arange(span, device=dev)[None, :]
+    band = (kj >= qi) & (kj <= qi + left + right)
+    key_pos = torch.arange(nb, device=dev)[:, None] * block - left + kj
+    mask = band[None] & ((key_pos >= 0) & (key_pos < T))[:, None, :]
+    mask = (mask | ((torch.arange(nb, device=dev)[:, None] * block + qi[:, 0][None, :]) >= T)[:, :, None])[None]
+    out = F.scaled_dot_product_attention(qb.reshape(B * H, nb, block, Dh), kb.reshape(B * H, nb, span, Dh),
+                                         vb.reshape(B * H, nb, span, Dh), attn_mask=mask)
+    y = out.reshape(B, H, nb * block, Dh)[:, :, :T].transpose(1, 2).reshape(B, T, H * Dh)
+    return self.out(y)
+
+
+class PreviousCode(AuthorsAttention):
+    """Context manager: avflow's attention and block as they were before issue 13."""
+
+    def __enter__(self) -> None:
+        from avflow_cli.models.attention import WindowedSelfAttention
+        from avflow_cli.models.dit import DiTBlock
+
+        self._saved = [(WindowedSelfAttention, WindowedSelfAttention.forward), (DiTBlock, DiTBlock.forward)]
+        WindowedSelfAttention.forward = previous_attention_forward
+        DiTBlock.forward = authors_block_forward  # the same unfused AdaLN sub-layers as the release
+
+
+def authors_rows(model, preset: str, repeats: int, device: str, precisions: list[str]) -> list[dict]:
+    """Theirs vs ours at 20 s, same weights and precision (both under the same autocast)."""
     frames = K.SEGMENT_FRAMES
     inputs = step_inputs(model, frames, device)
-    ours = step_fn(model, inputs, False, device)
+    rows = []
+    for prec in precisions:
+        ours = step_fn(model, inputs, prec == "bf16", device)
 
-    def theirs() -> torch.Tensor:
-        with AuthorsAttention():
-            return ours()
+        def theirs(ours=ours) -> torch.Tensor:
+            with AuthorsAttention():
+                return ours()
 
-    diff = float((ours() - theirs()).abs().max())
-    times = alternate({"theirs": theirs, "ours": ours}, repeats, device)
-    return {"preset": preset, "frames": frames, "theirs_s": statistics.median(times["theirs"]),
-            "ours_s": statistics.median(times["ours"]), "speedup": paired_ratio(times["theirs"], times["ours"]),
-            "max_abs_diff": diff}
+        def before(ours=ours) -> torch.Tensor:
+            with PreviousCode():
+                return ours()
+
+        diff = float((ours().float() - theirs().float()).abs().max())
+        diff_before = float((ours().float() - before().float()).abs().max())
+        times = alternate({"theirs": theirs, "before": before, "ours": ours}, repeats, device)
+        rows.append({"preset": preset, "precision": prec, "frames": frames, "theirs_s": statistics.median(times["theirs"]),
+                     "before_s": statistics.median(times["before"]), "ours_s": statistics.median(times["ours"]),
+                     "speedup": paired_ratio(times["theirs"], times["ours"]),
+                     "speedup_vs_before": paired_ratio(times["before"], times["ours"]),
+                     "max_abs_diff": diff, "max_abs_diff_before": diff_before})
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,6 +416,7 @@ def main() -> None:
     ap.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
                     help="auto: bf16 rows only where a bf16 GEMM is at least as fast as fp32 (native bf16)")
     ap.add_argument("--authors", action="store_true", help="time the authors' dense attention at 20 s")
+    ap.add_argument("--no-floor", action="store_true", help="skip the floor table (run only the other items)")
     ap.add_argument("--compile", action="store_true", help="time torch.compile against eager at 20 s")
     ap.add_argument("--sampling", action="store_true",
                     help="time the whole Euler loop (--steps) over 20 s: eager and compiled (CUDA graphs on GPU)")
@@ -350,12 +434,15 @@ def main() -> None:
     precisions = ["fp32"] + (["bf16"] if args.bf16 == "yes" or (args.bf16 == "auto" and fast16) else [])
     con.print(f"bf16 GEMM {'at least as fast as' if fast16 else 'slower than'} fp32 here; precisions: {', '.join(precisions)}")
     lengths = [float(s) for s in args.lengths.split(",") if s]
-    report: dict[str, list] = {"floor": [], "authors": [], "compile": [], "sampling": [], "generate": []}
+    report: dict[str, list] = {"floor": [], "scaling": [], "authors": [], "compile": [], "sampling": [], "generate": []}
     for preset in args.presets.split(","):
         model = build_model(preset, args.device)
-        report["floor"] += floor_rows(model, preset, lengths, precisions, args.repeats, args.device)
+        if not args.no_floor:
+            report["floor"] += floor_rows(model, preset, lengths, precisions, args.repeats, args.device)
+        if len(lengths) > 1:
+            report["scaling"].append(scaling_row(model, preset, lengths, args.repeats, args.device))
         if args.authors:
-            report["authors"].append(authors_rows(model, preset, args.repeats, args.device))
+            report["authors"] += authors_rows(model, preset, args.repeats, args.device, precisions)
         if args.compile:
             report["compile"].append(compile_row(model, preset, args.repeats, args.device))
         if args.sampling:
@@ -375,22 +462,26 @@ def main() -> None:
                   f"{r['ratio']:.2f}×", f"{1000 * r['step_s'] / r['frames']:.3f}", r["verdict"])
     if report["floor"]:
         con.print(t)
-    for preset in args.presets.split(","):
-        rows = {r["seconds"]: r for r in report["floor"] if r["preset"] == preset and r["precision"] == "fp32"}
-        if 20.0 in rows and len(rows) > 1:
-            base = rows[20.0]
-            for sec, r in rows.items():
-                if sec != 20.0:
-                    per = (r["step_s"] / r["frames"]) / (base["step_s"] / base["frames"])
-                    con.print(f"{preset}: time per frame at {sec:g} s = {per:.2f} × that at 20 s (1.00 = linear)"
-                              + ("; the authors' code cannot run this length (RoPE cache 4096)" if r["frames"] > AUTHORS_MAX_FRAMES else ""))
+    for r in report["scaling"]:
+        first = lengths[0]
+        for sec, per in r["per_frame"].items():
+            if sec != first:
+                frames = int(round(sec * K.FPS))
+                con.print(f"{r['preset']}: one step at {sec:g} s takes {r['seconds'][sec]:.2f} s, at {first:g} s "
+                          f"{r['seconds'][first]:.2f} s: time per frame {per:.2f} × (1.00 = linear; the lengths timed "
+                          "alternately, fp32)" + ("; the authors' code cannot run this length (RoPE cache 4096)"
+                                                  if frames > AUTHORS_MAX_FRAMES else ""))
     if report["authors"]:
-        t = Table(title="authors' dense T×T attention vs ours, same weights, alternating")
-        for col in ("preset", "frames", "theirs (s)", "ours (s)", "speed-up", "max |diff|", "goal ≥ 3×"):
+        t = Table(title="one step at 20 s: authors' block (dense T×T attention) / avflow before issue 13 / now; "
+                        "same weights, alternating")
+        for col in ("preset", "precision", "frames", "theirs (s)", "before (s)", "now (s)", "theirs / now",
+                    "before / now", "max |diff| theirs, before", "goal ≥ 3×"):
             t.add_column(col, justify="right")
         for r in report["authors"]:
-            t.add_row(r["preset"], str(r["frames"]), f"{r['theirs_s']:.3f}", f"{r['ours_s']:.3f}", f"{r['speedup']:.2f}×",
-                      f"{r['max_abs_diff']:.1e}", "met" if r["speedup"] >= AUTHORS_GOAL else "not met")
+            t.add_row(r["preset"], r["precision"], str(r["frames"]), f"{r['theirs_s']:.3f}", f"{r['before_s']:.3f}",
+                      f"{r['ours_s']:.3f}", f"{r['speedup']:.2f}×", f"{r['speedup_vs_before']:.2f}×",
+                      f"{r['max_abs_diff']:.1e}, {r['max_abs_diff_before']:.1e}",
+                      "met" if r["speedup"] >= AUTHORS_GOAL else "not met")
         con.print(t)
     if report["compile"]:
         t = Table(title="torch.compile vs eager at 20 s, fp32, alternating")

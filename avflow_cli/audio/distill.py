@@ -319,7 +319,7 @@ def evaluate_student(
     *,
     teacher: str = "hifigan",
     teacher_checkpoint: str | Path | None = None,
-    voices: tuple[str, ...] = ("slt",),
+    voices: tuple[str, ...] = VOICES,
     limit: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
