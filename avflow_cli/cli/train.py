@@ -17,7 +17,7 @@ app = typer.Typer(no_args_is_help=True, help="Train the head-pose VAE, AV-Flow a
 
 DATA = typer.Option(..., "--data", help="Shard directory (shard-*.h5 + index.json) from `avflow prep shards`.")
 OUT = typer.Option(..., "--out", help="Run directory: config.json, model.safetensors (EMA), train_state.pt, log.jsonl, tb/, samples/.")
-PRESET = typer.Option("tiny", "--preset", help="tiny (CPU demo), base (the paper), release (the authors' code).")
+PRESET = typer.Option("tiny", "--preset", help="tiny (CPU tests), small (the CPU demo model), base (the paper), release (the authors' code).")
 STEPS = typer.Option(None, "--steps", help="Total optimiser steps (overrides the preset's train.steps).")
 SET_HELP = "Override one setting, repeatable: --set model.d_model=256 --set train.lr=2e-4 (bare names work when unambiguous)."
 CONFIG = typer.Option(None, "--config", help="TOML or YAML file with model and train tables (keys as in --set), or the name of a "
