@@ -158,6 +158,7 @@ def save_student(model: StudentGenerator, folder: str | Path, *, half: bool = Tr
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE), metadata={k: str(v) for k, v in (meta or {}).items()})
+    (folder / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; a model folder is meant to be shared
     (folder / CONFIG_FILE).write_text(model.cfg.to_json())
 
 
@@ -190,9 +191,7 @@ def load_student(folder: str | Path) -> StudentGenerator:
 
 def shipped_student_dir() -> Path:
     """Where the package keeps its trained student (may be absent: then ``student`` is an error)."""
-    from importlib import resources
-
-    return Path(str(resources.files("avflow_cli.resources"))) / "vocoder_student"
+    return Path(__file__).resolve().parent.parent / "resources" / "vocoder_student"  # package data
 
 
 def student_quality(folder: str | Path) -> dict | None:

@@ -135,3 +135,18 @@ def test_cli_command_trains_a_student(wav_folder: Path, tmp_path: Path) -> None:
                           "--steps", "2"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 2 and "not a folder" in (res.stdout + res.stderr) and "Traceback" not in res.stderr
     assert SAMPLE_RATE == 22050
+
+
+def test_shipped_student_loads_and_its_quality_record_is_the_held_out_check() -> None:
+    """The weights in the package: loadable, small, and shipped with the WER check `auto` relies on."""
+    from avflow_cli.audio.distill import HELD_OUT, VOICES
+
+    folder = sv.shipped_student_dir()
+    gen = load_student(folder)
+    assert sum(p.numel() for p in gen.parameters()) < 4_000_000
+    assert (folder / "model.safetensors").stat().st_size < 8 * 2**20
+    q = sv.student_quality(folder)
+    assert q["passed"] is True and q["sentences"] == HELD_OUT and q["voices"] == list(VOICES)
+    assert q["wer_student"] <= q["wer_teacher"] + q["margin"] and q["asr"] == "pocketsphinx"
+    mel = torch.randn(1, 50, 80) - 4
+    assert NeuralVocoder(gen, "student")(mel).shape == (1, 50 * HOP_LENGTH)

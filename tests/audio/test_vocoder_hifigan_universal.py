@@ -72,12 +72,19 @@ def test_generator_equals_reference_implementation(universal) -> None:
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
 
 
-def test_auto_without_bigvgan_is_the_shipped_universal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_without_bigvgan_is_the_shipped_student_and_hifigan_on_request(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package ships a student vocoder whose held-out WER met the bar: `auto` takes it; the
+    universal HiFi-GAN runs when asked for (and when no qualified student ships)."""
+    from avflow_cli.audio.student_vocoder import meets_quality_bar, shipped_student_dir
+
     monkeypatch.setenv("AVFLOW_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert meets_quality_bar(shipped_student_dir())
     voc = load_vocoder("auto")
-    assert voc.name == "hifigan-universal"
+    assert voc.name == "student"
     assert voc.sample_rate == 22050
+    assert load_vocoder("hifigan").name == "hifigan-universal"
 
 
 def _alt_log_mel(x: torch.Tensor, fmax: float = 8000.0, mel_scale: str = "slaney") -> torch.Tensor:
