@@ -29,6 +29,7 @@ from avflow_cli.constants import (
 
 
 @lru_cache(maxsize=8)
+@torch.inference_mode(False)  # cached for every later caller: never an inference tensor autograd would refuse
 def _mel_basis(device: str) -> torch.Tensor:
     """Slaney mel filterbank (N_MELS, N_FFT // 2 + 1), librosa-equivalent."""
     fb = AF.melscale_fbanks(
@@ -44,6 +45,7 @@ def _mel_basis(device: str) -> torch.Tensor:
 
 
 @lru_cache(maxsize=8)
+@torch.inference_mode(False)
 def _window(device: str) -> torch.Tensor:
     return torch.hann_window(WIN_LENGTH, periodic=True, device=device)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from avflow_cli import constants as K
 from avflow_cli.audio.mel import log_mel, num_mel_frames
@@ -89,3 +90,16 @@ def test_fps_is_sample_rate_over_hop() -> None:
 def test_chunked_mel_equals_one_shot() -> None:
     wav = np.random.default_rng(1).normal(size=K.SAMPLE_RATE * 2 + 300).astype(np.float32) * 0.1
     np.testing.assert_allclose(log_mel_long(wav, chunk_frames=37), log_mel(wav).numpy(), atol=1e-4)
+
+
+def test_mel_tables_cached_under_inference_mode_still_serve_autograd() -> None:
+    """The cached filterbank/window must not be inference tensors (distillation backpropagates through log_mel)."""
+    from avflow_cli.audio.mel import _mel_basis, _window
+
+    _mel_basis.cache_clear()
+    _window.cache_clear()
+    with torch.inference_mode():
+        log_mel(torch.zeros(4096))
+    wav = torch.randn(4096, requires_grad=True)
+    log_mel(wav).sum().backward()
+    assert wav.grad is not None and torch.isfinite(wav.grad).all()
