@@ -12,7 +12,8 @@ STFT loss (|S|^0.3 with phase) that the paired, time-aligned teacher output make
 phase is learnt directly rather than through an adversary.
 
 Long runs are resumable: ``checkpoint.pt`` (weights, optimiser, step, RNG) is written atomically
-every ``save_every`` steps and picked up on the next call with the same ``--out``.
+every ``save_every`` steps and at the end of a call; ``--resume`` with the same ``--out``
+continues the same loss curve (the (mel, teacher audio) pairs in ``out/data`` are reused).
 """
 
 from __future__ import annotations
