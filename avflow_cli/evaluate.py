@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -578,13 +577,16 @@ def _plot_video(out_dir: Path, record: Any, shards: Path, clip_dir: Path, render
                        audio=pred.wav, audio_sr=pred.sample_rate, device=device)
 
 
-def _model_inputs(model: Any, truth: dict[str, Any]) -> dict[str, np.ndarray | None]:
-    """Guidance streams the model was trained with, from the clip (None when it has none)."""
+def clip_participant(model: Any, truth: dict[str, Any]) -> Any:
+    """The clip's true participant as guidance, in the streams the model was trained with (None when none)."""
+    from avflow_cli.participant import Participant
+
     cfg = model.config
-    return {
-        "p_tokens": truth.get("p_tokens") if getattr(cfg, "participant_tokens", False) else None,
-        "p_smirk": truth.get("p_smirk") if getattr(cfg, "participant_visual_dim", 0) > 0 else None,
-    }
+    p_tokens = truth.get("p_tokens") if getattr(cfg, "participant_tokens", False) else None
+    p_smirk = truth.get("p_smirk") if getattr(cfg, "participant_visual_dim", 0) > 0 else None
+    if p_tokens is None and p_smirk is None:
+        return None
+    return Participant(p_tokens=p_tokens, p_smirk=p_smirk, audio=None, record={"source": "ground truth of the clip"})
 
 
 def generate_clips(
@@ -604,17 +606,13 @@ def generate_clips(
 ) -> tuple[Any, dict[str, float] | None]:
     """Generate every ``split`` clip into ``gen_dir`` (GEN layout), skipping finished clips.
 
-    Returns (the vocoder, so scoring reuses it; stage timings for 20 s, or None).
+    Each clip is one :class:`~avflow_cli.synth.Synthesizer` call, as ``avflow synth`` makes it:
+    ``synthesize_tokens`` on the clip's true tokens with its true participant as guidance, or
+    ``synthesize`` on its text with ``from_text``. Returns (the vocoder, so scoring reuses it;
+    stage timings for 20 s, or None).
     """
-    import torch
-
-    from avflow_cli.audio.vocoder import load_vocoder
     from avflow_cli.metrics.speed import measure_speed
-    from avflow_cli.models.headvae import load_head_vae
-    from avflow_cli.models.inference import generate
-    from avflow_cli.models.registry import load_model
-    from avflow_cli.device import resolve_device
-    from avflow_cli.synth import check_finite_speech, resolve_component
+    from avflow_cli.synth import Synthesizer
 
     settings = settings or EvalSettings()
     model_dir, shards, gen_dir = Path(model_dir), Path(shards), Path(gen_dir)
@@ -622,27 +620,19 @@ def generate_clips(
     check_shards_readable(shards, clips=records)  # before minutes of generation, and before any folder exists
     if steps is not None and steps < 1:
         raise AvflowError(f"--steps must be at least 1, got {steps}")
-    device = resolve_device(settings.device)
-    model = load_model(model_dir, device=str(device))
-    vae_dir = resolve_component(model_dir, "head_vae", head_vae)
-    vae = load_head_vae(vae_dir, device=str(device)) if vae_dir is not None else None
-    if vae is None:
+    synth = Synthesizer(model_dir, t2t=t2t, head_vae=head_vae, vocoder=settings.vocoder,
+                        vocoder_checkpoint=settings.vocoder_checkpoint, device=settings.device)
+    model = synth.model
+    if synth.head_vae is None:
         err_console.print(f"[yellow]warning:[/] {model_dir}: no head VAE found; BC_h and Div_h need head poses and are skipped")
-    vocoder = load_vocoder(settings.vocoder, checkpoint=settings.vocoder_checkpoint, device=str(device))
     texts = load_texts(settings.texts)
-    t2t_model, t2t_dir = None, None
     if from_text:
-        from avflow_cli.models.text2tokens import load_t2t
-
-        t2t_dir = resolve_component(model_dir, "t2t", t2t)
-        if t2t_dir is None:
+        if synth.t2t_dir is None:
             raise AvflowError(f"{model_dir}: --from-text needs a text-to-tokens model (give --t2t DIR)")
-        t2t_model = load_t2t(t2t_dir, device=str(device))
-        from avflow_cli.data.token_source import check_pair
-
-        check_pair(model.config.token_source, t2t_model.config.token_source, model_dir, t2t_dir)
-    components = {"avflow": str(model_dir.resolve()), "head_vae": str(vae_dir) if vae_dir else None,
-                  "vocoder": vocoder.name, "device": str(device), "t2t": str(t2t_dir) if t2t_dir else None}
+        synth.load_t2t()  # a mismatched token source fails before any clip
+    components = {"avflow": synth.components["avflow"], "head_vae": synth.components["head_vae"] if synth.head_vae else None,
+                  "vocoder": synth.vocoder.name, "device": str(synth.device),
+                  "t2t": str(synth.t2t_dir) if from_text else None}
     first_truth = None  # gen_dir appears with its first clip (save_prediction), never empty
     wanted = {"seed": seed, "steps": steps or model.config.steps, "from_text": from_text, "avflow": components["avflow"]}
     with progress(transient=not show_progress) as bar:
@@ -655,40 +645,23 @@ def generate_clips(
             truth = load_truth(shards, record)
             first_truth = first_truth or truth
             text = texts.get(record.id) or truth.get("text")
-            timings: dict[str, float] = {}
-            with torch.inference_mode():
+            try:
                 if from_text:
                     if not text:
                         raise AvflowError(f"clip {record.id}: --from-text needs its text (shard attribute 'text' or --texts FILE)")
-                    start = time.perf_counter()
-                    tokens = t2t_model.synthesize(text, seed=seed)  # (T', 29)
-                    timings["t2t"] = time.perf_counter() - start
-                    guidance = {"p_tokens": None, "p_smirk": None}  # guidance timing would not match the text
+                    # no guidance: the participant's timing would not match the generated speech
+                    result = synth.synthesize(text, seed=seed, steps=steps)
                 else:
-                    tokens = truth["tokens"]  # (T, 29)
-                    guidance = _model_inputs(model, truth)
-                start = time.perf_counter()
-                out = generate(model, tokens, steps=steps, seed=seed, num_samples=1, **guidance)
-                timings["avflow"] = time.perf_counter() - start
-                face, head, mel = out["face"][0], out["head"][0], out["mel"][0]  # (T, F), (T, 8), (T, 80)
-                pose = None
-                if vae is not None:
-                    start = time.perf_counter()
-                    pose = np.asarray(vae.decode_pose(head), np.float32)  # (T, 7)
-                    timings["head_vae"] = time.perf_counter() - start
-                start = time.perf_counter()
-                wav = vocoder(torch.as_tensor(mel, dtype=torch.float32, device=device)[None])[0].float().cpu().numpy()
-                timings["vocoder"] = time.perf_counter() - start
-            check_finite_speech(wav, mel, f"{model_dir}: clip {record.id}")
-            peak = float(np.abs(wav).max()) if wav.size else 0.0
-            if peak > 1.0:
-                wav = wav / peak * 0.99
-            meta = {"clip": record.id, "text": text, "seed": seed, "steps": steps or model.config.steps,
-                    "from_text": from_text, "seconds": len(wav) / vocoder.sample_rate, "timings_s": timings,
+                    result = synth.synthesize_tokens(truth["tokens"], seed=seed, steps=steps,
+                                                     participant=clip_participant(model, truth))
+            except AvflowError as err:
+                raise AvflowError(f"clip {record.id}: {err}") from err
+            meta = {"clip": record.id, "text": text, "seed": seed, "steps": result.steps,
+                    "from_text": from_text, "seconds": result.seconds, "timings_s": result.timings,
                     "components": components, "avflow_version": __version__}
-            save_prediction(target, ClipPrediction(face=face, head_pose=pose, mel=mel, wav=wav,
-                                                   sample_rate=vocoder.sample_rate, head_latent=head,
-                                                   tokens=np.asarray(tokens, np.float32), meta=meta),
+            save_prediction(target, ClipPrediction(face=result.face, head_pose=result.head_pose, mel=result.mel,
+                                                   wav=result.wav, sample_rate=result.sample_rate,
+                                                   head_latent=result.head_latent, tokens=result.tokens, meta=meta),
                             force=is_complete(target))  # an earlier clip of other settings (also pre-marker ones)
             bar.update(task, advance=1, status=record.id)
     speed = None
@@ -699,12 +672,12 @@ def generate_clips(
         else:
             truth = first_truth or load_truth(shards, records[0])
             text = (texts.get(records[0].id) or truth.get("text")) if from_text else None
-            speed = measure_speed(model, truth["tokens"], head_vae=vae, vocoder=vocoder, t2t=t2t_model, text=text,
-                                  steps=steps, device=str(device))
-            speed["device"] = str(device)
+            speed = measure_speed(model, truth["tokens"], head_vae=synth.head_vae, vocoder=synth.vocoder,
+                                  t2t=synth.t2t if from_text else None, text=text, steps=steps, device=str(synth.device))
+            speed["device"] = str(synth.device)
             with atomic_path(speed_path) as tmp:
                 tmp.write_text(json.dumps(speed, indent=1))
-    return vocoder, speed
+    return synth.vocoder, speed
 
 
 def evaluate_model(

@@ -126,20 +126,22 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise AvflowError(f"{path}: cannot read model config ({err})") from err
 
 
-def resolve_component(model_dir: Path, key: str, explicit: str | Path | None) -> Path | None:
+def resolve_component(model_dir: Path, key: str, explicit: str | Path | None,
+                      recorded: dict[str, Path] | None = None) -> Path | None:
     """Find a sibling component (``head_vae``, ``t2t``) of an AV-Flow model directory.
 
-    Order: the explicit path, the path recorded in ``config.json["components"]`` (relative to
-    the model directory), then a sibling folder named like the component.
+    Order: the explicit path, the path recorded in ``config.json["components"]`` (``recorded``:
+    the loaded model's ``.components``, already resolved; else read from the file), then a
+    sibling folder named like the component.
     """
     if explicit is not None:
         path = Path(explicit)
         if not (path / "config.json").is_file():
             raise AvflowError(f"{path}: not a model directory (no config.json)")
         return path
-    config = _read_json(model_dir / "config.json")
-    recorded = config.get("components", {}).get(key)
-    candidates = [model_dir / recorded] if recorded else []
+    if recorded is None:
+        recorded = {k: model_dir / v for k, v in _read_json(model_dir / "config.json").get("components", {}).items()}
+    candidates = [Path(recorded[key])] if recorded.get(key) else []
     candidates += [model_dir.parent / name for name in {"head_vae": ("headvae", "head_vae"), "t2t": ("t2t",)}[key]]
     for path in candidates:
         if (path / "config.json").is_file():
@@ -147,14 +149,15 @@ def resolve_component(model_dir: Path, key: str, explicit: str | Path | None) ->
     return None
 
 
-def recorded_vocoder(model_dir: Path) -> Path | None:
+def recorded_vocoder(model_dir: Path, recorded: dict[str, Path] | None = None) -> Path | None:
     """A vocoder folder recorded in ``config.json["components"]["vocoder"]`` (e.g. by ``import release``)."""
-    recorded = _read_json(model_dir / "config.json").get("components", {}).get("vocoder")
-    if not recorded:
+    if recorded is None:
+        recorded = {k: model_dir / v for k, v in _read_json(model_dir / "config.json").get("components", {}).items()}
+    if not recorded.get("vocoder"):
         return None
-    path = (model_dir / recorded).resolve()
+    path = Path(recorded["vocoder"]).resolve()
     if not path.exists():
-        raise AvflowError(f"{model_dir}/config.json names vocoder {recorded!r}, but {path} does not exist")
+        raise AvflowError(f"{model_dir}/config.json names vocoder {str(recorded['vocoder'])!r}, but {path} does not exist")
     return path
 
 
@@ -196,34 +199,48 @@ class Synthesizer:
         from avflow_cli.audio.vocoder import load_vocoder
         from avflow_cli.models.headvae import load_head_vae
         from avflow_cli.models.registry import load_model
-        from avflow_cli.models.text2tokens import load_t2t
 
         self.device = resolve_device(device)
         self.model = load_model(self.model_dir, device=str(self.device))
-        t2t_dir = resolve_component(self.model_dir, "t2t", t2t)
-        if t2t_dir is None:
-            raise AvflowError(
-                f"{self.model_dir}: no text-to-tokens model found (give --t2t DIR, or train one with `avflow train t2t`)"
-            )
-        self.t2t = load_t2t(t2t_dir, device=str(self.device))
-        from avflow_cli.data.token_source import check_pair
-
-        check_pair(self.model.config.token_source, self.t2t.config.token_source, self.model_dir, t2t_dir)
-        vae_dir = resolve_component(self.model_dir, "head_vae", head_vae)
+        recorded = self.model.components  # config.json["components"], resolved by load_model
+        # text-to-tokens is found now but loaded on first text (tokens-in users need none)
+        self.t2t_dir = resolve_component(self.model_dir, "t2t", t2t, recorded)
+        self._t2t: Any = None
+        vae_dir = resolve_component(self.model_dir, "head_vae", head_vae, recorded)
         self.head_vae = load_head_vae(vae_dir, device=str(self.device)) if vae_dir is not None else None
         if vocoder_checkpoint is None and vocoder in ("auto", "bigvgan"):
-            vocoder_checkpoint = recorded_vocoder(self.model_dir)
+            vocoder_checkpoint = recorded_vocoder(self.model_dir, recorded)
         self.vocoder = load_vocoder(vocoder, checkpoint=vocoder_checkpoint, device=str(self.device))
         self.face_decoder_path = find_face_decoder(self.model_dir)
         # what this synthesizer reads: an output folder may never replace (or hold) any of them
-        self.reads: list[Path] = [p for p in (self.model_dir, t2t_dir, vae_dir, vocoder_checkpoint) if p is not None]
+        self.reads: list[Path] = [p for p in (self.model_dir, self.t2t_dir, vae_dir, vocoder_checkpoint) if p is not None]
         self.components = {
             "avflow": str(self.model_dir.resolve()),
-            "t2t": str(t2t_dir),
+            "t2t": str(self.t2t_dir) if self.t2t_dir is not None else "none (tokens in)",
             "head_vae": str(vae_dir) if vae_dir is not None else "none (head latents not decoded)",
             "vocoder": self.vocoder.name,
             "device": str(self.device),
         }
+
+    @property
+    def t2t(self) -> Any:
+        """The text-to-tokens model, loaded on first use (see :meth:`load_t2t`)."""
+        return self.load_t2t()
+
+    def load_t2t(self) -> Any:
+        """Load text-to-tokens now (once) and check its token source against AV-Flow's; a text-in
+        caller may call this up front so a missing or mismatched model is a one-line error early."""
+        if self._t2t is None:
+            if self.t2t_dir is None:
+                raise AvflowError(f"{self.model_dir}: no text-to-tokens model found "
+                                  "(give --t2t DIR, or train one with `avflow train t2t`)")
+            from avflow_cli.data.token_source import check_pair
+            from avflow_cli.models.text2tokens import load_t2t
+
+            t2t = load_t2t(self.t2t_dir, device=str(self.device))
+            check_pair(self.model.config.token_source, t2t.config.token_source, self.model_dir, self.t2t_dir)
+            self._t2t = t2t
+        return self._t2t
 
     # ------------------------------------------------------------------------------------------
     def text_to_tokens(self, text: str, *, seed: int = 0, speed: float = 1.0, progress: Progress | None = None) -> np.ndarray:

@@ -86,7 +86,6 @@ def main() -> None:
 
     from avflow_cli.metrics.face_decoder import load_mouth_decoder
     from avflow_cli.metrics.probe import make_probe_items, reference_scores, score_text_path, score_tokens_path, token_cer
-    from avflow_cli.models.registry import load_model
     from avflow_cli.synth import Synthesizer
 
     demo, out = args.demo, args.out or args.demo / "curve"
@@ -112,9 +111,8 @@ def main() -> None:
         if str(steps) in results["avflow"]:
             continue
         seconds = train_to("avflow", shards, av_run, steps, args.preset, args.avflow_set, ["--head-vae", str(headvae)])
-        model = load_model(av_run)
-        with torch.inference_mode():
-            scores = score_tokens_path(model, items, vocode, load_mouth_decoder(av_run / "face_decoder.npz"))
+        synth = Synthesizer(av_run, head_vae=headvae, device="cpu")  # tokens in: no text-to-tokens needed
+        scores = score_tokens_path(synth, items, load_mouth_decoder(av_run / "face_decoder.npz"))
         results["avflow"][str(steps)] = {"wer": scores.wer, "lip_f1_speech": scores.lip_f1_speech, "train_s": seconds}
         save()
         console.print(f"AV-Flow {steps} steps: WER {scores.wer:.3f}, lip F1 (speech) {scores.lip_f1_speech:.3f}")

@@ -92,6 +92,7 @@ def synth_command(
     with err_console.status("loading models…"):
         synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder.value,
                             vocoder_checkpoint=vocoder_checkpoint, device=device)
+        synth.load_t2t()  # text in: a missing or mismatched text-to-tokens model fails here, before any work
     if file is None:
         synth.check_output(out, force=force)  # now with the components the model's config names
     err_console.print(

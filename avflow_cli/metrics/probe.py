@@ -5,7 +5,7 @@ by the demo actor's voice (flite ``slt``), so their exact truth is known: phone 
 input tokens the way ``prep`` makes them (alignment tokens at 50 Hz, resampled to FPS) and the
 demo avatar's lip opening. Two paths are scored (issue "the avatar must be understood"):
 
-- **tokens → AV-Flow** (``score_tokens_path``): the model generates from the true tokens; WER of
+- **tokens → AV-Flow** (``score_tokens_path``): the Synthesizer generates from the true tokens; WER of
   its vocoded speech, and lip-closure F1 *within speech frames* against the true lips (the
   frames where a sentence's phones are spoken — listening frames would flatter F1).
 - **text → tokens → AV-Flow** (``score_text_path``): what ``avflow synth`` does; WER only, since
@@ -111,18 +111,19 @@ class ProbeScores:
 Vocode = Callable[[np.ndarray], np.ndarray]  # mel (T, 80) → wav (S,) at K.SAMPLE_RATE
 
 
-def score_tokens_path(model, items: Sequence[ProbeItem], vocode: Vocode, mouth, *, steps: int | None = None,
+def score_tokens_path(synth, items: Sequence[ProbeItem], mouth, *, steps: int | None = None,
                       seed: int = 0) -> ProbeScores:
-    """AV-Flow generating from the items' true tokens: WER of its speech, lip F1 within speech."""
-    from avflow_cli.models.inference import generate
-
+    """AV-Flow generating from the items' true tokens (``synth.synthesize_tokens``, a
+    :class:`~avflow_cli.synth.Synthesizer`): WER of its speech, lip F1 within speech frames."""
     wavs, lips = [], []
+    sample_rate = K.SAMPLE_RATE
     for i, item in enumerate(items):
-        out = generate(model, item.tokens, steps=steps, seed=seed + i, num_samples=1)
-        wavs.append(vocode(out["mel"][0]))
+        result = synth.synthesize_tokens(item.tokens, steps=steps, seed=seed + i)
+        wavs.append(result.wav)
+        sample_rate = result.sample_rate
         if mouth is not None:
-            lips.append(mouth.lip_distance(out["face"][0]))
-    wer = corpus_wer([it.text for it in items], wavs, K.SAMPLE_RATE)
+            lips.append(mouth.lip_distance(result.face))
+    wer = corpus_wer([it.text for it in items], wavs, sample_rate)
     f1 = speech_lip_f1(items, lips, mouth.lip_closed_threshold) if mouth is not None else None
     return ProbeScores(wer, f1)
 

@@ -87,13 +87,16 @@ def test_synthesizer_refuses_a_mismatched_pair(tmp_path: Path) -> None:
     from avflow_cli.synth import Synthesizer
 
     model = _pair(tmp_path / "bad", W2V, ALIGN)
+    synth = Synthesizer(model, vocoder="griffinlim", device="cpu")  # tokens-in users never load text-to-tokens
     with pytest.raises(AvflowError, match="token mismatch"):
-        Synthesizer(model, vocoder="griffinlim", device="cpu")
+        synth.load_t2t()  # checked when text-to-tokens is loaded: the first text, or up front by `synth`
+    with pytest.raises(AvflowError, match="token mismatch"):
+        synth.synthesize("hi")
     result = CliRunner().invoke(app, ["synth", "hi", "-o", str(tmp_path / "out"), "--model", str(model),
                                       "--vocoder", "griffinlim", "--device", "cpu", "--no-preview"])
     assert result.exit_code == 2 and "token mismatch" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
-    Synthesizer(_pair(tmp_path / "good", ALIGN, ALIGN), vocoder="griffinlim", device="cpu")  # a matched pair loads
+    Synthesizer(_pair(tmp_path / "good", ALIGN, ALIGN), vocoder="griffinlim", device="cpu").load_t2t()  # a matched pair loads
     old = _pair(tmp_path / "old", "", ALIGN)  # a config from before the record: loads, cannot tell
     obj = json.loads((old / "config.json").read_text())
     del obj["model"]["token_source"]
