@@ -1,16 +1,151 @@
-"""``avflow demo``: the built-in demo. ``demo corpus`` generates data; ``demo`` alone runs everything."""
+"""``avflow demo``: the built-in demo. ``demo corpus`` generates data; ``demo`` alone runs everything.
+
+Each stage runs the same ``avflow`` command a user would type (one source of option handling),
+in this process; the last one renders a conversation from a test dialogue of the corpus through
+the library (:func:`avflow_cli.converse.converse`). Finished stages are recorded in
+``OUT/demo-stages.json`` together with their arguments, so a re-run skips them, and a stage
+whose arguments changed runs again (with every stage after it). Settings and the output layout
+live in :mod:`avflow_cli.demo`; the orchestration lives here, in the CLI layer that it drives.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from avflow_cli.cli import demo_corpus
-from avflow_cli.demo import DemoSettings
+from avflow_cli.console import console
+from avflow_cli.demo import STAGES_FILE, DemoPaths, DemoSettings
+from avflow_cli.errors import AvflowError
+from avflow_cli.fsutil import atomic_path, ensure_writable_dir
 
 _DEFAULTS = DemoSettings()
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    args: list[str]  # the avflow command line (or, with ``call``, the settings it is recorded by)
+    output: Path  # must exist for the stage to count as done
+    clean: Path | None = None  # stale results removed before the stage re-runs with other settings
+    call: Callable[[], None] | None = None  # a library call instead of an avflow command line
+
+
+def render_conversation(paths: DemoPaths, s: DemoSettings) -> None:
+    """A test-split session of the demo corpus → ``dialogue.toml`` → the conversation, listened and spoken."""
+    from avflow_cli.converse import converse, dialogue_from_session
+    from avflow_cli.data.schema import ShardIndex
+    from avflow_cli.synth import Synthesizer
+
+    test = ShardIndex.load(paths.shards).split("test")
+    if not test:
+        raise AvflowError(f"{paths.shards}: no test clip, so no test dialogue to render")
+    if paths.dialogue.exists():
+        shutil.rmtree(paths.dialogue)
+    dialogue = dialogue_from_session(Path(test[0].source), paths.dialogue)
+    synth = Synthesizer(paths.models / "avflow", device=s.device)
+    converse(synth, dialogue, paths.conversation)
+
+
+def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
+    """The demo's stages in order, each an ``avflow`` command line (the last a library call)."""
+    m = paths.models
+    return [
+        Stage("corpus", "generate the demo corpus (flite speech, demo avatar)",
+              ["demo", "corpus", "--out", str(paths.corpus), "--minutes", str(s.minutes), "--seed", str(s.seed)],
+              paths.corpus / "corpus.json", paths.corpus),
+        Stage("prep", "prepare shards (VAD, mel, tokens, head pose → 86.13 fps HDF5)",
+              ["prep", "all", str(paths.corpus), str(paths.prep), "--tokens-source", s.token_source],
+              paths.shards / "index.json", paths.prep),
+        Stage("headvae", "train the head-pose VAE (tiny)",
+              ["train", "headvae", "--data", str(paths.shards), "--out", str(m / "headvae"), "--preset", "tiny",
+               "--steps", str(s.headvae_steps), "--device", s.device], m / "headvae" / "model.safetensors", m / "headvae"),
+        Stage("encode-head", "write head-pose latents into the shards",
+              ["prep", "encode-head", str(paths.shards), "--head-vae", str(m / "headvae")], paths.shards / "index.json"),
+        Stage("t2t-tokens", "tokens for the actor's sentences (text-to-tokens data)",
+              ["prep", "tokens", str(paths.corpus / "ljspeech"), "--source", s.token_source],
+              paths.corpus / "ljspeech" / "tokens", paths.corpus / "ljspeech" / "tokens"),
+        Stage("t2t", "train text-to-tokens (tiny)",
+              ["train", "t2t", "--data", str(paths.corpus / "ljspeech"), "--out", str(m / "t2t"), "--preset", "tiny",
+               "--steps", str(s.t2t_steps), "--device", s.device], m / "t2t" / "model.safetensors", m / "t2t"),
+        Stage("avflow", f"train AV-Flow ({s.avflow_preset}, --config {s.avflow_config}: listens to the participant)",
+              ["train", "avflow", "--data", str(paths.shards), "--out", str(m / "avflow"), "--preset", s.avflow_preset,
+               "--config", s.avflow_config, "--steps", str(s.avflow_steps), "--device", s.device,
+               "--head-vae", str(m / "headvae")],
+              m / "avflow" / "model.safetensors", m / "avflow"),
+        Stage("synth", f"synthesize {s.text!r}",
+              ["synth", s.text, "-o", str(paths.synth), "--model", str(m / "avflow"), "--device", s.device],
+              paths.synth / "speech.wav", paths.synth),
+        Stage("conversation", "render a conversation from a test dialogue of the corpus (speaking and listening)",
+              ["converse", "test-dialogue", "-o", str(paths.conversation), "--model", str(m / "avflow"),
+               "--device", s.device],
+              paths.conversation / "speech.wav", paths.conversation, call=lambda: render_conversation(paths, s)),
+    ]
+
+
+def _load_done(path: Path) -> dict[str, list[str]]:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def run_cli(args: list[str]) -> None:
+    """Run one ``avflow`` command line in this process; a failure becomes an AvflowError."""
+    from avflow_cli.cli.main import app
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="avflow", standalone_mode=False)
+    except SystemExit as exc:  # typer.Exit inside commands
+        code = exc.code
+    if code not in (None, 0):
+        raise AvflowError(f"demo stage failed: avflow {' '.join(args)} (exit {code})")
+
+
+def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(), *,
+             runner: Callable[[list[str]], None] = run_cli) -> DemoPaths:
+    """Run (or resume) the whole demo under ``out``; return where everything is.
+
+    ``runner`` runs a stage's command line (tests pass a recorder); library stages are called.
+    """
+    paths = DemoPaths(Path(out))
+    ensure_writable_dir(paths.root)
+    done_file = paths.root / STAGES_FILE
+    done = _load_done(done_file)
+    stages = demo_stages(paths, settings)
+    rerun_rest = False  # once a stage re-runs, everything after it is stale
+    for i, stage in enumerate(stages, start=1):
+        header = f"[{i}/{len(stages)}] {stage.title}"
+        recorded = done.pop(stage.name, None)
+        if not rerun_rest and recorded == stage.args and stage.output.exists():
+            console.print(f"[dim]{header}: done, skipped[/]")
+            done[stage.name] = recorded
+            continue
+        if (recorded is not None or rerun_rest) and stage.clean is not None and stage.clean.exists():
+            shutil.rmtree(stage.clean)  # results of other settings: never mix them with new ones
+        rerun_rest = True
+        console.rule(header)
+        start = time.perf_counter()
+        if stage.call is not None:
+            stage.call()
+        else:
+            # A training run killed half-way continues from its last checkpoint.
+            resumable = stage.name in {"headvae", "t2t", "avflow"} and (stage.output.parent / "train_state.pt").exists()
+            runner(stage.args + (["--resume"] if resumable else []))
+        console.print(f"[green]{stage.name} finished in {time.perf_counter() - start:.0f} s[/]")
+        done[stage.name] = stage.args
+        with atomic_path(done_file) as tmp:
+            tmp.write_text(json.dumps(done, indent=1))
+    return paths
 
 app = typer.Typer(invoke_without_command=True)
 demo_corpus.register(app)  # `avflow demo corpus`
@@ -34,7 +169,7 @@ def demo(
     device: str = typer.Option(_DEFAULTS.device, "--device", help="cpu (default), cuda, cuda:N or auto: where the "
                                "models train and synthesize (--budget full is meant for a GPU; it has not been timed on one yet)."),
 ) -> None:
-    """Run the whole lifecycle on built-in demo data (CPU): corpus → prep → train → synth.
+    """Run the whole lifecycle on built-in demo data (CPU): corpus → prep → train → synth → conversation.
 
     Re-running reuses finished stages. `avflow demo corpus` only generates the corpus.
     """
@@ -42,9 +177,7 @@ def demo(
         return
     from dataclasses import replace
 
-    from avflow_cli.console import console
-    from avflow_cli.demo import BUDGETS, run_demo
-    from avflow_cli.errors import AvflowError
+    from avflow_cli.demo import BUDGETS
 
     if budget not in BUDGETS:
         raise AvflowError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
@@ -58,5 +191,6 @@ def demo(
         path = paths.synth / name
         if path.exists():
             console.print(f"{name:12s} {path}", highlight=False)
+    console.print(f"conversation {paths.conversation} (the avatar speaks and listens to a test dialogue)", highlight=False)
     console.print(f"models       {paths.models}\nshards       {paths.shards}\n"
                   f"try: avflow synth \"Your own sentence.\" -o out/ --model {paths.models / 'avflow'}", highlight=False)

@@ -31,7 +31,8 @@ OPEN_VOWELS = {"aa", "ae", "ah", "ao", "aw", "ay", "eh"}
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
-    from avflow_cli.demo import DemoSettings, run_demo
+    from avflow_cli.cli.demo import run_demo
+    from avflow_cli.demo import DemoSettings
 
     out = tmp_path_factory.mktemp("demo")
     settings = DemoSettings(minutes=3.0, headvae_steps=150, t2t_steps=150, avflow_steps=400, text="Hello there. Bob paid me.")
@@ -111,7 +112,7 @@ def test_synth_outputs_have_right_lengths_rates_and_ranges(demo) -> None:
 
 
 def test_rerun_skips_finished_stages(demo) -> None:
-    from avflow_cli.demo import run_demo
+    from avflow_cli.cli.demo import run_demo
 
     paths, settings = demo
     ran: list[list[str]] = []
