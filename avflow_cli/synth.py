@@ -338,7 +338,11 @@ class Synthesizer:
         guidance ignores it) are in ``.warnings``; bad input is a one-line AvflowError."""
         from avflow_cli.participant import prepare_participant
 
-        demo_trained = self.face_decoder_path is not None and (self.model_dir / "face_decoder.npz").is_file()
+        recorded = getattr(self.model.config, "participant_face_source", "")
+        if recorded:  # what made the training shards' participant features (train/avflow.py records it)
+            demo_trained = recorded == K.DEMO_FACE_SOURCE
+        else:  # a model from before the record: guess from the demo avatar's decoder beside it
+            demo_trained = self.face_decoder_path is not None and (self.model_dir / "face_decoder.npz").is_file()
         return prepare_participant(self.model.config, audio=audio, video=video, features=features, channel=channel,
                                    token_extractor=token_extractor, face=face, demo_trained=demo_trained)
 

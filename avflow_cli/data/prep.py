@@ -573,7 +573,8 @@ def _extractors(session: Session, out: str | Path, participant: bool, smirk: Pat
     }
     if participant:
         ex["p_tokens"] = ex["tokens"]
-        ex["p_smirk"] = "prep smirk" if smirk and smirk.parent != session.path else "session participant_smirk.npy"
+        ex["p_smirk"] = ("prep smirk" if smirk and smirk.parent != session.path
+                         else K.DEMO_FACE_SOURCE if session.meta.get("source") == "demo" else "session participant_smirk.npy")
     return ex
 
 

@@ -64,6 +64,9 @@ class AVFlowConfig:
     normalization: str = "stats"  # stats (from the shards) | release (the authors' constants)
     # tokens the model was trained on (data/token_source.py), set from the shards; "" = unknown
     token_source: str = ""
+    # what made the participant's face features (index.json extractors["p_smirk"]), set from the
+    # shards with visual guidance; Synthesizer.prepare_participant extracts a user's face the same way
+    participant_face_source: str = ""
 
     @property
     def visual_dim(self) -> int:

@@ -48,6 +48,9 @@ def avflow_configs(
         model_cfg.face_dim = index.dims["face"]
     check_avflow_dims(index, model_cfg, shards)
     bind_token_source(model_cfg, index, shards, resumed)  # recorded, so synth can refuse a t2t of other tokens
+    if model_cfg.participant_visual_dim > 0 and not (resumed and model_cfg.participant_face_source):
+        # recorded like the token source, so a user's face is extracted the way the shards' was
+        model_cfg.participant_face_source = str(index.extractors.get("p_smirk", ""))
     return model_cfg, train_cfg, index, preset
 
 

@@ -105,8 +105,45 @@ def test_synthesizer_refuses_a_mismatched_pair(tmp_path: Path) -> None:
 
 
 def test_demo_uses_one_token_source_for_both_models(tmp_path: Path) -> None:
-    from avflow_cli.demo import DemoPaths, DemoSettings, demo_stages
+    from avflow_cli.cli.demo import demo_stages
+    from avflow_cli.demo import DemoPaths, DemoSettings
 
     stages = {s.name: s.args for s in demo_stages(DemoPaths(tmp_path), DemoSettings())}
     prep, t2t = stages["prep"], stages["t2t-tokens"]
     assert prep[prep.index("--tokens-source") + 1] == t2t[t2t.index("--source") + 1] == "alignment"
+
+
+def test_demo_trains_with_guidance_and_ends_with_a_conversation(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from avflow_cli.cli.demo import demo_stages
+    from avflow_cli.demo import DemoPaths, DemoSettings
+    from avflow_cli.models.config import load_override_file
+
+    paths = DemoPaths(tmp_path)
+    stages = demo_stages(paths, DemoSettings())
+    av = next(s.args for s in stages if s.name == "avflow")
+    config = load_override_file(av[av.index("--config") + 1])  # a packaged config, resolved by name
+    assert config["model.participant_tokens"] is True and config["model.participant_visual_dim"] > 0
+    last = stages[-1]
+    assert last.name == "conversation" and last.call is not None and last.output == paths.conversation / "speech.wav"
+    # the library's demo module drives no CLI (issue 14: no import of cli/ from a library module)
+    code = "import sys, avflow_cli.demo; print(any(m.startswith('avflow_cli.cli') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_training_records_the_participant_face_source(tmp_path: Path) -> None:
+    from avflow_cli.data.synthetic import make_synthetic_shards
+    from avflow_cli.train.avflow import avflow_configs
+
+    shards = tmp_path / "shards"
+    make_synthetic_shards(shards, num_clips=3, frames=40, participant=True)
+    index = json.loads((shards / "index.json").read_text())
+    assert "p_smirk" in index["dims"]
+    index.setdefault("extractors", {})["p_smirk"] = "demo avatar (session participant_smirk.npy)"
+    (shards / "index.json").write_text(json.dumps(index))
+    cfg, *_ = avflow_configs(shards, tmp_path / "run", "tiny", "dyadic", None, False)
+    assert cfg.participant_face_source == "demo avatar (session participant_smirk.npy)"
+    plain, *_ = avflow_configs(shards, tmp_path / "run2", "tiny", None, None, False)
+    assert plain.participant_face_source == ""  # no visual guidance: nothing to record
