@@ -41,7 +41,7 @@ class Stage:
 
 def render_conversation(paths: DemoPaths, s: DemoSettings) -> None:
     """A test-split session of the demo corpus → ``dialogue.toml`` → the conversation, listened and spoken."""
-    from avflow_cli.converse import converse, dialogue_from_session
+    from avflow_cli.converse import converse
     from avflow_cli.data.schema import ShardIndex
     from avflow_cli.synth import Synthesizer
 
@@ -50,9 +50,24 @@ def render_conversation(paths: DemoPaths, s: DemoSettings) -> None:
         raise AvflowError(f"{paths.shards}: no test clip, so no test dialogue to render")
     if paths.dialogue.exists():
         shutil.rmtree(paths.dialogue)
-    dialogue = dialogue_from_session(Path(test[0].source), paths.dialogue)
+    dialogue = _first_dialogue(sorted({rec.source for rec in test}), paths.dialogue)
     synth = Synthesizer(paths.models / "avflow", device=s.device)
     converse(synth, dialogue, paths.conversation)
+
+
+def _first_dialogue(sessions: list[str], out_dir: Path) -> Path:
+    """The dialogue of the first test session whose opening has a participant turn (a session can
+    open with a long actor monologue)."""
+    from avflow_cli.converse import dialogue_from_session
+    from avflow_cli.errors import InputFileError
+
+    reasons = []
+    for session in sessions:
+        try:
+            return dialogue_from_session(Path(session), out_dir)
+        except InputFileError as err:
+            reasons.append(str(err))
+    raise AvflowError("no test session can be rendered as a dialogue: " + "; ".join(reasons))
 
 
 def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
