@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import inspect
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
@@ -139,25 +140,23 @@ def _tolerance(length_tolerance_s: float, deprecated: float | None) -> float:
     return renamed("--length-tolerance", deprecated, "--length-tolerance-s", length_tolerance_s)
 
 
-def _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,
-                   length_tolerance_s, tokens_source, mel_from, vad_cfg=None):
-    from avflow_cli.data.prep import ShardOptions
-
-    opts = ShardOptions(max_clip_seconds=max_clip_seconds, min_clip_seconds=min_clip_seconds,
-                        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                        participant=participant, length_tolerance_s=length_tolerance_s,
-                        tokens_source=tokens_source, mel_from=mel_from, vad=asdict(vad_cfg or VadConfig()))
-    opts.validate()
-    return opts
-
-
-def _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, device, title, force):
+def _run_shards(src: Path, out: Path, shared: dict, shard_index: int | None, title: str,
+                vad_cfg: VadConfig | None = None) -> None:
+    """Validate the shard options, build shards with one progress display and print the summary."""
     from avflow_cli.data.index import PartManifest
-    from avflow_cli.data.prep import build_shards, check_num_shards, find_sessions
+    from avflow_cli.data.prep import ShardOptions, build_shards, check_num_shards, find_sessions
 
+    opts = ShardOptions(max_clip_seconds=shared["max_clip_seconds"], min_clip_seconds=shared["min_clip_seconds"],
+                        val_fraction=shared["val_fraction"], test_fraction=shared["test_fraction"],
+                        seed=shared["seed"], participant=shared["participant"],
+                        length_tolerance_s=_tolerance(shared["length_tolerance_s"], shared["length_tolerance"]),
+                        tokens_source=shared["tokens_source"], mel_from=shared["mel_from"],
+                        vad=asdict(vad_cfg or VadConfig()))
+    opts.validate()
     sessions = find_sessions(src)
-    n = check_num_shards(num_shards, len(sessions))
+    n = check_num_shards(shared["num_shards"], len(sessions))
     mine = len(sessions) if shard_index is None else len(range(shard_index, len(sessions), n))
+    shard_dir = shared["shard_dir"]
     with progress() as bar:
         task = bar.add_task(title, total=mine * 5, status="")
 
@@ -166,7 +165,8 @@ def _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, 
             bar.advance(task)
 
         result = build_shards(src, out, opts, num_shards=n, shard_index=shard_index, shard_dir=shard_dir,
-                              checkpoint=checkpoint, device=device, on_stage=step, force=force)
+                              checkpoint=shared["checkpoint"], device=shared["device"], on_stage=step,
+                              force=shared["force"])
         bar.update(task, completed=mine * 5, status="done")
     if isinstance(result, PartManifest):
         console.print(f"shard {shard_index} of {n}: {len(result.clips)} clips; run `avflow prep index` when all are done")
@@ -175,50 +175,46 @@ def _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, 
                       f"(train {len(result.split('train'))}, val {len(result.split('val'))}, test {len(result.split('test'))})")
 
 
-SHARD_OPTS = dict(
-    shard_dir=typer.Option(None, help="Where shards and index.json go (default OUT/shards)."),
-    shard_index=typer.Option(None, help="Write only this shard (0-based) and its partial manifest; for array jobs."),
-    num_shards=typer.Option(None, help="Number of shards (default: one per 8 sessions). Session k goes to shard k mod N."),
-    max_clip_seconds=typer.Option(60.0, help="Sessions longer than this are cut into near-equal clips."),
-    min_clip_seconds=typer.Option(1.0, help="Sessions shorter than this are left out."),
-    val_fraction=typer.Option(0.1, help="Fraction of sessions for validation (≥ 1 when there are ≥ 3 sessions)."),
-    test_fraction=typer.Option(0.1, help="Fraction of sessions for test (≥ 1 when there are ≥ 3 sessions)."),
-    seed=typer.Option(0, help="Seed of the deterministic session split."),
-    participant=typer.Option("auto", help="Participant streams p_tokens/p_smirk: auto (when every session has them), yes, no."),
-    length_tolerance_s=typer.Option(1.0, "--length-tolerance-s", help="Seconds the streams of one session may differ in length before it is an error."),
-    length_tolerance=typer.Option(None, "--length-tolerance", hidden=True, help="Deprecated name of --length-tolerance-s."),
-    tokens_source=typer.Option("auto", help="Token source for sessions without tokens yet (see `prep tokens`)."),
-    mel_from=typer.Option("vad", help="Mel from the VAD-cleaned actor channel (vad) or the raw channel (raw)."),
-    checkpoint=typer.Option(None, help="Wav2Vec2 weights file for --tokens-source wav2vec2/auto."),
-    device=typer.Option("cpu", help="Device for Wav2Vec2."),
-    force=typer.Option(False, help="Recompute every stage and shard instead of skipping finished work."),
-)
+def _option(name: str, annotation: object, default: object) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
+# The options `prep shards` and `prep all` share, declared once; `_with_shard_options` adds them to both.
+SHARD_PARAMS = [
+    _option("shard_dir", Optional[Path], typer.Option(None, help="Where shards and index.json go (default OUT/shards).")),
+    _option("num_shards", Optional[int], typer.Option(None, help="Number of shards (default: one per 8 sessions). Session k goes to shard k mod N.")),
+    _option("max_clip_seconds", float, typer.Option(60.0, help="Sessions longer than this are cut into near-equal clips.")),
+    _option("min_clip_seconds", float, typer.Option(1.0, help="Sessions shorter than this are left out.")),
+    _option("val_fraction", float, typer.Option(0.1, help="Fraction of sessions for validation (≥ 1 when there are ≥ 3 sessions).")),
+    _option("test_fraction", float, typer.Option(0.1, help="Fraction of sessions for test (≥ 1 when there are ≥ 3 sessions).")),
+    _option("seed", int, typer.Option(0, help="Seed of the deterministic session split.")),
+    _option("participant", str, typer.Option("auto", help="Participant streams p_tokens/p_smirk: auto (when every session has them), yes, no.")),
+    _option("length_tolerance_s", float, typer.Option(1.0, "--length-tolerance-s", help="Seconds the streams of one session may differ in length before it is an error.")),
+    _option("tokens_source", str, typer.Option("auto", help="Token source for sessions without tokens yet (see `prep tokens`).")),
+    _option("mel_from", str, typer.Option("vad", help="Mel from the VAD-cleaned actor channel (vad) or the raw channel (raw).")),
+    _option("checkpoint", Optional[Path], typer.Option(None, help="Wav2Vec2 weights file for --tokens-source wav2vec2/auto.")),
+    _option("device", str, typer.Option("cpu", help="Device for Wav2Vec2.")),
+    _option("force", bool, typer.Option(False, help="Recompute every stage and shard instead of skipping finished work.")),
+    _option("length_tolerance", Optional[float], typer.Option(None, "--length-tolerance", hidden=True, help="Deprecated name of --length-tolerance-s.")),
+]
+
+
+def _with_shard_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which ends in ``**shared``) the SHARD_PARAMS options after its own; Typer reads the signature."""
+    own = [p for p in inspect.signature(command).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    command.__signature__ = inspect.Signature(own + SHARD_PARAMS)  # type: ignore[attr-defined]
+    return command
+
+
+@_with_shard_options
 def shards(
     src: Path = typer.Argument(..., help=SRC_HELP),
     out: Path = typer.Argument(..., help=OUT_HELP),
-    shard_dir: Path = SHARD_OPTS["shard_dir"],
-    shard_index: int = SHARD_OPTS["shard_index"],
-    num_shards: int = SHARD_OPTS["num_shards"],
-    max_clip_seconds: float = SHARD_OPTS["max_clip_seconds"],
-    min_clip_seconds: float = SHARD_OPTS["min_clip_seconds"],
-    val_fraction: float = SHARD_OPTS["val_fraction"],
-    test_fraction: float = SHARD_OPTS["test_fraction"],
-    seed: int = SHARD_OPTS["seed"],
-    participant: str = SHARD_OPTS["participant"],
-    length_tolerance_s: float = SHARD_OPTS["length_tolerance_s"],
-    tokens_source: str = SHARD_OPTS["tokens_source"],
-    mel_from: str = SHARD_OPTS["mel_from"],
-    checkpoint: Path = SHARD_OPTS["checkpoint"],
-    device: str = SHARD_OPTS["device"],
-    force: bool = SHARD_OPTS["force"],
-    length_tolerance: Optional[float] = SHARD_OPTS["length_tolerance"],
+    shard_index: Optional[int] = typer.Option(None, help="Write only this shard (0-based) and its partial manifest; for array jobs."),
+    **shared: object,
 ) -> None:
     """Resample every stream to 86.13 fps, cut clips, write HDF5 shards + index.json (missing stages run first)."""
-    opts = _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,
-                          _tolerance(length_tolerance_s, length_tolerance), tokens_source, mel_from)
-    _run_shards(src, out, opts, num_shards, shard_index, shard_dir, checkpoint, device, "shards", force)
+    _run_shards(src, out, shared, shard_index, "shards")
 
 
 def index(shard_dir: Path = typer.Argument(..., help="Shard directory whose parts/ hold one partial manifest per shard.")) -> None:
@@ -229,33 +225,18 @@ def index(shard_dir: Path = typer.Argument(..., help="Shard directory whose part
     console.print(f"index.json: {len(idx.clips)} clips, {idx.hours:.2f} h, streams {sorted(idx.dims)}")
 
 
+@_with_shard_options
 def all_(
     src: Path = typer.Argument(..., help=SRC_HELP),
     out: Path = typer.Argument(..., help=OUT_HELP),
-    shard_dir: Path = SHARD_OPTS["shard_dir"],
-    num_shards: int = SHARD_OPTS["num_shards"],
-    max_clip_seconds: float = SHARD_OPTS["max_clip_seconds"],
-    min_clip_seconds: float = SHARD_OPTS["min_clip_seconds"],
-    val_fraction: float = SHARD_OPTS["val_fraction"],
-    test_fraction: float = SHARD_OPTS["test_fraction"],
-    seed: int = SHARD_OPTS["seed"],
-    participant: str = SHARD_OPTS["participant"],
-    length_tolerance_s: float = SHARD_OPTS["length_tolerance_s"],
-    tokens_source: str = SHARD_OPTS["tokens_source"],
-    mel_from: str = SHARD_OPTS["mel_from"],
     nonspeech: str = typer.Option(VAD.nonspeech, help="VAD: non-speech in the cleaned channels: attenuate, zero or keep."),
     aggressiveness: int = typer.Option(VAD.aggressiveness, help="VAD: webrtcvad aggressiveness 0…3."),
-    checkpoint: Path = SHARD_OPTS["checkpoint"],
-    device: str = SHARD_OPTS["device"],
-    force: bool = SHARD_OPTS["force"],
-    length_tolerance: Optional[float] = SHARD_OPTS["length_tolerance"],
+    **shared: object,
 ) -> None:
     """vad → mel → tokens (actor and participant) → headpose → shards + index.json, one progress display."""
     cfg = VadConfig(aggressiveness=aggressiveness, nonspeech=nonspeech)
     cfg.validate()
-    opts = _shard_options(max_clip_seconds, min_clip_seconds, val_fraction, test_fraction, seed, participant,
-                          _tolerance(length_tolerance_s, length_tolerance), tokens_source, mel_from, cfg)
-    _run_shards(src, out, opts, num_shards, None, shard_dir, checkpoint, device, "prep", force)
+    _run_shards(src, out, shared, None, "prep", cfg)
 
 
 def register(app: typer.Typer) -> None:
