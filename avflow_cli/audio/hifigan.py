@@ -15,7 +15,6 @@ so inference runs on plain convs.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -26,6 +25,7 @@ import torch.nn as nn
 
 from avflow_cli.constants import HOP_LENGTH, MEL_FMAX, MEL_FMIN, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
 from avflow_cli.errors import InputFileError
+from avflow_cli.jsonfile import read_json_config
 from avflow_cli.weights import state_dict_mismatch
 
 HIFIGAN_LRELU_SLOPE = 0.1  # inside blocks and before each upsampler
@@ -81,12 +81,7 @@ class GeneratorConfig:
     def from_json(cls, path: str | Path) -> GeneratorConfig:
         """Read a release ``config.json``; unreadable or malformed files are one-line errors."""
         path = Path(path)
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputFileError(path, "config.json not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputFileError(path, f"not a readable JSON config ({err})") from err
+        raw = read_json_config(path)
         if not isinstance(raw, dict):
             raise InputFileError(path, "config.json must hold a JSON object")
         try:

@@ -28,6 +28,7 @@ from torch import nn
 
 from avflow_cli.constants import HOP_LENGTH, N_FFT, N_MELS, WIN_LENGTH
 from avflow_cli.errors import InputFileError
+from avflow_cli.jsonfile import read_json_config
 from avflow_cli.weights import state_dict_mismatch
 
 CONFIG_FILE = "config.json"
@@ -54,12 +55,7 @@ class StudentConfig:
     @classmethod
     def from_json(cls, path: str | Path) -> StudentConfig:
         path = Path(path)
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputFileError(path, "config.json not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InputFileError(path, f"not a readable JSON config ({err})") from err
+        raw = read_json_config(path)
         if not isinstance(raw, dict) or raw.get("kind") != KIND:
             raise InputFileError(path, f"not a student vocoder config (expected \"kind\": \"{KIND}\")")
         known = {f.name for f in fields(cls)}
