@@ -19,6 +19,7 @@ import numpy as np
 from avflow_cli import constants as K
 
 if TYPE_CHECKING:  # pragma: no cover
+    from avflow_cli.render.video import FrameSource
     from avflow_cli.synth import SynthesisResult
 
 PREVIEW_FPS = 30.0
@@ -47,6 +48,18 @@ def write_preview(path: Path, result: "SynthesisResult", face_decoder: Path | No
     return "plots"
 
 
+def _open_avatar(face_decoder: Path, device: str) -> tuple[FrameSource, bool]:
+    """The frame source of the avatar at ``face_decoder`` and whether it runs on a GPU.
+
+    Previews render at 1024² on a GPU and at the demo size on a CPU, where full size is too slow.
+    """
+    from avflow_cli.device import resolve_device
+    from avflow_cli.render.video import DEFAULT_DEMO_SIZE, open_frame_source
+
+    on_gpu = resolve_device(device).type == "cuda"
+    return open_frame_source(face_decoder, size=1024 if on_gpu else DEFAULT_DEMO_SIZE, device=device), on_gpu
+
+
 def avatar_preview(
     path: Path,
     face: np.ndarray,
@@ -58,11 +71,9 @@ def avatar_preview(
     device: str = "auto",
 ) -> str:
     """Render (T, F) codes and (T, 7) poses at FPS with the avatar at ``face_decoder``; returns its kind."""
-    from avflow_cli.device import resolve_device
-    from avflow_cli.render.video import DEFAULT_DEMO_SIZE, DemoAvatarFrames, open_frame_source, render_motion
+    from avflow_cli.render.video import DemoAvatarFrames, render_motion
 
-    on_gpu = resolve_device(device).type == "cuda"
-    source = open_frame_source(face_decoder, size=1024 if on_gpu else DEFAULT_DEMO_SIZE, device=device)
+    source, on_gpu = _open_avatar(face_decoder, device)
     render_motion(path, face, head_pose, K.FPS, source, audio=audio, audio_sr=audio_sr, video_fps=PREVIEW_FPS)
     return "avatar" if isinstance(source, DemoAvatarFrames) else f"codec avatar ({source.size}², {'cuda' if on_gpu else 'cpu'})"
 
@@ -80,11 +91,9 @@ def comparison_preview(
     device: str = "auto",
 ) -> str:
     """Generated | ground-truth motion (both at FPS) side by side with the generated speech."""
-    from avflow_cli.device import resolve_device
-    from avflow_cli.render.video import DEFAULT_DEMO_SIZE, encode_mp4, open_frame_source, to_video_rate
+    from avflow_cli.render.video import encode_mp4, to_video_rate
 
-    on_gpu = resolve_device(device).type == "cuda"
-    source = open_frame_source(face_decoder, size=1024 if on_gpu else DEFAULT_DEMO_SIZE, device=device)
+    source, _ = _open_avatar(face_decoder, device)
     source.check(gen_face)
     source.check(true_face)
     g_face, g_pose = to_video_rate(gen_face, gen_pose, K.FPS, PREVIEW_FPS)
