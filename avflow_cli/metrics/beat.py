@@ -32,7 +32,9 @@ one unit, like mint's mean joint speed; translation in the data's units, mm for 
 from __future__ import annotations
 
 import numpy as np
+
 from avflow_cli.constants import FPS
+from avflow_cli.vision.headpose import quat_to_rotmat
 
 BEAT_SIGMA_S = 3.0 / 60.0  # mint/Bailando σ = 3 frames at 60 fps
 MOTION_BEAT_WINDOW_S = 10.0 / 60.0  # mint argrelextrema order = 10 frames at 60 fps
@@ -101,21 +103,6 @@ def face_velocity(face: np.ndarray) -> np.ndarray:
     f = np.asarray(face, dtype=np.float64)
     v = np.linalg.norm(np.diff(f, axis=0), axis=1)  # (T-1,)
     return np.concatenate([v[:1], v]) if len(v) else np.zeros(len(f))
-
-
-def quat_to_rotmat(quat: np.ndarray) -> np.ndarray:
-    """Unit quaternions (w, x, y, z) → rotation matrices. shape (T, 4) -> (T, 3, 3)."""
-    q = np.asarray(quat, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=1, keepdims=True).clip(1e-12)
-    w, x, y, z = q.T
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        axis=1,
-    )  # (T, 3, 3)
 
 
 def head_velocity(head_pose: np.ndarray, radius: float = HEAD_POINT_RADIUS) -> np.ndarray:

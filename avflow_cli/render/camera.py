@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from avflow_cli.vision.headpose import quat_to_rotmat
+
 __all__ = [
     "RELEASE_IMAGE_SIZE",
     "RELEASE_RENDER_SIZE",
@@ -109,24 +111,6 @@ def project(
     xy = v_cam[..., :2] / z_safe  # (B, V, 2)
     pix = torch.einsum("bij,bvj->bvi", focal, xy) + princpt[:, None, :]  # (B, V, 2)
     return torch.cat([pix, z], dim=-1)
-
-
-def quat_to_rotmat(quat: np.ndarray) -> np.ndarray:
-    """(..., 4) wxyz quaternions (normalised first; zero/NaN → identity) → (..., 3, 3)."""
-    q = np.asarray(quat, dtype=np.float64)
-    norm = np.linalg.norm(q, axis=-1, keepdims=True)
-    bad = ~np.isfinite(norm) | (norm < 1e-8)
-    q = np.where(bad, np.array([1.0, 0.0, 0.0, 0.0]), q / np.where(bad, 1.0, norm))
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    rot = np.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        axis=-1,
-    )
-    return rot.reshape(q.shape[:-1] + (3, 3))
 
 
 def headpose_from_pose7(pose: np.ndarray | None, frames: int) -> np.ndarray:

@@ -31,6 +31,7 @@ import numpy as np
 from avflow_cli.constants import HEAD_POSE_DIM
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path
+from avflow_cli.vision.headpose import quat_to_rotmat  # re-exported: part of the demo avatar's API
 
 __all__ = [
     "FACE_PARAM_NAMES",
@@ -232,27 +233,6 @@ def euler_to_quat(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.nd
     y = cr * sy * cp + sr * cy * sp
     z = sr * cy * cp - cr * sy * sp
     return np.stack([w, x, y, z], axis=-1)  # (T, 4)
-
-
-def quat_to_rotmat(quat: np.ndarray) -> np.ndarray:
-    """Rotation matrices of (w, x, y, z) quaternions, normalised first; zero or NaN -> identity.
-
-    shape: (..., 4) -> (..., 3, 3)
-    """
-    q = np.asarray(quat, dtype=np.float64)
-    norm = np.linalg.norm(q, axis=-1, keepdims=True)
-    bad = ~np.isfinite(norm) | (norm < 1e-8)
-    q = np.where(bad, np.array([1.0, 0.0, 0.0, 0.0]), q / np.where(bad, 1.0, norm))
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    rot = np.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        ],
-        axis=-1,
-    )
-    return rot.reshape(q.shape[:-1] + (3, 3))
 
 
 # ---------------------------------------------------------------------------------------------

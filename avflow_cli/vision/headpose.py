@@ -90,18 +90,26 @@ def rotmat_to_quat(rot: np.ndarray, *, continuous: bool = True) -> np.ndarray:
 
 
 def quat_to_rotmat(quat: np.ndarray) -> np.ndarray:
-    """Quaternions (N, 4) wxyz (normalised here) → rotation matrices (N, 3, 3)."""
+    """Quaternions (..., 4) wxyz → rotation matrices (..., 3, 3), float64.
+
+    Normalised first; a zero or non-finite quaternion gives the identity, so a lost frame never
+    turns into NaN pixels or velocities downstream. The one implementation: rendering, the demo
+    avatar and the beat metric use it.
+    """
     q = np.asarray(quat, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack(
+    norm = np.linalg.norm(q, axis=-1, keepdims=True)  # (..., 1)
+    bad = ~np.isfinite(norm) | (norm < 1e-8)
+    q = np.where(bad, np.array([1.0, 0.0, 0.0, 0.0]), q / np.where(bad, 1.0, norm))  # (..., 4)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    rot = np.stack(
         [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
         ],
-        -2,
-    )  # (N, 3, 3)
+        axis=-1,
+    )  # (..., 9)
+    return rot.reshape(q.shape[:-1] + (3, 3))
 
 
 def split_rt(pose: np.ndarray, trans: np.ndarray | None = None, *, source: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -85,3 +85,17 @@ def test_rt_matrices_accepted() -> None:
     r, t = hp.split_rt(rt)
     np.testing.assert_array_equal(r, rot)
     np.testing.assert_array_equal(t, np.ones((6, 3)))
+
+
+def test_quat_to_rotmat_any_leading_shape_and_one_implementation() -> None:
+    """(..., 4) → (..., 3, 3), unnormalised input allowed; rendering, demo avatar and beat metric share it."""
+    from avflow_cli.metrics import beat
+    from avflow_cli.render import camera
+    from avflow_cli.vision import demo_avatar
+
+    rot = random_rotations(6, seed=3)
+    xyzw = Rotation.from_matrix(rot).as_quat()
+    quat = 3.0 * np.concatenate([xyzw[:, 3:], xyzw[:, :3]], 1).reshape(2, 3, 4)  # wxyz, norm 3
+    np.testing.assert_allclose(hp.quat_to_rotmat(quat), rot.reshape(2, 3, 3, 3), atol=1e-12)
+    np.testing.assert_allclose(hp.quat_to_rotmat(np.zeros(4)), np.eye(3))  # single zero quaternion → identity
+    assert camera.quat_to_rotmat is demo_avatar.quat_to_rotmat is beat.quat_to_rotmat is hp.quat_to_rotmat
