@@ -10,6 +10,7 @@ module exactly (strict; any extra, missing or mis-shaped tensor is a one-line er
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,33 @@ def rename_avflow_key(key: str) -> str:
     raise KeyError(key)
 
 
+def rename_headvae_key(key: str) -> str:
+    """One release head-VAE key → avflow HeadVAE key; unknown keys raise."""
+    m = _VAE_LAYER_RE.match(key)
+    if m:
+        side, i, rest = m.groups()
+        return f"{'enc' if side == 'encoder.1' else 'dec'}_layers.{i}.{rest}"
+    base, _, kind = key.rpartition(".")
+    if base in _VAE_MAP:
+        return f"{_VAE_MAP[base]}.{kind}"
+    raise KeyError(key)
+
+
+def _renamed_state(release_state: dict[str, torch.Tensor], rename: Callable[[str], str], source: str,
+                   layout: str) -> dict[str, torch.Tensor]:
+    """``release_state`` under avflow's key names; keys ``rename`` rejects (KeyError) are one error naming a few."""
+    state: dict[str, torch.Tensor] = {}
+    unknown = []
+    for key, value in release_state.items():
+        try:
+            state[rename(key)] = value
+        except KeyError:
+            unknown.append(key)
+    if unknown:
+        raise AvflowError(f"{source}: {len(unknown)} keys unknown to the {layout} (e.g. {unknown[:3]})")
+    return state
+
+
 def convert_avflow_state(release_state: dict[str, torch.Tensor], source: str = "checkpoint",
                          heads: int = 4, window: tuple[int, int] = (16, 8)) -> tuple[AVFlowConfig, dict[str, torch.Tensor]]:
     """Release AVDiffusionWrapper state dict → (release-preset AVFlowConfig, avflow state dict)."""
@@ -87,15 +115,7 @@ def convert_avflow_state(release_state: dict[str, torch.Tensor], source: str = "
     if bad_prefix:
         raise AvflowError(f"{source}: keys without the {PREFIX!r} prefix (e.g. {bad_prefix[0]!r}); "
                           "not an AV-Flow release checkpoint")
-    state: dict[str, torch.Tensor] = {}
-    unknown = []
-    for key, value in release_state.items():
-        try:
-            state[rename_avflow_key(key[len(PREFIX):])] = value
-        except KeyError:
-            unknown.append(key)
-    if unknown:
-        raise AvflowError(f"{source}: {len(unknown)} keys unknown to the release layout (e.g. {unknown[:3]})")
+    state = _renamed_state(release_state, lambda key: rename_avflow_key(key[len(PREFIX):]), source, "release layout")
     try:
         d_model, in_v = state["in_visual.weight"].shape
         visual_dim = state["out_visual.weight"].shape[0]
@@ -150,21 +170,7 @@ def read_head_stats(stats_dir: str | Path) -> tuple[list[float], list[float]]:
 
 def convert_headvae_state(release_state: dict[str, torch.Tensor], source: str = "checkpoint") -> tuple[HeadVAEConfig, dict[str, torch.Tensor]]:
     """Release TransformerEncoderVAE state dict → (HeadVAEConfig, avflow HeadVAE state dict)."""
-    state: dict[str, torch.Tensor] = {}
-    unknown = []
-    for key, value in release_state.items():
-        m = _VAE_LAYER_RE.match(key)
-        if m:
-            side, i, rest = m.groups()
-            state[f"{'enc' if side == 'encoder.1' else 'dec'}_layers.{i}.{rest}"] = value
-            continue
-        base, _, kind = key.rpartition(".")
-        if base in _VAE_MAP:
-            state[f"{_VAE_MAP[base]}.{kind}"] = value
-        else:
-            unknown.append(key)
-    if unknown:
-        raise AvflowError(f"{source}: {len(unknown)} keys unknown to the release head VAE (e.g. {unknown[:3]})")
+    state = _renamed_state(release_state, rename_headvae_key, source, "release head VAE")
     try:
         hidden, input_dim = state["enc_in.weight"].shape
         latent = state["to_mu.weight"].shape[0]

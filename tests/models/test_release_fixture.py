@@ -19,6 +19,8 @@ from avflow_cli.models.convert_release import (
     convert_avflow_checkpoint,
     convert_avflow_state,
     convert_headvae_checkpoint,
+    convert_headvae_state,
+    rename_headvae_key,
     write_release_model_dirs,
 )
 from avflow_cli.models.headvae import HeadVAE, load_head_vae
@@ -86,3 +88,16 @@ def test_mismatches_are_clear_errors(tmp_path: Path) -> None:
         convert_avflow_checkpoint(tmp_path / "bad.pt")
     with pytest.raises(AvflowError, match="not found"):
         convert_avflow_checkpoint(tmp_path / "missing.pt")
+
+
+def test_headvae_keys_unknown_to_the_release_are_one_error() -> None:
+    assert rename_headvae_key("encoder.1.layers.2.linear1.weight") == "enc_layers.2.linear1.weight"
+    assert rename_headvae_key("decoder.0.layers.0.norm1.bias") == "dec_layers.0.norm1.bias"
+    assert rename_headvae_key("fc_var.weight") == "to_logvar.weight"
+    with pytest.raises(KeyError):
+        rename_headvae_key("encoder.2.weight")
+    state = dict(torch.load(FIX / "head_vae_small.pt", weights_only=True)["model_state_dict"])
+    state["extra.weight"] = torch.zeros(1)
+    state["encoder.9.bias"] = torch.zeros(1)
+    with pytest.raises(AvflowError, match=r"^vae.pt: 2 keys unknown to the release head VAE \(e.g. \['extra.weight', 'encoder.9.bias'\]\)"):
+        convert_headvae_state(state, "vae.pt")
