@@ -407,6 +407,14 @@ def run_child(args: argparse.Namespace, preset: str, seconds: float) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------
+def _right_table(columns: tuple[str, ...], **table_kw: object) -> Table:
+    """A rich table whose columns are all right-aligned (numbers line up)."""
+    t = Table(**table_kw)
+    for col in columns:
+        t.add_column(col, justify="right")
+    return t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default="base,release")
@@ -451,11 +459,10 @@ def main() -> None:
         for sec in [float(s) for s in args.generate.split(",") if s]:
             report["generate"].append({"preset": preset, "seconds": sec, **run_child(args, preset, sec)})
 
-    t = Table(title=f"one Euler step (batch 1) vs its own GEMMs, alternating, median of {args.repeats} rounds",
-              show_edge=bool(report["floor"]))
-    for col in ("preset", "output", "precision", "GFLOP (counter)", "GEMM share", "step (s)", "GEMMs alone (s)",
-                "GEMM GFLOP/s", "step / GEMMs", "ms per frame", "verdict"):
-        t.add_column(col, justify="right")
+    t = _right_table(("preset", "output", "precision", "GFLOP (counter)", "GEMM share", "step (s)", "GEMMs alone (s)",
+                      "GEMM GFLOP/s", "step / GEMMs", "ms per frame", "verdict"),
+                     title=f"one Euler step (batch 1) vs its own GEMMs, alternating, median of {args.repeats} rounds",
+                     show_edge=bool(report["floor"]))
     for r in report["floor"]:
         t.add_row(r["preset"], f"{r['seconds']:g} s ({r['frames']})", r["precision"], f"{r['gflop']:.1f}",
                   f"{100 * r['gemm_share']:.0f}%", f"{r['step_s']:.3f}", f"{r['gemm_s']:.3f}", f"{r['gflops_rate']:.0f}",
@@ -472,11 +479,10 @@ def main() -> None:
                           "alternately, fp32)" + ("; the authors' code cannot run this length (RoPE cache 4096)"
                                                   if frames > AUTHORS_MAX_FRAMES else ""))
     if report["authors"]:
-        t = Table(title="one step at 20 s: authors' block (dense T×T attention) / avflow before issue 13 / now; "
-                        "same weights, alternating")
-        for col in ("preset", "precision", "frames", "theirs (s)", "before (s)", "now (s)", "theirs / now",
-                    "before / now", "max |diff| theirs, before", "goal ≥ 3×"):
-            t.add_column(col, justify="right")
+        t = _right_table(("preset", "precision", "frames", "theirs (s)", "before (s)", "now (s)", "theirs / now",
+                          "before / now", "max |diff| theirs, before", "goal ≥ 3×"),
+                         title="one step at 20 s: authors' block (dense T×T attention) / avflow before issue 13 / now; "
+                               "same weights, alternating")
         for r in report["authors"]:
             t.add_row(r["preset"], r["precision"], str(r["frames"]), f"{r['theirs_s']:.3f}", f"{r['before_s']:.3f}",
                       f"{r['ours_s']:.3f}", f"{r['speedup']:.2f}×", f"{r['speedup_vs_before']:.2f}×",
@@ -484,9 +490,8 @@ def main() -> None:
                       "met" if r["speedup"] >= AUTHORS_GOAL else "not met")
         con.print(t)
     if report["compile"]:
-        t = Table(title="torch.compile vs eager at 20 s, fp32, alternating")
-        for col in ("preset", "status", "compile (s)", "eager (s)", "compiled (s)", "speed-up", "max |diff|"):
-            t.add_column(col, justify="right")
+        t = _right_table(("preset", "status", "compile (s)", "eager (s)", "compiled (s)", "speed-up", "max |diff|"),
+                         title="torch.compile vs eager at 20 s, fp32, alternating")
         for r in report["compile"]:
             if r["status"] != "compiled":
                 t.add_row(r["preset"], r["status"], "-", "-", "-", "-", "-")
@@ -495,18 +500,16 @@ def main() -> None:
                           f"{r['speedup']:.2f}×", f"{r['max_abs_diff']:.1e}")
         con.print(t)
     if report["sampling"]:
-        t = Table(title=f"sampling 20 s of output ({K.SEGMENT_FRAMES} frames), {args.steps} Euler steps, batch 1")
-        for col in ("preset", "variant", "seconds", "ms per step", "status"):
-            t.add_column(col, justify="right")
+        t = _right_table(("preset", "variant", "seconds", "ms per step", "status"),
+                         title=f"sampling 20 s of output ({K.SEGMENT_FRAMES} frames), {args.steps} Euler steps, batch 1")
         for r in report["sampling"]:
             sec = r.get("seconds")
             t.add_row(r["preset"], r["variant"], "-" if sec is None else f"{sec:.4f}",
                       "-" if sec is None else f"{1000 * sec / args.steps:.2f}", r["status"])
         con.print(t)
     if report["generate"]:
-        t = Table(title=f"generate() with {args.steps} Euler steps, fresh process each")
-        for col in ("preset", "output (s)", "generate (s)", "s per output s", "peak memory (MiB)"):
-            t.add_column(col, justify="right")
+        t = _right_table(("preset", "output (s)", "generate (s)", "s per output s", "peak memory (MiB)"),
+                         title=f"generate() with {args.steps} Euler steps, fresh process each")
         for r in report["generate"]:
             if "error" in r:
                 t.add_row(r["preset"], f"{r['seconds']:g}", r["error"], "-", "-")
