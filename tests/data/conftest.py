@@ -125,3 +125,16 @@ def make_tree() -> Callable[..., Path]:
     """``make_tree(root, num_sessions=3)`` → a corpus tree of sessions plus a face_decoder.npz."""
     _need_flite()
     return _make_tree
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, make_session: Callable[..., Path]) -> Path:
+    """One session per test module, never modified: tests take copies (``session``)."""
+    return make_session(tmp_path_factory.mktemp("pristine"), "s0")
+
+
+@pytest.fixture
+def session(pristine: Path, tmp_path: Path) -> Path:
+    """A fresh copy of ``pristine`` at tmp_path/src/s0 that a test may damage."""
+    return Path(shutil.copytree(pristine, tmp_path / "src" / "s0"))
+

@@ -17,18 +17,6 @@ from avflow_cli.cli.main import app
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, make_session: Callable[..., Path]) -> Path:
-    return make_session(tmp_path_factory.mktemp("pristine"), "s0")
-
-
-@pytest.fixture
-def session(pristine: Path, tmp_path: Path) -> Path:
-    import shutil
-
-    return Path(shutil.copytree(pristine, tmp_path / "src" / "s0"))
-
-
 def files_under(path: Path) -> set[Path]:
     return set(path.rglob("*")) if path.exists() else set()
 

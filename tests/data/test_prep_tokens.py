@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import types
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +18,6 @@ from avflow_cli.errors import MissingCheckpointError
 
 runner = CliRunner()
 CKPT = "wav2vec2_fairseq_base_ls960_asr_ls960.pth"
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, make_session: Callable[..., Path]) -> Path:
-    return make_session(tmp_path_factory.mktemp("pristine"), "s0")
-
-
-@pytest.fixture
-def session(pristine: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(pristine, tmp_path / "src" / "s0"))
 
 
 def fake_asr(monkeypatch: pytest.MonkeyPatch, present: bool) -> list:
