@@ -86,6 +86,19 @@ class SynthesisResult:
         return work / max(self.seconds, 1e-9)
 
 
+@dataclass
+class Motion:
+    """AV-Flow's output for one timeline before vocoding (:meth:`Synthesizer.generate_motion`), at FPS."""
+
+    tokens: np.ndarray  # (T, 29) the timeline generated from (padded when a participant is longer)
+    mel: np.ndarray  # (T, 80)
+    face: np.ndarray  # (T, F)
+    head_latent: np.ndarray  # (T, 8)
+    head_pose: np.ndarray | None  # (T, 7), None without a head VAE
+    steps: int
+    timings: dict[str, float] = field(default_factory=dict)  # "avflow", "head_vae" seconds
+
+
 # progress(stage, done, total): stage is "text-to-tokens" (sentences), "avflow" (Euler steps) or "vocoder"
 Progress = Callable[[str, int, int], None]
 
@@ -274,12 +287,11 @@ class Synthesizer:
         result.timings = {"t2t": t2t_time, **result.timings}
         return result
 
-    def synthesize_tokens(self, tokens: np.ndarray, *, seed: int = 0, steps: int | None = None,
-                          progress: Progress | None = None, participant: Participant | None = None) -> SynthesisResult:
-        """Tokens (T, 29) at FPS in, speech and motion out: the tokens-in entry (``synthesize`` =
-        :meth:`text_to_tokens` + this). With a ``participant`` the timeline is as long as the
-        longer of the two: the avatar's tokens are padded with silence (it listens once it has
-        spoken) and a shorter participant with a silent listener."""
+    def generate_motion(self, tokens: np.ndarray, *, seed: int = 0, steps: int | None = None,
+                        progress: Progress | None = None, participant: Participant | None = None) -> Motion:
+        """Tokens (T, 29) at FPS in, AV-Flow's mel, face and head motion out, no vocoder: the part of
+        :meth:`synthesize_tokens` that motion-only measurements (participant/evaluate.py) need.
+        A ``participant`` sets the timeline as in :meth:`synthesize_tokens`."""
         from avflow_cli.models.inference import generate
 
         timings: dict[str, float] = {}
@@ -300,28 +312,40 @@ class Synthesizer:
                 start = time.perf_counter()
                 head_pose = np.asarray(self.head_vae.decode_pose(head), dtype=np.float32)  # (T, 7)
                 timings["head_vae"] = time.perf_counter() - start
+        return Motion(tokens=tokens, mel=mel.astype(np.float32), face=face.astype(np.float32),
+                      head_latent=head.astype(np.float32), head_pose=head_pose, steps=steps, timings=timings)
 
+    def synthesize_tokens(self, tokens: np.ndarray, *, seed: int = 0, steps: int | None = None,
+                          progress: Progress | None = None, participant: Participant | None = None) -> SynthesisResult:
+        """Tokens (T, 29) at FPS in, speech and motion out: the tokens-in entry (``synthesize`` =
+        :meth:`text_to_tokens` + this; this = :meth:`generate_motion` + the vocoder). With a
+        ``participant`` the timeline is as long as the longer of the two: the avatar's tokens are
+        padded with silence (it listens once it has spoken) and a shorter participant with a
+        silent listener."""
+        motion = self.generate_motion(tokens, seed=seed, steps=steps, progress=progress, participant=participant)
+        timings = dict(motion.timings)
+        with torch.inference_mode():
             start = time.perf_counter()
             if progress is not None:
                 progress("vocoder", 0, 1)
-            mel_t = torch.as_tensor(mel, dtype=torch.float32, device=self.device)[None]  # (1, T, 80)
+            mel_t = torch.as_tensor(motion.mel, dtype=torch.float32, device=self.device)[None]  # (1, T, 80)
             wav = self.vocoder(mel_t)[0].float().cpu().numpy()  # (T·256,)
             timings["vocoder"] = time.perf_counter() - start
             if progress is not None:
                 progress("vocoder", 1, 1)
-        check_finite_speech(wav, mel, f"{self.model_dir}")
+        check_finite_speech(wav, motion.mel, f"{self.model_dir}")
         peak = float(np.abs(wav).max()) if wav.size else 0.0
         if peak > 1.0:  # vocoders can overshoot; normalise rather than clip
             wav = wav / peak * 0.99
         return SynthesisResult(
             text="",
             seed=seed,
-            steps=steps,
-            tokens=tokens,
-            mel=mel.astype(np.float32),
-            face=face.astype(np.float32),
-            head_latent=head.astype(np.float32),
-            head_pose=head_pose,
+            steps=motion.steps,
+            tokens=motion.tokens,
+            mel=motion.mel,
+            face=motion.face,
+            head_latent=motion.head_latent,
+            head_pose=motion.head_pose,
             wav=wav.astype(np.float32),
             sample_rate=self.vocoder.sample_rate,
             components=dict(self.components),

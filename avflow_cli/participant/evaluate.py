@@ -110,7 +110,7 @@ def guidance_table(synth: Any, shards: str | Path, *, split: str = "test", max_c
     from avflow_cli.errors import AvflowError
     from avflow_cli.metrics.face_decoder import find_mouth_decoder, load_mouth_decoder
     from avflow_cli.metrics.lipsync import F1Counts, event_counts, smiles
-    from avflow_cli.models.inference import generate
+    from avflow_cli.participant import Participant
 
     cfg = synth.model.config
     if not (cfg.participant_tokens or cfg.participant_visual_dim):
@@ -133,9 +133,9 @@ def guidance_table(synth: Any, shards: str | Path, *, split: str = "test", max_c
             p_tok, p_vis = _variant_inputs(clip, variant)
             p_tok = p_tok if cfg.participant_tokens else None
             p_vis = p_vis if cfg.participant_visual_dim else None
-            out = generate(synth.model, clip.tokens, p_tokens=p_tok, p_smirk=p_vis, steps=steps, seed=seed)
-            face, head = out["face"][0], out["head"][0]
-            pose = np.asarray(synth.head_vae.decode_pose(head)) if synth.head_vae is not None else None
+            motion = synth.generate_motion(clip.tokens, participant=Participant(p_tok, p_vis, None), seed=seed,
+                                           steps=steps)  # no vocoder: only motion is scored
+            face, pose = motion.face, motion.head_pose
             listen = listening_mask(clip.tokens)
             frames += int(listen.sum())
             thr = decoder.smile_threshold

@@ -61,3 +61,19 @@ def test_probe_scores_through_synthesize_tokens(no_t2t: Path) -> None:
     scores = score_tokens_path(synth, items, Mouth(), steps=1)
     assert seen == [(30, 16), (20, 16)]  # one synthesis per item, on its own tokens
     assert scores.wer >= 0.0 and scores.lip_f1_speech is not None
+
+
+def test_generate_motion_is_synthesize_tokens_without_the_vocoder(no_t2t: Path) -> None:
+    """One generation path: generate_motion gives exactly the motion synthesize_tokens returns, and never vocodes."""
+    synth = Synthesizer(no_t2t, vocoder="hifigan", device="cpu")
+    tokens = np.random.default_rng(2).normal(size=(30, 29)).astype(np.float32)  # (T, 29)
+    full = synth.synthesize_tokens(tokens, seed=3, steps=2)
+    calls = []
+    vocoder, synth.vocoder = synth.vocoder, lambda mel: calls.append(mel)
+    motion = synth.generate_motion(tokens, seed=3, steps=2)
+    synth.vocoder = vocoder
+    assert not calls and motion.steps == 2 and set(motion.timings) == {"avflow", "head_vae"}
+    for name in ("tokens", "mel", "face", "head_latent", "head_pose"):
+        np.testing.assert_array_equal(getattr(motion, name), getattr(full, name))
+    with pytest.raises(AvflowError, match="--steps must be at least 1"):
+        synth.generate_motion(tokens, steps=0)
