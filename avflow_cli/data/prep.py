@@ -328,7 +328,7 @@ def stage_tokens(
     force: bool = False,
 ) -> Path:
     """tokens.npy (+ p_tokens.npy) at 50 Hz and tokens.json naming the source used."""
-    from avflow_cli.audio.alignment_tokens import tokens_from_transcript
+    from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR, tokens_from_transcript
 
     work = work_dir(out, session)
     done = work / "tokens.json"
@@ -356,7 +356,7 @@ def stage_tokens(
             results[speaker] = tokens_from_transcript(read_transcript(session)["turns"], duration, speaker)
     for speaker, arr in results.items():
         _save_npy(work / ("tokens.npy" if speaker == "actor" else "p_tokens.npy"), arr)
-    name = getattr(extractor, "name", None) or used
+    name = ALIGNMENT_EXTRACTOR if used == "alignment" else getattr(extractor, "name", None) or used
     _save_json(done, {"source": used, "extractor": str(name), "rate": K.TOKEN_RATE})
     return done
 

@@ -7,8 +7,8 @@ error and produces nonsense. Both model configs record the source they were trai
 (``token_source``) and :func:`check_pair` refuses a mismatched pair.
 
 A source is prep's description ``"KIND (EXTRACTOR)"``, e.g. ``"wav2vec2 (wav2vec2_asr_base_960h)"``
-or ``"alignment (alignment)"``; shards mixing kinds join them with ``" + "``. Only the kinds
-are compared. ``""`` (a config written before the field existed, or an import that cannot
+or ``"alignment (alignment-sounds-v2)"``; shards mixing kinds join them with ``" + "``. Only the
+kinds are compared (older alignment tokens, without phone sounds, are the kind ``alignment-v1``). ``""`` (a config written before the field existed, or an import that cannot
 tell) and ``precomputed`` (tokens shipped with a dataset, whose extractor is unknown) are
 compatible with anything.
 """
@@ -31,9 +31,20 @@ def describe(kind: str, extractor: str | None = None) -> str:
 
 
 def kinds(source: str) -> frozenset[str]:
-    """The token kinds of a recorded source: ``"wav2vec2 (x) + alignment (y)"`` → {wav2vec2, alignment}."""
-    parts = [p.strip() for p in str(source or "").split(" + ")]
-    return frozenset(p.split(" ", 1)[0] for p in parts if p)
+    """The token kinds of a recorded source: ``"wav2vec2 (x) + alignment (y)"`` → {wav2vec2, alignment}.
+
+    Alignment tokens made before they carried phone sounds (extractor other than
+    ``ALIGNMENT_EXTRACTOR``) are the kind ``alignment-v1``: same shape, other content."""
+    from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR
+
+    out = set()
+    for part in (p.strip() for p in str(source or "").split(" + ")):
+        kind, _, extractor = part.partition(" ")
+        if kind == "alignment" and extractor.strip("()") != ALIGNMENT_EXTRACTOR:
+            kind = "alignment-v1"
+        if kind:
+            out.add(kind)
+    return frozenset(out)
 
 
 def is_known(source: str) -> bool:

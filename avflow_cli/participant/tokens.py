@@ -140,13 +140,14 @@ def pocketsphinx_words(wav16: np.ndarray) -> list[tuple[str, float, float]]:
 
 def pocketsphinx_tokens(wav: np.ndarray, sample_rate: int) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
     """Alignment-form token logits (N_tok, 29) at 50 Hz for any speech, and the timed words used."""
-    from avflow_cli.audio.alignment_tokens import ctc_logits, normalize_word, num_token_frames
+    from avflow_cli.audio.alignment_tokens import ctc_logits, normalize_word, num_token_frames, phone_spans
     from avflow_cli.audio.io import resample
 
     x16 = resample(np.asarray(wav, np.float32), int(sample_rate), TOKEN_SAMPLE_RATE).numpy()  # (N16,)
     words = pocketsphinx_words(x16)
-    spans = [(normalize_word(w), s, e) for w, s, e in words]
-    logits = ctc_logits([s for s in spans if s[0]], num_token_frames(len(x16) / TOKEN_SAMPLE_RATE))
+    spans = [s for s in ((normalize_word(w), s, e) for w, s, e in words) if s[0]]
+    phones = phone_spans({"words": spans})  # dictionary pronunciations spread over each word
+    logits = ctc_logits(spans, num_token_frames(len(x16) / TOKEN_SAMPLE_RATE), phones)
     return logits, words
 
 

@@ -171,3 +171,48 @@ def test_bilabial_letters_peak_at_their_phone_onset() -> None:
     assert spans[0][1] == pytest.approx(0.2) and spans[1][1] == pytest.approx(0.26)
     logits = at.tokens_from_transcript([{"speaker": "actor", "text": "both", "phones": phones}], 0.7, "actor")
     assert logits.argmax(1)[int(0.2 * K.TOKEN_RATE)] == K.TOKEN_LABELS.index("B")
+
+
+# --- phone sounds in the posteriors ----------------------------------------------------------
+def test_every_phone_frame_carries_its_sound_letters_and_decoding_is_unchanged() -> None:
+    logits = at.tokens_from_transcript([turn("The birch canoe, slid!", PHONES)], 2.0, "actor")
+    post = np.exp(logits)  # (100, 29)
+    assert at.greedy_decode(logits) == "THE BIRCH CANOE SLID"
+    k = at._LABEL_INDEX["K"]
+    inside_k = [i for i in range(100) if 0.56 <= (i + 0.5) / K.TOKEN_RATE < 0.65]  # the "k" of canoe, spelt C
+    assert inside_k and all(post[i, k] > 0.5 * at.SOUND_PROB for i in inside_k)
+    silence = [i for i in range(100) if 0.9 <= (i + 0.5) / K.TOKEN_RATE < 1.1 or (i + 0.5) / K.TOKEN_RATE >= 1.6]
+    assert np.all(post[silence, k] < 0.01)  # no sound mass in pauses
+    np.testing.assert_allclose(post.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_sound_profiles_tell_every_phone_apart() -> None:
+    rows = {ph: at._sound_row(ph) for ph in at.SOUND_LETTERS}
+    assert all(r is not None and abs(r.sum() - 1) < 1e-9 for r in rows.values())
+    names = sorted(rows)
+    same = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if np.allclose(rows[a], rows[b])]
+    assert same == []
+    assert at._sound_row("pau") is None and at._sound_row("xx") is None
+
+
+def test_words_without_phone_timing_get_dictionary_phones() -> None:
+    spans = at.phone_spans({"words": [["cup", 0.0, 0.3], ["qzxv", 0.3, 0.5]]})
+    assert [p for p, _, _ in spans] == ["k", "ah", "p"]  # the unlisted word gets none
+    assert spans[0][1] == 0.0 and abs(spans[-1][2] - 0.3) < 1e-9
+
+
+def test_alignment_tokens_of_another_version_are_refused() -> None:
+    from avflow_cli.data.token_source import compatible
+
+    v2 = f"alignment ({at.ALIGNMENT_EXTRACTOR})"
+    assert compatible(v2, v2) and compatible("alignment (alignment)", "alignment (alignment)")
+    assert not compatible("alignment (alignment)", v2)  # made before tokens carried phone sounds
+
+
+def test_ljspeech_alignment_tokens_equal_prep_tokens(tmp_path: Path, no_wav2vec2: None) -> None:
+    folder = _lj_folder(tmp_path / "lj")
+    at.ljspeech_tokens(folder, "alignment")
+    item = at.alignment_turn(folder / "alignments" / "a1.json", "The birch canoe slid")
+    expected = at.tokens_from_transcript([item], 1.7, None)
+    np.testing.assert_array_equal(np.load(folder / "tokens" / "a1.npy"), expected)
+    assert json.loads((folder / "tokens" / "source.json").read_text())["extractor"] == at.ALIGNMENT_EXTRACTOR
