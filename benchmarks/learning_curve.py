@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/learning_curve.py [--demo demo_out] [--out demo_out/curve]
         [--avflow-steps 500 1000 2000] [--t2t-steps 500 1000 2000] [--preset small] [--t2t-preset tiny]
-        [--set model.depth=4 ...] [--t2t-set ...]
+        [--config dyadic] [--set model.depth=4 ...] [--t2t-set ...]
 
 Needs the built-in demo's prepared data (``make demo`` or ``avflow demo`` leaves the shards, the
 head-pose VAE and the text-to-tokens corpus under ``--demo``). Two curves, so a user sees which
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--t2t-steps", type=int, nargs="*", default=[500, 1000, 2000])
     parser.add_argument("--preset", default="small", help="AV-Flow preset (default: small, the demo model's).")
     parser.add_argument("--t2t-preset", default="tiny", help="Text-to-tokens preset (default: tiny).")
+    parser.add_argument("--config", default=None, help="AV-Flow packaged config (e.g. dyadic, as the demo trains).")
     parser.add_argument("--set", dest="avflow_set", action="append", default=[], help="AV-Flow override, repeatable.")
     parser.add_argument("--t2t-set", action="append", default=[], help="Text-to-tokens override, repeatable.")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -110,7 +111,7 @@ def main() -> None:
     for steps in sorted(args.avflow_steps):
         if str(steps) in results["avflow"]:
             continue
-        seconds = train_to("avflow", shards, av_run, steps, args.preset, args.avflow_set, ["--head-vae", str(headvae)])
+        seconds = train_to("avflow", shards, av_run, steps, args.preset, args.avflow_set, ["--head-vae", str(headvae)] + (["--config", args.config] if args.config else []))
         synth = Synthesizer(av_run, head_vae=headvae, device="cpu")  # tokens in: no text-to-tokens needed
         scores = score_tokens_path(synth, items, load_mouth_decoder(av_run / "face_decoder.npz"))
         results["avflow"][str(steps)] = {"wer": scores.wer, "lip_f1_speech": scores.lip_f1_speech, "train_s": seconds}
