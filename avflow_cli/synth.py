@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 OUTPUT_KIND = K.SYNTH_OUTPUT_KIND
 DEMO_MODEL_DIR = Path(K.DEMO_MODEL_DIR)
+PRETRAINED_DIR = Path(__file__).parent / "resources" / "pretrained_demo" / "avflow"  # + ../t2t, ../headvae
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
 
@@ -139,6 +140,20 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise AvflowError(f"{path}: cannot read model config ({err})") from err
 
 
+def resolve_model_dir(model: str | Path) -> Path:
+    """The AV-Flow directory ``--model`` names: ``pretrained`` is the demo model shipped in the
+    package (docs/quality.md says how it was trained); the default ``demo_out/models/avflow``
+    falls back to it until `make demo` has built one, so `avflow synth` works right after install."""
+    path = Path(model)
+    if str(model) == K.PRETRAINED_MODEL:
+        if not (PRETRAINED_DIR / "config.json").is_file():
+            raise AvflowError(f"this installation has no pretrained demo model ({PRETRAINED_DIR} missing)")
+        return PRETRAINED_DIR
+    if path == DEMO_MODEL_DIR and not (path / "config.json").is_file() and (PRETRAINED_DIR / "config.json").is_file():
+        return PRETRAINED_DIR
+    return path
+
+
 def resolve_component(model_dir: Path, key: str, explicit: str | Path | None,
                       recorded: dict[str, Path] | None = None) -> Path | None:
     """Find a sibling component (``head_vae``, ``t2t``) of an AV-Flow model directory.
@@ -204,7 +219,7 @@ class Synthesizer:
         vocoder_checkpoint: str | Path | None = None,
         device: str = "auto",
     ) -> None:
-        self.model_dir = Path(model)
+        self.model_dir = resolve_model_dir(model)
         if not (self.model_dir / "config.json").is_file():
             hint = " (run `make demo` or `avflow demo` to build the demo model)" if self.model_dir == DEMO_MODEL_DIR else ""
             raise AvflowError(f"{self.model_dir}: no AV-Flow model here (config.json missing){hint}")

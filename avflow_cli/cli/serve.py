@@ -32,7 +32,7 @@ def _check_port(host: str, port: int) -> None:
 
 
 def serve_command(
-    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory (default: the demo model `make demo` builds)."),
+    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory, or `pretrained` for the demo model shipped with avflow (default: the one `make demo` builds, else the shipped one)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. The default serves this machine only; "
                              "0.0.0.0 serves everyone who can reach it (there is no authentication)."),
     port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="TCP port (0 = any free port, printed at start)."),

@@ -28,7 +28,7 @@ def synth_command(
     text: Optional[str] = typer.Argument(None, help="Text to speak. Omit when using --file."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (speech.wav, motion.npz, meta.json, preview.mp4)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Text file: one utterance per line, one output folder each."),
-    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory (default: the demo model `make demo` builds)."),
+    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory, or `pretrained` for the demo model shipped with avflow (default: the one `make demo` builds, else the shipped one)."),
     t2t: Optional[Path] = typer.Option(None, "--t2t", help="Text-to-tokens model directory (default: recorded in the model's config, or ../t2t)."),
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded in the model's config, or ../headvae)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps of the flow-matching sampler (default: the model's, from its config.json)."),
