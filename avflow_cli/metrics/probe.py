@@ -20,8 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from avflow_cli import constants as K
 
@@ -157,3 +159,42 @@ def token_cer(text_to_tokens: Callable[[str, int], np.ndarray], items: Sequence[
     refs = [" ".join(w for w in (normalize_word(x) for x in item.text.split()) if w) for item in items]
     hyps = [greedy_decode(text_to_tokens(item.text, seed + i)) for i, item in enumerate(items)]
     return float(jiwer.cer(refs, hyps))
+
+
+def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_vae: str | Path | None = None,
+                device: str = "cpu") -> dict[str, float | None]:
+    """Both paths of one model family on the held-out sentences: the numbers docs/quality.md
+    reports (tokens-path WER and lip F1 in speech, text-path WER, token CER, the ceiling)."""
+    from avflow_cli.metrics.face_decoder import load_mouth_decoder
+    from avflow_cli.synth import Synthesizer, find_face_decoder
+
+    synth = Synthesizer(model_dir, t2t=t2t, head_vae=head_vae, device=device)
+    items = make_probe_items()
+    face_decoder = find_face_decoder(synth.model_dir)
+    mouth = load_mouth_decoder(face_decoder) if face_decoder is not None else None
+    tokens_path = score_tokens_path(synth, items, mouth)
+    text_path = score_text_path(lambda text, seed: synth.synthesize(text, seed=seed).wav, items)
+    cer = token_cer(lambda text, seed: synth.text_to_tokens(text, seed=seed), items)
+    ceiling = reference_scores(items, lambda mel: synth.vocoder(torch.as_tensor(mel, dtype=torch.float32)[None])[0].float().numpy())
+    return {"tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech, "text_wer": text_path.wer,
+            "token_cer": cer, "flite_wer": ceiling["flite"], "flite_vocoded_wer": ceiling["flite_vocoded"]}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m avflow_cli.metrics.probe MODEL [--t2t DIR] [--head-vae DIR]``: print the probe."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Probe a model family on held-out sentences (docs/quality.md).")
+    parser.add_argument("model", help="AV-Flow model directory, or `pretrained`")
+    parser.add_argument("--t2t", default=None)
+    parser.add_argument("--head-vae", default=None)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    with torch.inference_mode():
+        scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, device=args.device)
+    print(json.dumps({k: None if v is None else round(float(v), 3) for k, v in scores.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -40,3 +40,18 @@ def test_scores_are_perfect_on_the_truth_and_poor_on_noise(items) -> None:
     assert speech_lip_f1(items, [i.lip_distance for i in items], LIP_CLOSED_THRESHOLD) == 1.0
     opened = [np.full_like(i.lip_distance, 10.0) for i in items]
     assert speech_lip_f1(items, opened, LIP_CLOSED_THRESHOLD) == 0.0
+
+
+@pytest.mark.slow  # ten sentences through both paths, the vocoder and the ASR
+def test_probe_model_reports_both_paths(tiny_avatar_model, capsys) -> None:
+    """The probe `pipelines/pretrained_demo.sh` prints: every number present and in range (a
+    random tiny model speaks gibberish, so its WER is high while the ceiling stays low)."""
+    from avflow_cli.metrics import probe
+
+    probe.main([str(tiny_avatar_model)])
+    import json
+
+    scores = json.loads(capsys.readouterr().out)
+    assert set(scores) == {"tokens_wer", "lip_f1_speech", "text_wer", "token_cer", "flite_wer", "flite_vocoded_wer"}
+    assert scores["tokens_wer"] > 0.5 and scores["text_wer"] > 0.5
+    assert scores["flite_wer"] < 0.3 and 0.0 <= scores["lip_f1_speech"] <= 1.0

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Reproduce the pretrained demo model shipped in avflow_cli/resources/pretrained_demo/ (the one
+# `avflow synth` uses until `make demo` has built its own; `--model pretrained` names it).
+#
+#   pipelines/pretrained_demo.sh [OUT]          (default OUT: demo_pretrained)
+#
+# The exact commands that trained the shipped model: a 30-minute demo corpus (seed 0), shards
+# with alignment tokens (letters + phone sounds), a tiny head-pose VAE (300 steps), tiny
+# text-to-tokens (3000 steps), and `small` AV-Flow with --config dyadic: 4000 steps at constant
+# lr, then resumed to 9000 with a cosine tail. On the shared 2-core CPU it took about 1 h 15 min
+# (AV-Flow ≈ 2.2–3.4 steps/s on 2 threads); on a GPU, minutes (DEVICE=cuda). Then it probes the
+# result (benchmarks/learning_curve.py's held-out sentences) and prints WER and lip F1.
+# Re-running skips finished stages. Environment: AVFLOW (avflow), DEVICE (cpu), PYTHON (python).
+set -euo pipefail
+
+OUT=${1:-demo_pretrained}
+if [ -z "${AVFLOW:-}" ]; then  # the venv's avflow when it is not on PATH (as under `make`)
+    if command -v avflow >/dev/null; then AVFLOW=avflow; else AVFLOW="$(dirname "$0")/../.venv/bin/avflow"; fi
+fi
+PYTHON=${PYTHON:-$(dirname "$AVFLOW")/python}
+[ -x "$PYTHON" ] || PYTHON=python
+DEVICE=${DEVICE:-cpu}
+M=$OUT/models
+
+[ -f "$OUT/corpus/corpus.json" ] || $AVFLOW demo corpus --out "$OUT/corpus" --minutes 30 --seed 0
+[ -f "$OUT/prep/shards/index.json" ] || $AVFLOW prep all "$OUT/corpus" "$OUT/prep" --tokens-source alignment
+[ -f "$M/headvae/model.safetensors" ] || {
+    $AVFLOW train headvae --data "$OUT/prep/shards" --out "$M/headvae" --preset tiny --steps 300 --device "$DEVICE"
+    $AVFLOW prep encode-head "$OUT/prep/shards" --head-vae "$M/headvae"
+}
+[ -d "$OUT/corpus/ljspeech/tokens" ] || $AVFLOW prep tokens "$OUT/corpus/ljspeech" --source alignment
+[ -f "$M/t2t/model.safetensors" ] || \
+    $AVFLOW train t2t --data "$OUT/corpus/ljspeech" --out "$M/t2t" --preset tiny --steps 3000 --device "$DEVICE"
+AV=(train avflow --data "$OUT/prep/shards" --out "$M/avflow" --preset small --config dyadic
+    --device "$DEVICE" --head-vae "$M/headvae")
+if [ ! -f "$M/avflow/phase1.done" ]; then  # constant lr to 4000 steps, once
+    RESUME=(); [ -f "$M/avflow/train_state.pt" ] && RESUME=(--resume)
+    $AVFLOW "${AV[@]}" --steps 4000 "${RESUME[@]}"
+    touch "$M/avflow/phase1.done"
+fi
+$AVFLOW "${AV[@]}" --steps 9000 --resume --set train.lr_schedule=cosine --set train.lr_final=0.05
+"$PYTHON" -m avflow_cli.metrics.probe "$M/avflow" --t2t "$M/t2t" --head-vae "$M/headvae"
