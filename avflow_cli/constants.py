@@ -64,6 +64,7 @@ STREAM_ORDER_COND: tuple[str, ...] = ("tokens", "p_tokens", "p_smirk")
 
 # --- files and folders ------------------------------------------------------------------------------
 DEMO_MODEL_DIR = "demo_out/models/avflow"  # the demo model `make demo` builds (relative to the working dir)
+WEIGHTS_NAME = "model.safetensors"  # the weights file of every model directory (and avatar folder)
 PRETRAINED_MODEL = "pretrained"  # --model value naming the demo model shipped inside the package
 SYNTH_OUTPUT_KIND = "synth"  # the marker kind of synth output folders (fsutil.check_output_dir)
 # index.json extractors["p_smirk"] of demo-corpus sessions (demo-avatar features), recorded in AV-Flow configs

@@ -29,13 +29,14 @@ import torch
 from torch import nn
 
 from avflow_cli import __version__
+from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path, ensure_writable_dir
 from avflow_cli.models.config import dataclass_from_dict, to_json_dict
 from avflow_cli.weights import state_dict_mismatch
 
 CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_NAME = K.WEIGHTS_NAME
 MODEL_FORMAT = "avflow-model"
 FORMAT_VERSION = 1
 # kind -> ("module:network class", "module:config dataclass", what it is, in words)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from avflow_cli import __version__
+from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_dir
 from avflow_cli.render.camera import Camera, head_relative, project, release_camera
@@ -55,7 +56,7 @@ AVATAR_FORMAT = "avflow-avatar"
 AVATAR_FORMAT_VERSION = 1
 AVATAR_KIND = "codec_face"
 CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+WEIGHTS_NAME = K.WEIGHTS_NAME
 TOPOLOGY_NAME = "topology.npz"
 DECODER_DIR = "decoder"
 DECODER_FILES = ("dec_params.pt", "vert_mean.bin", "vert_var.txt")
