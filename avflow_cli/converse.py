@@ -426,16 +426,10 @@ def converse(synth: Any, dialogue_path: str | Path, out_dir: str | Path, *, seed
     with atomic_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=synth.reads) as tmp:
         write_audio(tmp / "speech.wav", result.wav, result.sample_rate)
         write_audio(tmp / "conversation.wav", conversation_audio(result.wav, tl.user_audio), result.sample_rate)
-        motion = {"face": result.face, "head_latent": result.head_latent, "mel": result.mel, "tokens": result.tokens,
-                  "fps": np.float64(K.FPS),
-                  "turn_speaker": np.array([s["speaker"] for s in tl.spans]),
-                  "turn_frames": np.array([[s["start"], s["end"]] for s in tl.spans], dtype=np.int64)}
-        if result.head_pose is not None:
-            motion["head_pose"] = result.head_pose
-        if part.p_tokens is not None:
-            motion["p_tokens"] = part.p_tokens
-        if part.p_smirk is not None:
-            motion["p_smirk"] = part.p_smirk
+        motion = result.motion_arrays(
+            turn_speaker=np.array([s["speaker"] for s in tl.spans]),
+            turn_frames=np.array([[s["start"], s["end"]] for s in tl.spans], dtype=np.int64),
+            p_tokens=part.p_tokens, p_smirk=part.p_smirk)
         np.savez_compressed(tmp / "motion.npz", **motion)
         preview_kind = "none"
         if preview:

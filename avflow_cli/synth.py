@@ -80,6 +80,12 @@ class SynthesisResult:
     def seconds(self) -> float:
         return len(self.wav) / self.sample_rate
 
+    def motion_arrays(self, **extra: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The arrays of ``motion.npz`` (DESIGN.md §4), plus ``extra`` ones that are not None."""
+        arrays = {"face": self.face, "head_latent": self.head_latent, "mel": self.mel, "tokens": self.tokens,
+                  "fps": np.float64(K.FPS), "head_pose": self.head_pose, **extra}
+        return {k: v for k, v in arrays.items() if v is not None}
+
     @property
     def real_time_factor(self) -> float:
         """Compute seconds per second of speech (text → wav + motion, preview excluded)."""
@@ -464,16 +470,7 @@ class Synthesizer:
         out_dir = Path(out_dir)
         with atomic_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=self.reads) as tmp:
             write_audio(tmp / "speech.wav", result.wav, result.sample_rate)
-            motion = {
-                "face": result.face,
-                "head_latent": result.head_latent,
-                "mel": result.mel,
-                "tokens": result.tokens,
-                "fps": np.float64(K.FPS),
-            }
-            if result.head_pose is not None:
-                motion["head_pose"] = result.head_pose
-            np.savez_compressed(tmp / "motion.npz", **motion)
+            np.savez_compressed(tmp / "motion.npz", **result.motion_arrays())
             preview_kind = "none"
             if preview:
                 start = time.perf_counter()
