@@ -15,7 +15,7 @@ model cannot learn spelling-to-sound from half an hour of speech. So every frame
 also gets ``SOUND_PROB`` of mass on that phone's sound letters (``SOUND_LETTERS``); the blank
 or the emitted letter keeps the argmax, so greedy decoding is unchanged. Measured with a plain
 conv regressor tokens → mel on 26 min of flite speech (probe WER, pocketsphinx): letters only
-0.42, letters spread over their phones 0.35, phones 0.07 (docs/quality.md).
+0.27, letters spread over their phones 0.35, letters + sounds 0.12, phones 0.07 (docs/quality.md).
 """
 
 from __future__ import annotations
