@@ -160,6 +160,11 @@ def resolve_model_dir(model: str | Path) -> Path:
     return path
 
 
+def recorded_components(model_dir: Path) -> dict[str, Path]:
+    """``config.json["components"]`` of a model directory, resolved against it."""
+    return {k: model_dir / v for k, v in _read_json(model_dir / "config.json").get("components", {}).items()}
+
+
 def resolve_component(model_dir: Path, key: str, explicit: str | Path | None,
                       recorded: dict[str, Path] | None = None) -> Path | None:
     """Find a sibling component (``head_vae``, ``t2t``) of an AV-Flow model directory.
@@ -174,7 +179,7 @@ def resolve_component(model_dir: Path, key: str, explicit: str | Path | None,
             raise AvflowError(f"{path}: not a model directory (no config.json)")
         return path
     if recorded is None:
-        recorded = {k: model_dir / v for k, v in _read_json(model_dir / "config.json").get("components", {}).items()}
+        recorded = recorded_components(model_dir)
     candidates = [Path(recorded[key])] if recorded.get(key) else []
     candidates += [model_dir.parent / name for name in {"head_vae": ("headvae", "head_vae"), "t2t": ("t2t",)}[key]]
     for path in candidates:
@@ -186,7 +191,7 @@ def resolve_component(model_dir: Path, key: str, explicit: str | Path | None,
 def recorded_vocoder(model_dir: Path, recorded: dict[str, Path] | None = None) -> Path | None:
     """A vocoder folder recorded in ``config.json["components"]["vocoder"]`` (e.g. by ``import release``)."""
     if recorded is None:
-        recorded = {k: model_dir / v for k, v in _read_json(model_dir / "config.json").get("components", {}).items()}
+        recorded = recorded_components(model_dir)
     if not recorded.get("vocoder"):
         return None
     path = Path(recorded["vocoder"]).resolve()
