@@ -191,8 +191,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--head-vae", default=None)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    with torch.inference_mode():
-        scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, device=args.device)
+    from avflow_cli.errors import AvflowError
+
+    try:
+        with torch.inference_mode():
+            scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, device=args.device)
+    except AvflowError as err:  # a user mistake (no model there, …): one line, exit 2
+        import sys
+
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(json.dumps({k: None if v is None else round(float(v), 3) for k, v in scores.items()}, indent=1))
 
 

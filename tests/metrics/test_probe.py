@@ -55,3 +55,13 @@ def test_probe_model_reports_both_paths(tiny_avatar_model, capsys) -> None:
     assert set(scores) == {"tokens_wer", "lip_f1_speech", "text_wer", "token_cer", "flite_wer", "flite_vocoded_wer"}
     assert scores["tokens_wer"] > 0.5 and scores["text_wer"] > 0.5
     assert scores["flite_wer"] < 0.3 and 0.0 <= scores["lip_f1_speech"] <= 1.0
+
+
+def test_probe_main_bad_model_is_one_line(tmp_path, capsys) -> None:
+    from avflow_cli.metrics import probe
+
+    with pytest.raises(SystemExit) as exit_info:
+        probe.main([str(tmp_path / "absent")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "no AV-Flow model" in err and "\n" not in err
