@@ -89,7 +89,7 @@ class AvatarStream:
         self.model = synth.model
         self.cfg = self.model.config
         self.sampler = make_sampler(self.model, schedule, steps=steps, seed=seed, total=total, chunk=chunk,
-                                    lookahead=lookahead, overlap=overlap)
+                                    lookahead=lookahead, overlap=overlap, temperature=synth.temperature)
         self.vocoder = StreamingVocoder(synth.vocoder, device=synth.device)
         self.hop = self.vocoder.hop
         self.frames_out = 0

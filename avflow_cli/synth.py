@@ -229,7 +229,12 @@ class Synthesizer:
         vocoder: str = "auto",
         vocoder_checkpoint: str | Path | None = None,
         device: str = "auto",
+        temperature: float | None = None,
     ) -> None:
+        """``temperature`` scales AV-Flow's starting noise in every path (offline, streaming,
+        listening); None keeps the model's own (config.json ``model.temperature``)."""
+        from avflow_cli.models.inference import check_temperature
+
         self.model_dir = resolve_model_dir(model)
         if not (self.model_dir / "config.json").is_file():
             hint = " (run `make demo` or `avflow demo` to build the demo model)" if self.model_dir == DEMO_MODEL_DIR else ""
@@ -241,6 +246,7 @@ class Synthesizer:
 
         self.device = resolve_device(device)
         self.model = load_model(self.model_dir, device=str(self.device))
+        self.temperature = self.model.config.temperature if temperature is None else check_temperature(temperature)
         recorded = self.model.components  # config.json["components"], resolved by load_model
         # text-to-tokens is found now but loaded on first text (tokens-in users need none)
         self.t2t_dir = resolve_component(self.model_dir, "t2t", t2t, recorded)
@@ -329,7 +335,7 @@ class Synthesizer:
             start = time.perf_counter()
             on_step = None if progress is None else (lambda done, total: progress("avflow", done, total))
             out = generate(self.model, tokens, p_tokens=p_tokens, p_smirk=p_smirk, steps=steps, seed=seed,
-                           num_samples=1, progress=on_step)
+                           num_samples=1, temperature=self.temperature, progress=on_step)
             face, head, mel = out["face"][0], out["head"][0], out["mel"][0]  # (T, F), (T, 8), (T, 80)
             timings["avflow"] = time.perf_counter() - start
 
@@ -485,6 +491,7 @@ class Synthesizer:
                 "text": result.text,
                 "seed": result.seed,
                 "steps": result.steps,
+                "temperature": self.temperature,
                 "speed": result.speed,
                 "fps": K.FPS,
                 "sample_rate": result.sample_rate,
@@ -511,8 +518,9 @@ class Synthesizer:
         except (OSError, json.JSONDecodeError):
             return False
         steps = self.model.config.steps if steps is None else int(steps)
-        return (meta.get("text"), meta.get("seed"), meta.get("steps"), meta.get("speed", 1.0),
-                meta.get("components", {}).get("avflow")) == (text, seed, steps, float(speed), self.components["avflow"])
+        return (meta.get("text"), meta.get("seed"), meta.get("steps"), meta.get("temperature", 1.0), meta.get("speed", 1.0),
+                meta.get("components", {}).get("avflow")) == (text, seed, steps, self.temperature, float(speed),
+                                                              self.components["avflow"])
 
     def synthesize_lines(
         self, lines: list[str], out_dir: str | Path, *, seed: int = 0, steps: int | None = None, speed: float = 1.0,

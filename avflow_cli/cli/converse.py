@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from avflow_cli.cli.listening import FaceExtractor, TokenExtractor
+from avflow_cli.cli.listening import TEMPERATURE_HELP, FaceExtractor, TokenExtractor
 from avflow_cli.console import console, err_console
 from avflow_cli.constants import DEMO_MODEL_DIR
 
@@ -20,6 +20,7 @@ def converse_command(
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded, or ../headvae)."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Euler steps (default: the dialogue's 'steps', else the model's)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the dialogue's 'seed', else 0)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help=TEMPERATURE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
     vocoder: str = typer.Option("auto", "--vocoder", help="auto, bigvgan, hifigan or griffinlim (as avflow synth)."),
     participant_extractor: TokenExtractor = typer.Option(TokenExtractor.auto, "--participant-extractor", help="User tokens: auto (the model's extractor; pocketsphinx substitute for alignment-token models), wav2vec2, pocketsphinx."),
@@ -44,10 +45,14 @@ def converse_command(
     from avflow_cli.fsutil import check_output_dir
     from avflow_cli.synth import Synthesizer
 
+    from avflow_cli.models.inference import check_temperature
+
     load_dialogue(dialogue)  # a malformed file fails before any model loads
+    if temperature is not None:
+        check_temperature(temperature)
     check_output_dir(out, kind="converse", force=force, protect=[model, t2t, head_vae])
     with err_console.status("loading models…"):
-        synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder, device=device)
+        synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder, device=device, temperature=temperature)
     with err_console.status("generating the conversation…"):
         path, meta = converse(synth, dialogue, out, seed=seed, steps=steps, token_extractor=participant_extractor.value,
                               face=participant_face.value, preview=not no_preview, force=force)

@@ -26,6 +26,8 @@ VIDEO_HELP = ("The user's face video: SMIRK when its weights are present (and th
               "meta.json says which ran.")
 FEATURES_HELP = ("Precomputed participant features instead of a video (.npz with 'features' [+ 'fps'], or a .npy "
                  "from `avflow prep smirk`); their width must be the model's (56 or 58).")
+TEMPERATURE_HELP = ("Scale of AV-Flow's starting noise (0-2): below 1 trades variety for clarity; default: the "
+                    "model's own (config.json model.temperature; the shipped demo model's is set from docs/quality.md).")
 CHANNEL_HELP = "Which channel of a multi-channel --participant-audio is the user (0, 1, …), or 'mix' to average them."
 EXTRACTOR_HELP = "Participant tokens: auto (the extractor the model was trained with), wav2vec2, pocketsphinx."
 FACE_HELP = "Participant face from --participant-video: auto, smirk (needs SMIRK_em1.pt), tracker (offline dlib landmarks)."

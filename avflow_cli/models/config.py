@@ -27,6 +27,8 @@ from typing import Any, get_origin, get_type_hints
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 
+TEMPERATURE_MAX = 2.0  # sampling noise scale beyond this is far outside what a flow was trained on
+
 PRESETS = ("tiny", "small", "base", "release")
 FUSION_VARIANTS = ("highway", "separate", "shared", "cascade")
 NORMALIZATION_KINDS = ("stats", "release")
@@ -61,6 +63,9 @@ class AVFlowConfig:
     fusion: str = "highway"  # highway | separate | shared | cascade
     guidance_dropout: float = 0.3  # training: probability of zeroing all guidance channels
     steps: int = 8  # Euler steps at sampling
+    # scale of the starting noise at sampling: below 1 trades variety for clarity, as Grad-TTS and
+    # Matcha-TTS sample (docs/quality.md measures it); 1.0 is the plain flow and every older config
+    temperature: float = 1.0
     normalization: str = "stats"  # stats (from the shards) | release (the authors' constants)
     # tokens the model was trained on (data/token_source.py), set from the shards; "" = unknown
     token_source: str = ""
@@ -100,6 +105,8 @@ class AVFlowConfig:
             raise AvflowError("model.window_left/window_right must be >= 0, attn_block and depth >= 1")
         if not self.time_scale > 0:
             raise AvflowError(f"model.time_scale must be positive, got {self.time_scale}")
+        if not 0.0 <= self.temperature <= TEMPERATURE_MAX:
+            raise AvflowError(f"model.temperature must be in [0, {TEMPERATURE_MAX:g}], got {self.temperature}")
         if not 0.0 <= self.guidance_dropout <= 1.0:
             raise AvflowError("model.guidance_dropout must be in [0, 1]")
         return self

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from avflow_cli.errors import AvflowError
+from avflow_cli.models.config import TEMPERATURE_MAX
 from avflow_cli.models.flow import euler_sample
 
 
@@ -51,6 +52,14 @@ def build_cond(model: torch.nn.Module, tokens: np.ndarray, p_tokens: np.ndarray 
     return torch.from_numpy(cond)[None]  # (1, T, C)
 
 
+def check_temperature(temperature: float) -> float:
+    """``temperature`` as a float in [0, TEMPERATURE_MAX]; a one-line error otherwise."""
+    value = float(temperature)
+    if not 0.0 <= value <= TEMPERATURE_MAX:
+        raise AvflowError(f"--temperature must be in [0, {TEMPERATURE_MAX:g}], got {temperature}")
+    return value
+
+
 def generate(
     model: torch.nn.Module,
     tokens: np.ndarray,
@@ -61,20 +70,21 @@ def generate(
     seed: int = 0,
     num_samples: int = 1,
     bf16: bool = False,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Sample face, head latent and mel for ``tokens`` (T, 29) at FPS.
 
     Returns ``{"face": (S, T, F), "head": (S, T, 8), "mel": (S, T, 80)}`` float32, denormalised
     (mel is natural-log mel, our recipe). ``steps`` defaults to the config's Euler steps; the same
-    ``seed`` gives the same samples; ``bf16`` runs the network under bfloat16 autocast;
+    ``seed`` gives the same samples; ``temperature`` scales the starting noise (default: the config's); ``bf16`` runs the network under bfloat16 autocast;
     ``progress(done, steps)`` is called after each Euler step (long sampling shows progress).
     """
     if model.normalizer is None:
         raise AvflowError("model has no normalisation; load it with avflow_cli.load_model")
     cfg = model.config
     steps = cfg.steps if steps is None else int(steps)  # 0 is an error, not "the default"
+    temperature = cfg.temperature if temperature is None else check_temperature(temperature)
     if steps < 1 or num_samples < 1:
         raise AvflowError("steps and num_samples must be >= 1")
     device = next(model.parameters()).device

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from avflow_cli.errors import AvflowError
+from avflow_cli.models.inference import check_temperature
 
 SCHEDULES = ("exact", "low-latency")
 SIGMA_MIN = 1e-6  # the flow path's σ (models/flow.py, TrainConfig.sigma_min)
@@ -284,9 +285,11 @@ class LowLatencySampler(_Sampler):
 
 def make_sampler(model: torch.nn.Module, schedule: str, *, steps: int, seed: int, total: int | None,
                  chunk: int, lookahead: int | None = None, overlap: int | None = None,
-                 temperature: float = 1.0) -> ExactSampler | LowLatencySampler:
-    """The sampler of ``schedule``; ``total`` (frames) known → the offline noise, else block noise."""
+                 temperature: float | None = None) -> ExactSampler | LowLatencySampler:
+    """The sampler of ``schedule``; ``total`` (frames) known → the offline noise, else block noise.
+    ``temperature`` scales the noise (default: the config's, as offline)."""
     cfg = model.config
+    temperature = cfg.temperature if temperature is None else check_temperature(temperature)
     if schedule not in SCHEDULES:
         raise AvflowError(f"unknown stream schedule {schedule!r}; choose {', '.join(SCHEDULES)}")
     noise: Noise = FullNoise(total, cfg.x_dim, seed, temperature) if total else BlockNoise(cfg.x_dim, seed, temperature)
