@@ -19,7 +19,7 @@ import numpy as np
 from avflow_cli.data.schema import ClipRecord, ShardIndex, StreamStats
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_path
-from avflow_cli.models.normalize import floor_std
+from avflow_cli.stats import floor_std
 
 PARTS_DIR = "parts"
 
@@ -63,7 +63,7 @@ class RunningStats:
     def finalize(self) -> StreamStats:
         """Mean and (population) standard deviation, floored relative to the stream's median std.
 
-        The floor is :func:`avflow_cli.models.normalize.floor_std`, the rule the normaliser uses to
+        The floor is :func:`avflow_cli.stats.floor_std`, the rule the normaliser uses to
         recognise constant channels (normalised to 0), so the two can never disagree.
         """
         if not self.count:

@@ -9,7 +9,8 @@ Constant channels: a channel whose training std is below ``REL_STD_FLOOR`` × th
 its stream (e.g. a token that never fires) carries no information, and z-scoring it would turn
 inference-time deviations the model never saw (text-to-tokens' small errors on that token)
 into 10–1000 σ inputs. Such a channel is normalised to 0 always and denormalised to its mean.
-:func:`floor_std` is the one rule, used by the shard index (``data/index.py``) and here.
+The rule (:func:`avflow_cli.stats.floor_std`, :func:`~avflow_cli.stats.constant_channels`)
+lives in the leaf module :mod:`avflow_cli.stats`, shared with the shard index (``data/index.py``).
 
 Waveform scale: the release divides the waveform by 1.1 before its mel. Mel magnitudes are
 linear in the waveform, so in the log domain that is ``max(L − ln 1.1, ln 1e-5)`` of our log-mel
@@ -29,31 +30,11 @@ import torch
 
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
+from avflow_cli.stats import constant_channels, floor_std
 
 RELEASE_MEL_MEAN = -5.5366
 RELEASE_MEL_STD = 2.1161
 RELEASE_WAVEFORM_SCALE = 1.1
-REL_STD_FLOOR = 1e-3  # a std below this fraction of its stream's median std: a constant channel
-ABS_STD_FLOOR = 1e-8  # a stream of only constant channels still gets a positive std
-_CONSTANT_TOLERANCE = 1.001  # float32 round trips of a floored std still read as constant
-
-
-def std_floor(std: Any) -> float:
-    """The smallest std a channel of this stream may have: relative to the stream's median."""
-    std = np.asarray(std, np.float64)
-    return max(REL_STD_FLOOR * float(np.median(std)) if std.size else 0.0, ABS_STD_FLOOR)
-
-
-def floor_std(std: Any) -> np.ndarray:
-    """Per-channel std (D,) raised to the stream's floor (what ``index.json`` stores)."""
-    std = np.asarray(std, np.float64)
-    return np.maximum(std, std_floor(std))
-
-
-def constant_channels(std: Any) -> np.ndarray:
-    """(D,) bool: channels at (or below) the floor, i.e. constant in training."""
-    std = np.asarray(std, np.float64)
-    return std <= std_floor(std) * _CONSTANT_TOLERANCE
 
 
 class Normalizer:

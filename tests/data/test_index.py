@@ -10,7 +10,7 @@ import pytest
 from avflow_cli.data.index import PartManifest, RunningStats, merge_parts
 from avflow_cli.data.schema import ClipRecord, ShardIndex
 from avflow_cli.errors import AvflowError
-from avflow_cli.models.normalize import ABS_STD_FLOOR, std_floor
+from avflow_cli.stats import ABS_STD_FLOOR, std_floor
 
 
 def test_running_stats_merge_equals_direct() -> None:
