@@ -1,4 +1,8 @@
-"""``avflow prep encode-head``: write head-pose VAE latents into the shards (library: data.head_latents)."""
+"""``avflow prep encode-head``: write head-pose VAE latents into the shards (library: data.head_latents).
+
+The orchestration of the seam between ``data/`` and ``models/``: the VAE is loaded here, through the
+model registry, and handed to ``data/`` as a :class:`~avflow_cli.data.head_latents.HeadEncoder`.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,17 @@ def encode_head(
     vae: Optional[Path] = typer.Option(None, "--vae", hidden=True, help="Deprecated name of --head-vae."),
 ) -> None:
     """Encode each clip's head_pose (T, 7) into head latents (T, 8), atomically per shard; record the VAE in index.json."""
-    from avflow_cli.data.head_latents import encode_head_into_shards
+    from avflow_cli.data.head_latents import HeadEncoder, encode_head_into_shards
+    from avflow_cli.data.schema import ShardIndex
     from avflow_cli.errors import AvflowError
+    from avflow_cli.models.registry import load_head_vae
 
     head_vae = renamed("--vae", vae, "--head-vae", head_vae)
     if head_vae is None:
         raise AvflowError("give the head-pose VAE to encode with: --head-vae DIR")
-    counts = encode_head_into_shards(shards, head_vae, device, force=force)
+    ShardIndex.load(shards)  # a wrong shard folder is reported before the model is loaded
+    encoder = HeadEncoder.of_vae(load_head_vae(head_vae, device), head_vae)
+    counts = encode_head_into_shards(shards, encoder, force=force)
     console.print(f"head latents: {counts['encoded']} shards encoded, {counts['skipped']} already up to date ({shards})")
 
 
