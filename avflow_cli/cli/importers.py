@@ -20,7 +20,7 @@ def release(
     force: bool = typer.Option(False, help="Convert again even when MODELS already holds a finished import."),
 ) -> None:
     """Convert av_flow_ckpt_50h.pt, the head VAE (+ its pose statistics), BigVGAN and text_to_tokens.pth."""
-    from avflow_cli.data.importers.release import import_release
+    from avflow_cli.release_import import import_release
 
     result = import_release(src, out, finetuned_vocoder=finetuned_vocoder, force=force, verify=verify)
     state = "already imported, kept" if result["skipped"] else "written"

@@ -12,12 +12,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from avflow_cli import release_import as R
 from avflow_cli.cli.main import app
-from avflow_cli.data.importers import release as R
 from avflow_cli.errors import InputFileError
 from avflow_cli.fsutil import OUTPUT_MARKER
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures"
+FIX = Path(__file__).resolve().parent / "fixtures"
 
 
 def _tiny_bigvgan(folder: Path) -> None:

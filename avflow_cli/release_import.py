@@ -1,5 +1,10 @@
 """The AV-Flow authors' released files → avflow model directories (``avflow import release``).
 
+Model work, not data preparation (the release's *dataset* is ``data/importers/avflow50h.py``): an
+orchestration above the packages it draws on — the checkpoint converters of ``models/``
+(``convert_release``, ``text2tokens``), the BigVGAN loader of ``audio/`` and the face decoder of
+``render/`` — like ``synth.py`` (docs/INTERFACES.md, "Package layering").
+
 Where the release keeps its files (facebookresearch/av_flow README and ``recipes/
 flow_matching_audiovisual.py:DEFAULT_CONFIG``, with ``{data}`` = the 50 h dataset folder)::
 
