@@ -20,7 +20,7 @@ from avflow_cli.errors import AvflowError
 from avflow_cli.models.config import TrainConfig, dataclass_from_dict, resolve_configs
 from avflow_cli.models.text2tokens.config import T2TConfig
 from avflow_cli.models.text2tokens.config import preset as t2t_preset
-from avflow_cli.models.text2tokens.dataset import (
+from avflow_cli.data.t2t_dataset import (
     T2TBatches,
     Utterance,
     collate_utterances,

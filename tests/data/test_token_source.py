@@ -60,8 +60,8 @@ def test_avflow_config_takes_the_shards_source(synthetic_shards: Path) -> None:
 
 
 def test_t2t_training_records_the_folder_source(tmp_path: Path) -> None:
+    from avflow_cli.data.synthetic_ljspeech import make_synthetic_ljspeech
     from avflow_cli.models.text2tokens.io import load_t2t
-    from avflow_cli.models.text2tokens.synthetic import make_synthetic_ljspeech
     from avflow_cli.train.t2t import train_t2t
 
     data = make_synthetic_ljspeech(tmp_path / "lj", n=8)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from avflow_cli.data.synthetic_ljspeech import make_synthetic_ljspeech, symbol_durations
+from avflow_cli.data.t2t_dataset import T2TBatches, load_tokens_fps, load_utterances, read_metadata
 from avflow_cli.errors import AvflowError
 from avflow_cli.models.text2tokens import load_t2t
-from avflow_cli.models.text2tokens.dataset import T2TBatches, load_tokens_fps, load_utterances, read_metadata
-from avflow_cli.models.text2tokens.synthetic import make_synthetic_ljspeech, symbol_durations
 from avflow_cli.train.t2t import train_t2t
 
 FAST = {"train.batch_size": 4, "train.log_every": 5, "train.val_every": 0, "train.sample_every": 0,
