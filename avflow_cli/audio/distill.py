@@ -6,6 +6,13 @@ teacher, whose output is the target, so the student learns to sound like the tea
 mels avflow produces. A folder of ``.wav`` files (any rate) or ``.npy`` mels (T, 80) works too.
 The last :data:`HELD_OUT` Harvard sentences never enter training: they are the WER test set.
 
+``targets="speech"`` trains on the speech itself instead of the teacher's imitation of it (flite's
+own waveform, or the ``.wav`` files' audio). Ground-truth-aligned (GTA) pairs, as HiFi-GAN's
+authors fine-tune on their TTS model's mels: an AV-Flow model generates mels from the alignment
+tokens of flite speech in its actor's voice, and that speech is the target, so the vocoder learns
+to turn the model's mels (their noise floor, their blur) into clean speech. ``init`` starts from
+a trained student (fine-tuning) instead of random weights.
+
 Loss (student y vs teacher t, both waveforms): multi-resolution STFT (spectral convergence +
 log-magnitude L1 at 512/1024/2048), log-mel L1 (avflow's mel recipe), and a compressed complex
 STFT loss (|S|^0.3 with phase) that the paired, time-aligned teacher output makes possible, so
@@ -29,12 +36,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avflow_cli.audio.student_vocoder import QUALITY_FILE, StudentConfig, StudentGenerator, save_student
+from avflow_cli.audio.student_vocoder import QUALITY_FILE, StudentConfig, StudentGenerator, load_student, save_student
 from avflow_cli.constants import HOP_LENGTH, N_MELS, SAMPLE_RATE
 from avflow_cli.errors import AvflowError
 
 HELD_OUT = 30  # last three Harvard lists: the unseen test sentences
 VOICES = ("slt", "rms", "awb")
+TARGETS = ("teacher", "speech")
+GTA_TEMPERATURES = (0.5, 1.0)  # each GTA sentence twice: a clear and a plain-flow sample of the model
 RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))  # (n_fft, hop) of the multi-resolution STFT loss
 COMPRESS = 0.3  # magnitude exponent of the complex loss
 CHECKPOINT = "checkpoint.pt"
@@ -54,12 +63,23 @@ def split_sentences() -> tuple[list[str], list[str]]:
 
 def speech_mel(text: str, voice: str, flite) -> torch.Tensor:
     """flite speech of ``text`` at 22 050 Hz → log-mel (T, 80)."""
+    return speech_and_mel(text, voice, flite)[0]
+
+
+def speech_and_mel(text: str, voice: str, flite) -> tuple[torch.Tensor, torch.Tensor]:
+    """flite speech of ``text``: its log-mel (T, 80) and the 22 050 Hz waveform (S,)."""
     from avflow_cli.audio.io import resample
     from avflow_cli.audio.mel import log_mel
     from avflow_cli.data.demo_corpus import TRACK_RATE
 
-    utt = flite.synth(text, voice)
-    return log_mel(resample(utt.audio, TRACK_RATE, SAMPLE_RATE))  # (T, 80)
+    audio = resample(flite.synth(text, voice).audio, TRACK_RATE, SAMPLE_RATE)  # (S,)
+    return log_mel(audio), audio
+
+
+def aligned_target(speech: torch.Tensor, frames: int) -> torch.Tensor:
+    """The ``frames``·hop samples of ``speech`` that ``frames`` mel frames vocode to (zero-padded)."""
+    n = frames * HOP_LENGTH
+    return F.pad(speech[:n], (0, max(0, n - speech.shape[0])))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,15 +93,22 @@ def _save_pair(path: Path, mel: torch.Tensor, wav: torch.Tensor) -> None:
 
 
 def build_pairs(
-    out: Path, teacher, data: str | Path | None, sentences_per_voice: int, log: Callable[[str], None]
+    out: Path, teacher, data: str | Path | None, sentences_per_voice: int, log: Callable[[str], None],
+    targets: str = "teacher",
 ) -> list[Path]:
-    """Write (mel, teacher wav) pairs under ``out/data`` (skipping those already there); their paths."""
+    """Write (mel, target wav) pairs under ``out/data`` (skipping those already there); their paths.
+
+    ``targets``: "teacher" (the teacher vocodes the mel) or "speech" (the speech the mel came from).
+    """
     from avflow_cli.audio.io import read_audio, resample
     from avflow_cli.audio.mel import log_mel
 
+    if targets not in TARGETS:
+        raise AvflowError(f"--targets must be one of {', '.join(TARGETS)}, got {targets!r}")
     folder = out / DATA_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    jobs: list[tuple[Path, Callable[[], torch.Tensor]]] = []
+    Make = Callable[[], tuple[torch.Tensor, "torch.Tensor | None"]]  # → mel (T, 80), speech (S,) or None
+    jobs: list[tuple[Path, Make]] = []
     if data is None:
         from avflow_cli.data.demo_corpus import Flite
 
@@ -90,7 +117,7 @@ def build_pairs(
         for v, voice in enumerate(VOICES):
             picked = [s for i, s in enumerate(train) if i % len(VOICES) == v][:sentences_per_voice]
             for i, text in enumerate(picked):
-                jobs.append((folder / f"{voice}_{i:04d}.npz", lambda text=text, voice=voice: speech_mel(text, voice, flite)))
+                jobs.append((folder / f"{voice}_{i:04d}.npz", lambda text=text, voice=voice: speech_and_mel(text, voice, flite)))
     else:
         src = Path(data)
         if not src.is_dir():
@@ -98,29 +125,66 @@ def build_pairs(
         files = sorted(p for p in src.rglob("*") if p.suffix.lower() in (".wav", ".npy"))
         if not files:
             raise AvflowError(f"--data {src}: no .wav or .npy files found")
+        if targets == "speech" and any(p.suffix.lower() == ".npy" for p in files):
+            raise AvflowError(f"--data {src}: --targets speech needs .wav files (a .npy mel has no speech to learn from)")
 
-        def load(p: Path) -> torch.Tensor:
+        def load(p: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
             if p.suffix.lower() == ".npy":
                 mel = torch.as_tensor(np.load(p), dtype=torch.float32)
                 if mel.ndim != 2 or mel.shape[1] != N_MELS:
                     raise AvflowError(f"{p}: expected a log-mel array (T, {N_MELS}), got {tuple(mel.shape)}")
-                return mel
+                return mel, None
             audio, sr = read_audio(p)
-            return log_mel(resample(audio.mean(0), sr, SAMPLE_RATE))
+            speech = resample(audio.mean(0), sr, SAMPLE_RATE)  # (S,)
+            return log_mel(speech), speech
 
         for i, p in enumerate(files):
             jobs.append((folder / f"file_{i:05d}.npz", lambda p=p: load(p)))
     done = 0
     for path, make in jobs:
         if not path.is_file():
-            mel = make()  # (T, 80)
-            wav = teacher(mel)[0]  # (T·hop,)
+            mel, speech = make()  # (T, 80), (S,)
+            wav = aligned_target(speech, mel.shape[0]) if targets == "speech" else teacher(mel)[0]  # (T·hop,)
             _save_pair(path, mel, wav)
             done += 1
             if done % 25 == 0:
                 log(f"data: {done} new pairs written ({path.name})")
-    log(f"data: {len(jobs)} pairs ({done} new) in {folder}")
+    log(f"data: {len(jobs)} pairs ({done} new, {targets} targets) in {folder}")
     return [p for p, _ in jobs]
+
+
+def build_gta_pairs(out: Path, model_dir: str | Path, sentences: int, log: Callable[[str], None],
+                    temperatures: tuple[float, ...] = GTA_TEMPERATURES) -> list[Path]:
+    """Write ground-truth-aligned pairs under ``out/data``: ``model_dir``'s AV-Flow mel generated from
+    the alignment tokens of flite speech (the actor's voice) of the first ``sentences`` training
+    sentences, one per temperature, each paired with that speech. Skips pairs already written."""
+    from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR
+    from avflow_cli.data.token_source import compatible, describe
+    from avflow_cli.metrics.probe import make_probe_items
+    from avflow_cli.models.inference import generate
+    from avflow_cli.models.registry import load_model
+
+    model = load_model(model_dir, device="cpu")
+    ours = describe("alignment", ALIGNMENT_EXTRACTOR)
+    if not compatible(ours, model.config.token_source):
+        raise AvflowError(f"--gta-model {model_dir}: trained on {model.config.token_source!r} tokens; GTA pairs are "
+                          f"made from {ours!r} tokens of flite speech (a demo-corpus model)")
+    folder = out / DATA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    train, _ = split_sentences()
+    picked = train[:sentences]
+    paths = [[folder / f"gta_{i:04d}_{k}.npz" for k in range(len(temperatures))] for i in range(len(picked))]
+    todo = [i for i, row in enumerate(paths) if not all(p.is_file() for p in row)]
+    items = make_probe_items([picked[i] for i in todo]) if todo else []  # flite speech + its tokens
+    for n, (i, item) in enumerate(zip(todo, items), 1):
+        for k, temperature in enumerate(temperatures):
+            mel = generate(model, item.tokens, seed=i + 1000 * k, temperature=temperature)["mel"][0]  # (T, 80)
+            speech = torch.from_numpy(item.audio)
+            _save_pair(paths[i][k], torch.from_numpy(mel), aligned_target(speech, mel.shape[0]))
+        if n % 25 == 0:
+            log(f"data: {n}/{len(todo)} GTA sentences generated")
+    log(f"data: {len(picked) * len(temperatures)} GTA pairs ({len(todo) * len(temperatures)} new) from {model_dir}")
+    return [p for row in paths for p in row]
 
 
 class PairSet:
@@ -224,6 +288,10 @@ def train_student(
     data: str | Path | None = None,
     settings: DistillSettings = DistillSettings(),
     config: StudentConfig = StudentConfig(),
+    init: str | Path | None = None,
+    targets: str = "teacher",
+    gta_model: str | Path | None = None,
+    gta_sentences: int = 0,
     max_minutes: float | None = None,
     resume: bool = False,
     log: Callable[[str], None] = print,
@@ -231,6 +299,9 @@ def train_student(
     stop_after: int | None = None,
 ) -> dict:
     """Build the pairs, train (``resume``: from ``out/checkpoint.pt``), write ``out/student``; a summary.
+
+    ``init``: a student folder to fine-tune (its architecture replaces ``config``); ``targets`` and
+    ``gta_model`` / ``gta_sentences``: see the module docstring.
 
     ``on_step(step, total, status)`` is called after every step (progress bars); ``stop_after``
     ends this call after that many steps (checkpointed), as an interruption would.
@@ -247,14 +318,25 @@ def train_student(
         raise AvflowError(f"{out}: holds a vocoder run already; pass --resume to continue it or choose another --out")
     if out.exists() and not out.is_dir():
         raise AvflowError(f"{out}: exists and is not a directory")
+    if targets not in TARGETS:
+        raise AvflowError(f"--targets must be one of {', '.join(TARGETS)}, got {targets!r}")
+    if (gta_model is None) != (gta_sentences < 1):
+        raise AvflowError("--gta-model and --gta-sentences (≥ 1) go together")
+    start = load_student(init) if init is not None else None  # a bad --init fails before any data is made
+    if start is not None:
+        config = start.cfg
     out.mkdir(parents=True, exist_ok=True)
-    teacher_voc = load_vocoder(teacher, teacher_checkpoint)
-    paths = build_pairs(out, teacher_voc, data, settings.sentences_per_voice, log)
+    teacher_voc = load_vocoder(teacher, teacher_checkpoint) if targets == "teacher" else None
+    paths = build_pairs(out, teacher_voc, data, settings.sentences_per_voice, log, targets=targets)
+    if gta_model is not None:
+        paths += build_gta_pairs(out, gta_model, gta_sentences, log)
     pairs = PairSet(paths)
     log(f"training on {len(pairs.mels)} pairs, {pairs.frames * HOP_LENGTH / SAMPLE_RATE:.0f} s of teacher audio")
 
     torch.manual_seed(settings.seed)
     model = StudentGenerator(config)
+    if start is not None:
+        model.load_state_dict(start.state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.8, 0.99), weight_decay=0.01)
     rng = np.random.default_rng(settings.seed)
     step, spent = 0, 0.0
@@ -307,7 +389,10 @@ def train_student(
     if step % settings.save_every:
         _save_checkpoint(ckpt, model, opt, step, rng, spent, config)
     model.eval()
-    save_student(model, out / STUDENT_DIR, meta={"step": step, "teacher": teacher_voc.name})
+    meta = {"step": step, "teacher": teacher_voc.name if teacher_voc is not None else "none", "targets": targets,
+            "init": str(init) if init is not None else "random", "gta_model": str(gta_model or "none"),
+            "gta_sentences": gta_sentences}
+    save_student(model, out / STUDENT_DIR, meta=meta)
     return {"step": step, "steps": settings.steps, "minutes": spent / 60, "pairs": len(pairs.mels),
             "student": str(out / STUDENT_DIR), "finished": step >= settings.steps}
 

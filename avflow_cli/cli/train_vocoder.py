@@ -23,6 +23,17 @@ def vocoder_command(
                                      "default: flite speaks Harvard sentences in the slt, rms and awb voices."),
     sentences_per_voice: int = typer.Option(50, "--sentences-per-voice", help="Sentences per flite voice when --data is not given "
                                             "(the last 30 Harvard sentences are never used: they are the WER test)."),
+    targets: str = typer.Option("teacher", "--targets", help="What the student learns to output: teacher (the teacher "
+                                "vocoding each mel: distillation) or speech (the speech each mel came from: flite's own "
+                                "waveform, or the .wav files of --data)."),
+    init: Path | None = typer.Option(None, "--init", help="Fine-tune this student folder (e.g. the shipped one, "
+                                     "avflow_cli/resources/vocoder_student) instead of starting from random weights."),
+    gta_model: Path | None = typer.Option(None, "--gta-model", help="Add ground-truth-aligned pairs: this AV-Flow model "
+                                          "(a directory, or `pretrained`) generates mels from the alignment tokens of flite "
+                                          "speech in its actor's voice, and that speech is the target, so the vocoder "
+                                          "learns the model's own mels (HiFi-GAN's fine-tuning recipe). Demo-corpus models."),
+    gta_sentences: int = typer.Option(0, "--gta-sentences", help="Training sentences for --gta-model (each generated "
+                                      "at temperatures 0.5 and 1.0)."),
     steps: int = typer.Option(5000, "--steps", help="Total optimiser steps."),
     batch_size: int = typer.Option(16, "--batch-size", help="Segments per step."),
     segment: int = typer.Option(32, "--segment", help="Mel frames per training segment (32 ≈ 0.37 s)."),
@@ -45,10 +56,24 @@ def vocoder_command(
     from avflow_cli.console import progress
     from avflow_cli.errors import AvflowError
 
+    from avflow_cli.audio.distill import TARGETS
+
     for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--segment", segment),
                         ("--sentences-per-voice", sentences_per_voice), ("--eval-sentences", eval_sentences)):
         if value < 1:
             raise AvflowError(f"{name} must be at least 1, got {value}")
+    if targets not in TARGETS:
+        raise AvflowError(f"--targets must be one of {', '.join(TARGETS)}, got {targets!r}")
+    if gta_model is not None:
+        from avflow_cli.synth import resolve_model_dir
+
+        if gta_sentences < 1:
+            raise AvflowError("--gta-model needs --gta-sentences N (N ≥ 1)")
+        gta_model = resolve_model_dir(gta_model)
+        if not (gta_model / "config.json").is_file():
+            raise AvflowError(f"--gta-model {gta_model}: no AV-Flow model here (config.json missing)")
+    elif gta_sentences:
+        raise AvflowError("--gta-sentences needs --gta-model")
     if lr <= 0:
         raise AvflowError(f"--lr must be positive, got {lr}")
     settings = DistillSettings(steps=steps, batch=batch_size, segment=segment, lr=lr,
@@ -60,7 +85,8 @@ def vocoder_command(
             bar.update(task, completed=step, status=status)
 
         summary = train_student(out, teacher=teacher, teacher_checkpoint=teacher_checkpoint, data=data,
-                                settings=settings, max_minutes=max_minutes, resume=resume,
+                                settings=settings, init=init, targets=targets, gta_model=gta_model,
+                                gta_sentences=gta_sentences, max_minutes=max_minutes, resume=resume,
                                 log=lambda line: console.print(line, soft_wrap=True), on_step=on_step)
     console.print(f"student at step {summary['step']}/{summary['steps']} after {summary['minutes']:.1f} min of training: "
                   f"{summary['student']}", soft_wrap=True)

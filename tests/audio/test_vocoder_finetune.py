@@ -1,0 +1,111 @@
+"""Vocoder fine-tuning options of `avflow train vocoder`: speech targets, --init, GTA pairs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from avflow_cli.audio.distill import DistillSettings, build_gta_pairs, build_pairs, train_student
+from avflow_cli.audio.student_vocoder import StudentConfig, StudentGenerator, load_student, save_student
+from avflow_cli.constants import HOP_LENGTH, SAMPLE_RATE
+from avflow_cli.errors import AvflowError, InputFileError
+
+SMALL = StudentConfig(channels=32, intermediate=64, blocks=2)
+
+
+@pytest.fixture(scope="module")
+def wav_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("wavs")
+    t = np.arange(int(0.5 * SAMPLE_RATE)) / SAMPLE_RATE
+    for i, f0 in enumerate((150.0, 220.0)):
+        x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 5)) * 0.2 * np.hanning(len(t))
+        sf.write(root / f"utt{i}.wav", x.astype(np.float32), SAMPLE_RATE)
+    return root
+
+
+def test_speech_targets_are_the_speech_itself(wav_folder: Path, tmp_path: Path) -> None:
+    paths = build_pairs(tmp_path, None, wav_folder, 1, lambda _l: None, targets="speech")  # no teacher needed
+    for path, wav_path in zip(paths, sorted(wav_folder.glob("*.wav"))):
+        with np.load(path) as z:
+            mel, wav = z["mel"], z["wav"]
+        speech, _ = sf.read(wav_path, dtype="float32")
+        assert wav.shape == (mel.shape[0] * HOP_LENGTH,)  # the samples its mel frames vocode to
+        np.testing.assert_allclose(wav, speech[: len(wav)], atol=1e-6)
+
+
+def test_speech_targets_refuse_mel_only_data(tmp_path: Path) -> None:
+    (tmp_path / "mels").mkdir()
+    np.save(tmp_path / "mels" / "a.npy", np.zeros((20, 80), np.float32))
+    with pytest.raises(AvflowError, match="needs .wav files"):
+        build_pairs(tmp_path / "run", None, tmp_path / "mels", 1, lambda _l: None, targets="speech")
+
+
+def test_init_fine_tunes_the_given_student(wav_folder: Path, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    save_student(StudentGenerator(SMALL), tmp_path / "start", half=False)
+    start = load_student(tmp_path / "start")
+    settings = DistillSettings(steps=1, batch=2, segment=8, lr=1e-12, lr_final=1e-12, save_every=100, log_every=1)
+    # the init's architecture wins over the (default, larger) config argument
+    train_student(tmp_path / "run", data=wav_folder, targets="speech", init=tmp_path / "start", settings=settings,
+                  log=lambda _l: None)
+    tuned = load_student(tmp_path / "run" / "student")
+    assert tuned.cfg == SMALL
+    for (name, a), b in zip(start.state_dict().items(), tuned.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3, msg=name)  # one step at lr 1e-12 (fp16 save)
+    with pytest.raises(InputFileError, match="not found"):
+        train_student(tmp_path / "run2", data=wav_folder, init=tmp_path / "missing", settings=settings)
+    assert not (tmp_path / "run2").exists()  # a bad --init fails before anything is written
+
+
+def _tiny_avflow(folder: Path, token_source: str) -> Path:
+    from avflow_cli.models.avflow import AVFlow
+    from avflow_cli.models.config import AVFlowConfig
+    from avflow_cli.models.normalize import Normalizer, model_streams
+    from avflow_cli.models.registry import save_model_dir
+
+    torch.manual_seed(0)
+    cfg = AVFlowConfig(face_dim=4, d_model=16, hidden_dim=16, heads=2, depth=1, steps=2, token_source=token_source)
+    dims = {"face": 4, "head": cfg.head_dim, "mel": cfg.mel_dim, "tokens": cfg.token_dim}
+    norm = Normalizer.identity({k: dims[k] for k in model_streams(cfg)})
+    save_model_dir(folder, "avflow", cfg, AVFlow(cfg).state_dict(), norm.to_json(), preset="tiny")
+    return folder
+
+
+def test_gta_pairs_pair_the_models_mel_with_the_speech_its_tokens_came_from(tmp_path: Path) -> None:
+    from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR
+    from avflow_cli.audio.distill import GTA_TEMPERATURES, split_sentences
+    from avflow_cli.data.token_source import describe
+    from avflow_cli.metrics.probe import make_probe_items
+
+    model = _tiny_avflow(tmp_path / "m", describe("alignment", ALIGNMENT_EXTRACTOR))
+    paths = build_gta_pairs(tmp_path / "run", model, 2, lambda _l: None)
+    assert len(paths) == 2 * len(GTA_TEMPERATURES)
+    item = make_probe_items(split_sentences()[0][:1])[0]
+    with np.load(paths[0]) as z0, np.load(paths[1]) as z1:
+        assert z0["mel"].shape == (len(item.tokens), 80)  # one mel frame per token frame
+        np.testing.assert_allclose(z0["wav"], item.audio[: len(z0["wav"])], atol=1e-6)  # the speech itself
+        assert not np.allclose(z0["mel"], z1["mel"])  # the two temperatures/seeds differ
+    stamp = paths[0].stat().st_mtime_ns
+    build_gta_pairs(tmp_path / "run", model, 2, lambda _l: None)  # a re-run reuses what is there
+    assert paths[0].stat().st_mtime_ns == stamp
+    other = _tiny_avflow(tmp_path / "w2v", describe("wav2vec2", "facebook/wav2vec2-base-960h"))
+    with pytest.raises(AvflowError, match="GTA pairs are made from"):
+        build_gta_pairs(tmp_path / "run2", other, 1, lambda _l: None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gta-sentences", "3"], "--gta-sentences needs --gta-model"),
+    (["--targets", "mimic"], "--targets must be one of"),
+    (["--gta-model", "/nowhere/model", "--gta-sentences", "2"], "no AV-Flow model here"),
+])
+def test_cli_refuses_bad_fine_tune_options(tmp_path: Path, args: list[str], message: str) -> None:
+    res = subprocess.run([sys.executable, "-m", "avflow_cli.cli.main", "train", "vocoder", "--out", str(tmp_path / "v"),
+                          "--steps", "1", *args], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and message in (res.stdout + res.stderr), res.stdout + res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "v").exists()
