@@ -57,7 +57,8 @@ MAX_TRAIN_STEPS = 10**9  # beyond this a step count is a typo, not a plan
 LOCK_NAME = ".train.lock"  # held (flock) by the process training into the run directory
 STATE_FORMAT = 2  # 2: RNG states as tensors and plain containers (1 pickled numpy's state)
 # model-config fields a resumed run may change: they do not alter the weights' shapes or meaning
-NON_ARCHITECTURE_FIELDS = frozenset({"steps", "guidance_dropout", "attn_block", "encode_chunk", "kld_weight", "smooth_weight"})
+NON_ARCHITECTURE_FIELDS = frozenset({"steps", "temperature", "guidance_dropout", "attn_block", "encode_chunk", "kld_weight",
+                                     "smooth_weight"})
 
 
 # ---------------------------------------------------------------------------------------------

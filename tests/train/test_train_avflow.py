@@ -75,6 +75,10 @@ def test_resume_refuses_another_architecture(synthetic_shards: Path, tmp_path: P
     with pytest.raises(AvflowError, match="different architecture"):
         train_avflow(synthetic_shards, tmp_path / "r", overrides={"model.depth": "2", "train.steps": "2"}, resume=True,
                      device="cpu", show_progress=False)
+    # the sampling temperature is no architecture: a resumed run may set it, and config.json records it
+    train_avflow(synthetic_shards, tmp_path / "r", overrides={"model.temperature": "0.4", "train.steps": "2"}, resume=True,
+                 device="cpu", show_progress=False)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["model"]["temperature"] == 0.4
 
 
 def test_cli_trains_and_writes_a_run_directory(synthetic_shards: Path, tmp_path: Path) -> None:
