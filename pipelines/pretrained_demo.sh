@@ -7,10 +7,15 @@
 # The exact commands that trained the shipped model: a 30-minute demo corpus (seed 0), shards
 # with alignment tokens (letters + phone sounds), a tiny head-pose VAE (300 steps), tiny
 # text-to-tokens (3000 steps), and `small` AV-Flow with --config dyadic: 4000 steps at constant
-# lr, then resumed to 9000 with a cosine tail. On the shared 2-core CPU it took about 1 h 15 min
-# (AV-Flow ≈ 2.2–3.4 steps/s on 2 threads); on a GPU, minutes (DEVICE=cuda). Then it probes the
-# result (benchmarks/learning_curve.py's held-out sentences) and prints WER and lip F1.
-# Re-running skips finished stages. Environment: AVFLOW (avflow), DEVICE (cpu), PYTHON (python).
+# lr, then resumed to 9000 with a cosine tail, recording sampling temperature 0.4 (docs/quality.md).
+# Then the student vocoder: distilled from HiFi-GAN (5000 steps; skipped when STUDENT_INIT names a
+# distilled student, e.g. the package's), fine-tuned 1000 steps on speech targets plus
+# ground-truth-aligned mels of this AV-Flow model (240 Harvard sentences). On the shared 2-core
+# CPU: AV-Flow ≈ 1 h (2.2–3.4 steps/s on 2 threads), text-to-tokens 14 min, distillation 75 min,
+# fine-tuning ≈ 10 min; on a GPU, minutes (DEVICE=cuda). Then it probes the result (ten held-out
+# everyday sentences) and prints WER and lip F1.
+# Re-running skips finished stages. Environment: AVFLOW (avflow), DEVICE (cpu), PYTHON (python),
+# STUDENT_INIT (a distilled student folder to fine-tune instead of distilling one).
 set -euo pipefail
 
 OUT=${1:-demo_pretrained}
@@ -38,5 +43,15 @@ if [ ! -f "$M/avflow/phase1.done" ]; then  # constant lr to 4000 steps, once
     $AVFLOW "${AV[@]}" --steps 4000 "${RESUME[@]}"
     touch "$M/avflow/phase1.done"
 fi
-$AVFLOW "${AV[@]}" --steps 9000 --resume --set train.lr_schedule=cosine --set train.lr_final=0.05
-"$PYTHON" -m avflow_cli.metrics.probe "$M/avflow" --t2t "$M/t2t" --head-vae "$M/headvae"
+$AVFLOW "${AV[@]}" --steps 9000 --resume --set train.lr_schedule=cosine --set train.lr_final=0.05 \
+    --set model.temperature=0.4
+
+resume_flag() { [ -f "$1/checkpoint.pt" ] && echo --resume || true; }  # an interrupted vocoder run continues
+INIT=${STUDENT_INIT:-$OUT/vocoder_distill/student}
+[ -f "$INIT/model.safetensors" ] || $AVFLOW train vocoder --out "$OUT/vocoder_distill" --steps 5000 \
+    --sentences-per-voice 50 --no-evaluate $(resume_flag "$OUT/vocoder_distill")
+[ -f "$OUT/vocoder/student/model.safetensors" ] || \
+    $AVFLOW train vocoder --out "$OUT/vocoder" --init "$INIT" --targets speech --sentences-per-voice 60 \
+        --gta-model "$M/avflow" --gta-sentences 240 --steps 1000 --lr 3e-4 $(resume_flag "$OUT/vocoder")
+"$PYTHON" -m avflow_cli.metrics.probe "$M/avflow" --t2t "$M/t2t" --head-vae "$M/headvae" \
+    --vocoder student --vocoder-checkpoint "$OUT/vocoder/student"

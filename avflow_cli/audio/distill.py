@@ -331,7 +331,7 @@ def train_student(
     if gta_model is not None:
         paths += build_gta_pairs(out, gta_model, gta_sentences, log)
     pairs = PairSet(paths)
-    log(f"training on {len(pairs.mels)} pairs, {pairs.frames * HOP_LENGTH / SAMPLE_RATE:.0f} s of teacher audio")
+    log(f"training on {len(pairs.mels)} pairs, {pairs.frames * HOP_LENGTH / SAMPLE_RATE:.0f} s of target audio ({targets}{' + GTA' if gta_model is not None else ''})")
 
     torch.manual_seed(settings.seed)
     model = StudentGenerator(config)

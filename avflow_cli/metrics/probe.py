@@ -162,13 +162,15 @@ def token_cer(text_to_tokens: Callable[[str, int], np.ndarray], items: Sequence[
 
 
 def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_vae: str | Path | None = None,
+                vocoder: str = "auto", vocoder_checkpoint: str | Path | None = None, temperature: float | None = None,
                 device: str = "cpu") -> dict[str, float | None]:
     """Both paths of one model family on the held-out sentences: the numbers docs/quality.md
     reports (tokens-path WER and lip F1 in speech, text-path WER, token CER, the ceiling)."""
     from avflow_cli.metrics.face_decoder import load_mouth_decoder
     from avflow_cli.synth import Synthesizer, find_face_decoder
 
-    synth = Synthesizer(model_dir, t2t=t2t, head_vae=head_vae, device=device)
+    synth = Synthesizer(model_dir, t2t=t2t, head_vae=head_vae, vocoder=vocoder, vocoder_checkpoint=vocoder_checkpoint,
+                        temperature=temperature, device=device)
     items = make_probe_items()
     face_decoder = find_face_decoder(synth.model_dir)
     mouth = load_mouth_decoder(face_decoder) if face_decoder is not None else None
@@ -176,7 +178,7 @@ def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_va
     text_path = score_text_path(lambda text, seed: synth.synthesize(text, seed=seed).wav, items)
     cer = token_cer(lambda text, seed: synth.text_to_tokens(text, seed=seed), items)
     ceiling = reference_scores(items, lambda mel: synth.vocoder(torch.as_tensor(mel, dtype=torch.float32)[None])[0].float().numpy())
-    return {"tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech, "text_wer": text_path.wer,
+    return {"temperature": synth.temperature, "tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech, "text_wer": text_path.wer,
             "token_cer": cer, "flite_wer": ceiling["flite"], "flite_vocoded_wer": ceiling["flite_vocoded"]}
 
 
@@ -189,13 +191,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("model", help="AV-Flow model directory, or `pretrained`")
     parser.add_argument("--t2t", default=None)
     parser.add_argument("--head-vae", default=None)
+    parser.add_argument("--vocoder", default="auto", help="auto, student, hifigan, bigvgan, griffinlim (as avflow synth)")
+    parser.add_argument("--vocoder-checkpoint", default=None, help="a student or BigVGAN folder")
+    parser.add_argument("--temperature", type=float, default=None, help="AV-Flow sampling temperature (default: the model's)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     from avflow_cli.errors import AvflowError
 
     try:
         with torch.inference_mode():
-            scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, device=args.device)
+            scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, vocoder=args.vocoder,
+                                 vocoder_checkpoint=args.vocoder_checkpoint, temperature=args.temperature,
+                                 device=args.device)
     except AvflowError as err:  # a user mistake (no model there, …): one line, exit 2
         import sys
 

@@ -52,7 +52,7 @@ def test_probe_model_reports_both_paths(tiny_avatar_model, capsys) -> None:
     import json
 
     scores = json.loads(capsys.readouterr().out)
-    assert set(scores) == {"tokens_wer", "lip_f1_speech", "text_wer", "token_cer", "flite_wer", "flite_vocoded_wer"}
+    assert set(scores) == {"temperature", "tokens_wer", "lip_f1_speech", "text_wer", "token_cer", "flite_wer", "flite_vocoded_wer"}
     assert scores["tokens_wer"] > 0.5 and scores["text_wer"] > 0.5
     assert scores["flite_wer"] < 0.3 and 0.0 <= scores["lip_f1_speech"] <= 1.0
 
