@@ -26,6 +26,9 @@ class DemoSettings:
     avflow_preset: str = "tiny"
     # packaged config (avflow_cli/configs): participant guidance, so the demo avatar listens
     avflow_config: str = "dyadic"
+    # sampling temperature recorded in the model's config.json: the shipped demo model's, which
+    # lowered its WER at every vocoder (docs/quality.md)
+    avflow_temperature: float = 0.4
     # one token source for AV-Flow's shards and text-to-tokens' sentences (synth refuses a mixed
     # pair); alignment needs no Wav2Vec2 weights, so the demo is the same on every machine
     token_source: str = "alignment"

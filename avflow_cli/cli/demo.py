@@ -94,7 +94,7 @@ def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
         Stage("avflow", f"train AV-Flow ({s.avflow_preset}, --config {s.avflow_config}: listens to the participant)",
               ["train", "avflow", "--data", str(paths.shards), "--out", str(m / "avflow"), "--preset", s.avflow_preset,
                "--config", s.avflow_config, "--steps", str(s.avflow_steps), "--device", s.device,
-               "--head-vae", str(m / "headvae")],
+               "--head-vae", str(m / "headvae"), "--set", f"model.temperature={s.avflow_temperature}"],
               m / "avflow" / "model.safetensors", m / "avflow"),
         Stage("synth", f"synthesize {s.text!r}",
               ["synth", s.text, "-o", str(paths.synth), "--model", str(m / "avflow"), "--device", s.device],
