@@ -126,6 +126,7 @@ def test_demo_trains_with_guidance_and_ends_with_a_conversation(tmp_path: Path) 
     av = next(s.args for s in stages if s.name == "avflow")
     config = load_override_file(av[av.index("--config") + 1])  # a packaged config, resolved by name
     assert config["model.participant_tokens"] is True and config["model.participant_visual_dim"] > 0
+    assert f"model.temperature={DemoSettings().avflow_temperature}" in av  # sampled as the shipped demo model
     last = stages[-1]
     assert last.name == "conversation" and last.call is not None and last.output == paths.conversation / "speech.wav"
     # the library's demo module drives no CLI (issue 14: no import of cli/ from a library module)
