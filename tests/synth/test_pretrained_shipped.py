@@ -1,5 +1,5 @@
-"""The demo model shipped in the package loads through the default path and speaks words an
-ASR recognises (the numbers of avflow_cli/resources/pretrained_demo/README.md, loosely)."""
+"""The demo model shipped in the package loads through the default path and is understood by an
+ASR (the numbers of avflow_cli/resources/pretrained_demo/README.md, with room for CPU rounding)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from avflow_cli import synth as synth_mod
 
 
-def test_shipped_model_is_partly_intelligible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_model_is_intelligible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from avflow_cli.metrics.probe import corpus_wer, probe_sentences
 
     monkeypatch.chdir(tmp_path)  # no demo_out/: the default falls back to the shipped model
@@ -19,7 +19,9 @@ def test_shipped_model_is_partly_intelligible(tmp_path: Path, monkeypatch: pytes
     sentences = probe_sentences()[:3]
     results = [synth.synthesize(text, seed=i) for i, text in enumerate(sentences)]
     assert (synth.synthesize(sentences[0], seed=0).wav == results[0].wav).all()  # same seed: same speech
-    assert corpus_wer(sentences, [r.wav for r in results], results[0].sample_rate) < 0.8
+    assert synth.temperature == 0.4 and synth.components["vocoder"] == "student"  # as docs/quality.md measured
+    wer = corpus_wer(sentences, [r.wav for r in results], results[0].sample_rate)
+    assert wer < 0.45, wer  # all ten sentences over three seed sets: 0.25 (README); three sentences vary more
 
 
 def test_shipped_model_family_is_complete() -> None:
