@@ -70,9 +70,65 @@ def test_guidance_table_on_a_tiny_model(guided_model: Path, tmp_path: Path) -> N
 
 def test_stream_quality_on_a_tiny_model(guided_model: Path) -> None:
     shards = guided_model.parent / "shards"
-    res = _script("stream_quality").main(["--model", str(guided_model), "--data", str(shards), "--frames", "120",
-                                          "--no-wer", "--vocoder", "griffinlim", "--chunk", "16"])
+    mod = _script("stream_quality")
+    res = mod.main(["--model", str(guided_model), "--data", str(shards), "--frames", "120", "--no-wer",
+                    "--vocoder", "griffinlim", "--chunk", "16", "--lookahead", "default", "0", "--reference-seed", "1"])
     assert res["exact_max_abs_mel_deviation"] <= 1e-5
-    assert res["offline"]["MCD"] > 0 and res["low-latency"]["MCD"] > 0 and res["MCD_low_latency_vs_offline"] >= 0
-    assert res["delta"]["MCD"] == res["low-latency"]["MCD"] - res["offline"]["MCD"]
-    assert res["offline"]["lip_F1"] is not None
+    rows = {r["name"]: r for r in res["rows"]}
+    la = res["default_lookahead"]
+    assert list(rows) == ["offline", f"low-latency la {la}", "low-latency la 0", "offline seed 1"]
+    assert rows["offline"]["MCD"] > 0 and rows["offline"]["lip_F1"] is not None and rows["offline"]["WER"] is None
+    for name in list(rows)[1:]:
+        row = rows[name]
+        assert row["delta"]["MCD"] == row["MCD"] - rows["offline"]["MCD"] and row["MCD_vs_offline"] >= 0
+        assert len(row["per_clip"]["MCD"]) == res["clips"]
+    assert rows[f"low-latency la {la}"]["latency_frames"] == 16 + la and rows["low-latency la 0"]["latency_frames"] == 16
+    # a different noise draw moves the output further than streaming with the full look-ahead does
+    assert rows["offline seed 1"]["MCD_vs_offline"] > rows[f"low-latency la {la}"]["MCD_vs_offline"]
+    table = mod.markdown(res)
+    assert table.count("\n") == 5 and "| low-latency la 0 | 16 fr = 186 ms |" in table
+
+
+def test_stream_quality_lookahead_option() -> None:
+    import argparse
+
+    import pytest
+
+    mod = _script("stream_quality")
+    assert mod.lookahead_arg("default") is None and mod.lookahead_arg("4") == 4
+    for bad in ("-1", "soon"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            mod.lookahead_arg(bad)
+
+
+def test_clip_text_finds_a_relative_session_and_cuts_to_the_window(tmp_path: Path, monkeypatch) -> None:
+    """prep records the session path as given (relative to where it ran): the actor's words are still
+    found from another working directory, and a clip cut to its first frames keeps only their turns."""
+    import json
+
+    from avflow_cli import constants as K
+    from avflow_cli.data.schema import ClipRecord
+    from avflow_cli.participant.evaluate import clip_text, session_dir
+
+    session = tmp_path / "run" / "corpus" / "s0"
+    session.mkdir(parents=True)
+    turns = [{"speaker": "actor", "start": 0.5, "end": 2.0, "text": "first words"},
+             {"speaker": "participant", "start": 2.5, "end": 3.0, "text": "yes"},
+             {"speaker": "actor", "start": 6.0, "end": 8.0, "text": "second words"}]
+    (session / "transcript.json").write_text(json.dumps({"turns": turns}))
+    shards = tmp_path / "run" / "prep" / "shards"
+    shards.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    frames = int(10 * K.FPS)
+    rec = ClipRecord(id="s0--0000", shard="shard-00000.h5", frames=frames, split="test", session="s0",
+                     start_frame=0, source="corpus/s0")
+    assert session_dir(rec.source, shards) == session.resolve()
+    assert session_dir("corpus/missing", shards) is None and session_dir("", shards) is None
+    assert clip_text(shards, rec, None, frames) == "first words second words"
+    assert clip_text(shards, rec, None, int(4 * K.FPS)) == "first words"
+    # a clip's own text is used when it is whole, never for a cut clip
+    assert clip_text(shards, rec, "own text", frames) == "own text"
+    bare = ClipRecord(id="x", shard="shard-00000.h5", frames=frames, split="test")
+    assert clip_text(shards, bare, "own text", frames // 2) is None
