@@ -110,19 +110,36 @@ def load_truth(shards: Path, record: Any) -> dict[str, Any]:
             text = group.attrs.get("text")
     except (OSError, KeyError) as err:
         raise AvflowError(f"{path}: cannot read clip {record.id} ({err})") from err
-    out["text"] = str(text) if text is not None and str(text).strip() else transcript_text(record)
+    out["text"] = str(text) if text is not None and str(text).strip() else transcript_text(record, shards=shards)
     return out
 
 
-def transcript_text(record: Any, speaker: str = "actor") -> str | None:
+def session_dir(source: str, shards: Path) -> Path | None:
+    """The session folder a clip record names. ``prep`` records the path it was given, so a
+    relative one (``d2/corpus/session_028``) is relative to wherever prep ran: try it as written,
+    then against the shard folder and each folder above it."""
+    if not source:
+        return None
+    path = Path(source)
+    if path.is_absolute() or path.is_dir():
+        return path if path.is_dir() else None
+    for base in (shards.resolve(), *shards.resolve().parents):
+        if (base / path).is_dir():
+            return base / path
+    return None
+
+
+def transcript_text(record: Any, speaker: str = "actor", shards: Path | None = None) -> str | None:
     """The words ``speaker`` says inside a clip, from its session's ``transcript.json``.
 
     A turn belongs to the clip when at least half of it lies inside the clip's time window
     (``start_frame`` / FPS, + frames / FPS); turns are joined in time order. None when the
-    session folder (``record.source``) has no transcript.
+    session folder (``record.source``, found with :func:`session_dir` when ``shards`` is given)
+    has no transcript.
     """
     source = getattr(record, "source", "")
-    path = Path(source) / "transcript.json" if source else None
+    where = session_dir(source, shards) if shards is not None else (Path(source) if source else None)
+    path = where / "transcript.json" if where is not None else None
     if path is None or not path.is_file():
         return None
     try:

@@ -87,34 +87,18 @@ class Clip:
     text: str | None
 
 
-def session_dir(source: str, shards: Path) -> Path | None:
-    """The session folder a clip record names. ``prep`` records the path it was given, so a
-    relative one (``d2/corpus/session_028``) is relative to wherever prep ran: try it as written,
-    then against the shard folder and each folder above it."""
-    if not source:
-        return None
-    path = Path(source)
-    if path.is_absolute() or path.is_dir():
-        return path if path.is_dir() else None
-    for base in (shards.resolve(), *shards.resolve().parents):
-        if (base / path).is_dir():
-            return base / path
-    return None
-
-
 def clip_text(shards: Path, record: Any, truth_text: str | None, frames: int) -> str | None:
     """The actor's words in the first ``frames`` frames of a clip: the clip's own text when it is
     kept whole, else its session transcript's turns inside that window (session found with
-    :func:`session_dir`); None when unknown (a cut clip's whole-clip text would count words it
-    no longer has)."""
+    :func:`avflow_cli.evaluate.session_dir`); None when unknown (a cut clip's whole-clip text
+    would count words it no longer has)."""
     from dataclasses import replace
 
     from avflow_cli.evaluate import transcript_text
 
     if truth_text is not None and frames >= record.frames:
         return truth_text
-    where = session_dir(getattr(record, "source", ""), shards)
-    return transcript_text(replace(record, source=str(where), frames=frames)) if where is not None else None
+    return transcript_text(replace(record, frames=frames), shards=shards)
 
 
 def load_clips(shards: str | Path, split: str = "test", max_clips: int | None = None, max_frames: int | None = None) -> list[Clip]:

@@ -108,7 +108,8 @@ def test_clip_text_finds_a_relative_session_and_cuts_to_the_window(tmp_path: Pat
 
     from avflow_cli import constants as K
     from avflow_cli.data.schema import ClipRecord
-    from avflow_cli.participant.evaluate import clip_text, session_dir
+    from avflow_cli.evaluate import session_dir, transcript_text
+    from avflow_cli.participant.evaluate import clip_text
 
     session = tmp_path / "run" / "corpus" / "s0"
     session.mkdir(parents=True)
@@ -132,3 +133,6 @@ def test_clip_text_finds_a_relative_session_and_cuts_to_the_window(tmp_path: Pat
     assert clip_text(shards, rec, "own text", frames) == "own text"
     bare = ClipRecord(id="x", shard="shard-00000.h5", frames=frames, split="test")
     assert clip_text(shards, bare, "own text", frames // 2) is None
+    # avflow eval's reference text takes the same route (it silently lost it before)
+    assert transcript_text(rec, shards=shards) == "first words second words"
+    assert transcript_text(rec) is None  # without the shard folder the relative path is not found from here
