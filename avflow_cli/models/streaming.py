@@ -20,11 +20,14 @@ kept frame is computed from the same numbers as offline. The noise is the same
 
 **low-latency** (:class:`LowLatencySampler`) — chunks of ``chunk`` frames, each sampled on its own
 window: ``overlap`` frames of already-emitted past, the chunk, and ``lookahead`` frames of future
-cond. At every Euler step the past frames are put back on the flow's path through their emitted
-values, ``x_t = (1 − (1 − σ)t)·x0 + t·x1_emitted``, so the new chunk continues the old one with
-no seam; the look-ahead frames are computed and dropped (the next chunk redoes them with more
-context). Latency is ``chunk + lookahead`` input frames plus compute; the output differs from
-offline (benchmarks/stream_quality.py measures MCD, lip F1 and WER deltas). The noise may come
+cond. At every Euler step k the past frames take the state x_k they had at that step when they
+were generated (kept for the last ``overlap`` frames: steps × overlap × X numbers), so the new
+chunk sees its past as an offline pass would, and continues it with no seam (putting them back on
+the straight path through their emitted values instead drifted: MCD +0.03 dB, docs/guidance.md);
+the look-ahead frames are computed and dropped (the next chunk redoes them with more
+context). Latency is ``chunk + lookahead`` input frames plus compute; with a look-ahead of
+:func:`exact_lookahead` frames the output is offline's to float precision, with less it differs
+slightly (benchmarks/stream_quality.py measures MCD, lip F1 and WER deltas: docs/guidance.md). The noise may come
 from :class:`BlockNoise` when the length is open-ended (live input).
 
 :class:`StreamingVocoder` turns mel rows into audio as they arrive: each piece is vocoded with
@@ -47,7 +50,6 @@ from avflow_cli.errors import AvflowError
 from avflow_cli.models.inference import check_temperature
 
 SCHEDULES = ("exact", "low-latency")
-SIGMA_MIN = 1e-6  # the flow path's σ (models/flow.py, TrainConfig.sigma_min)
 NOISE_BLOCK = 1024  # frames per independently seeded block of BlockNoise
 
 
@@ -243,7 +245,8 @@ class LowLatencySampler(_Sampler):
             raise AvflowError(f"low-latency stream needs chunk ≥ 1 and lookahead ≥ 0 (got {chunk}, {lookahead})")
         self.chunk, self.lookahead = int(chunk), int(lookahead)
         self.overlap = receptive_field(self.cfg).left if overlap is None else int(overlap)
-        self.history = torch.zeros(1, 0, self.cfg.x_dim)  # emitted x1 of frames [emitted − len, emitted)
+        # per-step states x_k of the emitted frames [emitted − len, emitted): (steps, 1, len, X)
+        self.history = torch.zeros(self.steps, 1, 0, self.cfg.x_dim)
 
     def push(self, cond_rows: torch.Tensor | np.ndarray) -> torch.Tensor:
         self._take_cond(torch.as_tensor(cond_rows))
@@ -265,16 +268,18 @@ class LowLatencySampler(_Sampler):
         we = min(self.available, end + self.lookahead)
         x0 = self.noise(ws, we)  # (1, W, X)
         cond = self._cond(ws, we)
-        past = self.history[:, self.history.shape[1] - (s - ws) :] if s > ws else None  # (1, s−ws, X)
+        n_past = s - ws
+        past = self.history[:, :, self.history.shape[2] - n_past :] if n_past else None  # (steps, 1, s−ws, X)
         x = x0.clone()
+        states = []  # the new frames' state at each step, (1, end−s, X) each
         for k in range(self.steps):
-            t = self.ts[k]
-            if past is not None:  # emitted frames ride the flow path through their final values
-                x[:, : s - ws] = (1 - (1 - SIGMA_MIN) * t) * x0[:, : s - ws] + t * past
+            if past is not None:  # emitted frames take the state they had at this step
+                x[:, :n_past] = past[k]
+            states.append(x[:, n_past : end - ws].clone())
             v = self._velocity(x, k, cond, ws)
             x = x + (self.ts[k + 1] - self.ts[k]) * v.to(x.dtype)
-        out = x[:, s - ws : end - ws]  # (1, end−s, X)
-        self.history = torch.cat([self.history, out], dim=1)[:, -max(1, self.overlap) :]
+        out = x[:, n_past : end - ws]  # (1, end−s, X)
+        self.history = torch.cat([self.history, torch.stack(states)], dim=2)[:, :, -max(1, self.overlap) :]
         self.emitted = end
         keep = max(0, self.emitted - self.overlap)
         if keep > self.cond_base:
