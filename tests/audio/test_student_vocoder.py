@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 
@@ -89,18 +88,6 @@ def test_loss_is_zero_for_the_teacher_itself_and_positive_otherwise() -> None:
     assert float(distill_loss(t, t)["total"]) < 1e-4
     terms = distill_loss(t * 0.5, t)
     assert all(float(terms[k]) > 0 for k in ("sc", "mag", "mel", "cplx"))
-
-
-@pytest.fixture(scope="module")
-def wav_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two short harmonic 'utterances' at 16 kHz (the command resamples)."""
-    root = tmp_path_factory.mktemp("wavs")
-    sr = 16000
-    t = np.arange(int(0.6 * sr)) / sr
-    for i, f0 in enumerate((140.0, 210.0)):
-        x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * 0.2 * np.hanning(len(t))
-        sf.write(root / f"utt{i}.wav", x.astype(np.float32), sr)
-    return root
 
 
 def test_distillation_learns_and_resumes_on_the_same_curve(wav_folder: Path, tmp_path: Path) -> None:
