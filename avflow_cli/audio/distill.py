@@ -153,22 +153,32 @@ def build_pairs(
     return [p for p, _ in jobs]
 
 
-def build_gta_pairs(out: Path, model_dir: str | Path, sentences: int, log: Callable[[str], None],
-                    temperatures: tuple[float, ...] = GTA_TEMPERATURES) -> list[Path]:
-    """Write ground-truth-aligned pairs under ``out/data``: ``model_dir``'s AV-Flow mel generated from
-    the alignment tokens of flite speech (the actor's voice) of the first ``sentences`` training
-    sentences, one per temperature, each paired with that speech. Skips pairs already written."""
+def load_gta_model(model_dir: str | Path) -> torch.nn.Module:
+    """The AV-Flow model GTA pairs come from; one line when it is missing or reads other tokens
+    than the alignment tokens GTA pairs are made of."""
     from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR
     from avflow_cli.data.token_source import compatible, describe
-    from avflow_cli.metrics.probe import make_probe_items
-    from avflow_cli.models.inference import generate
     from avflow_cli.models.registry import load_model
 
+    if not (Path(model_dir) / "config.json").is_file():
+        raise AvflowError(f"--gta-model {model_dir}: no AV-Flow model here (config.json missing)")
     model = load_model(model_dir, device="cpu")
     ours = describe("alignment", ALIGNMENT_EXTRACTOR)
     if not compatible(ours, model.config.token_source):
         raise AvflowError(f"--gta-model {model_dir}: trained on {model.config.token_source!r} tokens; GTA pairs are "
                           f"made from {ours!r} tokens of flite speech (a demo-corpus model)")
+    return model
+
+
+def build_gta_pairs(out: Path, model: torch.nn.Module, sentences: int, log: Callable[[str], None],
+                    temperatures: tuple[float, ...] = GTA_TEMPERATURES) -> list[Path]:
+    """Write ground-truth-aligned pairs under ``out/data``: ``model``'s mel (see
+    :func:`load_gta_model`) generated from the alignment tokens of flite speech (the actor's voice)
+    of the first ``sentences`` training sentences, one per temperature, each paired with that
+    speech. Skips pairs already written."""
+    from avflow_cli.metrics.probe import make_probe_items
+    from avflow_cli.models.inference import generate
+
     folder = out / DATA_DIR
     folder.mkdir(parents=True, exist_ok=True)
     train, _ = split_sentences()
@@ -183,7 +193,7 @@ def build_gta_pairs(out: Path, model_dir: str | Path, sentences: int, log: Calla
             _save_pair(paths[i][k], torch.from_numpy(mel), aligned_target(speech, mel.shape[0]))
         if n % 25 == 0:
             log(f"data: {n}/{len(todo)} GTA sentences generated")
-    log(f"data: {len(picked) * len(temperatures)} GTA pairs ({len(todo) * len(temperatures)} new) from {model_dir}")
+    log(f"data: {len(picked) * len(temperatures)} GTA pairs ({len(todo) * len(temperatures)} new)")
     return [p for row in paths for p in row]
 
 
@@ -320,16 +330,21 @@ def train_student(
         raise AvflowError(f"{out}: exists and is not a directory")
     if targets not in TARGETS:
         raise AvflowError(f"--targets must be one of {', '.join(TARGETS)}, got {targets!r}")
-    if (gta_model is None) != (gta_sentences < 1):
-        raise AvflowError("--gta-model and --gta-sentences (≥ 1) go together")
-    start = load_student(init) if init is not None else None  # a bad --init fails before any data is made
+    if gta_model is None and gta_sentences:
+        raise AvflowError("--gta-sentences needs --gta-model")
+    if gta_model is not None and gta_sentences < 1:
+        raise AvflowError("--gta-model needs --gta-sentences N (N ≥ 1)")
+    # a bad --init or --gta-model fails before any data is made
+    start = load_student(init) if init is not None else None
+    gta = load_gta_model(gta_model) if gta_model is not None else None
     if start is not None:
         config = start.cfg
     out.mkdir(parents=True, exist_ok=True)
     teacher_voc = load_vocoder(teacher, teacher_checkpoint) if targets == "teacher" else None
     paths = build_pairs(out, teacher_voc, data, settings.sentences_per_voice, log, targets=targets)
-    if gta_model is not None:
-        paths += build_gta_pairs(out, gta_model, gta_sentences, log)
+    if gta is not None:
+        log(f"GTA pairs from {gta_model}")
+        paths += build_gta_pairs(out, gta, gta_sentences, log)
     pairs = PairSet(paths)
     log(f"training on {len(pairs.mels)} pairs, {pairs.frames * HOP_LENGTH / SAMPLE_RATE:.0f} s of target audio ({targets}{' + GTA' if gta_model is not None else ''})")
 

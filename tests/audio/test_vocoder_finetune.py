@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from avflow_cli.audio.distill import DistillSettings, build_gta_pairs, build_pairs, train_student
+from avflow_cli.audio.distill import DistillSettings, build_gta_pairs, build_pairs, load_gta_model, train_student
 from avflow_cli.audio.io import resample
 from avflow_cli.audio.student_vocoder import StudentConfig, StudentGenerator, load_student, save_student
 from avflow_cli.constants import HOP_LENGTH, SAMPLE_RATE
@@ -75,7 +75,7 @@ def test_gta_pairs_pair_the_models_mel_with_the_speech_its_tokens_came_from(tmp_
     from avflow_cli.data.token_source import describe
     from avflow_cli.metrics.probe import make_probe_items
 
-    model = _tiny_avflow(tmp_path / "m", describe("alignment", ALIGNMENT_EXTRACTOR))
+    model = load_gta_model(_tiny_avflow(tmp_path / "m", describe("alignment", ALIGNMENT_EXTRACTOR)))
     paths = build_gta_pairs(tmp_path / "run", model, 2, lambda _l: None)
     assert len(paths) == 2 * len(GTA_TEMPERATURES)
     item = make_probe_items(split_sentences()[0][:1])[0]
@@ -88,7 +88,8 @@ def test_gta_pairs_pair_the_models_mel_with_the_speech_its_tokens_came_from(tmp_
     assert paths[0].stat().st_mtime_ns == stamp
     other = _tiny_avflow(tmp_path / "w2v", describe("wav2vec2", "facebook/wav2vec2-base-960h"))
     with pytest.raises(AvflowError, match="GTA pairs are made from"):
-        build_gta_pairs(tmp_path / "run2", other, 1, lambda _l: None)
+        train_student(tmp_path / "run2", targets="speech", gta_model=other, gta_sentences=1, log=lambda _l: None)
+    assert not (tmp_path / "run2").exists()  # refused before any data is made
 
 
 @pytest.mark.parametrize("args, message", [
