@@ -233,7 +233,7 @@ class Synthesizer:
     ) -> None:
         """``temperature`` scales AV-Flow's starting noise in every path (offline, streaming,
         listening); None keeps the model's own (config.json ``model.temperature``)."""
-        from avflow_cli.models.inference import check_temperature
+        from avflow_cli.models.config import check_temperature
 
         self.model_dir = resolve_model_dir(model)
         if not (self.model_dir / "config.json").is_file():

@@ -45,7 +45,7 @@ def converse_command(
     from avflow_cli.fsutil import check_output_dir
     from avflow_cli.synth import Synthesizer
 
-    from avflow_cli.models.inference import check_temperature
+    from avflow_cli.models.config import check_temperature
 
     load_dialogue(dialogue)  # a malformed file fails before any model loads
     if temperature is not None:

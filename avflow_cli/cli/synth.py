@@ -64,7 +64,7 @@ def synth_command(
     from avflow_cli.synth import Synthesizer
 
     from avflow_cli.cli.checks import check_seed, check_steps
-    from avflow_cli.models.inference import check_temperature
+    from avflow_cli.models.config import check_temperature
 
     check_steps(steps)
     check_seed(seed)

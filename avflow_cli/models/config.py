@@ -29,6 +29,14 @@ from avflow_cli.errors import AvflowError, InputFileError
 
 TEMPERATURE_MAX = 2.0  # sampling noise scale beyond this is far outside what a flow was trained on
 
+
+def check_temperature(temperature: float, name: str = "--temperature") -> float:
+    """``temperature`` as a float in [0, TEMPERATURE_MAX]; a one-line error naming ``name`` otherwise."""
+    value = float(temperature)
+    if not 0.0 <= value <= TEMPERATURE_MAX:  # also refuses NaN
+        raise AvflowError(f"{name} must be in [0, {TEMPERATURE_MAX:g}], got {temperature}")
+    return value
+
 PRESETS = ("tiny", "small", "base", "release")
 FUSION_VARIANTS = ("highway", "separate", "shared", "cascade")
 NORMALIZATION_KINDS = ("stats", "release")
@@ -105,8 +113,7 @@ class AVFlowConfig:
             raise AvflowError("model.window_left/window_right must be >= 0, attn_block and depth >= 1")
         if not self.time_scale > 0:
             raise AvflowError(f"model.time_scale must be positive, got {self.time_scale}")
-        if not 0.0 <= self.temperature <= TEMPERATURE_MAX:
-            raise AvflowError(f"model.temperature must be in [0, {TEMPERATURE_MAX:g}], got {self.temperature}")
+        check_temperature(self.temperature, "model.temperature")
         if not 0.0 <= self.guidance_dropout <= 1.0:
             raise AvflowError("model.guidance_dropout must be in [0, 1]")
         return self

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from avflow_cli.errors import AvflowError
-from avflow_cli.models.config import TEMPERATURE_MAX
+from avflow_cli.models.config import check_temperature
 from avflow_cli.models.flow import euler_sample
 
 
@@ -52,14 +52,6 @@ def build_cond(model: torch.nn.Module, tokens: np.ndarray, p_tokens: np.ndarray 
     return torch.from_numpy(cond)[None]  # (1, T, C)
 
 
-def check_temperature(temperature: float) -> float:
-    """``temperature`` as a float in [0, TEMPERATURE_MAX]; a one-line error otherwise."""
-    value = float(temperature)
-    if not 0.0 <= value <= TEMPERATURE_MAX:
-        raise AvflowError(f"--temperature must be in [0, {TEMPERATURE_MAX:g}], got {temperature}")
-    return value
-
-
 def generate(
     model: torch.nn.Module,
     tokens: np.ndarray,
@@ -77,7 +69,8 @@ def generate(
 
     Returns ``{"face": (S, T, F), "head": (S, T, 8), "mel": (S, T, 80)}`` float32, denormalised
     (mel is natural-log mel, our recipe). ``steps`` defaults to the config's Euler steps; the same
-    ``seed`` gives the same samples; ``temperature`` scales the starting noise (default: the config's); ``bf16`` runs the network under bfloat16 autocast;
+    ``seed`` gives the same samples; ``temperature`` scales the starting noise (default: the
+    config's); ``bf16`` runs the network under bfloat16 autocast;
     ``progress(done, steps)`` is called after each Euler step (long sampling shows progress).
     """
     if model.normalizer is None:

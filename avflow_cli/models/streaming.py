@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from avflow_cli.errors import AvflowError
-from avflow_cli.models.inference import check_temperature
+from avflow_cli.models.config import check_temperature
 
 SCHEDULES = ("exact", "low-latency")
 NOISE_BLOCK = 1024  # frames per independently seeded block of BlockNoise
