@@ -178,7 +178,8 @@ def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_va
     text_path = score_text_path(lambda text, seed: synth.synthesize(text, seed=seed).wav, items)
     cer = token_cer(lambda text, seed: synth.text_to_tokens(text, seed=seed), items)
     ceiling = reference_scores(items, lambda mel: synth.vocoder(torch.as_tensor(mel, dtype=torch.float32)[None])[0].float().numpy())
-    return {"temperature": synth.temperature, "tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech, "text_wer": text_path.wer,
+    return {"temperature": synth.temperature, "tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech,
+            "text_wer": text_path.wer,
             "token_cer": cer, "flite_wer": ceiling["flite"], "flite_vocoded_wer": ceiling["flite_vocoded"]}
 
 

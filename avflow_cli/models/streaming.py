@@ -27,8 +27,8 @@ the straight path through their emitted values instead drifted: MCD +0.03 dB, do
 the look-ahead frames are computed and dropped (the next chunk redoes them with more
 context). Latency is ``chunk + lookahead`` input frames plus compute; with a look-ahead of
 :func:`exact_lookahead` frames the output is offline's to float precision, with less it differs
-slightly (benchmarks/stream_quality.py measures MCD, lip F1 and WER deltas: docs/guidance.md). The noise may come
-from :class:`BlockNoise` when the length is open-ended (live input).
+slightly (benchmarks/stream_quality.py measures MCD, lip F1 and WER deltas: docs/guidance.md).
+The noise may come from :class:`BlockNoise` when the length is open-ended (live input).
 
 :class:`StreamingVocoder` turns mel rows into audio as they arrive: each piece is vocoded with
 ``context`` mel frames on both sides (the generator's receptive field plus a margin) and cut, so
