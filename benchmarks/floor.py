@@ -24,7 +24,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 aten = torch.ops.aten
-GEMM_OPS = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
+# out= variants too: the attention's qkv GEMM writes straight into its padded buffer (models/attention.py)
+GEMM_OPS = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default,
+            aten.mm.out, aten.addmm.out, aten.bmm.out, aten.baddbmm.out}
 # composite ops that reach the dispatch mode whole: decomposed (as FlopCounterMode does) to see their GEMMs;
 # nothing else is decomposed, so fused kernels (SDPA) are recorded as what really runs, i.e. not as GEMMs
 DECOMPOSE = {aten.linear.default, aten.matmul.default}
@@ -85,12 +87,13 @@ class _Recorder(TorchDispatchMode):
             if out is not NotImplemented:
                 return out
         if func in GEMM_OPS:
-            spec = tuple(
-                TensorSpec(tuple(a.shape), tuple(a.stride()), a.dtype, str(a.device)) if isinstance(a, torch.Tensor) else a
-                for a in args
-            )
-            self.calls.append(GemmCall(func, spec, tuple(sorted(kwargs.items()))))
+            spec = tuple(_spec(a) for a in args)
+            self.calls.append(GemmCall(func, spec, tuple(sorted((k, _spec(v)) for k, v in kwargs.items()))))
         return func(*args, **kwargs)
+
+
+def _spec(a: object) -> object:
+    return TensorSpec(tuple(a.shape), tuple(a.stride()), a.dtype, str(a.device)) if isinstance(a, torch.Tensor) else a
 
 
 def record_gemms(fn: Callable[[], object]) -> list[GemmCall]:
@@ -110,7 +113,8 @@ class GemmReplay:
         self.calls = []
         for c in calls:
             args = tuple(pool.setdefault(a, a.make(gen)) if isinstance(a, TensorSpec) else a for a in c.args)
-            self.calls.append((c.op, args, dict(c.kwargs)))
+            kwargs = {k: v.make(gen) if isinstance(v, TensorSpec) else v for k, v in c.kwargs}  # out=: its own
+            self.calls.append((c.op, args, kwargs))
         self.flops = sum(c.flops() for c in calls)
 
     def __call__(self) -> None:

@@ -26,6 +26,7 @@ For each preset (random weights, AdaLN gates perturbed so every block computes):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -78,14 +79,27 @@ def step_inputs(model: torch.nn.Module, frames: int, device: str) -> tuple[torch
 
 
 def step_fn(net, inputs, bf16: bool, device: str):
-    """One velocity evaluation as ``generate`` runs it (inference mode, autocast when bf16)."""
+    """One velocity evaluation in the region ``generate`` samples in (``sampling_context``).
+
+    Time bf16 steps inside :func:`sampling_region`: in ``generate`` one autocast region spans
+    every Euler step, so each weight is cast to bf16 once per sampling, not once per step.
+    """
+    from avflow_cli.models.inference import sampling_context
+
     dev_type = torch.device(device).type
 
     def run() -> torch.Tensor:
-        with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
+        with sampling_context(dev_type, bf16):
             return net(*inputs)
 
     return run
+
+
+def sampling_region(bf16: bool, device: str) -> contextlib.AbstractContextManager:
+    """The autocast region of one sampling loop around several timed steps (nothing for fp32)."""
+    from avflow_cli.models.inference import sampling_context
+
+    return sampling_context(torch.device(device).type, True) if bf16 else contextlib.nullcontext()
 
 
 def cpu_name() -> str:
@@ -120,7 +134,8 @@ def floor_rows(model, preset: str, lengths: list[float], precisions: list[str], 
             run = step_fn(model, inputs, prec == "bf16", device)
             flops, per_op = count_flops(run)
             replay = GemmReplay(record_gemms(run))
-            times = alternate({"step": run, "gemm": replay}, repeats, device)
+            with sampling_region(prec == "bf16", device):
+                times = alternate({"step": run, "gemm": replay}, repeats, device)
             step, gemm = statistics.median(times["step"]), statistics.median(times["gemm"])
             ratio = paired_ratio(times["step"], times["gemm"])
             rows.append({"preset": preset, "seconds": sec, "frames": frames, "precision": prec,
@@ -277,7 +292,8 @@ def authors_rows(model, preset: str, repeats: int, device: str, precisions: list
 
         diff = float((ours().float() - theirs().float()).abs().max())
         diff_before = float((ours().float() - before().float()).abs().max())
-        times = alternate({"theirs": theirs, "before": before, "ours": ours}, repeats, device)
+        with sampling_region(prec == "bf16", device):
+            times = alternate({"theirs": theirs, "before": before, "ours": ours}, repeats, device)
         rows.append({"preset": preset, "precision": prec, "frames": frames, "theirs_s": statistics.median(times["theirs"]),
                      "before_s": statistics.median(times["before"]), "ours_s": statistics.median(times["ours"]),
                      "speedup": paired_ratio(times["theirs"], times["ours"]),
@@ -315,6 +331,7 @@ def sampling_rows(model, preset: str, steps: int, repeats: int, device: str, pre
     compiled (``mode="reduce-overhead"``: CUDA graphs on GPU) in the last precision."""
     from avflow_cli.models.compiled import compile_model
     from avflow_cli.models.flow import euler_sample
+    from avflow_cli.models.inference import sampling_context
 
     x, _, cond = step_inputs(model, K.SEGMENT_FRAMES, device)
     dev_type = torch.device(device).type
@@ -332,7 +349,7 @@ def sampling_rows(model, preset: str, steps: int, repeats: int, device: str, pre
             note = f"compiled in {time.perf_counter() - t0:.0f} s"
 
         def run(net=net, bf16=prec == "bf16") -> None:
-            with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=bf16):
+            with sampling_context(dev_type, bf16):
                 euler_sample(net, x, cond, steps)
 
         fns[f"{prec} {'compiled' if comp else 'eager'}"] = run

@@ -13,12 +13,12 @@ pos·θ_k with θ_k = base^(−2k/Dh), in fp32, over all head dims; heads merge 
 
 Speed (issue 13): everything that depends only on the length is built once per forward in an
 :class:`AttentionPlan` (the RoPE table as complex numbers, the additive block mask per dtype) and
-shared by every layer. Rotated q and k, and v, are written straight into zero-padded buffers in
-the (B, T, H, Dh) layout the qkv GEMM produces: query blocks and the overlapping key windows are
-then strided *views* of those buffers (no unfold copies), with (sample, block) as the SDPA batch
-and heads as its heads, so the fused kernel's output is already in (B, T, H·Dh) order for the
-output projection. Sample b's keys sit at rows ``left + b·P + t`` of one shared key buffer
-(P = blocks·block): windows that reach into a neighbour's rows are masked, so one SDPA call
+shared by every layer. The qkv GEMM writes straight into one zero-padded (rows, 3·D) buffer
+(row ``left + b·P + t`` = frame t of sample b, P = blocks·block), RoPE rotates its q and k parts
+in place in one complex multiply, and query blocks and the overlapping key/value windows are
+then strided *views* of that buffer (no copies), with (sample, block) as the SDPA batch and heads
+as its heads, so the fused kernel's output is already in (B, T, H·Dh) order for the output
+projection. Windows that reach into a neighbour sample's rows are masked, so one SDPA call
 covers the whole batch.
 """
 
@@ -126,60 +126,76 @@ class AttentionPlan:
                                                                               device=self._bool.device))
         return self._additive[dtype]
 
-    # -- buffers ---------------------------------------------------------------------------------
-    def buffers(self, like: torch.Tensor, heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Empty q (B, P, H, Dh) and k, v (left + B·P + right, H, Dh) buffers with their padding zeroed."""
-        B, T, P, Dh = self.batch, self.seq_len, self.padded, self.head_dim
-        opts = dict(dtype=like.dtype, device=like.device)
-        qbuf = torch.empty(B, P, heads, Dh, **opts)
-        if P > T:
-            qbuf[:, T:] = 0
-        rows = self.left + B * P + self.right
-        kbuf, vbuf = torch.empty(rows, heads, Dh, **opts), torch.empty(rows, heads, Dh, **opts)
-        for buf in (kbuf, vbuf):
-            buf[: self.left] = 0
-            buf[self.left + B * P:] = 0
+    # -- the qkv buffer ----------------------------------------------------------------------------
+    @property
+    def rows(self) -> int:
+        """Rows of the shared qkv buffer: ``left`` zeros, B·P frame rows, ``right`` zeros."""
+        return self.left + self.batch * self.padded + self.right
+
+    def project_qkv(self, x: torch.Tensor, qkv: nn.Linear) -> torch.Tensor:
+        """The qkv projection of x (B, T, D) written into the zero-padded buffer (rows, 3·D).
+
+        Row ``left + b·P + t`` holds frame t of sample b; the ``left`` rows before, the ``right``
+        after and the P − T rows after each sample are zero (masked, but finite). Without
+        gradients and with one sample (or T = P) the GEMM writes straight into the buffer;
+        otherwise (training) the buffer is a padded copy, so autograd sees ordinary ops.
+        """
+        B, T, _ = x.shape
+        P, left, width = self.padded, self.left, qkv.out_features
+        direct = (B == 1 or P == T) and not torch.compiler.is_compiling() and not (
+            torch.is_grad_enabled() and (x.requires_grad or qkv.weight.requires_grad))
+        if not direct:
+            y = qkv(x)  # (B, T, 3D)
             if P > T:
-                self.real_rows(buf)[:, T:] = 0  # gaps between samples: masked, but must be finite
-        return qbuf, kbuf, vbuf
+                y = F.pad(y, (0, 0, 0, P - T))  # (B, P, 3D)
+            return F.pad(y.reshape(B * P, width), (0, 0, left, self.right))  # (rows, 3D)
+        weight, bias, inp = qkv.weight, qkv.bias, x.reshape(B * T, -1)
+        if torch.is_autocast_enabled(x.device.type):  # out= GEMMs bypass autocast: cast as it would
+            dtype = torch.get_autocast_dtype(x.device.type)
+            weight, bias, inp = weight.to(dtype), bias.to(dtype), inp.to(dtype)
+        buf = torch.empty(self.rows, width, dtype=weight.dtype, device=x.device)
+        buf[:left] = 0
+        buf[left + B * T:] = 0
+        torch.addmm(bias, inp, weight.t(), out=buf[left: left + B * T])
+        return buf
 
-    def real_rows(self, kv: torch.Tensor) -> torch.Tensor:
-        """(B, P, H, Dh) view of a key/value buffer: row t of sample b."""
-        B, P = self.batch, self.padded
-        return kv[self.left: self.left + B * P].view(B, P, *kv.shape[1:])
+    def pad_rows(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, T, W) → the zero-padded (rows, W) layout of :meth:`project_qkv` (differentiable)."""
+        B, T, W = y.shape
+        if self.padded > T:
+            y = F.pad(y, (0, 0, 0, self.padded - T))
+        return F.pad(y.reshape(B * self.padded, W), (0, 0, self.left, self.right))
 
-    def rotate_into(self, dst: torch.Tensor, src: torch.Tensor) -> None:
-        """dst[...] = RoPE(src); src, dst (B, T, H, Dh) (dst may be a strided buffer view); fp32 inside."""
-        B, T, H, Dh = src.shape
+    def rotate_qk_(self, buf: torch.Tensor, heads: int) -> None:
+        """RoPE on the q and k parts of the buffer's frame rows, in place (fp32 arithmetic)."""
+        B, T, P, Dh, left = self.batch, self.seq_len, self.padded, self.head_dim, self.left
+        qk = buf[left: left + B * P].view(B, P, heads, 3, Dh)[:, :T, :, :2]  # (B, T, H, 2, Dh) view
         if torch.compiler.is_compiling():  # real arithmetic: inductor fuses it into one kernel (no complex dtype)
-            cos, sin = self.rope_real  # (T, Dh/2) each
-            xf = src.float().reshape(B, T, H, Dh // 2, 2)
-            c, s_ = cos[None, :, None, :], sin[None, :, None, :]
+            cos, sin = (c[None, :, None, None, :] for c in self.rope_real)  # (1, T, 1, 1, Dh/2)
+            xf = qk.float().unflatten(-1, (Dh // 2, 2))
             even, odd = xf[..., 0], xf[..., 1]
-            dst.copy_(torch.stack([even * c - odd * s_, odd * c + even * s_], dim=-1).flatten(3))
+            qk.copy_(torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1).flatten(-2))
             return
-        if src.dtype == torch.float32 and dst.dtype == torch.float32 and not _needs_grad(src):
-            out = torch.view_as_complex(dst.view(B, T, H, Dh // 2, 2))
-            torch.mul(torch.view_as_complex(src.view(B, T, H, Dh // 2, 2)), self.rope, out=out)
+        rope = self.rope[:, :, None, :]  # (T, 1, 1, Dh/2) complex
+        if buf.dtype == torch.float32 and not _needs_grad(buf):
+            pairs = torch.view_as_complex(qk.unflatten(-1, (Dh // 2, 2)))  # (B, T, H, 2, Dh/2) view
+            torch.mul(pairs, rope, out=pairs)
             return
-        rot = torch.view_as_complex(src.float().reshape(B, T, H, Dh // 2, 2)) * self.rope  # (B, T, H, Dh/2)
-        dst.copy_(torch.view_as_real(rot).flatten(3))  # fp32 → dst dtype (differentiable slice copy)
+        rot = torch.view_as_complex(qk.float().unflatten(-1, (Dh // 2, 2))) * rope
+        qk.copy_(torch.view_as_real(rot).flatten(-2))  # fp32 → buffer dtype (differentiable slice copy)
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, rotate: bool) -> torch.Tensor:
-        """q, k, v (B, T, H, Dh) (any strides, last dim contiguous) → (B, T, H·Dh) attention output."""
-        B, T, P, L, S, Dh = self.batch, self.seq_len, self.padded, self.block, self.span, self.head_dim
-        qbuf, kbuf, vbuf = self.buffers(q, heads)
-        if rotate:
-            self.rotate_into(qbuf[:, :T], q)
-            self.rotate_into(self.real_rows(kbuf)[:, :T], k)
-        else:
-            qbuf[:, :T] = q
-            self.real_rows(kbuf)[:, :T] = k
-        self.real_rows(vbuf)[:, :T] = v
+    def attend_buffer(self, buf: torch.Tensor, heads: int) -> torch.Tensor:
+        """Banded attention over a (rows, 3·D) qkv buffer → (B, T, H·Dh).
+
+        Query blocks and the overlapping key/value windows are strided views of the buffer
+        (no copies); (sample, block) is the SDPA batch, so one call covers the whole batch.
+        """
+        B, T, P, L, S, Dh, left = self.batch, self.seq_len, self.padded, self.block, self.span, self.head_dim, self.left
         nbat = B * self.n_blocks
-        qb = qbuf.view(nbat, L, heads, Dh).transpose(1, 2)  # (B·nb, H, L, Dh) view
-        kb = kbuf.unfold(0, S, L).transpose(-1, -2)  # (B·nb, H, S, Dh): overlapping windows, a view
-        vb = vbuf.unfold(0, S, L).transpose(-1, -2)
+        per_head = buf.view(self.rows, heads, 3, Dh)
+        qb = buf[left: left + B * P].view(nbat, L, heads, 3, Dh)[..., 0, :].transpose(1, 2)  # (B·nb, H, L, Dh)
+        kb = per_head[:, :, 1].unfold(0, S, L).transpose(-1, -2)  # (B·nb, H, S, Dh): overlapping windows
+        vb = per_head[:, :, 2].unfold(0, S, L).transpose(-1, -2)
         out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=self.mask(qb.dtype))  # (B·nb, H, L, Dh)
         y = out.transpose(1, 2).reshape(B, P, heads * Dh)  # free when the kernel wrote (B·nb, L, H, Dh)
         return y if P == T else y[:, :T]  # (B, T, H·Dh)
@@ -200,14 +216,15 @@ def banded_window_attention(
     """
     B, H, T, D = q.shape
     plan = AttentionPlan(B, T, D, 1e4, left, right, block, q.device, key_mask)
-    y = plan.attend(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), H, rotate=False)  # (B, T, H·D)
+    qkv = torch.cat([q, k, v], dim=-1).transpose(1, 2).reshape(B, T, H * 3 * D)  # head-major (H, 3·D) layout
+    y = plan.attend_buffer(plan.pad_rows(qkv), H)  # (B, T, H·D)
     return y.reshape(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
 
 
 class WindowedSelfAttention(nn.Module):
     """qkv projection (head-major), RoPE on q and k, banded windowed attention, output projection."""
 
-    def __init__(self, dim: int, heads: int, left: int, right: int, rope_base: float = 1e4, block: int = 64) -> None:
+    def __init__(self, dim: int, heads: int, left: int, right: int, rope_base: float = 1e4, block: int = 32) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} not divisible by heads {heads}")
@@ -227,9 +244,8 @@ class WindowedSelfAttention(nn.Module):
         built here when None or an old (cos, sin) pair); ``key_mask`` (B, T) bool = real frames
         (padded keys hidden from real queries), None = all real (ignored when a plan is given: the
         plan carries its own)."""
-        B, T, _ = x.shape
         plan = rope if isinstance(rope, AttentionPlan) else self.plan(x, key_mask)
-        qkv = self.qkv(x).view(B, T, self.heads, 3 * self.head_dim)  # (B, T, H, 3·Dh) head-major
-        q, k, v = qkv.split(self.head_dim, dim=-1)  # each (B, T, H, Dh), strided views
-        y = plan.attend(q, k, v, self.heads, rotate=True)  # (B, T, D) heads merged in (H, Dh) order
+        buf = plan.project_qkv(x, self.qkv)  # (rows, 3D) zero-padded, per head [q | k | v] (head-major)
+        plan.rotate_qk_(buf, self.heads)
+        y = plan.attend_buffer(buf, self.heads)  # (B, T, D) heads merged in (H, Dh) order
         return self.out(y)

@@ -67,7 +67,8 @@ class AVFlowConfig:
     # flow time t ∈ [0, 1] is multiplied by this before the Fourier features; 1.0 (the release, and
     # every config.json written before the field existed) leaves most features constant
     time_scale: float = 1.0
-    attn_block: int = 64  # query block of the banded attention (speed only; any value is exact)
+    # query block of the banded attention (speed only; any value is exact); 32 beat 64 by 3–5 % per CPU step
+    attn_block: int = 32
     fusion: str = "highway"  # highway | separate | shared | cascade
     guidance_dropout: float = 0.3  # training: probability of zeroing all guidance channels
     steps: int = 8  # Euler steps at sampling
