@@ -137,26 +137,21 @@ class AttentionPlan:
 
         Row ``left + b·P + t`` holds frame t of sample b; the ``left`` rows before, the ``right``
         after and the P − T rows after each sample are zero (masked, but finite). Without
-        gradients and with one sample (or T = P) the GEMM writes straight into the buffer;
-        otherwise (training) the buffer is a padded copy, so autograd sees ordinary ops.
+        gradients or autocast and with one sample (or T = P) the GEMM writes straight into the
+        buffer; otherwise the buffer is a padded copy, so autograd sees ordinary ops and autocast
+        keeps its cached low-precision weights (an ``out=`` GEMM would bypass both).
         """
         B, T, _ = x.shape
-        P, left, width = self.padded, self.left, qkv.out_features
+        P, left = self.padded, self.left
         direct = (B == 1 or P == T) and not torch.compiler.is_compiling() and not (
-            torch.is_grad_enabled() and (x.requires_grad or qkv.weight.requires_grad))
+            torch.is_autocast_enabled(x.device.type)
+            or torch.is_grad_enabled() and (x.requires_grad or qkv.weight.requires_grad))
         if not direct:
-            y = qkv(x)  # (B, T, 3D)
-            if P > T:
-                y = F.pad(y, (0, 0, 0, P - T))  # (B, P, 3D)
-            return F.pad(y.reshape(B * P, width), (0, 0, left, self.right))  # (rows, 3D)
-        weight, bias, inp = qkv.weight, qkv.bias, x.reshape(B * T, -1)
-        if torch.is_autocast_enabled(x.device.type):  # out= GEMMs bypass autocast: cast as it would
-            dtype = torch.get_autocast_dtype(x.device.type)
-            weight, bias, inp = weight.to(dtype), bias.to(dtype), inp.to(dtype)
-        buf = torch.empty(self.rows, width, dtype=weight.dtype, device=x.device)
+            return self.pad_rows(qkv(x))  # (rows, 3D)
+        buf = torch.empty(self.rows, qkv.out_features, dtype=qkv.weight.dtype, device=x.device)
         buf[:left] = 0
         buf[left + B * T:] = 0
-        torch.addmm(bias, inp, weight.t(), out=buf[left: left + B * T])
+        torch.addmm(qkv.bias, x.reshape(B * T, -1), qkv.weight.t(), out=buf[left: left + B * T])
         return buf
 
     def pad_rows(self, y: torch.Tensor) -> torch.Tensor:

@@ -89,3 +89,25 @@ def test_registry_is_a_leaf_of_models_and_loads_every_kind() -> None:
     loaded, kinds = out.splitlines()
     assert loaded == "['avflow_cli.models.config', 'avflow_cli.models.registry']"
     assert kinds == "['avflow', 'headvae', 't2t']"
+
+
+def test_bf16_sampling_casts_each_weight_once(tmp_path: Path) -> None:
+    """One autocast region spans every Euler step and keeps its bf16 weight copies (no inference_mode)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    model = load_model(_save(tmp_path))
+    qkv_shape = tuple(model.visual_blocks[0].attn.qkv.weight.shape)  # (3D, D): the qkv and both AdaLN weights
+
+    class CastCounter(TorchDispatchMode):
+        casts = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            if func is torch.ops.aten._to_copy.default and tuple(args[0].shape) == qkv_shape:
+                CastCounter.casts += 1
+            return func(*args, **(kwargs or {}))
+
+    with warnings.catch_warnings(), CastCounter():
+        warnings.simplefilter("ignore")  # emulated bf16 on AVX2 CPUs warns
+        generate(model, np.ones((20, 29)), steps=4, bf16=True)
+    assert CastCounter.casts == 6  # 3 such weights in each of the 2 blocks, cast once for all 4 steps
