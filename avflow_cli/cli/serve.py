@@ -64,6 +64,7 @@ def serve_command(
 
     from avflow_cli.serve.app import create_app
     from avflow_cli.serve.engine import ModelService
+    from avflow_cli.serve.server import SignalledServer
     from avflow_cli.serve.settings import ServeSettings
 
     if host not in LOOPBACK:
@@ -89,8 +90,10 @@ def serve_command(
                           f"{recovered['removed']} expired or unreadable removed, {recovered['kept']} kept", highlight=False)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), ws_max_size=settings.max_body_bytes,
                             timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
+    server = SignalledServer(config)
     server.run()
+    if server.stop_signal is not None:  # stopped by Ctrl-C: the shell's 128 + SIGINT, every time
+        raise typer.Exit(128 + server.stop_signal)
 
 
 def register(app: typer.Typer) -> None:

@@ -186,3 +186,18 @@ def test_settings_refuse_nonsense(tmp_path: Path) -> None:
         ServeSettings(jobs_dir=tmp_path, queue_size=0)
     with pytest.raises(ValueError, match="job_ttl_s"):
         ServeSettings(jobs_dir=tmp_path, job_ttl_s=0)
+
+
+def test_server_remembers_the_signal_that_stopped_it() -> None:
+    """`avflow serve` exits 128 + that signal even when asyncio loses the re-raised Ctrl-C (a race under load)."""
+    import signal
+
+    import uvicorn
+
+    from avflow_cli.serve.server import SignalledServer
+
+    server = SignalledServer(uvicorn.Config(app=lambda scope, receive, send: None))
+    assert server.stop_signal is None
+    server.handle_exit(signal.SIGINT, None)
+    server.handle_exit(signal.SIGTERM, None)
+    assert server.stop_signal == signal.SIGINT and server.should_exit
