@@ -26,7 +26,6 @@ For each preset (random weights, AdaLN gates perturbed so every block computes):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -47,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from floor import GemmReplay, alternate, count_flops, paired_ratio, record_gemms, sync, verdict  # noqa: E402
 
 from avflow_cli import constants as K  # noqa: E402
+from avflow_cli.models.inference import sampling_context  # noqa: E402
 
 FLOOR_GOAL = 1.15  # issue 13: a step within 1.15 × its own GEMMs
 AUTHORS_GOAL = 3.0  # issue 13: ≥ 3 × faster than the authors' code at 20 s
@@ -81,11 +81,9 @@ def step_inputs(model: torch.nn.Module, frames: int, device: str) -> tuple[torch
 def step_fn(net, inputs, bf16: bool, device: str):
     """One velocity evaluation in the region ``generate`` samples in (``sampling_context``).
 
-    Time bf16 steps inside :func:`sampling_region`: in ``generate`` one autocast region spans
-    every Euler step, so each weight is cast to bf16 once per sampling, not once per step.
+    Time bf16 steps inside one more ``sampling_context``: in ``generate`` one autocast region
+    spans every Euler step, so each weight is cast to bf16 once per sampling, not once per step.
     """
-    from avflow_cli.models.inference import sampling_context
-
     dev_type = torch.device(device).type
 
     def run() -> torch.Tensor:
@@ -93,13 +91,6 @@ def step_fn(net, inputs, bf16: bool, device: str):
             return net(*inputs)
 
     return run
-
-
-def sampling_region(bf16: bool, device: str) -> contextlib.AbstractContextManager:
-    """The autocast region of one sampling loop around several timed steps (nothing for fp32)."""
-    from avflow_cli.models.inference import sampling_context
-
-    return sampling_context(torch.device(device).type, True) if bf16 else contextlib.nullcontext()
 
 
 def cpu_name() -> str:
@@ -134,7 +125,7 @@ def floor_rows(model, preset: str, lengths: list[float], precisions: list[str], 
             run = step_fn(model, inputs, prec == "bf16", device)
             flops, per_op = count_flops(run)
             replay = GemmReplay(record_gemms(run))
-            with sampling_region(prec == "bf16", device):
+            with sampling_context(torch.device(device).type, prec == "bf16"):
                 times = alternate({"step": run, "gemm": replay}, repeats, device)
             step, gemm = statistics.median(times["step"]), statistics.median(times["gemm"])
             ratio = paired_ratio(times["step"], times["gemm"])
@@ -292,7 +283,7 @@ def authors_rows(model, preset: str, repeats: int, device: str, precisions: list
 
         diff = float((ours().float() - theirs().float()).abs().max())
         diff_before = float((ours().float() - before().float()).abs().max())
-        with sampling_region(prec == "bf16", device):
+        with sampling_context(torch.device(device).type, prec == "bf16"):
             times = alternate({"theirs": theirs, "before": before, "ours": ours}, repeats, device)
         rows.append({"preset": preset, "precision": prec, "frames": frames, "theirs_s": statistics.median(times["theirs"]),
                      "before_s": statistics.median(times["before"]), "ours_s": statistics.median(times["ours"]),
@@ -331,7 +322,6 @@ def sampling_rows(model, preset: str, steps: int, repeats: int, device: str, pre
     compiled (``mode="reduce-overhead"``: CUDA graphs on GPU) in the last precision."""
     from avflow_cli.models.compiled import compile_model
     from avflow_cli.models.flow import euler_sample
-    from avflow_cli.models.inference import sampling_context
 
     x, _, cond = step_inputs(model, K.SEGMENT_FRAMES, device)
     dev_type = torch.device(device).type

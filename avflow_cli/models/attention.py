@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avflow_cli.models.config import ATTN_BLOCK
+
 
 def rope_tables(seq_len: int, head_dim: int, base: float, device: torch.device,
                 offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,7 +221,7 @@ def banded_window_attention(
 class WindowedSelfAttention(nn.Module):
     """qkv projection (head-major), RoPE on q and k, banded windowed attention, output projection."""
 
-    def __init__(self, dim: int, heads: int, left: int, right: int, rope_base: float = 1e4, block: int = 32) -> None:
+    def __init__(self, dim: int, heads: int, left: int, right: int, rope_base: float = 1e4, block: int = ATTN_BLOCK) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} not divisible by heads {heads}")

@@ -27,6 +27,8 @@ from typing import Any, get_origin, get_type_hints
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 
+ATTN_BLOCK = 32  # default query block of the banded attention: 3–5 % faster per CPU step than 64
+
 TEMPERATURE_MAX = 2.0  # sampling noise scale beyond this is far outside what a flow was trained on
 
 
@@ -67,8 +69,7 @@ class AVFlowConfig:
     # flow time t ∈ [0, 1] is multiplied by this before the Fourier features; 1.0 (the release, and
     # every config.json written before the field existed) leaves most features constant
     time_scale: float = 1.0
-    # query block of the banded attention (speed only; any value is exact); 32 beat 64 by 3–5 % per CPU step
-    attn_block: int = 32
+    attn_block: int = ATTN_BLOCK  # query block of the banded attention (speed only; any value is exact)
     fusion: str = "highway"  # highway | separate | shared | cascade
     guidance_dropout: float = 0.3  # training: probability of zeroing all guidance channels
     steps: int = 8  # Euler steps at sampling
