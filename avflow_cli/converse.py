@@ -30,6 +30,7 @@ avatar next to the user's video, or next to the user's waveform where a turn has
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import tomllib
@@ -41,7 +42,9 @@ import numpy as np
 
 from avflow_cli import __version__
 from avflow_cli import constants as K
+from avflow_cli.checks import MAX_PAUSE_SECONDS, MAX_SEED, MAX_STEPS, MAX_TIMELINE_SECONDS, check_text
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.output import CONVERSATION_NAME, META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME, OutputFolder
 
 OUTPUT_KIND = "converse"
 DEFAULT_PAUSE = 0.3
@@ -73,6 +76,14 @@ class Dialogue:
     turns: list[Turn]
     seed: int = 0
     steps: int | None = None
+
+    @property
+    def inputs(self) -> list[Path]:
+        """Every file the conversation reads: an output may never be (or hold) one of them."""
+        files = [self.path]
+        for turn in self.turns:
+            files += [f for f in (turn.user, turn.video, turn.features) if f is not None]
+        return files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +119,12 @@ def _field_line(text: str, start: int | None, key: str) -> int | None:
         if re.match(rf"\s*(- )?{re.escape(key)}\s*[=:]", lines[i]):
             return i + 1
     return start
+
+
+def _is_pause(value: Any) -> bool:
+    """A pause is a finite number of seconds in [0, MAX_PAUSE_SECONDS] (not a bool, NaN or inf)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 <= value <= MAX_PAUSE_SECONDS)
 
 
 def load_dialogue(path: str | Path) -> Dialogue:
@@ -152,14 +169,15 @@ def load_dialogue(path: str | Path) -> Dialogue:
         return InputFileError(path, f"{where}turn {i}{f', field {key!r}' if key else ''}: {problem}")
 
     default_pause = data.get("pause", DEFAULT_PAUSE)
-    if not isinstance(default_pause, (int, float)) or isinstance(default_pause, bool) or default_pause < 0:
-        raise InputFileError(path, f"field 'pause': must be a number of seconds ≥ 0, got {default_pause!r}")
+    if not _is_pause(default_pause):
+        raise InputFileError(path, f"field 'pause': must be a number of seconds in [0, {MAX_PAUSE_SECONDS:g}], "
+                                   f"got {default_pause!r}")
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise InputFileError(path, f"field 'seed': must be an integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise InputFileError(path, f"field 'seed': must be an integer in [0, {MAX_SEED}], got {seed!r}")
     steps = data.get("steps")
-    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-        raise InputFileError(path, f"field 'steps': must be an integer ≥ 1, got {steps!r}")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS):
+        raise InputFileError(path, f"field 'steps': must be an integer in [1, {MAX_STEPS}], got {steps!r}")
     turns: list[Turn] = []
     for i, item in enumerate(raw, 1):
         if not isinstance(item, dict):
@@ -172,12 +190,16 @@ def load_dialogue(path: str | Path) -> Dialogue:
         turn = Turn(i, starts[i - 1] if i - 1 < len(starts) else None, pause=float(default_pause))
         if "pause" in item:
             p = item["pause"]
-            if not isinstance(p, (int, float)) or isinstance(p, bool) or p < 0:
-                raise fail(i, "pause", f"must be a number of seconds ≥ 0, got {p!r}")
+            if not _is_pause(p):
+                raise fail(i, "pause", f"must be a number of seconds in [0, {MAX_PAUSE_SECONDS:g}], got {p!r}")
             turn.pause = float(p)
         if "avatar" in item:
             if not isinstance(item["avatar"], str) or not item["avatar"].strip():
                 raise fail(i, "avatar", "must be non-empty text")
+            try:
+                check_text(item["avatar"], "the text")
+            except AvflowError as err:
+                raise fail(i, "avatar", str(err)) from None
             for key in ("video", "features", "channel"):
                 if key in item:
                     raise fail(i, key, "belongs to a user turn, not an avatar turn")
@@ -197,6 +219,10 @@ def load_dialogue(path: str | Path) -> Dialogue:
             if "channel" in item:
                 turn.channel = str(item["channel"])
         turns.append(turn)
+    pauses = sum(turn.pause for turn in turns)
+    if pauses > MAX_TIMELINE_SECONDS:
+        raise InputFileError(path, f"the pauses add up to {pauses:,.0f} s; a conversation is at most "
+                                   f"{MAX_TIMELINE_SECONDS:g} s")
     return Dialogue(path, turns, seed=seed, steps=steps)
 
 
@@ -279,6 +305,9 @@ def build_timeline(synth: Any, dialogue: Dialogue, *, face: str = "auto") -> Tim
                 user_frames.append((frame, frame + n, turn.video))
             spans.append(span)
         frame += n
+        if (frame + turn.pause * K.FPS) / K.FPS > MAX_TIMELINE_SECONDS:
+            raise AvflowError(f"{where}: the conversation reaches {frame / K.FPS + turn.pause:,.0f} s here; "
+                              f"at most {MAX_TIMELINE_SECONDS:g} s")
         gap = int(round(turn.pause * K.FPS))
         if gap:
             pieces_tok.append(silence_tokens(gap, source))
@@ -408,12 +437,10 @@ def converse(synth: Any, dialogue_path: str | Path, out_dir: str | Path, *, seed
              steps: int | None = None, token_extractor: str = "auto", face: str = "auto", preview: bool = True,
              force: bool = False) -> tuple[Path, dict[str, Any]]:
     """Generate the whole conversation into ``out_dir`` (atomically); returns it and its meta."""
-    from avflow_cli.audio.io import write_audio
-    from avflow_cli.fsutil import atomic_dir, check_output_dir
-
     dialogue = load_dialogue(dialogue_path)
     out_dir = Path(out_dir)
-    check_output_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=synth.reads)
+    # checked before any work; the dialogue and the user's recordings are inputs, never replaced
+    writer = OutputFolder(out_dir, kind=OUTPUT_KIND, force=force, protect=[*synth.reads, *dialogue.inputs])
     seed = dialogue.seed if seed is None else seed
     steps = dialogue.steps if steps is None else steps
     timings: dict[str, float] = {}
@@ -423,18 +450,18 @@ def converse(synth: Any, dialogue_path: str | Path, out_dir: str | Path, *, seed
     timings["participant"] = time.perf_counter() - start
     result = synth.synthesize_tokens(tl.tokens, participant=part, seed=seed, steps=steps)
     timings.update(result.timings)
-    with atomic_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=synth.reads) as tmp:
-        write_audio(tmp / "speech.wav", result.wav, result.sample_rate)
-        write_audio(tmp / "conversation.wav", conversation_audio(result.wav, tl.user_audio), result.sample_rate)
+    with writer as folder:
+        folder.write_audio(SPEECH_NAME, result.wav, result.sample_rate)
+        folder.write_audio(CONVERSATION_NAME, conversation_audio(result.wav, tl.user_audio), result.sample_rate)
         motion = result.motion_arrays(
             turn_speaker=np.array([s["speaker"] for s in tl.spans]),
             turn_frames=np.array([[s["start"], s["end"]] for s in tl.spans], dtype=np.int64),
             p_tokens=part.p_tokens, p_smirk=part.p_smirk)
-        np.savez_compressed(tmp / "motion.npz", **motion)
+        folder.write_npz(MOTION_NAME, **motion)
         preview_kind = "none"
         if preview:
             t0 = time.perf_counter()
-            preview_kind = write_conversation_preview(tmp / "preview.mp4", synth, result, tl)
+            preview_kind = write_conversation_preview(folder.file(PREVIEW_NAME), synth, result, tl)
             timings["preview"] = time.perf_counter() - t0
         meta = {
             "dialogue": str(Path(dialogue_path).resolve()), "seed": seed, "steps": result.steps, "temperature": synth.temperature, "fps": K.FPS,
@@ -443,7 +470,7 @@ def converse(synth: Any, dialogue_path: str | Path, out_dir: str | Path, *, seed
             "components": result.components, "preview": preview_kind, "timings_s": timings,
             "avflow_version": __version__,
         }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        folder.write_json(META_NAME, meta)
     return out_dir, meta
 
 

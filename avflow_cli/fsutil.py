@@ -12,6 +12,13 @@ with its own kind. Anything else — a regular file, a user's folder, another ki
 folder, a symbolic link — is refused unless ``force``. Never replaced, even with ``force``: the
 folders the job reads (``protect``: its model and components, or anything holding them, or any
 unmarked part of them), and the current and home folders or any folder above them.
+
+``force`` never wipes a folder: an existing folder that is not of the job's own kind (a user's
+folder, another kind of output) keeps everything but the entries the job writes, which are
+replaced one by one (:func:`atomic_dir`'s merge). Only a folder of the job's own kind is
+replaced as a whole, and not even that when the job names the files it owns (``owned``): then
+those names are replaced and the rest of the folder (a user's ``face.mp4``) is kept.
+Output files follow the same rule (:func:`check_output_file`).
 """
 
 from __future__ import annotations
@@ -208,15 +215,20 @@ def check_output_dir(
 
 @contextlib.contextmanager
 def atomic_dir(
-    path: str | Path, *, kind: str = "output", force: bool = False, protect: Iterable[str | Path | None] = ()
+    path: str | Path, *, kind: str = "output", force: bool = False, protect: Iterable[str | Path | None] = (),
+    owned: Iterable[str] | None = None,
 ) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``path`` as a whole when the block succeeds.
+    """Yield a temporary folder whose entries land at ``path`` when the block succeeds.
 
     The folder gets the :data:`OUTPUT_MARKER` of ``kind``; :func:`check_output_dir` decides
-    (before anything is written, and again before the swap) whether ``path`` may be replaced.
+    (before anything is written, and again before the commit) whether ``path`` may be written.
+    A missing path, or a folder of ``kind`` when ``owned`` is None, is replaced as a whole; any
+    other existing folder only has the entries written here (and stale ``owned`` names)
+    replaced: see the module docstring.
     """
     path = Path(path)
     protect = [p for p in protect if p is not None]
+    owned = None if owned is None else list(owned)
     check_output_dir(path, kind=kind, force=force, protect=protect)
     ensure_writable_dir(path.parent)
     _clean_once(path.parent)
@@ -225,15 +237,72 @@ def atomic_dir(
         (tmp / OUTPUT_MARKER).write_text(kind + "\n")
         yield tmp
         _share_like_a_new_file(tmp, is_dir=True)
-        if path.exists() or path.is_symlink():
-            check_output_dir(path, kind=kind, force=force, protect=protect)  # it may have changed meanwhile
-            old = path.with_name(f"{_temp_prefix(path.name)}old.tmp")
-            _remove(old)
-            os.replace(path, old)
+        if not (path.exists() or path.is_symlink()):
             os.replace(tmp, path)
-            _remove(old)
-        else:
-            os.replace(tmp, path)
+            return
+        check_output_dir(path, kind=kind, force=force, protect=protect)  # it may have changed meanwhile
+        if path.is_dir() and not path.is_symlink() and (owned is not None or output_kind(path) != kind):
+            _merge_into(tmp, path, owned or ())
+        else:  # our own folder, as a whole; or (forced) a file or link, never what a link points to
+            _swap(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _swap(new: Path, path: Path) -> None:
+    """Put ``new`` at ``path``, removing what was there (a file, a link, a folder of our own)."""
+    old = path.with_name(f"{_temp_prefix(path.name)}old.tmp")
+    _remove(old)
+    os.replace(path, old)
+    os.replace(new, path)
+    _remove(old)
+
+
+def _merge_into(staged: Path, path: Path, owned: Iterable[str]) -> None:
+    """Move each entry of ``staged`` into the existing folder ``path``, replacing only same-named
+    entries (each rename atomic); remove the ``owned`` names this run did not write (an old
+    preview), and nothing else. The names ``owned`` lists come last, in its order (meta.json last
+    marks the set complete), then the marker."""
+    owned = list(owned)
+    rank = {name: i for i, name in enumerate(owned)}
+    entries = sorted((e for e in staged.iterdir() if e.name != OUTPUT_MARKER),
+                     key=lambda e: (e.name in rank, rank.get(e.name, 0), e.name))
+    for entry in entries:
+        target = path / entry.name
+        if target.is_dir() and not target.is_symlink() or entry.is_dir():
+            if target.exists() or target.is_symlink():
+                _swap(entry, target)
+            else:
+                os.replace(entry, target)
+        else:
+            os.replace(entry, target)
+    written = {e.name for e in entries}
+    for name in owned:
+        if name not in written:
+            _remove(path / name)
+    os.replace(staged / OUTPUT_MARKER, path / OUTPUT_MARKER)
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def check_output_file(path: str | Path, *, force: bool = False, protect: Iterable[str | Path | None] = ()) -> Path:
+    """Raise a one-line :class:`AvflowError` unless a new file may be written at ``path``.
+
+    Refused even with ``force``: a path that is (or, through a link, points to) one of the files
+    or folders the job reads (``protect``), or lies inside a folder it reads; an existing folder.
+    Without ``force``: any existing entry. Nothing is created; returns ``path``.
+    """
+    path = Path(path)
+    target = path.resolve()
+    for item in protect:
+        if item is None:
+            continue
+        guarded = Path(item).resolve()
+        if target == guarded or (Path(item).is_dir() and _contains(guarded, target)):
+            what = "is" if target == guarded else "is inside"
+            raise AvflowError(f"{path}: {what} {item}, which this command reads; choose another output name")
+    if path.is_dir() and not path.is_symlink():
+        raise AvflowError(f"{path}: is a folder; name the file to write (e.g. {path / 'video.mp4'})")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise AvflowError(f"{path}: exists; choose a new name or pass --force to replace it")
+    return path

@@ -348,27 +348,22 @@ class ListenSession:
 # ---------------------------------------------------------------------------------------------
 def write_stream(synth: Any, chunks: Iterator[StreamChunk], out_dir: Any, *, meta: dict[str, Any],
                  force: bool = False, on_chunk: Any = None) -> tuple[Any, StreamStats]:
-    """Append each chunk's audio to ``speech.wav`` as it arrives (inside the output's temporary
-    folder, renamed into place at the end: a killed stream leaves nothing half-written), then
-    write ``motion.npz`` and ``meta.json``. ``on_chunk(chunk)`` sees every chunk (progress)."""
-    import json
+    """Append each chunk's audio to ``speech.wav`` as it arrives (inside the output's staging
+    folder, committed at the end by :class:`avflow_cli.output.OutputFolder`: a killed stream
+    leaves nothing half-written), then write ``motion.npz`` and ``meta.json``.
+    ``on_chunk(chunk)`` sees every chunk (progress)."""
     from pathlib import Path
 
-    import soundfile as sf
-
     from avflow_cli import __version__
-    from avflow_cli.fsutil import atomic_dir
+    from avflow_cli.output import META_NAME, MOTION_NAME, OutputFolder
+    from avflow_cli.synth import OUTPUT_KIND
 
     out_dir = Path(out_dir)
     parts: dict[str, list[np.ndarray]] = {"face": [], "head_latent": [], "mel": [], "head_pose": []}
-    from avflow_cli.synth import OUTPUT_KIND as kind
-    with atomic_dir(out_dir, kind=kind, force=force, protect=getattr(synth, "reads", [])) as tmp:
-        with sf.SoundFile(str(tmp / "speech.wav"), "w", samplerate=synth.vocoder.sample_rate, channels=1,
-                          subtype="PCM_16", format="WAV") as wav_file:
+    with OutputFolder(out_dir, kind=OUTPUT_KIND, force=force, protect=getattr(synth, "reads", [])) as folder:
+        with folder.audio_stream(synth.vocoder.sample_rate) as speech:
             for chunk in chunks:
-                if len(chunk.wav):
-                    wav_file.write(np.clip(chunk.wav, -1.0, 1.0))
-                    wav_file.flush()
+                speech.append(chunk.wav)
                 for key in ("face", "head_latent", "mel"):
                     parts[key].append(getattr(chunk, key))
                 if chunk.head_pose is not None:
@@ -378,7 +373,7 @@ def write_stream(synth: Any, chunks: Iterator[StreamChunk], out_dir: Any, *, met
         stats: StreamStats = synth.last_stream
         motion = {k: np.concatenate(v) for k, v in parts.items() if v}
         motion["fps"] = np.float64(K.FPS)
-        np.savez_compressed(tmp / "motion.npz", **motion)
+        folder.write_npz(MOTION_NAME, **motion)
         meta = {**meta, "fps": K.FPS, "sample_rate": synth.vocoder.sample_rate, "frames": stats.frames,
                 "seconds": stats.samples / synth.vocoder.sample_rate, "components": synth.components,
                 "stream": {"schedule": stats.schedule, "time_to_first_audio_s": stats.first_audio_s,
@@ -386,5 +381,5 @@ def write_stream(synth: Any, chunks: Iterator[StreamChunk], out_dir: Any, *, met
                            "real_time_factor": stats.real_time_factor(synth.vocoder.sample_rate), "chunks": stats.chunks,
                            **stats.extra},
                 "preview": "none (streamed)", "avflow_version": __version__}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        folder.write_json(META_NAME, meta)
     return out_dir, stats

@@ -13,6 +13,7 @@ its quadratic text encoder never sees more than one sentence.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -25,9 +26,11 @@ import torch
 
 from avflow_cli import __version__
 from avflow_cli import constants as K
+from avflow_cli.checks import check_steps, check_temperature, check_text
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
-from avflow_cli.fsutil import atomic_dir, check_output_dir, output_kind
+from avflow_cli.fsutil import check_output_dir, output_kind
+from avflow_cli.output import META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME, OutputFolder
 
 if TYPE_CHECKING:  # pragma: no cover
     from avflow_cli.participant import Participant
@@ -119,6 +122,12 @@ def text_problems(texts: list[str]) -> list[str | None]:
     from avflow_cli.text import phonemes_to_ids, text_to_phonemes
 
     problems: list[str | None] = [None if split_sentences(t) else "empty text: nothing to synthesize" for t in texts]
+    for i, t in enumerate(texts):
+        try:
+            check_text(t)
+        except AvflowError as err:
+            problems[i] = str(err)
+    texts = [t if problems[i] is None else "" for i, t in enumerate(texts)]
     sentences = [(i, s) for i, t in enumerate(texts) for s in split_sentences(t)]
     for (i, sentence), phonemes in zip(sentences, text_to_phonemes([s for _, s in sentences]), strict=True):
         if problems[i] is None:
@@ -212,6 +221,29 @@ def find_face_decoder(model_dir: Path) -> Path | None:
     return find_frame_source(model_dir)
 
 
+def check_lines_dir(out_dir: str | Path, *, force: bool = False, protect: Any = ()) -> Path:
+    """Refuse (one line) a ``--file`` output folder: one that is or holds an input (even with
+    ``force``), a file, or (without ``force``) a folder holding anything but synth outputs;
+    a missing or empty folder, or one of earlier line outputs, is fine. Writes nothing."""
+    out_dir = Path(out_dir)
+    target = out_dir.resolve()
+    for item in protect:
+        if item is not None and (target == Path(item).resolve() or Path(item).resolve().is_relative_to(target)):
+            raise AvflowError(f"{out_dir}: holds {item}, which this command reads; choose another output folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise AvflowError(f"{out_dir}: exists and is a file; with --file, -o names a folder of outputs, one per line")
+    if out_dir.is_dir() and not force:
+        from avflow_cli.fsutil import clean_stale_temporaries
+
+        clean_stale_temporaries(out_dir)
+        foreign = sorted(p.name for p in out_dir.iterdir() if output_kind(p) != OUTPUT_KIND)
+        if foreign:
+            raise AvflowError(f"{out_dir}: holds {foreign[0]!r}{f' and {len(foreign) - 1} more' if len(foreign) > 1 else ''}, "
+                              "not written by avflow synth; choose a new folder or pass --force to add the line "
+                              "outputs beside them")
+    return out_dir
+
+
 class Synthesizer:
     """Text to speech, face codes and head pose with a trained AV-Flow model.
 
@@ -233,8 +265,6 @@ class Synthesizer:
     ) -> None:
         """``temperature`` scales AV-Flow's starting noise in every path (offline, streaming,
         listening); None keeps the model's own (config.json ``model.temperature``)."""
-        from avflow_cli.models.config import check_temperature
-
         self.model_dir = resolve_model_dir(model)
         if not (self.model_dir / "config.json").is_file():
             hint = " (run `make demo` or `avflow demo` to build the demo model)" if self.model_dir == DEMO_MODEL_DIR else ""
@@ -290,9 +320,9 @@ class Synthesizer:
     # ------------------------------------------------------------------------------------------
     def text_to_tokens(self, text: str, *, seed: int = 0, speed: float = 1.0, progress: Progress | None = None) -> np.ndarray:
         """Token logits (T, 29) at FPS for ``text``, sentence by sentence."""
-        if speed <= 0:
-            raise AvflowError(f"--speed must be positive, got {speed}")
-        sentences = split_sentences(text)
+        if not (math.isfinite(speed) and speed > 0):
+            raise AvflowError(f"--speed must be a finite positive number, got {speed}")
+        sentences = split_sentences(check_text(text, limit=None))  # the length limit is the caller's (CLI, server)
         if not sentences:
             raise AvflowError("empty text: nothing to synthesize")
         parts = []
@@ -327,9 +357,7 @@ class Synthesizer:
         from avflow_cli.models.inference import generate
 
         timings: dict[str, float] = {}
-        steps = self.model.config.steps if steps is None else int(steps)  # None: the model's own count
-        if steps < 1:
-            raise AvflowError(f"--steps must be at least 1, got {steps}")
+        steps = self.model.config.steps if steps is None else check_steps(int(steps))  # None: the model's own count
         tokens, p_tokens, p_smirk = self.guidance_inputs(np.asarray(tokens, np.float32), participant)
         with torch.inference_mode():
             start = time.perf_counter()
@@ -428,9 +456,7 @@ class Synthesizer:
         t0 = time.perf_counter()
         if (text is None) == (tokens is None):
             raise AvflowError("stream needs text or tokens (exactly one)")
-        steps = self.model.config.steps if steps is None else int(steps)
-        if steps < 1:
-            raise AvflowError(f"--steps must be at least 1, got {steps}")
+        steps = self.model.config.steps if steps is None else check_steps(int(steps))
         chunk = DEFAULT_CHUNK if chunk_frames is None else int(chunk_frames)
         if chunk < 1:
             raise AvflowError(f"--chunk-frames must be at least 1, got {chunk}")
@@ -473,19 +499,18 @@ class Synthesizer:
     def save(self, result: SynthesisResult, out_dir: str | Path, *, preview: bool = True, force: bool = False) -> Path:
         """Write speech.wav, motion.npz, meta.json (+ preview.mp4) into ``out_dir`` atomically.
 
-        ``out_dir`` is replaced as a whole; see :meth:`check_output` for what may be replaced.
+        See :meth:`check_output` for what may be written, and :mod:`avflow_cli.output` for how
+        (only these files are replaced; a user's other files stay).
         """
-        from avflow_cli.audio.io import write_audio
         from avflow_cli.preview import write_preview
 
-        out_dir = Path(out_dir)
-        with atomic_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=self.reads) as tmp:
-            write_audio(tmp / "speech.wav", result.wav, result.sample_rate)
-            np.savez_compressed(tmp / "motion.npz", **result.motion_arrays())
+        with OutputFolder(out_dir, kind=OUTPUT_KIND, force=force, protect=self.reads) as folder:
+            folder.write_audio(SPEECH_NAME, result.wav, result.sample_rate)
+            folder.write_npz(MOTION_NAME, **result.motion_arrays())
             preview_kind = "none"
             if preview:
                 start = time.perf_counter()
-                preview_kind = write_preview(tmp / "preview.mp4", result, self.face_decoder_path)
+                preview_kind = write_preview(folder.file(PREVIEW_NAME), result, self.face_decoder_path)
                 result.timings["preview"] = time.perf_counter() - start
             meta = {
                 "text": result.text,
@@ -505,16 +530,16 @@ class Synthesizer:
             }
             if result.participant is not None:  # which participant path ran (tokens, face), and warnings
                 meta["participant"] = result.participant
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        return out_dir
+            folder.write_json(META_NAME, meta)
+        return Path(out_dir)
 
     def is_done(self, out_dir: str | Path, text: str, *, seed: int = 0, steps: int | None = None, speed: float = 1.0) -> bool:
         """True when ``out_dir`` is a complete synth output of this model for the same text and settings."""
         out_dir = Path(out_dir)
-        if output_kind(out_dir) != OUTPUT_KIND or not (out_dir / "speech.wav").is_file():
+        if output_kind(out_dir) != OUTPUT_KIND or not (out_dir / SPEECH_NAME).is_file():
             return False
         try:
-            meta = json.loads((out_dir / "meta.json").read_text())
+            meta = json.loads((out_dir / META_NAME).read_text())
         except (OSError, json.JSONDecodeError):
             return False
         steps = self.model.config.steps if steps is None else int(steps)
@@ -540,8 +565,7 @@ class Synthesizer:
         for problem, number in zip(text_problems(lines), numbers, strict=True):
             if problem is not None:
                 raise AvflowError(f"{where}line {number}: {problem}")
-        if out_dir.exists() and not out_dir.is_dir():
-            raise AvflowError(f"{out_dir}: exists and is a file; -o names a folder of outputs, one per line")
+        check_lines_dir(out_dir, force=force, protect=[*self.reads, source])
         targets = []
         for i, line in enumerate(lines, start=1):
             slug = re.sub(r"[^a-z0-9]+", "-", line.lower()).strip("-")[:40] or "line"

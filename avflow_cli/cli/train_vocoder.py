@@ -54,8 +54,11 @@ def vocoder_command(
     from avflow_cli.audio.distill import DistillSettings, evaluate_student, train_student
     from avflow_cli.audio.student_vocoder import shipped_student_dir  # noqa: F401  (import check)
     from avflow_cli.console import progress
+    from avflow_cli.checks import check_finite, check_lr
     from avflow_cli.errors import AvflowError
 
+    check_lr(lr)  # before any data is written: NaN or inf would train (and save) NaN weights
+    check_finite(max_minutes, "--max-minutes", positive=True)
     for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--segment", segment),
                         ("--sentences-per-voice", sentences_per_voice), ("--eval-sentences", eval_sentences)):
         if value < 1:
@@ -64,8 +67,6 @@ def vocoder_command(
         from avflow_cli.synth import resolve_model_dir
 
         gta_model = resolve_model_dir(gta_model)
-    if lr <= 0:
-        raise AvflowError(f"--lr must be positive, got {lr}")
     settings = DistillSettings(steps=steps, batch=batch_size, segment=segment, lr=lr,
                                sentences_per_voice=sentences_per_voice, lr_final=min(lr, 5e-5))
     with progress() as bar:

@@ -25,19 +25,10 @@ from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from avflow_cli import constants as K
+from avflow_cli.checks import TEMPERATURE_MAX, check_temperature  # noqa: F401  (imported from here too)
 from avflow_cli.errors import AvflowError, InputFileError
 
 ATTN_BLOCK = 32  # default query block of the banded attention: 3–5 % faster per CPU step than 64
-
-TEMPERATURE_MAX = 2.0  # sampling noise scale beyond this is far outside what a flow was trained on
-
-
-def check_temperature(temperature: float, name: str = "--temperature") -> float:
-    """``temperature`` as a float in [0, TEMPERATURE_MAX]; a one-line error naming ``name`` otherwise."""
-    value = float(temperature)
-    if not 0.0 <= value <= TEMPERATURE_MAX:  # also refuses NaN
-        raise AvflowError(f"{name} must be in [0, {TEMPERATURE_MAX:g}], got {temperature}")
-    return value
 
 PRESETS = ("tiny", "small", "base", "release")
 FUSION_VARIANTS = ("highway", "separate", "shared", "cascade")

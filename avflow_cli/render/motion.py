@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from avflow_cli import constants as K
-from avflow_cli.errors import InputFileError
+from avflow_cli.checks import check_frames
+from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.npzfile import npz_shapes, read_npz
 
 __all__ = ["Motion", "load_motion", "LAYOUT_HELP"]
 
@@ -63,26 +65,32 @@ def load_motion(path: str | Path) -> Motion:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "file not found (a motion.npz written by `avflow synth` or in the same layout)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise InputFileError(path, f"not a readable .npz file ({err})") from err
-    if "face" not in arrays:
+    shapes = npz_shapes(path)  # headers only: a small file may claim millions of frames
+    if "face" not in shapes:
         raise InputFileError(path, f"has no 'face' array; expected {LAYOUT_HELP}")
+    fps = K.FPS
+    if "fps" in shapes:
+        raw = read_npz(path, keys=["fps"], max_elements=1).get("fps")
+        try:
+            fps = float(np.asarray(raw).reshape(()))
+        except (TypeError, ValueError) as err:
+            raise InputFileError(path, f"'fps' must be one number, got shape {shapes['fps'][0]}") from err
+        if not np.isfinite(fps) or fps <= 0:
+            raise InputFileError(path, f"'fps' must be positive, got {fps}")
+    face_shape = shapes["face"][0]
+    if len(face_shape) == 2:
+        try:
+            check_frames(face_shape[0], fps, "'face'")
+        except AvflowError as err:
+            raise InputFileError(path, str(err)) from None
+    keys = ["face", "head_pose", "head_R", "head_t"]
+    frames = face_shape[0] if face_shape else 1
+    arrays = read_npz(path, keys=keys, max_elements=max(1, frames) * 4096)
     face = arrays["face"]
     if face.ndim != 2 or face.shape[0] < 1 or face.shape[1] < 1 or face.dtype.kind not in "fiu":
         raise InputFileError(path, f"'face' must be a non-empty (T, F) number array, got {face.shape} {face.dtype}")
     if not np.isfinite(face).all():
         raise InputFileError(path, "'face' contains NaN or Inf")
-    fps = K.FPS
-    if "fps" in arrays:
-        try:
-            fps = float(np.asarray(arrays["fps"]).reshape(()))
-        except (TypeError, ValueError) as err:
-            raise InputFileError(path, f"'fps' must be one number, got shape {arrays['fps'].shape}") from err
-        if not np.isfinite(fps) or fps <= 0:
-            raise InputFileError(path, f"'fps' must be positive, got {fps}")
     pose = None
     if "head_pose" in arrays:
         pose = np.asarray(arrays["head_pose"], dtype=np.float64)

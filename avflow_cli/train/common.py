@@ -86,7 +86,7 @@ def check_train_config(cfg: Any, *, windows: bool = True) -> Any:
     ``windows``: the run reads fixed-length windows (AV-Flow, head VAE), so ``segment_frames``
     must be positive; text-to-tokens reads whole utterances when it is 0.
     """
-    from avflow_cli.cli.checks import MAX_SEED
+    from avflow_cli.checks import MAX_SEED
 
     def bad(key: str, rule: str) -> AvflowError:
         return AvflowError(f"train.{key} must be {rule}, got {getattr(cfg, key)!r}")

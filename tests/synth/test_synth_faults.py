@@ -63,7 +63,8 @@ def test_line_folder_collision_with_user_data_is_refused_first(tiny_model: Path,
     (out / "002-how-are-you").mkdir(parents=True)
     (out / "002-how-are-you" / "mine.txt").write_text("x")
     result = _synth_file(tiny_model, lines, out)
-    assert result.exit_code == 2 and "holds files avflow did not write" in result.output, result.output
+    assert result.exit_code == 2 and "holds '002-how-are-you'" in result.output, result.output
+    assert "not written by avflow synth" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["002-how-are-you"]  # line 1 was not synthesized either
 
 

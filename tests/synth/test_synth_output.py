@@ -61,7 +61,8 @@ def test_user_folder_is_refused_unless_force(tiny_model: Path, tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]
     forced = _synth(tiny_model, out, "--force")
     assert forced.exit_code == 0, forced.output
-    assert not (out / "chapter1.tex").exists() and (out / "meta.json").is_file()
+    # --force writes avflow's files into the folder; it never wipes the user's
+    assert (out / "chapter1.tex").read_text() == "precious" and (out / "meta.json").is_file()
 
 
 def test_empty_folder_is_used(tiny_model: Path, tmp_path: Path) -> None:
