@@ -114,3 +114,13 @@ def test_cli_import_release(download: Path, tmp_path: Path) -> None:
     assert "avflow" in res.output and (tmp_path / "models" / "release_import.json").is_file()
     res = CliRunner().invoke(app, ["import", "release", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and "not a directory" in res.output
+
+
+def test_object_array_statistics_are_refused_without_unpickling(download: Path, tmp_path: Path) -> None:
+    """A pickled object array in place of a statistics .npy: one line, nothing unpickled, nothing written."""
+    stats = download / "50h_dataset" / "headpose" / "headpose_normstats" / "head_qvec_mean.npy"
+    np.save(stats, np.array([{"payload": 1}] * 4, dtype=object), allow_pickle=True)
+    res = CliRunner().invoke(app, ["import", "release", str(download), "-o", str(tmp_path / "models"), "--no-verify"])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and "holds Python objects" in lines[0], res.output
+    assert not (tmp_path / "models" / "head_vae").exists()

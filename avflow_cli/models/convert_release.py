@@ -21,6 +21,7 @@ from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.models.config import AVFlowConfig, HeadVAEConfig, avflow_preset
 from avflow_cli.models.registry import check_state_dict, save_model_dir
+from avflow_cli.npzfile import read_npy
 
 PREFIX = "diffusion_module."
 
@@ -161,7 +162,10 @@ def read_head_stats(stats_dir: str | Path) -> tuple[list[float], list[float]]:
         path = stats_dir / name
         if not path.is_file():
             raise InputFileError(path, "missing head-pose statistics file (headpose/headpose_normstats/)")
-        arrays.append(np.load(path).astype(np.float64).reshape(-1))
+        values = read_npy(path, max_elements=16)  # plain numbers only: an object array is refused, never unpickled
+        if values.dtype.kind not in "fiu":
+            raise InputFileError(path, f"head-pose statistics must be numbers, got {values.dtype}")
+        arrays.append(values.astype(np.float64).reshape(-1))
     qm, qs, tm, ts = arrays
     if len(qm) != 4 or len(qs) != 4 or len(tm) != 3 or len(ts) != 3:
         raise InputFileError(stats_dir, "head stats must hold 4 quaternion and 3 translation values")

@@ -1,0 +1,38 @@
+"""``avflow train vocoder``: nonsense learning rates and time limits are refused before any data
+is written, and non-finite weights are never saved as a student."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from avflow_cli.audio.student_vocoder import StudentConfig, StudentGenerator, save_student
+from avflow_cli.cli.main import app
+from avflow_cli.errors import AvflowError
+
+
+@pytest.mark.parametrize(("option", "value", "words"), [
+    ("--lr", "nan", "--lr must be a finite positive number, got nan"),
+    ("--lr", "inf", "--lr must be a finite positive number, got inf"),
+    ("--lr", "0", "--lr must be a finite positive number, got 0.0"),
+    ("--max-minutes", "-1", "--max-minutes must be a finite positive number, got -1.0"),
+    ("--max-minutes", "nan", "--max-minutes must be a finite positive number, got nan"),
+])
+def test_bad_values_are_refused_before_anything_is_written(tmp_path: Path, option: str, value: str, words: str) -> None:
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "vocoder", "-o", str(out), option, value, "--no-evaluate"])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and words in lines[0], res.output
+    assert not out.exists()
+
+
+def test_non_finite_weights_are_never_saved(tmp_path: Path) -> None:
+    model = StudentGenerator(StudentConfig())
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(AvflowError, match="not saved: the student's weights are not finite"):
+        save_student(model, tmp_path / "student")
+    assert not (tmp_path / "student").exists()
