@@ -59,6 +59,7 @@ def vocoder_command(
 
     check_lr(lr)  # before any data is written: NaN or inf would train (and save) NaN weights
     check_finite(max_minutes, "--max-minutes", positive=True)
+    _check_run_dir(out, resume)
     for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--segment", segment),
                         ("--sentences-per-voice", sentences_per_voice), ("--eval-sentences", eval_sentences)):
         if value < 1:
@@ -89,6 +90,21 @@ def vocoder_command(
                       f"student {q['wer_student']:.3f} → {verdict} the bar (≤ teacher + {q['margin']:.2f}); "
                       f"real-time factor teacher {q['rtf_teacher']:.3f}, student {q['rtf_student']:.3f} "
                       f"({q['threads']} threads)", soft_wrap=True)
+
+
+def _check_run_dir(out: Path, resume: bool) -> None:
+    """A new run goes into a missing or empty folder, or one holding only a vocoder run's own
+    entries (a run killed before its first checkpoint): never into a user's folder."""
+    from avflow_cli.audio.distill import CHECKPOINT, DATA_DIR, LOG_FILE, STUDENT_DIR
+    from avflow_cli.errors import AvflowError
+
+    if resume or not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir()
+                     if p.name not in {CHECKPOINT, DATA_DIR, LOG_FILE, STUDENT_DIR} and not p.name.startswith("."))
+    if foreign:
+        raise AvflowError(f"{out}: holds files that are not a vocoder run's ({', '.join(foreign[:3])}); "
+                          "choose a new --out")
 
 
 def register(app: typer.Typer) -> None:

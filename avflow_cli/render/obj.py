@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from avflow_cli.errors import InputFileError
+from avflow_cli.npzfile import READ_ERRORS
 
 __all__ = ["Topology", "read_obj"]
 
@@ -42,7 +43,7 @@ class Topology:
             with np.load(path, allow_pickle=False) as z:
                 topo = cls(z["v"].astype(np.float32), z["vt"].astype(np.float32), z["vi"].astype(np.int64),
                            z["vti"].astype(np.int64))
-        except (OSError, ValueError, KeyError) as err:
+        except READ_ERRORS as err:  # a damaged archive too (BadZipFile, a bad CRC)
             raise InputFileError(path, f"not a mesh topology file ({err})") from err
         topo.check(path)
         return topo

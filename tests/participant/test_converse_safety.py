@@ -83,3 +83,30 @@ def test_undecodable_text_is_refused(session: Path) -> None:
     (session / "d.yaml").write_text('turns:\n  - avatar: "Hi \\udcff there."\n')
     with pytest.raises(AvflowError, match="turn 1, field 'avatar'.*lone surrogate"):
         load_dialogue(session / "d.yaml")
+
+
+@pytest.mark.parametrize(("fps", "words"), [(1e-6, "fps 1e-06 is outside"), (float("nan"), "fps nan is outside"),
+                                            (1.0, "4,000 frames at 1 fps")])
+def test_participant_features_spanning_unbounded_time_are_refused(tmp_path: Path, fps: float, words: str) -> None:
+    """Features are resampled onto avflow's timeline: 10 rows at 1e-6 fps would be 10^7 s of it."""
+    import numpy as np
+
+    from avflow_cli.participant import read_features_file
+
+    rows = 4_000 if fps == 1.0 else 10
+    np.savez(tmp_path / "f.npz", features=np.zeros((rows, 56), np.float32), fps=np.float64(fps))
+    with pytest.raises(AvflowError, match=words):
+        read_features_file(tmp_path / "f.npz", 56)
+
+
+def test_damaged_or_pickled_feature_files_are_one_line(tmp_path: Path) -> None:
+    import numpy as np
+
+    from avflow_cli.participant import read_features_file
+
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(AvflowError, match="not a readable .npz file"):
+        read_features_file(tmp_path / "cut.npz", 56)
+    np.save(tmp_path / "obj.npy", np.array([object()] * 2, dtype=object), allow_pickle=True)
+    with pytest.raises(AvflowError, match="holds Python objects"):
+        read_features_file(tmp_path / "obj.npy", 56)

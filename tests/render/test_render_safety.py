@@ -121,3 +121,19 @@ def test_an_object_array_is_refused_without_unpickling(demo_out: Path, tmp_path:
     np.savez(evil, face=np.array([{"a": 1}] * 3, dtype=object))
     res = _run(str(evil), "-o", str(tmp_path / "v.mp4"), "--decoder", str(demo_out / "face_decoder.npz"))
     assert "holds Python objects" in _one_error(res)
+
+
+def test_a_damaged_decoder_or_mesh_is_one_line(demo_out: Path, tmp_path: Path) -> None:
+    """Every npz render reads: the demo face decoder and an avatar's topology.npz."""
+    from avflow_cli.render.obj import Topology
+
+    decoder = tmp_path / "face_decoder.npz"
+    decoder.write_bytes((demo_out / "face_decoder.npz").read_bytes()[:300])
+    res = _run(str(demo_out), "-o", str(tmp_path / "v.mp4"), "--decoder", str(decoder))
+    assert "not a demo face decoder" in _one_error(res)
+    np.savez(tmp_path / "whole.npz", v=np.zeros((3, 3)), vt=np.zeros((3, 2)), vi=np.zeros((1, 3), int),
+             vti=np.zeros((1, 3), int))
+    (tmp_path / "topology.npz").write_bytes((tmp_path / "whole.npz").read_bytes()[:-30])  # truncated: BadZipFile
+    with pytest.raises(Exception, match="not a mesh topology file") as err:
+        Topology.load_npz(tmp_path / "topology.npz")
+    assert type(err.value).__name__ == "InputFileError"

@@ -36,3 +36,14 @@ def test_non_finite_weights_are_never_saved(tmp_path: Path) -> None:
     with pytest.raises(AvflowError, match="not saved: the student's weights are not finite"):
         save_student(model, tmp_path / "student")
     assert not (tmp_path / "student").exists()
+
+
+def test_a_users_folder_is_not_a_run_directory(tmp_path: Path) -> None:
+    out = tmp_path / "papers"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "table.csv").write_text("mine")
+    (out / "draft.tex").write_text("mine")
+    res = CliRunner().invoke(app, ["train", "vocoder", "-o", str(out), "--no-evaluate"])
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and "not a vocoder run's (draft.tex)" in lines[0], res.output
+    assert sorted(p.name for p in out.rglob("*")) == ["data", "draft.tex", "table.csv"]
