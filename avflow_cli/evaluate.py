@@ -33,6 +33,7 @@ from avflow_cli.console import err_console, progress
 from avflow_cli.data.verify import check_shards_readable
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path
+from avflow_cli.npzfile import READ_ERRORS
 from avflow_cli.metrics.beat import BEAT_SIGMA_S, bc_e, bc_h
 from avflow_cli.metrics.diversity import MomentStats, quat_to_rotvec_deg
 from avflow_cli.metrics.face_decoder import MouthDecoder, find_mouth_decoder, load_mouth_decoder
@@ -354,7 +355,7 @@ def _load_cached(out_dir: Path, clip_id: str, key: str) -> tuple[dict[str, Any],
         rec = json.loads(jpath.read_text())
         with np.load(npath) as z:
             stats = {k: z[k] for k in z.files}
-    except (OSError, ValueError, json.JSONDecodeError):
+    except (*READ_ERRORS, json.JSONDecodeError):
         return None  # a damaged cache entry is recomputed
     return (rec, stats) if rec.get("key") == key else None
 

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from avflow_cli.audio.student_vocoder import QUALITY_FILE, StudentConfig, StudentGenerator, load_student, save_student
 from avflow_cli.constants import HOP_LENGTH, N_MELS, SAMPLE_RATE
 from avflow_cli.errors import AvflowError
+from avflow_cli.npzfile import read_npy
 
 HELD_OUT = 30  # last three Harvard lists: the unseen test sentences
 VOICES = ("slt", "rms", "awb")
@@ -130,7 +131,7 @@ def build_pairs(
 
         def load(p: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
             if p.suffix.lower() == ".npy":
-                mel = torch.as_tensor(np.load(p), dtype=torch.float32)
+                mel = torch.as_tensor(read_npy(p), dtype=torch.float32)  # no pickles; damaged: one line
                 if mel.ndim != 2 or mel.shape[1] != N_MELS:
                     raise AvflowError(f"{p}: expected a log-mel array (T, {N_MELS}), got {tuple(mel.shape)}")
                 return mel, None

@@ -202,7 +202,9 @@ def demo(
         raise AvflowError(f"--minutes must be positive, got {settings.minutes}")
     paths = run_demo(out, settings)
     console.rule("demo finished")
-    for name in ("speech.wav", "motion.npz", "preview.mp4", "meta.json"):
+    from avflow_cli.output import META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME
+
+    for name in (SPEECH_NAME, MOTION_NAME, PREVIEW_NAME, META_NAME):
         path = paths.synth / name
         if path.exists():
             console.print(f"{name:12s} {path}", highlight=False)

@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.npzfile import READ_ERRORS
 from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript", ".jit")
@@ -138,7 +139,7 @@ def load_mouth_decoder(path: str | Path) -> MouthDecoder:
                 dec = linear_decoder(z["W"], z["b"], lip=lip, smile=smile)
                 dec.path = str(path)
                 return dec
-    except (OSError, ValueError) as err:
+    except READ_ERRORS as err:  # a damaged archive too (BadZipFile, a bad CRC)
         raise InputFileError(path, f"not a readable .npz ({err})") from err
     return _demo_decoder(path)
 

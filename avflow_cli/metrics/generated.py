@@ -28,10 +28,8 @@ import numpy as np
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_dir
-
-MOTION_NAME = "motion.npz"
-SPEECH_NAME = "speech.wav"
-META_NAME = "meta.json"
+from avflow_cli.npzfile import READ_ERRORS
+from avflow_cli.output import META_NAME, MOTION_NAME, SPEECH_NAME  # noqa: F401  (the GEN layout's names)
 
 
 @dataclass
@@ -70,7 +68,7 @@ def load_prediction(clip_dir: str | Path) -> ClipPrediction:
     try:
         with np.load(motion_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as err:
+    except READ_ERRORS as err:  # a damaged archive too (BadZipFile, a bad CRC)
         raise InputFileError(motion_path, f"not a readable .npz ({err})") from err
     if "face" not in arrays or arrays["face"].ndim != 2:
         raise InputFileError(motion_path, "needs a 'face' array of shape (T, F)")
