@@ -45,6 +45,13 @@ def check_finite(value: float | None, option: str, *, positive: bool = False) ->
     return value
 
 
+def check_at_least(value: int | None, option: str, low: int = 1) -> int | None:
+    """``None`` (the default) or an integer ≥ ``low`` (a count: steps, a batch size, sentences)."""
+    if value is not None and value < low:
+        raise AvflowError(f"{option} must be at least {low}, got {value}")
+    return value
+
+
 def check_int_range(value: int, option: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise AvflowError(f"{option} must be between {low} and {high}, got {value}")

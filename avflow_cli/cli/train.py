@@ -27,11 +27,10 @@ DEVICE = typer.Option("auto", "--device", help="auto (cuda if present), cpu, cud
 
 
 def _overrides(sets: list[str] | None, steps: int | None) -> dict[str, str]:
-    from avflow_cli.errors import AvflowError
+    from avflow_cli.checks import check_at_least
     from avflow_cli.models.config import parse_set_options
 
-    if steps is not None and steps < 1:
-        raise AvflowError(f"--steps must be at least 1, got {steps}")
+    check_at_least(steps, "--steps")
     out = parse_set_options(sets)
     if steps is not None:
         out["train.steps"] = str(steps)

@@ -29,14 +29,14 @@ def t2t_command(
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda or cuda:N."),
 ) -> None:
     """Train text-to-tokens (text → 29-d ASR token logits at 86.13 Hz) from an LJSpeech-layout folder."""
+    from avflow_cli.checks import check_at_least
     from avflow_cli.errors import AvflowError
     from avflow_cli.models.config import parse_set_options
     from avflow_cli.train.common import STATE_NAME, RunDir
     from avflow_cli.train.t2t import train_t2t
 
     for name, value in (("--steps", steps), ("--batch-size", batch_size)):
-        if value is not None and value < 1:
-            raise AvflowError(f"{name} must be at least 1, got {value}")
+        check_at_least(value, name)
     if resume and not RunDir(out).has_checkpoint():
         raise AvflowError(f"{out}: nothing to resume (no {STATE_NAME} there); drop --resume to start a new run")
     overrides: dict[str, object] = dict(parse_set_options(set_))

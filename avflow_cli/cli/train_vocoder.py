@@ -54,16 +54,14 @@ def vocoder_command(
     from avflow_cli.audio.distill import DistillSettings, evaluate_student, train_student
     from avflow_cli.audio.student_vocoder import shipped_student_dir  # noqa: F401  (import check)
     from avflow_cli.console import progress
-    from avflow_cli.checks import check_finite, check_lr
-    from avflow_cli.errors import AvflowError
+    from avflow_cli.checks import check_at_least, check_finite, check_lr
 
     check_lr(lr)  # before any data is written: NaN or inf would train (and save) NaN weights
     check_finite(max_minutes, "--max-minutes", positive=True)
     _check_run_dir(out, resume)
     for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--segment", segment),
                         ("--sentences-per-voice", sentences_per_voice), ("--eval-sentences", eval_sentences)):
-        if value < 1:
-            raise AvflowError(f"{name} must be at least 1, got {value}")
+        check_at_least(value, name)
     if gta_model is not None:  # `pretrained` names the shipped model; train_student checks the rest
         from avflow_cli.synth import resolve_model_dir
 

@@ -774,6 +774,7 @@ def generate_corpus(
     elapsed_s, seconds_per_minute, skipped, plus corpus.json's contents.
     """
     from avflow_cli import __version__
+    from avflow_cli.checks import check_seed
     from avflow_cli.console import progress
     from avflow_cli.fsutil import atomic_dir
     from avflow_cli.vision.demo_avatar import FACE_PARAM_NAMES, FaceDecoder
@@ -788,8 +789,7 @@ def generate_corpus(
         )
     if not 32 <= size <= 2048:
         raise AvflowError(f"--size must be between 32 and 2048 pixels, got {size}")
-    if not 0 <= seed <= 2**31 - 1:
-        raise AvflowError(f"--seed must be between 0 and {2**31 - 1}, got {seed}")
+    check_seed(seed)
     if out.exists() and not out.is_dir():
         raise AvflowError(f"{out}: exists and is not a directory")
     request = _corpus_request(float(minutes), int(seed), float(session_seconds), int(size))
