@@ -126,6 +126,23 @@ def run_cli(args: list[str]) -> None:
         raise AvflowError(f"demo stage failed: avflow {' '.join(args)} (exit {code})")
 
 
+def _check_demo_dir(paths: DemoPaths) -> None:
+    """The demo cleans and rewrites its own sub-folders (dialogue/, stale stage results): it runs
+    only in a new or empty folder, or in one an earlier demo made, never in a user's folder."""
+    root = paths.root
+    if root.exists() and not root.is_dir():
+        raise AvflowError(f"{root}: exists and is a file; --out names the demo's folder")
+    if not root.is_dir():
+        return
+    ours = {p.name for p in (paths.corpus, paths.prep, paths.models, paths.synth.parent, paths.dialogue,
+                              paths.conversation)} | {STAGES_FILE}
+    entries = {p.name for p in root.iterdir() if not p.name.startswith(".")}
+    foreign = sorted(entries - ours) if STAGES_FILE in entries else sorted(entries)
+    if foreign:
+        raise AvflowError(f"{root}: holds {', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}, not an "
+                          "avflow demo's; choose a new or empty --out")
+
+
 def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(), *,
              runner: Callable[[list[str]], None] = run_cli) -> DemoPaths:
     """Run (or resume) the whole demo under ``out``; return where everything is.
@@ -133,6 +150,7 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(), *,
     ``runner`` runs a stage's command line (tests pass a recorder); library stages are called.
     """
     paths = DemoPaths(Path(out))
+    _check_demo_dir(paths)
     ensure_writable_dir(paths.root)
     done_file = paths.root / STAGES_FILE
     done = _load_done(done_file)

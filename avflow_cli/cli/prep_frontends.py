@@ -55,10 +55,15 @@ def smirk(
     force: bool = typer.Option(False, help=FORCE_HELP),
 ) -> None:
     """SMIRK features of every frame (faces found with OpenCV's Haar cascade); faceless frames marked invalid."""
-    from avflow_cli.vision.smirk import write_smirk_features
+    from avflow_cli.fsutil import check_output_file
+    from avflow_cli.vision.smirk import smirk_sidecar_paths, write_smirk_features
 
     if layout not in ("paper", "release"):
         raise typer.BadParameter("use paper or release", param_hint="--layout")
+    valid_path, meta_path = smirk_sidecar_paths(out)
+    complete = out.is_file() and meta_path.is_file()  # an earlier run's: kept, or redone with --force
+    for path in (out, valid_path, meta_path):  # a user's file is never overwritten silently, an input never
+        check_output_file(path, force=force or complete or not path.exists(), protect=[video, checkpoint])
     result = write_smirk_features(
         video, out, _smirk_checkpoint(checkpoint, video), device=device, batch=batch, fps=fps,
         layout=layout, crop_scale=crop_scale, force=force,  # type: ignore[arg-type]
