@@ -84,7 +84,7 @@ def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
               ["train", "headvae", "--data", str(paths.shards), "--out", str(m / "headvae"), "--preset", "tiny",
                "--steps", str(s.headvae_steps), "--device", s.device], m / "headvae" / "model.safetensors", m / "headvae"),
         Stage("encode-head", "write head-pose latents into the shards",
-              ["prep", "encode-head", str(paths.shards), "--head-vae", str(m / "headvae")], paths.shards / "index.json"),
+              ["prep", "encode-head", "--data", str(paths.shards), "--head-vae", str(m / "headvae")], paths.shards / "index.json"),
         Stage("t2t-tokens", "tokens for the actor's sentences (text-to-tokens data)",
               ["prep", "tokens", str(paths.corpus / "ljspeech"), "--source", s.token_source],
               paths.corpus / "ljspeech" / "tokens", paths.corpus / "ljspeech" / "tokens"),

@@ -31,12 +31,14 @@ FORCE_HELP = (
 
 def corpus(
     out: Path = typer.Option(..., "--out", "-o", help=OUT_HELP),
-    minutes: float = typer.Option(1.0, "--minutes", "-m", help=MINUTES_HELP),
+    minutes: float = typer.Option(1.0, "--minutes", help=MINUTES_HELP),
     seed: int = typer.Option(0, "--seed", "-s", help=SEED_HELP),
     session_seconds: float = typer.Option(60.0, help=SESSION_HELP),
     size: int = typer.Option(192, help=SIZE_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     overwrite: Optional[bool] = typer.Option(None, "--overwrite", hidden=True, help="Deprecated name of --force."),
+    minutes_short: Optional[float] = typer.Option(None, "-m", hidden=True,
+                                                  help="Deprecated: -m means --model everywhere else; use --minutes."),
 ) -> None:
     """Run the generator and print a one-line summary."""
     from avflow_cli.cli.aliases import renamed
@@ -44,6 +46,7 @@ def corpus(
     from avflow_cli.data.demo_corpus import generate_corpus
 
     force = renamed("--overwrite", overwrite, "--force", force)
+    minutes = renamed("-m", minutes_short, "--minutes", minutes)
     summary = generate_corpus(out, minutes=minutes, seed=seed, session_seconds=session_seconds, size=size, force=force)
     if summary["skipped"]:
         console.print(f"[green]{out}[/] already holds this corpus (seed {seed}, {minutes:g} min): "

@@ -16,7 +16,10 @@ from avflow_cli.console import console
 
 
 def encode_head(
-    shards: Path = typer.Argument(..., help="Shard directory (shard-*.h5 + index.json)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Shard directory (shard-*.h5 + index.json), as "
+                                        "`avflow train … --data` reads it. Required."),
+    shards: Optional[Path] = typer.Argument(None, hidden=True, help="Deprecated: the shard directory as a "
+                                            "positional argument; use --data."),
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-VAE model directory (the run of `avflow train headvae`, or an imported release VAE). Required."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     force: bool = typer.Option(False, "--force", help="Re-encode shards already encoded by this VAE."),
@@ -29,6 +32,9 @@ def encode_head(
     from avflow_cli.models.registry import load_head_vae
 
     head_vae = renamed("--vae", vae, "--head-vae", head_vae)
+    shards = renamed("a positional SHARDS", shards, "--data SHARDS", data)
+    if shards is None:
+        raise AvflowError("give the shard directory to encode: --data SHARDS")
     if head_vae is None:
         raise AvflowError("give the head-pose VAE to encode with: --head-vae DIR")
     ShardIndex.load(shards)  # a wrong shard folder is reported before the model is loaded

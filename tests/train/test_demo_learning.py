@@ -40,7 +40,7 @@ def test_tiny_avflow_learns_lips_and_speech_on_demo_corpus(tmp_path: Path) -> No
     _run(["prep", "all", str(tmp_path / "corpus"), str(tmp_path / "prep")])
     shards = tmp_path / "prep" / "shards"
     _run(["train", "headvae", "--data", str(shards), "--out", str(tmp_path / "vae"), "--steps", "150", "--device", "cpu"])
-    _run(["prep", "encode-head", str(shards), "--head-vae", str(tmp_path / "vae")])
+    _run(["prep", "encode-head", "--data", str(shards), "--head-vae", str(tmp_path / "vae")])
 
     over = {"train.steps": "300", "train.val_every": "300", "train.sample_every": "300"}
     m, t, index, preset = avflow_configs(shards, tmp_path / "av", "tiny", None, over, False)

@@ -27,7 +27,7 @@ def test_headvae_train_encode_and_use(synthetic_shards: Path, tmp_path: Path) ->
     assert np.allclose(vae.config.pose_mean, index.stats["head_pose"].mean, atol=1e-6)
 
     runner = CliRunner()
-    res = runner.invoke(app, ["prep", "encode-head", str(shards), "--head-vae", str(tmp_path / "vae")])
+    res = runner.invoke(app, ["prep", "encode-head", "--data", str(shards), "--head-vae", str(tmp_path / "vae")])
     assert res.exit_code == 0, res.output
     assert "encoded" in res.output
     index = ShardIndex.load(shards)
