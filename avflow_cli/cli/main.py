@@ -20,7 +20,6 @@ import contextlib
 import errno
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -70,10 +69,13 @@ def _sigterm_as_interrupt() -> Iterator[list[int]]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _usage_line(err: click_errors.UsageError) -> str:
-    """``avflow synth: Invalid value for '--steps': …`` on one line."""
+def _usage_exit(err: click_errors.UsageError) -> Exception:
+    """What to raise for a usage error: the help itself for a bare group (``avflow train``), else
+    one line ``error: avflow synth: Invalid value for '--steps': …`` and exit status 2."""
+    if type(err).__name__ == "NoArgsIsHelpError":
+        return err
     where = err.ctx.command_path if err.ctx is not None else "avflow"
-    return f"{where}: {' '.join(err.format_message().split())}"
+    return _fail(f"{where}: {' '.join(err.format_message().split())}", err.exit_code)
 
 
 class AvflowGroup(TyperGroup):
@@ -81,35 +83,27 @@ class AvflowGroup(TyperGroup):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
-        """click's main, with one-line usage errors and SIGTERM handled as Ctrl-C (module docstring)."""
+        """click's main with SIGTERM handled as Ctrl-C (module docstring): exit status 128 + 15."""
         with _sigterm_as_interrupt() as received:
             try:
-                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-            except click_errors.UsageError as err:
-                if type(err).__name__ == "NoArgsIsHelpError":  # `avflow train`: the help, as click shows it
-                    err.show()
-                    rv = err.exit_code
-                else:
-                    err_console.print(f"[bold red]error:[/] {_usage_line(err)}", highlight=False, soft_wrap=True)
-                    rv = err.exit_code
-            except click_errors.ClickException as err:
-                err_console.print(f"[bold red]error:[/] {' '.join(err.format_message().split())}", highlight=False,
-                                  soft_wrap=True)
-                rv = err.exit_code
-            except typer.Abort:
-                err_console.print("aborted", highlight=False)
-                rv = 1
-            except KeyboardInterrupt:  # arrived outside a command's own handling
-                rv = 130
-        if received:
-            rv = 128 + received[0]
-        if not standalone_mode:
-            return rv
-        sys.exit(rv if isinstance(rv, int) else 0)
+                rv = super().main(args, prog_name, complete_var, standalone_mode=standalone_mode, **extra)
+            except SystemExit:
+                if received:
+                    raise SystemExit(128 + received[0]) from None
+                raise
+        return 128 + received[0] if received else rv
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:  # the root's own options and arguments
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click_errors.UsageError as err:
+            raise _usage_exit(err) from None
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click_errors.UsageError as err:  # a command's options and arguments, an unknown command
+            raise _usage_exit(err) from None
         except AvflowError as err:
             raise _fail(str(err), err.exit_code) from None
         except OSError as err:
