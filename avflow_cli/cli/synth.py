@@ -87,7 +87,8 @@ def synth_command(
         if not text.strip():
             raise AvflowError("empty text: nothing to synthesize")
         lines = [check_text(text)]
-    reads = [model, t2t, head_vae, vocoder_checkpoint]  # checked again with the resolved components below
+    # everything this run reads (checked again with the resolved components below): never replaced
+    reads = [model, t2t, head_vae, vocoder_checkpoint, participant_audio, participant_video, participant_features]
     if file is None:
         check_output_dir(out, kind=SYNTH_OUTPUT_KIND, force=force, protect=reads)
     else:

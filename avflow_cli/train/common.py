@@ -389,10 +389,20 @@ def _remove_created(run: RunDir, before: set[str] | None) -> None:
 
 def save_checkpoint(run: RunDir, step: int, model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer,
                     scheduler: Any, rng_states: list[dict[str, Any]], kind: str) -> None:
-    """EMA weights → model.safetensors, then everything needed to resume → train_state.pt."""
+    """EMA weights → model.safetensors, then everything needed to resume → train_state.pt.
+
+    Non-finite weights (a step that diverged after the last finite loss) are never saved: the
+    last good checkpoint stays what ``--resume`` and synth load.
+    """
     from avflow_cli.models.registry import save_weights
 
-    save_weights(run.root, ema.state_dict())
+    weights = ema.state_dict()
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise AvflowError(f"{run.root}: step {step} not saved: the weights are not finite ({bad[0]} and "
+                          f"{len(bad) - 1} more); training diverged: lower the lr (--set train.lr=...) or enable "
+                          "grad clipping (--set train.grad_clip=1.0)")
+    save_weights(run.root, weights)
     state = {
         "format": STATE_FORMAT, "kind": kind, "step": step,
         "model": model.state_dict(), "ema": ema.state_dict(),

@@ -81,3 +81,18 @@ def test_lone_surrogate_is_a_one_line_error(tiny_model: Path, tmp_path: Path) ->
     result = _synth(tiny_model, "Hello \udcff there.", "-o", str(tmp_path / "out"))
     assert result.exit_code == 2 and "lone surrogate" in _one_error(result.output)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_participant_recording_inside_the_output_is_never_replaced(tiny_model: Path, tmp_path: Path) -> None:
+    """--participant-audio DIR/speech.wav with -o DIR --force would have been overwritten by the
+    avatar's speech.wav: the output holds an input, refused even with --force."""
+    import numpy as np
+    import soundfile as sf
+
+    out = tmp_path / "take"
+    out.mkdir()
+    sf.write(out / "speech.wav", np.zeros(16000, np.float32), 16000)
+    before = (out / "speech.wav").read_bytes()
+    result = _synth(tiny_model, "Hello there.", "-o", str(out), "--force", "--participant-audio", str(out / "speech.wav"))
+    assert result.exit_code == 2 and "which this command reads" in _one_error(result.output)
+    assert (out / "speech.wav").read_bytes() == before

@@ -47,3 +47,24 @@ def test_a_users_folder_is_not_a_run_directory(tmp_path: Path) -> None:
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert res.exit_code == 2 and len(lines) == 1 and "not a vocoder run's (draft.tex)" in lines[0], res.output
     assert sorted(p.name for p in out.rglob("*")) == ["data", "draft.tex", "table.csv"]
+
+
+def test_trainers_never_save_non_finite_weights(tmp_path: Path) -> None:
+    """The shared checkpoint writer of train avflow/headvae/t2t: a diverged step is refused,
+    the last good checkpoint stays."""
+    from avflow_cli.train.common import EMA, RunDir, save_checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    ema = EMA(model, decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _step: 1.0)
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    save_checkpoint(run, 1, model, ema, optimizer, scheduler, [], "test")
+    good = run.weights.read_bytes()
+    with torch.no_grad():
+        model.weight.fill_(float("inf"))
+    ema.update(model, 2)
+    with pytest.raises(AvflowError, match="step 2 not saved: the weights are not finite"):
+        save_checkpoint(run, 2, model, ema, optimizer, scheduler, [], "test")
+    assert run.weights.read_bytes() == good
