@@ -128,18 +128,16 @@ def run_cli(args: list[str]) -> None:
 
 def _check_demo_dir(paths: DemoPaths) -> None:
     """The demo cleans and rewrites its own sub-folders (dialogue/, stale stage results): it runs
-    only in a new or empty folder, or in one an earlier demo made, never in a user's folder."""
+    only in a new or empty folder, or in one an earlier demo made (its stage ledger is there;
+    what other tools added beside, e.g. ablation/, is left alone), never in a user's folder."""
     root = paths.root
     if root.exists() and not root.is_dir():
         raise AvflowError(f"{root}: exists and is a file; --out names the demo's folder")
-    if not root.is_dir():
+    if not root.is_dir() or (root / STAGES_FILE).is_file():
         return
-    ours = {p.name for p in (paths.corpus, paths.prep, paths.models, paths.synth.parent, paths.dialogue,
-                              paths.conversation)} | {STAGES_FILE}
-    entries = {p.name for p in root.iterdir() if not p.name.startswith(".")}
-    foreign = sorted(entries - ours) if STAGES_FILE in entries else sorted(entries)
-    if foreign:
-        raise AvflowError(f"{root}: holds {', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}, not an "
+    entries = sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+    if entries:
+        raise AvflowError(f"{root}: holds {', '.join(entries[:3])}{' …' if len(entries) > 3 else ''}, not an "
                           "avflow demo's; choose a new or empty --out")
 
 

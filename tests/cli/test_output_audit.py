@@ -38,3 +38,14 @@ def test_demo_never_runs_in_a_users_folder(tmp_path: Path) -> None:
     assert res.exit_code == 2 and len(lines) == 1 and "not an avflow demo's" in lines[0], res.output
     assert (project / "dialogue" / "script.toml").read_text() == "mine"
     assert sorted(p.name for p in project.iterdir()) == ["dialogue"]
+
+
+def test_demo_resumes_in_its_own_folder_whatever_else_was_added(tmp_path: Path) -> None:
+    """An earlier demo's folder (its stage ledger) with an ablation/ beside is still the demo's."""
+    from avflow_cli.cli.demo import _check_demo_dir
+    from avflow_cli.demo import STAGES_FILE, DemoPaths
+
+    root = tmp_path / "demo_out"
+    (root / "ablation").mkdir(parents=True)
+    (root / STAGES_FILE).write_text("{}")
+    _check_demo_dir(DemoPaths(root))  # accepted: no error
