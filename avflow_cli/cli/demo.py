@@ -152,6 +152,9 @@ def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(), *,
     ensure_writable_dir(paths.root)
     done_file = paths.root / STAGES_FILE
     done = _load_done(done_file)
+    if not done_file.is_file():  # the ledger marks the folder as the demo's before any stage writes into it
+        with atomic_path(done_file) as tmp:
+            tmp.write_text(json.dumps(done, indent=1))
     stages = demo_stages(paths, settings)
     rerun_rest = False  # once a stage re-runs, everything after it is stale
     for i, stage in enumerate(stages, start=1):
