@@ -52,7 +52,7 @@ def npy_shape(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
         raise InputFileError(path, f"not a readable .npy file ({type(err).__name__}: {err})") from err
 
 
-def _check_plain(path: Path, name: str, dtype: np.dtype) -> None:
+def check_plain(path: Path, name: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
         raise InputFileError(path, f"array {name!r} holds Python objects (it would need unpickling, which avflow "
                                    "never does); save plain number arrays")
@@ -67,7 +67,7 @@ def read_npz(path: str | Path, *, max_elements: int | None = None,
     wanted = [k for k in shapes if keys is None or k in keys]
     for name in wanted:
         shape, dtype = shapes[name]
-        _check_plain(path, name, dtype)
+        check_plain(path, name, dtype)
         size = int(np.prod(shape, dtype=np.float64)) if shape else 1
         if max_elements is not None and size > max_elements:
             raise InputFileError(path, f"array {name!r} claims shape {shape} ({size:,} values); at most "
@@ -83,7 +83,7 @@ def read_npy(path: str | Path, *, max_elements: int | None = None) -> np.ndarray
     """An ``.npy`` array, header-checked as :func:`read_npz` does."""
     path = Path(path)
     shape, dtype = npy_shape(path)
-    _check_plain(path, "", dtype)
+    check_plain(path, "", dtype)
     size = int(np.prod(shape, dtype=np.float64)) if shape else 1
     if max_elements is not None and size > max_elements:
         raise InputFileError(path, f"claims shape {shape} ({size:,} values); at most {max_elements:,} are read")

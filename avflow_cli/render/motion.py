@@ -25,7 +25,7 @@ import numpy as np
 from avflow_cli import constants as K
 from avflow_cli.checks import check_frames
 from avflow_cli.errors import AvflowError, InputFileError
-from avflow_cli.npzfile import npz_shapes, read_npz
+from avflow_cli.npzfile import check_plain, npz_shapes, read_npz
 
 __all__ = ["Motion", "load_motion", "LAYOUT_HELP"]
 
@@ -77,15 +77,16 @@ def load_motion(path: str | Path) -> Motion:
             raise InputFileError(path, f"'fps' must be one number, got shape {shapes['fps'][0]}") from err
         if not np.isfinite(fps) or fps <= 0:
             raise InputFileError(path, f"'fps' must be positive, got {fps}")
-    face_shape = shapes["face"][0]
-    if len(face_shape) == 2:
-        try:
-            check_frames(face_shape[0], fps, "'face'")
-        except AvflowError as err:
-            raise InputFileError(path, str(err)) from None
+    face_shape, face_dtype = shapes["face"]
+    check_plain(path, "face", face_dtype)
+    if len(face_shape) != 2 or min(face_shape) < 1 or face_dtype.kind not in "fiu":
+        raise InputFileError(path, f"'face' must be a non-empty (T, F) number array, got {face_shape} {face_dtype}")
+    try:
+        check_frames(face_shape[0], fps, "'face'")
+    except AvflowError as err:
+        raise InputFileError(path, str(err)) from None
     keys = ["face", "head_pose", "head_R", "head_t"]
-    frames = face_shape[0] if face_shape else 1
-    arrays = read_npz(path, keys=keys, max_elements=max(1, frames) * 4096)
+    arrays = read_npz(path, keys=keys, max_elements=face_shape[0] * max(face_shape[1], 9))
     face = arrays["face"]
     if face.ndim != 2 or face.shape[0] < 1 or face.shape[1] < 1 or face.dtype.kind not in "fiu":
         raise InputFileError(path, f"'face' must be a non-empty (T, F) number array, got {face.shape} {face.dtype}")

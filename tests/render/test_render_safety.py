@@ -137,3 +137,10 @@ def test_a_damaged_decoder_or_mesh_is_one_line(demo_out: Path, tmp_path: Path) -
     with pytest.raises(Exception, match="not a mesh topology file") as err:
         Topology.load_npz(tmp_path / "topology.npz")
     assert type(err.value).__name__ == "InputFileError"
+
+
+def test_a_one_dimensional_giant_is_refused_from_its_header(demo_out: Path, tmp_path: Path) -> None:
+    flat = tmp_path / "flat.npz"
+    np.savez_compressed(flat, face=np.zeros(20_000_000, np.uint8))  # 20 M values, ~20 KB on disk
+    res = _run(str(flat), "-o", str(tmp_path / "v.mp4"), "--decoder", str(demo_out / "face_decoder.npz"))
+    assert "'face' must be a non-empty (T, F) number array, got (20000000,)" in _one_error(res)
