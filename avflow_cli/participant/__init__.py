@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from avflow_cli import constants as K
-from avflow_cli.checks import MAX_FPS, MAX_TIMELINE_SECONDS, check_frames
+from avflow_cli.checks import check_frames
 from avflow_cli.errors import AvflowError, InputFileError
-from avflow_cli.npzfile import npz_shapes, read_npy, read_npz
+from avflow_cli.npzfile import check_plain, npy_shape, npz_shapes, read_npy, read_npz
 from avflow_cli.participant.audio import ParticipantAudio, read_participant_audio
 
 FACE_CHOICES = ("auto", "smirk", "tracker")
@@ -52,35 +52,37 @@ def read_features_file(path: str | Path, dim: int) -> tuple[np.ndarray, float]:
     if not path.is_file():
         raise InputFileError(path, "file not found")
     fps = K.FACE_RATE
-    limit = int(MAX_TIMELINE_SECONDS * MAX_FPS) * max(dim, 1)  # values: an hour at the highest frame rate
-    try:
+    try:  # shapes and fps first (headers, a scalar, a sidecar): nothing large is read before the bound
         if path.suffix == ".npz":
             shapes = npz_shapes(path)
             key = next((k for k in ("features", "p_smirk", "smirk") if k in shapes), None)
             if key is None:
                 raise InputFileError(path, f"no 'features', 'p_smirk' or 'smirk' array (has {', '.join(shapes)})")
-            data = read_npz(path, keys=[key, "fps"], max_elements=limit)
-            feats = np.asarray(data[key], np.float32)
-            fps = float(np.asarray(data["fps"]).reshape(())) if "fps" in data else fps
+            if "fps" in shapes:
+                fps = float(np.asarray(read_npz(path, keys=["fps"], max_elements=1)["fps"]).reshape(()))
         elif path.suffix == ".npy":
-            feats = np.asarray(read_npy(path, max_elements=limit), np.float32)
+            key, shapes = "", {"": npy_shape(path)}
             side = path.with_suffix(".json")
             if side.is_file():
                 fps = float(json.loads(side.read_text()).get("fps", fps))
         else:
             raise InputFileError(path, "participant features must be a .npz or .npy file")
+        shape, dtype = shapes[key]
+        check_plain(path, key or "features", dtype)
+        if len(shape) != 2 or shape[0] == 0:
+            raise InputFileError(path, f"expected a (frames, {dim}) array, got shape {shape}")
+        if shape[1] != dim:
+            raise InputFileError(path, f"features have {shape[1]} columns; this model reads {dim}-d participant features")
+        try:  # the timeline they span is allocated at avflow's frame rate: bound it first
+            check_frames(shape[0], fps, "features")
+        except AvflowError as err:
+            raise InputFileError(path, str(err)) from None
+        raw = read_npz(path, keys=[key])[key] if key else read_npy(path)
+        feats = np.asarray(raw, np.float32)
     except (OSError, ValueError, TypeError) as err:
         raise InputFileError(path, f"not a readable numpy file ({err})") from err
-    if feats.ndim != 2 or len(feats) == 0:
-        raise InputFileError(path, f"expected a (frames, {dim}) array, got shape {feats.shape}")
-    if feats.shape[1] != dim:
-        raise InputFileError(path, f"features have {feats.shape[1]} columns; this model reads {dim}-d participant features")
     if not np.isfinite(feats).all():
         raise InputFileError(path, "features contain NaN or Inf")
-    try:  # the timeline they span is allocated at avflow's frame rate: bound it first
-        check_frames(len(feats), fps, "features")
-    except AvflowError as err:
-        raise InputFileError(path, str(err)) from None
     return feats, fps
 
 
