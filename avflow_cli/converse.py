@@ -127,6 +127,17 @@ def _is_pause(value: Any) -> bool:
             and 0 <= value <= MAX_PAUSE_SECONDS)
 
 
+def _audio_seconds(path: Path) -> float:
+    """A recording's duration from its header (0 when the header cannot say: read later, with its error)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError):  # libsndfile errors are RuntimeErrors
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
 def load_dialogue(path: str | Path) -> Dialogue:
     """Parse and check a dialogue file; one-line errors name the line and field."""
     path = Path(path)
@@ -223,6 +234,12 @@ def load_dialogue(path: str | Path) -> Dialogue:
     if pauses > MAX_TIMELINE_SECONDS:
         raise InputFileError(path, f"the pauses add up to {pauses:,.0f} s; a conversation is at most "
                                    f"{MAX_TIMELINE_SECONDS:g} s")
+    spoken = pauses
+    for turn in turns:  # the user's recordings, from their headers: nothing is read whole before the bound
+        spoken += _audio_seconds(turn.user) if turn.user is not None else 0.0
+        if spoken > MAX_TIMELINE_SECONDS:
+            raise fail(turn.index, "user", f"the conversation reaches {spoken:,.1f} s with this recording; "
+                                           f"at most {MAX_TIMELINE_SECONDS:g} s")
     return Dialogue(path, turns, seed=seed, steps=steps)
 
 

@@ -110,3 +110,17 @@ def test_damaged_or_pickled_feature_files_are_one_line(tmp_path: Path) -> None:
     np.save(tmp_path / "obj.npy", np.array([object()] * 2, dtype=object), allow_pickle=True)
     with pytest.raises(AvflowError, match="holds Python objects"):
         read_features_file(tmp_path / "obj.npy", 56)
+
+
+def test_recordings_are_bounded_from_their_headers(session: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's recordings count toward the conversation's length before any is read whole."""
+    import soundfile as sf
+
+    from avflow_cli import converse as C
+
+    seconds = sf.info(str(session / "user.wav")).duration
+    monkeypatch.setattr(C, "MAX_TIMELINE_SECONDS", seconds + 0.5)  # the dialogue's pauses (0.6 s) tip it over
+    with pytest.raises(AvflowError, match=r"line 5, turn 2, field 'user': the conversation reaches"):
+        load_dialogue(session / "d.toml")
+    monkeypatch.setattr(C, "MAX_TIMELINE_SECONDS", seconds + 1.0)
+    assert [t.speaker for t in load_dialogue(session / "d.toml").turns] == ["avatar", "user"]
