@@ -9,6 +9,7 @@ use (a seed torch cannot take, zero or 10^20 Euler steps, a NaN learning rate, a
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from avflow_cli.errors import AvflowError
 
@@ -110,3 +111,23 @@ def check_fps(fps: float, what: str) -> float:
         raise AvflowError(f"{what}: fps {fps:g} is outside [{MIN_FPS:g}, {MAX_FPS:g}]")
     return float(fps)
 
+
+
+def recording_seconds(path: str | Path) -> float:
+    """A recording's duration from its header alone (0.0 when the header cannot tell: the reader
+    that opens it later reports the problem in its own words)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError):  # libsndfile's errors are RuntimeErrors
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
+
+
+def check_recording(path: str | Path, what: str, *, limit: float = MAX_TIMELINE_SECONDS) -> float:
+    """Refuse a recording longer than ``limit`` seconds before it is read (its header says)."""
+    seconds = recording_seconds(path)
+    if seconds > limit:
+        raise AvflowError(f"{what} {path}: {seconds:,.0f} s long; at most {limit:g} s per timeline")
+    return seconds

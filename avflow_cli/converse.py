@@ -42,7 +42,7 @@ import numpy as np
 
 from avflow_cli import __version__
 from avflow_cli import constants as K
-from avflow_cli.checks import MAX_PAUSE_SECONDS, MAX_SEED, MAX_STEPS, MAX_TIMELINE_SECONDS, check_text
+from avflow_cli.checks import MAX_PAUSE_SECONDS, MAX_SEED, MAX_STEPS, MAX_TIMELINE_SECONDS, check_text, recording_seconds
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.output import CONVERSATION_NAME, META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME, OutputFolder
 
@@ -125,17 +125,6 @@ def _is_pause(value: Any) -> bool:
     """A pause is a finite number of seconds in [0, MAX_PAUSE_SECONDS] (not a bool, NaN or inf)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             and 0 <= value <= MAX_PAUSE_SECONDS)
-
-
-def _audio_seconds(path: Path) -> float:
-    """A recording's duration from its header (0 when the header cannot say: read later, with its error)."""
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-    except (RuntimeError, OSError):  # libsndfile errors are RuntimeErrors
-        return 0.0
-    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
 
 
 def load_dialogue(path: str | Path) -> Dialogue:
@@ -236,7 +225,7 @@ def load_dialogue(path: str | Path) -> Dialogue:
                                    f"{MAX_TIMELINE_SECONDS:g} s")
     spoken = pauses
     for turn in turns:  # the user's recordings, from their headers: nothing is read whole before the bound
-        spoken += _audio_seconds(turn.user) if turn.user is not None else 0.0
+        spoken += recording_seconds(turn.user) if turn.user is not None else 0.0
         if spoken > MAX_TIMELINE_SECONDS:
             raise fail(turn.index, "user", f"the conversation reaches {spoken:,.1f} s with this recording; "
                                            f"at most {MAX_TIMELINE_SECONDS:g} s")

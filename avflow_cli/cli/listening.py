@@ -60,6 +60,10 @@ def load_participant(synth: Any, participant_audio: Optional[Path], participant_
     """The Participant for the CLI options (None without --participant-audio), warnings printed."""
     if participant_audio is None and participant_video is None and participant_features is None:
         return None
+    if participant_audio is not None:  # the timeline is as long as the participant: bounded before reading
+        from avflow_cli.checks import check_recording
+
+        check_recording(participant_audio, "--participant-audio")
     with err_console.status("reading the participant…"):
         part = synth.prepare_participant(participant_audio, video=participant_video, features=participant_features,
                                          channel=participant_channel, token_extractor=participant_extractor.value,

@@ -96,3 +96,21 @@ def test_a_participant_recording_inside_the_output_is_never_replaced(tiny_model:
     result = _synth(tiny_model, "Hello there.", "-o", str(out), "--force", "--participant-audio", str(out / "speech.wav"))
     assert result.exit_code == 2 and "which this command reads" in _one_error(result.output)
     assert (out / "speech.wav").read_bytes() == before
+
+
+def test_an_overlong_participant_recording_is_refused_from_its_header(tmp_path: Path) -> None:
+    import re
+
+    import numpy as np
+    import pytest
+    import soundfile as sf
+
+    from avflow_cli import checks
+    from avflow_cli.errors import AvflowError
+
+    wav = tmp_path / "user.wav"
+    sf.write(wav, np.zeros(16000 * 3, np.float32), 16000)
+    assert checks.check_recording(wav, "--participant-audio") == 3.0
+    with pytest.raises(AvflowError, match=re.escape(f"--participant-audio {wav}: 3 s long; at most 2 s per timeline")):
+        checks.check_recording(wav, "--participant-audio", limit=2.0)
+    assert checks.recording_seconds(tmp_path / "missing.wav") == 0.0
