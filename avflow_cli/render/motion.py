@@ -24,6 +24,7 @@ import numpy as np
 
 from avflow_cli import constants as K
 from avflow_cli.errors import InputFileError
+from avflow_cli.npzfile import npz_problem
 
 __all__ = ["Motion", "load_motion", "LAYOUT_HELP"]
 
@@ -66,8 +67,8 @@ def load_motion(path: str | Path) -> Motion:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as err:
-        raise InputFileError(path, f"not a readable .npz file ({err})") from err
+    except (OSError, ValueError, EOFError, TypeError) as err:  # TypeError: an .npy array has no `with`
+        raise InputFileError(path, npz_problem(path, err)) from err
     if "face" not in arrays:
         raise InputFileError(path, f"has no 'face' array; expected {LAYOUT_HELP}")
     face = arrays["face"]

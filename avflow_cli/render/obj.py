@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from avflow_cli.errors import InputFileError
+from avflow_cli.npzfile import npz_problem
 
 __all__ = ["Topology", "read_obj"]
 
@@ -42,8 +43,9 @@ class Topology:
             with np.load(path, allow_pickle=False) as z:
                 topo = cls(z["v"].astype(np.float32), z["vt"].astype(np.float32), z["vi"].astype(np.int64),
                            z["vti"].astype(np.int64))
-        except (OSError, ValueError, KeyError) as err:
-            raise InputFileError(path, f"not a mesh topology file ({err})") from err
+        except (OSError, ValueError, KeyError, TypeError) as err:  # TypeError: an .npy array has no `with`
+            problem = str(err) if isinstance(err, KeyError) else npz_problem(path, err)
+            raise InputFileError(path, f"not a mesh topology file ({problem})") from err
         topo.check(path)
         return topo
 

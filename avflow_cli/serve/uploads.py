@@ -32,14 +32,17 @@ DRAIN_CAP = 512 * 1024 * 1024  # bytes of an oversized body read and discarded b
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v")
 
 
-def too_large_message(limit: int) -> str:
-    return f"request body too large: this server accepts at most {limit / 1024 / 1024:.1f} MiB here (--max-upload-mb)"
+def too_large_message(limit: int, option: str) -> str:
+    """The 413 message, naming the ``avflow serve`` option that sets this limit."""
+    shown = f"{limit / 1024 / 1024:.1f} MiB" if limit >= 102_400 else f"{limit / 1024:.1f} KiB"
+    return f"request body too large: this server accepts at most {shown} here ({option})"
 
 
 class BodyLimit:
-    """ASGI middleware: at most ``limit_for(path)`` bytes of request body per request."""
+    """ASGI middleware: at most ``limit`` bytes of request body per request, where
+    ``limit_for(path)`` is ``(limit, the option that sets it)``."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], tuple[int, str]]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -47,12 +50,12 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
+        limit, option = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             if declared <= DRAIN_CAP:
                 await _drain(receive)
-            await _send_json(send, 413, {"error": too_large_message(limit)})
+            await _send_json(send, 413, {"error": too_large_message(limit, option)})
             return
         received = 0
 
@@ -64,7 +67,7 @@ class BodyLimit:
                 if received > limit:
                     if message.get("more_body", False):
                         await _drain(receive, already=received)
-                    raise HTTPException(413, too_large_message(limit))
+                    raise HTTPException(413, too_large_message(limit, option))
             return message
 
         await self.app(scope, limited, send)

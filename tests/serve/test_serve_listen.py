@@ -96,7 +96,7 @@ def test_the_avatar_listens_to_uploads(client: httpx.Client, live_server: LiveSe
         ({"audio": "speech"}, {"seed": "x"}, 400, "form field 'seed': 'x' is not a valid int"),
         ({"audio": "speech"}, {"steps": "99"}, 400, "steps must be between 1 and 8"),
         ({"audio": "speech"}, {"text": "c" * 401}, 413, "at most 400"),
-        ({"audio": "big"}, {}, 413, "request body too large"),
+        ({"audio": "big"}, {}, 413, "request body too large: this server accepts at most 0.4 MiB here (--max-upload-mb)"),
     ],
 )
 def test_bad_uploads_get_one_line_errors(client: httpx.Client, live_server: LiveServer, media: dict[str, Path],
