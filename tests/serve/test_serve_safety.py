@@ -3,10 +3,15 @@ server files, server paths in answers, headers, Host/Origin checks, and sloppy e
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -97,3 +102,167 @@ def test_a_browser_recording_is_decoded_with_its_demuxer_pinned(client: httpx.Cl
     options = dict(zip(cmd[1:i:2], cmd[2:i:2]))
     assert options["-f"] == "matroska" and options["-protocol_whitelist"] == "file,pipe"
     assert wait_job(client, response.json()["id"])["status"] == "done"
+
+
+# ---------------------------------------------------------------------------------------------
+# Server paths
+# ---------------------------------------------------------------------------------------------
+def _server_paths(live_server: LiveServer) -> list[str]:
+    synth = live_server.state.service.synth
+    return [str(live_server.state.settings.jobs_dir), str(synth.model_dir.resolve().parent), tempfile.gettempdir() + "/"]
+
+
+def test_health_meta_and_job_records_name_no_server_path(client: httpx.Client, live_server: LiveServer,
+                                                        server_files: dict[str, Path]) -> None:
+    health = client.get("/health")
+    assert health.json()["models"]["avflow"] == "avflow" and health.json()["models"]["t2t"] == "t2t"
+    wav = server_files["wav"]
+    response = client.post("/v1/listen", files={"audio": (wav.name, wav.read_bytes())}, data={"text": "Hello."})
+    assert response.status_code == 202, response.text
+    job = wait_job(client, response.json()["id"])
+    assert job["status"] == "done", job
+    meta = client.get(job["files"]["meta.json"])
+    assert meta.json()["components"]["avflow"] == "avflow"
+    for text in (health.text, meta.text, client.get(job["url"]).text):
+        for path in _server_paths(live_server):
+            assert path not in text, (path, text[:400])
+    on_disk = live_server.state.settings.jobs_dir / job["id"] / "result" / "meta.json"
+    assert json.loads(on_disk.read_text()) == meta.json()  # the file itself was rewritten (atomically)
+    assert not [p for p in on_disk.parent.iterdir() if p.name.endswith(".tmp.json")]
+
+
+def test_upload_names_are_repeated_without_their_folders(client: httpx.Client, server_files: dict[str, Path]) -> None:
+    wav = server_files["wav"]
+    response = client.post("/v1/listen", files={"audio": ("/home/someone/secret/me.wav", wav.read_bytes())},
+                           data={"text": "Hi."})
+    assert response.status_code == 202 and response.json()["request"]["audio"] == "me.wav"
+    wait_job(client, response.json()["id"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Headers, Host and Origin
+# ---------------------------------------------------------------------------------------------
+def _assert_security_headers(response: httpx.Response) -> None:
+    headers = response.headers
+    assert headers["x-content-type-options"] == "nosniff", (response.url, dict(headers))
+    assert headers["x-frame-options"] == "DENY"
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+def test_every_answer_carries_security_headers(client: httpx.Client) -> None:
+    answers = [client.get("/"), client.get("/static/app.js"), client.get("/static/style.css"), client.get("/health"),
+               client.get("/openapi.json"), client.get("/v1/jobs/" + "0" * 32), client.get("/static/nothing.js"),
+               client.post("/v1/synthesize", json={"text": ""}),
+               client.post("/v1/synthesize", content=b"x" * 70_000, headers={"content-type": "application/json"}),
+               client.get("/", headers={"host": "rebind.evil.example"})]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 404, 404, 400, 413, 400]
+    for answer in answers:
+        _assert_security_headers(answer)
+    assert "ws://127.0.0.1:" in answers[0].headers["content-security-policy"]  # the page's own stream
+
+
+def test_the_page_needs_no_inline_code(client: httpx.Client) -> None:
+    """The CSP allows no inline scripts, styles or handlers: the page must not have any."""
+    page = client.get("/").text
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page) == []
+    assert "<style" not in page and not re.search(r"\sstyle=", page)
+    assert not re.search(r"\son[a-z]+=", page) and "javascript:" not in page
+
+
+def test_a_foreign_host_is_refused_over_http(live_server: LiveServer) -> None:
+    """DNS rebinding: a page on rebind.evil.example whose name resolves to 127.0.0.1."""
+    port = urlsplit(live_server.url).port
+    for method, path in (("GET", "/health"), ("GET", "/"), ("POST", "/v1/synthesize")):
+        status, body = _raw(port, method, path, {"Host": f"rebind.evil.example:{port}"})
+        assert status == 400 and b"DNS rebinding" in body and b"--allow-host" in body, body
+    assert _raw(port, "GET", "/health", {"Host": f"localhost:{port}"})[0] == 200
+
+
+def test_a_cross_origin_post_is_refused(client: httpx.Client, live_server: LiveServer) -> None:
+    before = client.get("/health").json()["jobs"]
+    response = client.post("/v1/synthesize", json={"text": "Hello."}, headers={"Origin": "http://evil.example"})
+    assert_error(response, 403, "cross-origin request refused")
+    assert client.get("/health").json()["jobs"] == before  # no job
+    same = client.post("/v1/synthesize", json={"text": "Hello."}, headers={"Origin": live_server.url})
+    assert same.status_code == 202
+    wait_job(client, same.json()["id"])
+
+
+@pytest.mark.parametrize("host, origin, reason", [
+    ("127.0.0.1:{port}", "http://evil.example", "cross-origin request refused"),
+    ("127.0.0.1:{port}", "http://127.0.0.1:1", "cross-origin request refused"),
+    ("127.0.0.1:{port}", "null", "cross-origin request refused"),
+    ("rebind.evil.example:{port}", "http://rebind.evil.example:{port}", "DNS rebinding"),
+])
+def test_websockets_from_another_origin_or_host_are_closed_with_policy_violation(
+        live_server: LiveServer, host: str, origin: str, reason: str) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    port = urlsplit(live_server.url).port
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    url = f"ws://{host.format(port=port)}/v1/stream"
+    with connect(url, sock=sock, origin=origin.format(port=port)) as ws:  # type: ignore[arg-type]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert reason in closed.value.rcvd.reason
+
+
+def test_a_same_origin_websocket_streams(live_server: LiveServer) -> None:
+    from websockets.sync.client import connect
+
+    with connect(live_server.ws_url, origin=live_server.url) as ws:  # type: ignore[arg-type]
+        ws.send(json.dumps({"text": "Hi."}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "accepted"
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests that must end cleanly
+# ---------------------------------------------------------------------------------------------
+def test_cancel_mid_stream_gets_a_close_frame(live_server: LiveServer) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    text = " ".join(f"This is sentence number {n}, and it goes on." for n in range(1, 8))
+    with connect(live_server.ws_url, max_size=None) as ws:
+        ws.send(json.dumps({"text": text}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "accepted"
+        assert json.loads(ws.recv(timeout=60))["type"] == "chunk"
+        ws.send(json.dumps({"type": "cancel"}))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=60)  # what was in flight, then the close
+    assert closed.value.rcvd is not None, "the server dropped the connection without a close frame"
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1000, "cancelled by the client")
+
+
+def test_a_lone_surrogate_is_refused_before_a_job_exists(client: httpx.Client, live_server: LiveServer) -> None:
+    from websockets.sync.client import connect
+
+    before = _jobs(live_server)
+    response = client.post("/v1/synthesize", content=b'{"text": "Hello \\ud800 there."}',
+                           headers={"content-type": "application/json"})
+    assert_error(response, 422, "text is not valid Unicode: a lone surrogate U+D800 at character 6")
+    assert _jobs(live_server) == before
+    assert client.get("/health").json()["status"] == "ok"
+    with connect(live_server.ws_url) as ws:
+        ws.send('{"text": "Hello \\udc00."}')
+        message = json.loads(ws.recv(timeout=30))
+    assert message["type"] == "error" and message["status"] in (400, 422) and "surrogate" in message["message"]
+    assert _jobs(live_server) == before
+
+
+def _raw(port: int, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """A request with exactly these headers (httpx and http.client set Host themselves)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in headers.items()), "Content-Length: 0",
+                 "Connection: close", "", ""]
+        sock.sendall("\r\n".join(lines).encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
