@@ -75,7 +75,8 @@ def serve_command(
 
     if host not in LOOPBACK:
         err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can use the "
-                          "model (no authentication)", highlight=False)
+                          "model (no authentication); requests must name it, localhost, an IP address or an "
+                          "--allow-host name", highlight=False)
     _check_port(host, port)
     settings = ServeSettings(
         jobs_dir=(jobs or default_jobs_dir()).expanduser(), queue_size=queue, max_text_chars=max_text, max_steps=max_steps,

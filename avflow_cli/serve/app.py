@@ -35,7 +35,7 @@ from avflow_cli.serve import protocol
 from avflow_cli.serve.engine import SCHEDULES, ListenInput, ModelService
 from avflow_cli.serve.jobs import INPUT_DIR, INTERRUPTED, RESULT_DIR, RESULT_FILES, Job, JobStore
 from avflow_cli.serve.paths import PathRedactor, public_name
-from avflow_cli.serve.security import HostPolicy, SecurityMiddleware, security_headers
+from avflow_cli.serve.security import HostPolicy, SecurityMiddleware, require_unicode, security_headers
 from avflow_cli.serve.settings import ServeSettings
 from avflow_cli.serve.uploads import BodyLimit, check_audio_upload, check_video_upload, too_large_message, video_suffix
 from avflow_cli.serve.worker import GenerationWorker, QueueFull, Ticket
@@ -57,6 +57,8 @@ API_DESCRIPTION = """Text → speech + face motion + head motion of a talking av
 * One generation runs at a time; when the queue is full every generating endpoint answers `429`.
 * Finished jobs and their files are removed after `limits.job_ttl_s` (see `GET /health`).
 * Errors are JSON `{"error": "…"}`.
+* Requests must name this server in `Host` (see `--allow-host`); browsers' cross-origin POST, DELETE and
+  WebSocket requests are refused (docs/serve.md, "Security").
 
 **WebSocket `/v1/stream`** (not expressible in OpenAPI):
 """ + "\n".join(line[0:] for line in (protocol.__doc__ or "").splitlines()[2:])
@@ -223,16 +225,6 @@ def _publish_meta(result_dir: Path, redact: PathRedactor) -> dict[str, Any]:
     return meta
 
 
-def require_unicode(value: str, what: str) -> None:
-    """422 for text that is not valid Unicode (a lone surrogate from a JSON ``\\ud800`` escape): it
-    could not be written back as UTF-8, so it is refused before any job exists."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise HTTPException(422, f"{what} is not valid Unicode: a lone surrogate U+{ord(value[err.start]):04X} at "
-                                 f"character {err.start} (send UTF-8 text)") from None
-
-
 # ---------------------------------------------------------------------------------------------
 def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
     """The application for one loaded model; the jobs folder is locked and recovered here."""
@@ -373,7 +365,8 @@ NO_GUIDANCE = ("this model was trained without participant guidance: in listenin
                "does not react to you (train with `--config dyadic` for a listening avatar)")
 LISTEN_OPENAPI: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["audio"], "properties": {
-        "audio": {"type": "string", "format": "binary", "description": "The user's speech (wav/flac/ogg, or anything ffmpeg decodes)."},
+        "audio": {"type": "string", "format": "binary", "description": "The user's speech: wav, flac, ogg, mp3, aac, aiff, "
+                  "webm/matroska, mp4/mov (judged by its bytes; playlists and lists of other files are refused)."},
         "video": {"type": "string", "format": "binary", "description": "Optional video of the user's face."},
         "channel": {"type": "string", "description": "Which channel of a multi-channel recording is the user (or 'mix')."},
         "text": {"type": "string", "description": "What the avatar says (may be empty: it only listens)."},

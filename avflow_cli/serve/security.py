@@ -16,6 +16,8 @@
   ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer`` and ``Cross-Origin-Resource-Policy:
   same-origin`` — on every answer: the page, the API, static files and errors.
 
+:func:`require_unicode` refuses (422) client text that is not valid Unicode, before any job exists.
+
 :class:`SecurityMiddleware` applies all of it to every route of the app, so a new endpoint (e.g. a
 WebSocket in another module) is covered without calling anything; :func:`websocket_refusal` and
 :func:`security_headers` are there for code that answers outside the app's middleware.
@@ -30,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -37,6 +40,16 @@ WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 POLICY_VIOLATION = 1008  # WebSocket close code
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _HOST_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")  # a well-formed Host header
+
+
+def require_unicode(value: str, what: str) -> None:
+    """422 for text that is not valid Unicode (a lone surrogate from a JSON ``\\ud800`` escape): it
+    could not be written back as UTF-8, so it is refused before any job exists."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise HTTPException(422, f"{what} is not valid Unicode: a lone surrogate U+{ord(value[err.start]):04X} at "
+                                 f"character {err.start} (send UTF-8 text)") from None
 
 
 def split_host(host_header: str) -> tuple[str, str] | None:

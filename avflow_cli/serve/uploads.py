@@ -110,6 +110,7 @@ def _as_upload_error(err: AvflowError | str, field: str, filename: str, path: Pa
     if path is not None:
         problem = problem.replace(f"{path}: ", "").replace(str(path), filename)
         problem = problem.replace(str(path.parent), "…")  # sibling temporaries (the decoded copy)
+        problem = problem.replace(path.name, filename)  # the stored name (tools name files as given)
     problem = problem.replace("--participant-channel", "the form field 'channel'")
     return AvflowError(f"{field} upload {filename!r}: {problem}")
 
