@@ -266,10 +266,11 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
         info = service.info()
         if not info["guidance"]:
             info["guidance_note"] = NO_GUIDANCE
-        return state.redact.json({"status": "ok", **info,
-                "queue": {"waiting": state.worker.waiting, "capacity": settings.queue_size, "busy": state.worker.busy},
-                "jobs": state.store.counts(), "limits": settings.limits(), "uptime_s": round(time.time() - state.started, 3),
-                "recovered_jobs": state.store.recovered, "stream_stats": dict(state.stats)})
+        return state.redact.json({  # no server path leaves (docs/serve.md, "Security")
+            "status": "ok", **info,
+            "queue": {"waiting": state.worker.waiting, "capacity": settings.queue_size, "busy": state.worker.busy},
+            "jobs": state.store.counts(), "limits": settings.limits(), "uptime_s": round(time.time() - state.started, 3),
+            "recovered_jobs": state.store.recovered, "stream_stats": dict(state.stats)})
 
     @app.post("/v1/synthesize", status_code=202, response_model=JobView, summary="Queue a text-to-avatar job",
               responses=_errors(400, 413, 422, 429))
