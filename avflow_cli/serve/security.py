@@ -94,9 +94,11 @@ class HostPolicy:
             return True
         return self.bound in WILDCARD_ADDRESSES and _is_ip(name)
 
-    def refusal(self, host_header: str | None) -> str:
-        """One line for a refused Host (short enough for a WebSocket close reason's first part)."""
+    def refusal(self, host_header: str | None, short: bool = False) -> str:
+        """One line for a refused Host; ``short`` fits a WebSocket close reason (≤ 123 bytes)."""
         shown = (host_header or "")[:40]
+        if short:
+            return f"Host {shown!r} refused (DNS rebinding guard; see --allow-host)"
         return (f"Host {shown!r} refused (DNS rebinding guard); this server answers to "
                 f"{', '.join(sorted(self.names))} and names given with --allow-host")
 
@@ -128,10 +130,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def websocket_refusal(scope: Scope, policy: HostPolicy) -> str | None:
     """Why a WebSocket handshake (or an unsafe HTTP request) must be refused, or None: a Host this
-    server does not answer to, or an Origin that is not the Host."""
+    server does not answer to, or an Origin that is not the Host. Short enough for a close reason."""
     host = _header(scope, b"host")
     if not policy.allows(host):
-        return policy.refusal(host)
+        return policy.refusal(host, short=True)
     origin = _header(scope, b"origin")
     if origin is not None and not same_origin(origin, host or ""):
         return f"cross-origin request refused: Origin {origin[:40]!r} is not this server"

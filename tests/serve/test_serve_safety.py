@@ -194,7 +194,7 @@ def test_a_cross_origin_post_is_refused(client: httpx.Client, live_server: LiveS
     ("127.0.0.1:{port}", "http://evil.example", "cross-origin request refused"),
     ("127.0.0.1:{port}", "http://127.0.0.1:1", "cross-origin request refused"),
     ("127.0.0.1:{port}", "null", "cross-origin request refused"),
-    ("rebind.evil.example:{port}", "http://rebind.evil.example:{port}", "DNS rebinding"),
+    ("rebind.evil.example:{port}", "http://rebind.evil.example:{port}", "refused (DNS rebinding guard; see --allow-host)"),
 ])
 def test_websockets_from_another_origin_or_host_are_closed_with_policy_violation(
         live_server: LiveServer, host: str, origin: str, reason: str) -> None:
