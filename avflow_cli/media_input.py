@@ -12,7 +12,8 @@ server. So every ffmpeg input avflow opens goes through here:
    of other files first) is refused with one line, before ffmpeg sees it;
 2. :func:`ffmpeg_input_args` / :func:`ffmpeg_input_options` pin that demuxer (``-f``), allow only
    the ``file`` and ``pipe`` protocols, turn QuickTime external references off, and pass the path
-   as ``file:<absolute path>`` so no part of a name is read as a protocol.
+   as ``file:<absolute path>`` so no part of a name is read as a protocol; bytes fed on stdin
+   (a live recording) use :func:`identify` on their first bytes and :func:`ffmpeg_pipe_input_args`.
 
 The sniffing alone decides nothing about safety: with the demuxer pinned, a playlist that looks
 like an MP3 is decoded as (broken) MP3 and opens nothing.
@@ -158,3 +159,12 @@ def ffmpeg_input_args(path: str | Path, container: Container | None = None) -> l
     for key, value in ffmpeg_input_options(container).items():
         args += [f"-{key}", value]
     return [*args, "-i", ffmpeg_url(path)]
+
+
+def ffmpeg_pipe_input_args(container: Container) -> list[str]:
+    """``[… -i pipe:0]`` for bytes fed on stdin (e.g. a live recording), its container found by
+    :func:`identify` on the first bytes; only the pipe protocol is allowed."""
+    args: list[str] = []
+    for key, value in {**ffmpeg_input_options(container), "protocol_whitelist": "pipe"}.items():
+        args += [f"-{key}", value]
+    return [*args, "-i", "pipe:0"]

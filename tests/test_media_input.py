@@ -116,3 +116,18 @@ def test_probe_video_still_reads_real_videos(clips: dict[str, Path]) -> None:
     assert (info.width, info.height, info.container) == (32, 32, MATROSKA)
     frames = np.concatenate(list(iter_frames(clips["mp4"], batch=2)))
     assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
+
+
+def test_bytes_on_a_pipe_decode_with_the_pinned_demuxer(clips: dict[str, Path]) -> None:
+    from avflow_cli.media_input import OGG, ffmpeg_pipe_input_args, identify
+
+    data = clips["ogg"].read_bytes()
+    container = identify(data[:64])
+    assert container is OGG
+    args = ffmpeg_pipe_input_args(container)
+    assert args[-2:] == ["-i", "pipe:0"] and dict(zip(args[:-2:2], args[1:-2:2]))["-protocol_whitelist"] == "pipe"
+    proc = subprocess.run(["ffmpeg", "-v", "error", *args, "-f", "s16le", "-ac", "1", "-ar", "16000", "pipe:1"],
+                          input=data, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert abs(len(proc.stdout) // 2 - 8000) < 400  # half a second at 16 kHz
+    assert identify(b"#EXTM3U\n") is None
