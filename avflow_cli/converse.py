@@ -496,6 +496,7 @@ def dialogue_from_session(session_dir: str | Path, out_dir: str | Path, *, max_s
     import subprocess
 
     from avflow_cli.audio.io import read_audio, write_audio
+    from avflow_cli.media_input import ffmpeg_input_args
 
     session_dir, out_dir = Path(session_dir), Path(out_dir)
     try:
@@ -533,7 +534,7 @@ def dialogue_from_session(session_dir: str | Path, out_dir: str | Path, *, max_s
             write_audio(out_dir / f"{name}.wav", audio[channel, int(start * sr) : int(end * sr)], sr)
             lines.append(f'user = "{name}.wav"')
             if has_video:
-                subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-ss", f"{start:.3f}", "-i", str(video),
+                subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-ss", f"{start:.3f}", *ffmpeg_input_args(video),
                                 "-t", f"{end - start:.3f}", "-an", "-c:v", "libx264", "-preset", "ultrafast",
                                 "-pix_fmt", "yuv420p", str(out_dir / f"{name}.mp4")], check=True)
                 lines.append(f'video = "{name}.mp4"')

@@ -4,6 +4,10 @@ A damaged archive (``BadZipFile``, a bad CRC, a truncated member), an object arr
 would need unpickling: refused, never loaded) or an array far larger than its file (a
 compressed 175 KB npz can claim 5 M frames) is an :class:`InputFileError`, found before any
 large allocation: :func:`npz_shapes` reads only the members' headers.
+
+numpy tries a file that is neither a zip (``.npz``) nor an ``.npy`` as a pickle, and with
+``allow_pickle=False`` says "This file contains pickled (object) data" — about a text file, an
+HTML page or an empty file named ``.npz`` too. :func:`npz_problem` names what the file is instead.
 """
 
 from __future__ import annotations
@@ -16,7 +20,28 @@ import numpy as np
 
 from avflow_cli.errors import InputFileError
 
-READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+READ_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)  # TypeError: an .npy has no `with`
+ZIP_MAGIC = b"PK\x03\x04"
+EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def npz_problem(path: str | Path, err: BaseException) -> str:
+    """A one-line reason for ``err`` raised by ``np.load(path)`` of what should be an .npz archive."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as read_err:
+        return f"cannot read ({read_err.strerror})"
+    if head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC)):
+        return f"a damaged or foreign .npz archive ({err})"
+    if head.startswith(NPY_MAGIC):
+        return "a single .npy array, not an .npz archive"
+    if not head:
+        return "an empty file, not a valid .npz archive"
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    kind = "a text file" if printable >= 0.95 * len(head) else "data of an unknown format"
+    return f"not a valid .npz archive (a zip of .npy arrays): it is {kind}"
 
 
 def _header(fp: object) -> tuple[tuple[int, ...], np.dtype]:
@@ -39,7 +64,7 @@ def npz_shapes(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     out[info.filename[: -len(".npy")]] = _header(fp)
             return out
     except READ_ERRORS as err:
-        raise InputFileError(path, f"not a readable .npz file ({type(err).__name__}: {err})") from err
+        raise InputFileError(path, f"not a readable .npz file: {npz_problem(path, err)}") from err
 
 
 def npy_shape(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
@@ -76,7 +101,7 @@ def read_npz(path: str | Path, *, max_elements: int | None = None,
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in wanted}
     except READ_ERRORS as err:
-        raise InputFileError(path, f"not a readable .npz file ({type(err).__name__}: {err})") from err
+        raise InputFileError(path, f"not a readable .npz file: {npz_problem(path, err)}") from err
 
 
 def read_npy(path: str | Path, *, max_elements: int | None = None) -> np.ndarray:

@@ -46,6 +46,12 @@ def serve_command(
     queue: int = typer.Option(8, "--queue", min=1, help="Requests that may wait for the model; more get HTTP 429."),
     max_text: int = typer.Option(1000, "--max-text", min=1, help="Longest text (characters) one request may send."),
     max_steps: int = typer.Option(64, "--max-steps", min=1, help="Most Euler steps one request may ask for."),
+    allow_host: Optional[list[str]] = typer.Option(None, "--allow-host", help="A further host name (or address) that "
+                                                   "requests may name in their Host header, e.g. the machine's DNS name "
+                                                   "when serving beyond localhost; repeat for several. Others get 400 "
+                                                   "(DNS rebinding guard, docs/serve.md)."),
+    max_body_mb: float = typer.Option(1.0, "--max-body-mb", min=0.001, help="Largest JSON request body (and WebSocket "
+                                      "message), MiB."),
     max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", min=0.01, help="Largest listening-mode upload (audio + video), MiB."),
     max_upload_seconds: float = typer.Option(120.0, "--max-upload-seconds", min=0.1, help="Longest participant audio/video, seconds."),
     job_ttl: float = typer.Option(3600.0, "--job-ttl", min=1.0, help="Seconds a finished job's files are kept."),
@@ -69,12 +75,14 @@ def serve_command(
 
     if host not in LOOPBACK:
         err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this address can use the "
-                          "model (no authentication)", highlight=False)
+                          "model (no authentication); requests must name it, localhost, an IP address or an "
+                          "--allow-host name", highlight=False)
     _check_port(host, port)
     settings = ServeSettings(
         jobs_dir=(jobs or default_jobs_dir()).expanduser(), queue_size=queue, max_text_chars=max_text, max_steps=max_steps,
-        max_upload_bytes=int(max_upload_mb * MiB), max_upload_seconds=max_upload_seconds, job_ttl_s=job_ttl,
-        janitor_interval_s=min(30.0, max(1.0, job_ttl / 4)), preview=not no_preview,
+        max_upload_bytes=int(max_upload_mb * MiB), max_body_bytes=max(1, int(max_body_mb * MiB)),
+        max_upload_seconds=max_upload_seconds, job_ttl_s=job_ttl, janitor_interval_s=min(30.0, max(1.0, job_ttl / 4)),
+        preview=not no_preview, host=host, allowed_hosts=tuple(allow_host or ()),
     )
     with err_console.status("loading models…"):
         service = ModelService.load(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder.value,
@@ -92,7 +100,7 @@ def serve_command(
                             timeout_graceful_shutdown=10)
     server = SignalledServer(config)
     server.run()
-    if server.stop_signal is not None:  # stopped by Ctrl-C: the shell's 128 + SIGINT, every time
+    if server.stop_signal is not None:  # stopped by Ctrl-C or SIGTERM: the shell's 128 + signal, every time
         raise typer.Exit(128 + server.stop_signal)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from avflow_cli.errors import InputFileError
-from avflow_cli.npzfile import READ_ERRORS
+from avflow_cli.npzfile import READ_ERRORS, npz_problem
 
 __all__ = ["Topology", "read_obj"]
 
@@ -43,8 +43,9 @@ class Topology:
             with np.load(path, allow_pickle=False) as z:
                 topo = cls(z["v"].astype(np.float32), z["vt"].astype(np.float32), z["vi"].astype(np.int64),
                            z["vti"].astype(np.int64))
-        except READ_ERRORS as err:  # a damaged archive too (BadZipFile, a bad CRC)
-            raise InputFileError(path, f"not a mesh topology file ({err})") from err
+        except READ_ERRORS as err:  # damaged archives (BadZipFile, a bad CRC) too; TypeError: an .npy has no `with`
+            problem = str(err) if isinstance(err, KeyError) else npz_problem(path, err)
+            raise InputFileError(path, f"not a mesh topology file ({problem})") from err
         topo.check(path)
         return topo
 

@@ -30,11 +30,14 @@ from starlette.exceptions import HTTPException
 
 from avflow_cli import __version__
 from avflow_cli.errors import AvflowError
+from avflow_cli.fsutil import atomic_path
 from avflow_cli.serve import protocol
 from avflow_cli.serve.engine import SCHEDULES, ListenInput, ModelService
 from avflow_cli.serve.jobs import INPUT_DIR, INTERRUPTED, RESULT_DIR, RESULT_FILES, Job, JobStore
+from avflow_cli.serve.paths import PathRedactor, public_name
+from avflow_cli.serve.security import HostPolicy, SecurityMiddleware, require_unicode, security_headers
 from avflow_cli.serve.settings import ServeSettings
-from avflow_cli.serve.uploads import BodyLimit, check_audio_upload, check_video_upload, video_suffix
+from avflow_cli.serve.uploads import BodyLimit, check_audio_upload, check_video_upload, too_large_message, video_suffix
 from avflow_cli.serve.worker import GenerationWorker, QueueFull, Ticket
 
 log = logging.getLogger("avflow.serve")
@@ -54,6 +57,8 @@ API_DESCRIPTION = """Text → speech + face motion + head motion of a talking av
 * One generation runs at a time; when the queue is full every generating endpoint answers `429`.
 * Finished jobs and their files are removed after `limits.job_ttl_s` (see `GET /health`).
 * Errors are JSON `{"error": "…"}`.
+* Requests must name this server in `Host` (see `--allow-host`); browsers' cross-origin POST, DELETE and
+  WebSocket requests are refused (docs/serve.md, "Security").
 
 **WebSocket `/v1/stream`** (not expressible in OpenAPI):
 """ + "\n".join(line[0:] for line in (protocol.__doc__ or "").splitlines()[2:])
@@ -124,10 +129,12 @@ class ServerState:
         self.tickets: dict[str, Ticket] = {}
         self.started = time.time()
         self.stats = {"streams": 0, "streams_cancelled": 0, "chunks_generated": 0, "chunks_sent": 0}
+        self.redact = PathRedactor.for_server(getattr(service.synth, "reads", []), settings.jobs_dir)
 
     # ------------------------------------------------------------------------------------------
     def check_options(self, text: str, seed: int, steps: int | None, speed: float) -> dict[str, Any]:
         """The request's options after the server's own limits; HTTPException otherwise."""
+        require_unicode(text, "text")
         text = text.strip()
         if not text:
             raise HTTPException(400, "empty text: nothing to synthesize")
@@ -162,19 +169,25 @@ class ServerState:
         """Queue a created job; on a full queue the job is deleted and 429 raised."""
         store, service = self.store, self.service
         preview = self.settings.preview and bool(job.request.get("preview", True))
+        redact = self.redact
+        if listen is not None:  # the stored uploads are named as the client named them
+            redact = redact.extended([(listen.audio, str(job.request.get("audio", "audio"))),
+                                      *([(listen.video, str(job.request.get("video", "video")))] if listen.video else [])])
 
         def run(ticket: Ticket) -> None:
             try:
                 if ticket.cancelled.is_set() or store.update(job.id, status="running", started=time.time()) is None:
                     return
                 try:
-                    meta = service.run_job(job.request, store.folder(job.id, RESULT_DIR), preview=preview, listen=listen)
+                    result_dir = store.folder(job.id, RESULT_DIR)
+                    service.run_job(job.request, result_dir, preview=preview, listen=listen)
+                    meta = _publish_meta(result_dir, redact)
                     summary = {k: meta.get(k) for k in ("seconds", "frames", "fps", "sample_rate", "steps",
                                                         "preview", "real_time_factor", "timings_s", "participant")
                                if k in meta}
                     store.update(job.id, status="done", finished=time.time(), result=summary)
                 except AvflowError as err:
-                    store.update(job.id, status="failed", finished=time.time(), error=str(err))
+                    store.update(job.id, status="failed", finished=time.time(), error=redact.text(str(err)))
                 except Exception:  # noqa: BLE001 (a bug: logged with its traceback, the client gets one line)
                     log.exception("job %s failed", job.id)
                     store.update(job.id, status="failed", finished=time.time(), error=INTERNAL_ERROR)
@@ -204,6 +217,14 @@ class ServerState:
         self.store.close()
 
 
+def _publish_meta(result_dir: Path, redact: PathRedactor) -> dict[str, Any]:
+    """meta.json as clients may read it (server paths replaced by public names), rewritten atomically."""
+    meta = redact.json(json.loads((result_dir / "meta.json").read_text()))
+    with atomic_path(result_dir / "meta.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+    return meta
+
+
 # ---------------------------------------------------------------------------------------------
 def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
     """The application for one loaded model; the jobs folder is locked and recovered here."""
@@ -229,9 +250,11 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
     app = FastAPI(title="avflow serve", version=__version__, description=API_DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # the interactive docs load scripts from a CDN: not offline
     app.state.avflow = state
-    app.add_middleware(BodyLimit, limit_for=lambda path: settings.max_upload_bytes if path == LISTEN_PATH
-                       else settings.max_body_bytes)
-    _add_error_handlers(app)
+    app.add_middleware(BodyLimit, limit_for=lambda path: (settings.max_upload_bytes, "--max-upload-mb")
+                       if path == LISTEN_PATH else (settings.max_body_bytes, "--max-body-mb"))
+    # outermost: Host/Origin checks before anything reads the request; headers on every answer
+    app.add_middleware(SecurityMiddleware, policy=HostPolicy(settings.host, settings.allowed_hosts))
+    _add_error_handlers(app, state.redact)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -243,10 +266,11 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
         info = service.info()
         if not info["guidance"]:
             info["guidance_note"] = NO_GUIDANCE
-        return {"status": "ok", **info,
-                "queue": {"waiting": state.worker.waiting, "capacity": settings.queue_size, "busy": state.worker.busy},
-                "jobs": state.store.counts(), "limits": settings.limits(), "uptime_s": round(time.time() - state.started, 3),
-                "recovered_jobs": state.store.recovered, "stream_stats": dict(state.stats)}
+        return state.redact.json({  # no server path leaves (docs/serve.md, "Security")
+            "status": "ok", **info,
+            "queue": {"waiting": state.worker.waiting, "capacity": settings.queue_size, "busy": state.worker.busy},
+            "jobs": state.store.counts(), "limits": settings.limits(), "uptime_s": round(time.time() - state.started, 3),
+            "recovered_jobs": state.store.recovered, "stream_stats": dict(state.stats)})
 
     @app.post("/v1/synthesize", status_code=202, response_model=JobView, summary="Queue a text-to-avatar job",
               responses=_errors(400, 413, 422, 429))
@@ -302,10 +326,10 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
 
 
 # ---------------------------------------------------------------------------------------------
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, redact: PathRedactor) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, err: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(err.detail)}, status_code=err.status_code, headers=err.headers)
+        return JSONResponse({"error": redact.text(str(err.detail))}, status_code=err.status_code, headers=err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
@@ -313,12 +337,14 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AvflowError)
     async def user_error(_: Request, err: AvflowError) -> JSONResponse:
-        return JSONResponse({"error": str(err)}, status_code=400)
+        return JSONResponse({"error": redact.text(str(err))}, status_code=400)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, err: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=err)
-        return JSONResponse({"error": "internal server error (details are in the server log)"}, status_code=500)
+        # answered by Starlette's outermost error middleware, past SecurityMiddleware: headers here
+        return JSONResponse({"error": "internal server error (details are in the server log)"}, status_code=500,
+                            headers=security_headers(request.headers.get("host")))
 
 
 def _validation_message(errors: Any) -> str:
@@ -340,7 +366,8 @@ NO_GUIDANCE = ("this model was trained without participant guidance: in listenin
                "does not react to you (train with `--config dyadic` for a listening avatar)")
 LISTEN_OPENAPI: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["audio"], "properties": {
-        "audio": {"type": "string", "format": "binary", "description": "The user's speech (wav/flac/ogg, or anything ffmpeg decodes)."},
+        "audio": {"type": "string", "format": "binary", "description": "The user's speech: wav, flac, ogg, mp3, aac, aiff, "
+                  "webm/matroska, mp4/mov (judged by its bytes; playlists and lists of other files are refused)."},
         "video": {"type": "string", "format": "binary", "description": "Optional video of the user's face."},
         "channel": {"type": "string", "description": "Which channel of a multi-channel recording is the user (or 'mix')."},
         "text": {"type": "string", "description": "What the avatar says (may be empty: it only listens)."},
@@ -391,6 +418,10 @@ async def _listen(request: Request, state: ServerState) -> JSONResponse:
         text, channel = form.get("text") or "", form.get("channel") or None
         if not isinstance(text, str) or not (channel is None or isinstance(channel, str)):
             raise HTTPException(400, "form fields 'text' and 'channel' must be values, not files")
+        require_unicode(text, "text")
+        if channel is not None:
+            require_unicode(channel, "form field 'channel'")
+        audio_name = public_name(audio.filename, "audio")
         seed = _form_number(form, "seed", int, 0)
         steps = _form_number(form, "steps", int, None)
         speed = _form_number(form, "speed", float, 1.0)
@@ -408,16 +439,17 @@ async def _listen(request: Request, state: ServerState) -> JSONResponse:
         tmp = state.store.upload_dir()
         await _save_upload(audio, tmp / "upload_audio")
         await run_in_threadpool(check_audio_upload, tmp / "upload_audio", tmp / "participant.wav", field="audio",
-                                filename=audio.filename or "audio", max_seconds=settings.max_upload_seconds,
+                                filename=audio_name, max_seconds=settings.max_upload_seconds,
                                 channel=channel)
-        names = {"audio": audio.filename or "audio", "channel": channel}
+        names = {"audio": audio_name, "channel": channel}
         video_name = None
         if video is not None:
-            video_name = "participant" + video_suffix(video.filename or "")
+            video_upload_name = public_name(video.filename, "video")
+            video_name = "participant" + video_suffix(video_upload_name)
             await _save_upload(video, tmp / video_name)
             await run_in_threadpool(check_video_upload, tmp / video_name, field="video",
-                                    filename=video.filename or "video", max_seconds=settings.max_upload_seconds)
-            names["video"] = video.filename or "video"
+                                    filename=video_upload_name, max_seconds=settings.max_upload_seconds)
+            names["video"] = video_upload_name
         job = state.store.create("listen", {**options, **names})
         inputs = state.store.folder(job.id, INPUT_DIR)
         inputs.mkdir()
@@ -439,7 +471,14 @@ async def _listen(request: Request, state: ServerState) -> JSONResponse:
 # Streaming
 # ---------------------------------------------------------------------------------------------
 class _ClientGone(Exception):
-    pass
+    """The client left, or asked to stop (``cancelled``: it is still there to get a close frame)."""
+
+    def __init__(self, cancelled: bool = False) -> None:
+        super().__init__()
+        self.cancelled = cancelled
+
+
+CANCELLED_REASON = "cancelled by the client"
 
 
 async def _send_error(ws: WebSocket, status: int, message: str) -> None:
@@ -462,7 +501,7 @@ async def _read_request(ws: WebSocket, state: ServerState) -> dict[str, Any] | N
         await _send_error(ws, 400, "the request must be a JSON text message, not binary")
         return None
     if len(raw) > state.settings.max_body_bytes:
-        await _send_error(ws, 413, "request message too large")
+        await _send_error(ws, 413, too_large_message(state.settings.max_body_bytes, "--max-body-mb"))
         return None
     try:
         body = StreamRequest.model_validate_json(raw)
@@ -475,15 +514,15 @@ async def _read_request(ws: WebSocket, state: ServerState) -> dict[str, Any] | N
     return None
 
 
-async def _watch(ws: WebSocket) -> None:
-    """Returns when the client disconnects or asks to stop ({"type": "cancel"})."""
+async def _watch(ws: WebSocket) -> bool:
+    """Returns when the client disconnects (False) or asks to stop with ``{"type": "cancel"}`` (True)."""
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
-            return
+            return False
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             if json.loads(message.get("text") or "{}").get("type") == "cancel":
-                return
+                return True
 
 
 async def _stream(ws: WebSocket, state: ServerState) -> None:
@@ -514,7 +553,7 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
         try:
             chunk = next(chunks_of, None)
         except AvflowError as err:
-            put("error", (400, str(err)))
+            put("error", (400, state.redact.text(str(err))))
             return
         except Exception:  # noqa: BLE001
             log.exception("stream failed")
@@ -551,7 +590,7 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
             done, _ = await asyncio.wait({getter, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
-                raise _ClientGone
+                raise _ClientGone(cancelled=bool(watcher.result()))
             kind, item = getter.result()
             if kind == "chunk":
                 await ws.send_text(json.dumps(protocol.chunk_header(item, sample_rate=service.sample_rate, fps=service.fps)))
@@ -570,8 +609,11 @@ async def _stream(ws: WebSocket, state: ServerState) -> None:
             else:
                 await _send_error(ws, *item)
                 return
-    except (_ClientGone, WebSocketDisconnect, OSError, RuntimeError):
+    except (_ClientGone, WebSocketDisconnect, OSError, RuntimeError) as err:
         state.stats["streams_cancelled"] += 1
+        if isinstance(err, _ClientGone) and err.cancelled:  # still connected: a proper close, not a dropped line
+            with contextlib.suppress(Exception):
+                await ws.close(code=1000, reason=CANCELLED_REASON)
         log.info("stream client left after %d chunk(s); generation stopped", chunks)
     finally:
         cancelled.set()

@@ -90,7 +90,7 @@ class ModelService:
         return {
             "version": __version__,
             "device": str(self.synth.device),
-            "models": dict(self.synth.components),
+            "models": {k: Path(v).name if str(v).startswith("/") else v for k, v in self.synth.components.items()},
             "model_config_steps": int(self.synth.model.config.steps),
             "sample_rate": self.sample_rate,
             "fps": self.fps,

@@ -11,8 +11,11 @@ Ids are 32 random hex digits, so a job cannot be guessed, and every path the ser
 built from a checked id and a name from :data:`RESULT_FILES` — never from a client's path.
 A server that starts on a ROOT left by a killed one marks that server's unfinished jobs as
 failed (they cannot resume: the worker that ran them is gone) and removes their partial files;
-finished jobs stay servable until they expire. A folder whose ``job.json`` is unreadable is
-removed rather than trusted.
+a job recorded done whose results are not all there (:func:`results_complete`) is failed too,
+and every job folder loses its leftover temporaries; finished jobs stay servable until they
+expire. A folder whose ``job.json`` is unreadable is removed rather than trusted. Results are
+written atomically (``Synthesizer.save`` renames a complete temporary folder into place, meta.json
+and job.json are replaced by rename), and a job is marked done only after that.
 """
 
 from __future__ import annotations
@@ -49,6 +52,28 @@ RESULT_FILES: dict[str, str] = {  # the only names ever served, with their media
 STATES = ("queued", "running", "done", "failed")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 INTERRUPTED = "interrupted: the server stopped before this job finished; submit it again"
+INCOMPLETE = "interrupted: the server stopped while writing this job's results; submit it again"
+REQUIRED_RESULTS = ("speech.wav", "motion.npz", "meta.json")  # preview.mp4 too when meta.json names one
+
+
+def results_complete(result: Path) -> bool:
+    """Whether a result folder holds every file its job wrote, each non-empty, and a readable meta.json
+    (a folder Synthesizer.save renamed into place is; a server killed while rewriting it may not be)."""
+    try:
+        if not result.is_dir() or result.is_symlink():
+            return False
+        for name in REQUIRED_RESULTS:
+            path = result / name
+            if path.is_symlink() or not path.is_file() or path.stat().st_size == 0:
+                return False
+        meta = json.loads((result / "meta.json").read_text())
+        preview = str(meta.get("preview", "none")) if isinstance(meta, dict) else "none"
+    except (OSError, ValueError):
+        return False
+    if not preview.startswith("none"):
+        path = result / "preview.mp4"
+        return path.is_file() and not path.is_symlink() and path.stat().st_size > 0
+    return True
 
 
 def valid_job_id(job_id: str) -> bool:
@@ -125,24 +150,29 @@ class JobStore:
                 shutil.rmtree(folder, ignore_errors=True)
                 counts["removed"] += 1
                 continue
-            if job.status in ("queued", "running"):
+            if job.finished is not None and time.time() - job.finished >= self.ttl_s:  # expired meanwhile
+                shutil.rmtree(folder, ignore_errors=True)
+                counts["removed"] += 1
+                continue
+            incomplete = job.status == "done" and not results_complete(folder / RESULT_DIR)
+            if job.status in ("queued", "running") or incomplete:
                 self._clear_files(job.id)
-                job.status, job.error, job.finished = "failed", INTERRUPTED, time.time()
+                job.status, job.finished = "failed", (job.finished if incomplete else None) or time.time()
+                job.error, job.result = (INCOMPLETE if incomplete else INTERRUPTED), None
                 self._write(job)
                 counts["interrupted"] += 1
             else:
+                self._clear_files(job.id, keep=(RESULT_DIR,) if job.status == "done" else ())
                 counts["kept"] += 1
             self._jobs[job.id] = job
-        removed = self.expire()
-        counts["removed"] += len(removed)
-        counts["kept"] -= len(removed)
         return counts
 
-    def _clear_files(self, job_id: str) -> None:
-        """Remove everything of a job but its record (partial results, temporaries, inputs)."""
+    def _clear_files(self, job_id: str, keep: tuple[str, ...] = ()) -> None:
+        """Remove everything of a job but its record and ``keep`` (partial results, temporaries
+        such as a half-written ``.result.….tmp`` folder, inputs)."""
         folder = self.root / job_id
         for entry in folder.iterdir():
-            if entry.name == JOB_FILE:
+            if entry.name == JOB_FILE or (entry.name in keep and entry.is_dir() and not entry.is_symlink()):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
@@ -184,13 +214,15 @@ class JobStore:
             return None if job is None else Job(**asdict(job))
 
     def delete(self, job_id: str) -> bool:
-        """Forget a job and remove its folder; False when there was no such job."""
+        """Remove a job's folder, then forget it (a client that sees 404 finds no files left);
+        False when there was no such job."""
         with self._lock:
-            job = self._jobs.pop(job_id, None) if valid_job_id(job_id) else None
-        if job is None:
+            known = valid_job_id(job_id) and job_id in self._jobs
+        if not known:
             return False
         shutil.rmtree(self.root / job_id, ignore_errors=True)
-        return True
+        with self._lock:
+            return self._jobs.pop(job_id, None) is not None
 
     def upload_dir(self) -> Path:
         """A fresh private folder for checking uploads (removed on the next start if left behind)."""

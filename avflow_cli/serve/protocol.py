@@ -3,7 +3,8 @@
 Client → server: one text message, JSON ``{"text": str, "seed": int, "steps": int|null,
 "speed": float, "frames": bool, "schedule": "exact"|"low-latency"}`` (``frames``: also send the
 avatar's rendered frames; ``schedule``: ``Synthesizer.stream``'s — exact equals the offline result);
-later, an optional ``{"type": "cancel"}`` stops the stream.
+later, an optional ``{"type": "cancel"}`` stops the stream: the server closes with 1000 and the
+reason "cancelled by the client".
 
 Server → client, in order:
 
@@ -24,8 +25,10 @@ Server → client, in order:
 3. ``{"type": "end", "chunks": n, "seconds": s, "first_audio_s": t, "elapsed_s": e}``, then the
    socket closes (1000).
 
-Errors: ``{"type": "error", "status": 400|413|429|500|503, "message": str}``, then close code
-1008 (bad request), 1009 (too large), 1013 (busy: try again later) or 1011 (server error).
+Errors: ``{"type": "error", "status": 400|413|422|429|500|503, "message": str}``, then close code
+1008 (bad request), 1009 (too large), 1007 (text that is not valid Unicode), 1013 (busy: try again
+later) or 1011 (server error). A handshake from another origin, or naming a Host the server does
+not answer to, is closed at once with 1008 and the reason (avflow_cli/serve/security.py).
 Streamed audio is not peak-normalised (``speech.wav`` is, when the vocoder overshoots).
 """
 
@@ -38,7 +41,7 @@ import numpy as np
 
 from avflow_cli.serve.engine import STREAM_VIDEO_FPS, Chunk
 
-CLOSE_CODES = {400: 1008, 413: 1009, 429: 1013, 500: 1011, 503: 1013}
+CLOSE_CODES = {400: 1008, 413: 1009, 422: 1007, 429: 1013, 500: 1011, 503: 1013}
 
 
 def chunk_header(chunk: Chunk, *, sample_rate: int, fps: float) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class ServeSettings:
     job_ttl_s: float = 3600.0  # a finished job's files are removed this long after it ended
     janitor_interval_s: float = 30.0  # how often expired jobs are looked for
     preview: bool = True  # render preview.mp4 for every job
+    host: str = "127.0.0.1"  # the address it is bound to (--host): requests must name it or an allowed host
+    allowed_hosts: tuple[str, ...] = ()  # further Host names it answers to (--allow-host)
 
     def __post_init__(self) -> None:
         for name in ("queue_size", "max_text_chars", "max_steps", "max_upload_bytes", "max_body_bytes"):

@@ -7,7 +7,10 @@ still sending, receives the 413 answer instead of a reset connection.
 
 Uploaded participant audio and video go through the same checks as CLI input
 (:func:`avflow_cli.audio.io.read_audio`, :func:`avflow_cli.vision.video.probe_video`), with the
-server's temporary path replaced by the upload's name in the message.
+server's temporary path replaced by the upload's name in the message. Nothing reaches ffmpeg
+unless :func:`avflow_cli.media_input.sniff_container` finds a self-contained container in its
+bytes, and ffmpeg then reads it with that demuxer pinned and only local files allowed: an HLS
+playlist, a concat list or an SDP file "recording" is refused (400) before a job exists.
 """
 
 from __future__ import annotations
@@ -23,19 +26,23 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.media_input import Container, ffmpeg_input_args, ffmpeg_url, sniff_container
 
 DRAIN_CAP = 512 * 1024 * 1024  # bytes of an oversized body read and discarded before giving up on it
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".m4v")
 
 
-def too_large_message(limit: int) -> str:
-    return f"request body too large: this server accepts at most {limit / 1024 / 1024:.1f} MiB here (--max-upload-mb)"
+def too_large_message(limit: int, option: str) -> str:
+    """The 413 message, naming the ``avflow serve`` option that sets this limit."""
+    shown = f"{limit / 1024 / 1024:.1f} MiB" if limit >= 102_400 else f"{limit / 1024:.1f} KiB"
+    return f"request body too large: this server accepts at most {shown} here ({option})"
 
 
 class BodyLimit:
-    """ASGI middleware: at most ``limit_for(path)`` bytes of request body per request."""
+    """ASGI middleware: at most ``limit`` bytes of request body per request, where
+    ``limit_for(path)`` is ``(limit, the option that sets it)``."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], tuple[int, str]]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -43,12 +50,12 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
+        limit, option = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             if declared <= DRAIN_CAP:
                 await _drain(receive)
-            await _send_json(send, 413, {"error": too_large_message(limit)})
+            await _send_json(send, 413, {"error": too_large_message(limit, option)})
             return
         received = 0
 
@@ -60,7 +67,7 @@ class BodyLimit:
                 if received > limit:
                     if message.get("more_body", False):
                         await _drain(receive, already=received)
-                    raise HTTPException(413, too_large_message(limit))
+                    raise HTTPException(413, too_large_message(limit, option))
             return message
 
         await self.app(scope, limited, send)
@@ -103,6 +110,7 @@ def _as_upload_error(err: AvflowError | str, field: str, filename: str, path: Pa
     if path is not None:
         problem = problem.replace(f"{path}: ", "").replace(str(path), filename)
         problem = problem.replace(str(path.parent), "…")  # sibling temporaries (the decoded copy)
+        problem = problem.replace(path.name, filename)  # the stored name (tools name files as given)
     problem = problem.replace("--participant-channel", "the form field 'channel'")
     return AvflowError(f"{field} upload {filename!r}: {problem}")
 
@@ -126,7 +134,11 @@ def check_audio_upload(src: Path, dst: Path, *, field: str, filename: str, max_s
         audio, sr = read_audio(src)
         shutil.copyfile(src, dst)
     except InputFileError:
-        _decode_with_ffmpeg(src, dst, field=field, filename=filename)
+        try:  # only a whitelisted container reaches ffmpeg (playlists would make it read server files)
+            container = sniff_container(src, "audio file")
+        except InputFileError as err:
+            raise _as_upload_error(err, field, filename, src) from None
+        _decode_with_ffmpeg(src, dst, container, field=field, filename=filename)
         try:
             audio, sr = read_audio(dst)
         except InputFileError as err:
@@ -141,15 +153,16 @@ def check_audio_upload(src: Path, dst: Path, *, field: str, filename: str, max_s
     return seconds
 
 
-def _decode_with_ffmpeg(src: Path, dst: Path, *, field: str, filename: str) -> None:
+def _decode_with_ffmpeg(src: Path, dst: Path, container: Container, *, field: str, filename: str) -> None:
+    """ffmpeg → 16-bit wav, its demuxer pinned to the sniffed ``container``, local files only."""
     if shutil.which("ffmpeg") is None:
         raise AvflowError(f"{field} upload {filename!r}: not a wav/flac/ogg file, and ffmpeg is missing to decode it")
-    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-vn", "-acodec", "pcm_s16le",
-                           "-f", "wav", str(dst)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *ffmpeg_input_args(src, container), "-vn",
+                           "-acodec", "pcm_s16le", "-f", "wav", str(dst)], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0 or not dst.is_file():
         dst.unlink(missing_ok=True)
-        detail = (proc.stderr.strip().splitlines() or ["unknown format"])[-1]
-        raise _as_upload_error(f"not a readable audio file ({detail})", field, filename, src)
+        detail = (proc.stderr.strip().splitlines() or ["unknown format"])[-1].replace(ffmpeg_url(src), str(src))
+        raise _as_upload_error(f"not a readable {container.name} audio file ({detail})", field, filename, src)
 
 
 def check_video_upload(src: Path, *, field: str, filename: str, max_seconds: float) -> float:

@@ -30,8 +30,8 @@ import numpy as np
 
 from avflow_cli.constants import HEAD_POSE_DIM
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.npzfile import READ_ERRORS, npz_problem
 from avflow_cli.fsutil import atomic_path
-from avflow_cli.npzfile import READ_ERRORS
 from avflow_cli.vision.headpose import quat_to_rotmat  # re-exported: part of the demo avatar's API
 
 __all__ = [
@@ -206,8 +206,9 @@ class FaceDecoder:
                 weight, bias = data["weight"], data["bias"]
                 noise_std = float(data["noise_std"])
                 names = tuple(str(n) for n in data["param_names"])
-        except READ_ERRORS as err:  # a damaged archive too (BadZipFile, a bad CRC)
-            raise InputFileError(path, f"not a demo face decoder ({err})") from err
+        except READ_ERRORS as err:  # damaged archives (BadZipFile, a bad CRC) too; TypeError: an .npy has no `with`
+            problem = str(err) if isinstance(err, KeyError) else npz_problem(path, err)
+            raise InputFileError(path, f"not a demo face decoder ({problem})") from err
         if names != FACE_PARAM_NAMES:
             raise InputFileError(path, f"face parameters {names} differ from avflow's {FACE_PARAM_NAMES}")
         if weight.ndim != 2 or weight.shape[1] != NUM_PARAMS or bias.shape != (weight.shape[0],):

@@ -4,6 +4,11 @@ Frames are piped from an ``ffmpeg`` subprocess as raw ``rgb24`` bytes and read `
 at a time, so memory stays at one batch however long the video is. With ``fps`` given, ffmpeg's
 ``fps`` filter resamples to a constant rate by timestamps (variable-frame-rate phone videos
 become regular), so frame k sits at k / fps seconds.
+
+Every ffmpeg/ffprobe call here opens its file through :mod:`avflow_cli.media_input`: the container
+is sniffed from the bytes and must be a self-contained format, the demuxer is pinned with ``-f``
+and only local files may be opened, so a playlist or concat list posing as a video is refused
+instead of making ffmpeg read the files it names.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path
+from avflow_cli.media_input import Container, ffmpeg_input_options, ffmpeg_url, sniff_container
 
 DEFAULT_BATCH = 32  # frames per decoded batch
 
@@ -36,6 +43,7 @@ class VideoInfo:
     has_audio: bool
     audio_sample_rate: int | None
     audio_channels: int | None
+    container: Container | None = None  # what sniff_container found (the demuxer every later call pins)
 
 
 def _parse_rate(rate: str | None) -> float:
@@ -70,11 +78,13 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "file not found")
+    container = sniff_container(path, "video")  # refuses playlists and lists of other files before ffprobe
     try:
-        meta = ffmpeg.probe(str(path))
+        meta = ffmpeg.probe(ffmpeg_url(path), **ffmpeg_input_options(container))
     except ffmpeg.Error as err:
         detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise InputFileError(path, f"not a readable video ({detail[-1] if detail else 'ffprobe failed'})") from err
+        last = _without_url(detail[-1], path) if detail else "ffprobe failed"
+        raise InputFileError(path, f"not a readable video ({last})") from err
     except FileNotFoundError as err:
         raise AvflowError("ffprobe not found: install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg)") from err
     streams = meta.get("streams", [])
@@ -102,7 +112,22 @@ def probe_video(path: str | Path) -> VideoInfo:
         has_audio=audio is not None,
         audio_sample_rate=int(audio["sample_rate"]) if audio is not None and audio.get("sample_rate") else None,
         audio_channels=int(audio["channels"]) if audio is not None and audio.get("channels") else None,
+        container=container,
     )
+
+
+def _without_url(line: str, path: Path) -> str:
+    """An ffmpeg message without the ``file:<path>: `` it starts with (the error names the file already)."""
+    url = ffmpeg_url(path)
+    return line.replace(f"{url}: ", "").replace(url, path.name)
+
+
+def _input(info: VideoInfo) -> Any:
+    """``ffmpeg.input`` of a probed file: its sniffed demuxer pinned, local files only."""
+    import ffmpeg
+
+    container = info.container or sniff_container(info.path, "video")
+    return ffmpeg.input(ffmpeg_url(info.path), **ffmpeg_input_options(container))
 
 
 def iter_frames(
@@ -122,7 +147,7 @@ def iter_frames(
     if batch < 1:
         raise AvflowError(f"batch must be ≥ 1, got {batch}")
     info = info or probe_video(path)
-    stream = ffmpeg.input(str(info.path))
+    stream = _input(info)
     if fps is not None:
         if fps <= 0:
             raise AvflowError(f"fps must be positive, got {fps}")
@@ -155,7 +180,8 @@ def iter_frames(
         if code not in (0, -15):  # -15: we terminated it on early exit
             errlog.seek(0)
             detail = errlog.read().decode(errors="replace").strip().splitlines()
-            raise InputFileError(info.path, f"ffmpeg failed while decoding ({detail[-1] if detail else f'exit {code}'})")
+            last = _without_url(detail[-1], info.path) if detail else f"exit {code}"
+            raise InputFileError(info.path, f"ffmpeg failed while decoding ({last})")
 
 
 def extract_audio(
@@ -182,10 +208,11 @@ def extract_audio(
         opts["ac"] = int(channels)
     with atomic_path(out_wav) as tmp:
         try:
-            ffmpeg.input(str(info.path)).output(str(tmp), **opts).overwrite_output().run(
+            _input(info).output(str(tmp), **opts).overwrite_output().run(
                 capture_stdout=True, capture_stderr=True
             )
         except ffmpeg.Error as err:
             detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
-            raise InputFileError(info.path, f"audio extraction failed ({detail[-1] if detail else 'ffmpeg error'})") from err
+            last = _without_url(detail[-1], info.path) if detail else "ffmpeg error"
+            raise InputFileError(info.path, f"audio extraction failed ({last})") from err
     return out_wav

@@ -126,7 +126,8 @@ def test_result_files_only_from_job_folders(client: httpx.Client, live_server: L
         ({"json": {"text": "hi", "seed": -1}}, 422, "seed"),
         ({"json": {"text": "   "}}, 400, "empty text"),
         ({"json": {"text": "a" * 401}}, 413, "at most 400"),
-        ({"content": b"x" * 70_000, "headers": {"content-type": "application/json"}}, 413, "too large"),
+        ({"content": b"x" * 70_000, "headers": {"content-type": "application/json"}}, 413,
+         "accepts at most 62.5 KiB here (--max-body-mb)"),
         ({"data": {"text": "hi"}}, 422, "invalid request"),
     ],
 )

@@ -93,6 +93,9 @@ def test_page_speaks_a_sentence_as_video_then_streams_it(server: CliServer, brow
     from selenium.webdriver.common.by import By
 
     browser.get(server.url + "/")
+    # the page runs under the server's Content-Security-Policy: record anything it blocks
+    browser.execute_script("window.cspViolations = []; document.addEventListener('securitypolicyviolation', "
+                           "(e) => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
     _wait(browser, "return document.getElementById('health').textContent.includes('avatar demo')", 30)
 
     # video mode: the finished job's preview.mp4 plays, with sound and moving frames
@@ -128,6 +131,13 @@ def test_page_speaks_a_sentence_as_video_then_streams_it(server: CliServer, brow
     b = _png(browser.execute_script(snap))
     assert len(np.unique(a.reshape(-1, 3), axis=0)) > 8  # a face, not a blank canvas
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 0.05  # and it moves while the audio plays
+    assert browser.execute_script("return window.cspViolations") == []  # video, stream and frames all allowed
+    assert browser.execute_script("return [...document.styleSheets].map((s) => s.cssRules.length)")[0] > 0  # style.css
+    # and the policy is in force: inline code is blocked
+    ran = browser.execute_script("const s = document.createElement('script'); s.textContent = 'window.inlineRan = 1';"
+                                 "document.body.appendChild(s); return window.inlineRan === 1")
+    assert not ran
+    _wait(browser, "return window.cspViolations.some((v) => v.startsWith('script-src'))", 10)
     print(f"\nfirst streamed audio after {first / 1000:.2f} s, whole stream after {end / 1000:.2f} s; "
           f"video mode ready after {video_ready_s:.2f} s (click → playing)")
 

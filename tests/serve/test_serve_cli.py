@@ -4,6 +4,7 @@ whose successor reports them as failed and keeps serving."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 from pathlib import Path
@@ -101,3 +102,36 @@ def test_default_address_is_loopback(host: str) -> None:
 
     defaults = {p.name: p.default for p in __import__("inspect").signature(serve_command).parameters.values()}
     assert defaults["host"].default == host
+
+
+def test_sigterm_stops_like_ctrl_c_and_leaves_nothing_behind(tiny_avatar_model: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kill PID` (SIGTERM, what systemd and docker send): a graceful stop, exit 128 + 15, the
+    running job finished or recorded as interrupted, no temporaries in the jobs or temp folder."""
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))  # the server's temporaries land here
+    jobs = tmp_path / "jobs"
+    server = start_cli_server(tiny_avatar_model, jobs, tmp_path / "serve.log", "--allow-host", "avatar.lab.example",
+                              "--max-body-mb", "0.01")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            assert c.get("/health", headers={"host": "avatar.lab.example"}).status_code == 200  # --allow-host
+            assert c.get("/health", headers={"host": "other.example"}).status_code == 400
+            too_big = c.post("/v1/synthesize", json={"text": "a" * 20_000})
+            assert too_big.status_code == 413 and "(--max-body-mb)" in too_big.json()["error"]
+            done = wait_job(c, c.post("/v1/synthesize", json={"text": "Hello there."}).json()["id"])
+            assert done["status"] == "done"
+            running = c.post("/v1/synthesize", json={"text": "One more sentence, please. And another."}).json()["id"]
+            time.sleep(0.2)
+    finally:
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=60)
+    assert server.proc.returncode == 128 + signal.SIGTERM
+    log = server.log.read_text()
+    assert "Traceback" not in log
+    leftovers = [p for p in jobs.rglob("*") if p.name.startswith(".upload-") or ".tmp" in p.name]
+    assert leftovers == [] and list(private_tmp.iterdir()) == []
+    record = json.loads((jobs / running / "job.json").read_text())
+    assert record["status"] in ("done", "failed")  # finished in time, or recorded as interrupted
+    assert {p.name for p in (jobs / done["id"] / "result").iterdir()} >= {"meta.json", "motion.npz", "speech.wav"}

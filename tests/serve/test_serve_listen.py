@@ -85,18 +85,18 @@ def test_the_avatar_listens_to_uploads(client: httpx.Client, live_server: LiveSe
 @pytest.mark.parametrize(
     "files, fields, status, message",
     [
-        ({"audio": "garbage"}, {}, 400, "audio upload 'noise.wav': not a readable audio file"),
+        ({"audio": "garbage"}, {}, 400, "audio upload 'noise.wav': not a readable audio file: a text file"),
         ({"audio": "long"}, {}, 400, "6.0 s long; this server accepts at most 5 s"),
         ({"audio": "narrow"}, {}, 400, "audio upload 'phone.wav': 8000 Hz audio; participant audio needs at least 16000 Hz"),
         ({"audio": "silent"}, {}, 400, "audio upload 'silent.wav': silent"),
         ({"audio": "stereo"}, {}, 400, "say which one is the user with the form field 'channel' 0..1"),
         ({"audio": "stereo"}, {"channel": "7"}, 400, "channel 7 does not exist"),
-        ({"audio": "speech", "video": "garbage"}, {}, 400, "video upload 'noise.wav': not a readable video"),
+        ({"audio": "speech", "video": "garbage"}, {}, 400, "video upload 'noise.wav': not a readable video: a text file"),
         ({"video": "video"}, {}, 400, "give the user's speech as the form file field 'audio'"),
         ({"audio": "speech"}, {"seed": "x"}, 400, "form field 'seed': 'x' is not a valid int"),
         ({"audio": "speech"}, {"steps": "99"}, 400, "steps must be between 1 and 8"),
         ({"audio": "speech"}, {"text": "c" * 401}, 413, "at most 400"),
-        ({"audio": "big"}, {}, 413, "request body too large"),
+        ({"audio": "big"}, {}, 413, "request body too large: this server accepts at most 0.4 MiB here (--max-upload-mb)"),
     ],
 )
 def test_bad_uploads_get_one_line_errors(client: httpx.Client, live_server: LiveServer, media: dict[str, Path],

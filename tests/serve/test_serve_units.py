@@ -14,7 +14,7 @@ from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
 from avflow_cli.serve.chunks import ChunkAssembler
 from avflow_cli.serve.engine import NEUTRAL_POSE, Chunk
-from avflow_cli.serve.jobs import INTERRUPTED, JobStore, valid_job_id
+from avflow_cli.serve.jobs import INCOMPLETE, INTERRUPTED, JobStore, valid_job_id
 from avflow_cli.serve.protocol import chunk_header, chunk_payload, decode_chunk
 from avflow_cli.serve.settings import ServeSettings
 from avflow_cli.serve.worker import GenerationWorker, QueueFull
@@ -79,6 +79,16 @@ def _store(root: Path, ttl: float = 100.0) -> JobStore:
     return JobStore(root, ttl_s=ttl, server_id="test")
 
 
+def _complete_results(result: Path, preview: bool = False) -> None:
+    """What Synthesizer.save leaves (contents abbreviated: recovery checks presence and meta.json)."""
+    result.mkdir()
+    (result / "speech.wav").write_bytes(b"RIFF")
+    (result / "motion.npz").write_bytes(b"PK\x03\x04")
+    (result / "meta.json").write_text(json.dumps({"preview": "avatar" if preview else "none (--no-preview)"}))
+    if preview:
+        (result / "preview.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom")
+
+
 def test_restart_fails_unfinished_jobs_keeps_done_ones_and_drops_broken_records(tmp_path: Path) -> None:
     store = _store(tmp_path)
     queued = store.create("synthesize", {"text": "a"})
@@ -86,8 +96,7 @@ def test_restart_fails_unfinished_jobs_keeps_done_ones_and_drops_broken_records(
     store.update(running.id, status="running", started=time.time())
     (tmp_path / running.id / "result.partial").mkdir()
     done = store.create("synthesize", {"text": "c"})
-    (tmp_path / done.id / "result").mkdir()
-    (tmp_path / done.id / "result" / "speech.wav").write_bytes(b"RIFF")
+    _complete_results(tmp_path / done.id / "result")
     store.update(done.id, status="done", finished=time.time())
     old = store.create("synthesize", {"text": "d"})
     store.update(old.id, status="done", finished=time.time() - 1000)  # past its time to live
@@ -105,6 +114,97 @@ def test_restart_fails_unfinished_jobs_keeps_done_ones_and_drops_broken_records(
     assert again.result_file(done.id, "speech.wav") == (tmp_path / done.id / "result" / "speech.wav").resolve()
     assert again.get(old.id) is None and not (tmp_path / old.id).exists()
     assert not broken.exists()
+
+
+def test_restart_fails_done_jobs_whose_results_are_incomplete_and_removes_temporaries(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    jobs = {name: store.create("synthesize", {"text": name}) for name in
+            ("whole", "with_preview", "no_motion", "bad_meta", "no_preview_file", "no_result", "failed")}
+    _complete_results(tmp_path / jobs["whole"].id / "result")
+    _complete_results(tmp_path / jobs["with_preview"].id / "result", preview=True)
+    _complete_results(tmp_path / jobs["no_motion"].id / "result")
+    (tmp_path / jobs["no_motion"].id / "result" / "motion.npz").unlink()
+    _complete_results(tmp_path / jobs["bad_meta"].id / "result")
+    (tmp_path / jobs["bad_meta"].id / "result" / "meta.json").write_text('{"preview": ')  # cut short
+    _complete_results(tmp_path / jobs["no_preview_file"].id / "result", preview=True)
+    (tmp_path / jobs["no_preview_file"].id / "result" / "preview.mp4").unlink()
+    for name, job in jobs.items():
+        store.update(job.id, status="failed" if name == "failed" else "done", finished=time.time(),
+                     result={"seconds": 1.0})
+    # a killed server's half-written temporaries beside the results (fsutil's naming)
+    for name in ("whole", "failed"):
+        (tmp_path / jobs[name].id / ".result.host-123.abc.tmp").mkdir()
+        (tmp_path / jobs[name].id / ".result.host-123.abc.tmp" / "speech.wav").write_bytes(b"RI")
+    (tmp_path / jobs["whole"].id / ".job.host-123.xyz.tmp.json").write_text("{")
+    store.close()
+
+    again = _store(tmp_path)
+    assert again.recovered == {"kept": 3, "interrupted": 4, "removed": 0}
+    for name in ("whole", "with_preview"):
+        assert again.get(jobs[name].id).status == "done"
+        assert sorted(p.name for p in (tmp_path / jobs[name].id).iterdir()) == ["job.json", "result"]
+        assert again.result_file(jobs[name].id, "motion.npz") is not None
+    for name in ("no_motion", "bad_meta", "no_preview_file", "no_result"):
+        record = again.get(jobs[name].id)
+        assert record.status == "failed" and record.error == INCOMPLETE and record.result is None
+        assert [p.name for p in (tmp_path / jobs[name].id).iterdir()] == ["job.json"]
+        assert again.result_file(jobs[name].id, "speech.wav") is None
+    assert [p.name for p in (tmp_path / jobs["failed"].id).iterdir()] == ["job.json"]
+    on_disk = json.loads((tmp_path / jobs["no_motion"].id / "job.json").read_text())
+    assert on_disk["status"] == "failed" and on_disk["error"] == INCOMPLETE  # recorded, not only in memory
+
+
+def test_host_and_origin_rules() -> None:
+    from avflow_cli.serve.security import HostPolicy, same_origin
+
+    local = HostPolicy("127.0.0.1")
+    assert all(local.allows(h) for h in ("127.0.0.1:8000", "localhost:8000", "LOCALHOST", "[::1]:80"))
+    assert not any(local.allows(h) for h in ("evil.example:8000", "192.168.1.5:8000", "", None, "a b", "x:y:z"))
+    named = HostPolicy("0.0.0.0", ("avatar.lab.example",))
+    assert named.allows("avatar.lab.example:9000") and named.allows("192.168.1.5:9000") and named.allows("[fe80::1]")
+    assert not named.allows("rebind.evil.example:9000")  # a name: the rebinding case
+    assert "--allow-host" in named.refusal("rebind.evil.example")
+    assert same_origin("http://127.0.0.1:8000", "127.0.0.1:8000") and same_origin("https://a.example", "a.example:443")
+    assert not same_origin("http://127.0.0.1:8001", "127.0.0.1:8000")
+    assert not same_origin("http://evil.example:8000", "127.0.0.1:8000")
+    assert not same_origin("null", "127.0.0.1:8000") and not same_origin("file://", "127.0.0.1:8000")
+
+
+def test_server_paths_become_public_names(tmp_path: Path) -> None:
+    from avflow_cli.serve.paths import PathRedactor, public_name
+
+    model = tmp_path / "models" / "avflow"
+    jobs = tmp_path / "state" / "jobs"
+    redact = PathRedactor.for_server([model, tmp_path / "models" / "t2t"], jobs)
+    upload = jobs / ("a" * 32) / "inputs" / "participant.wav"
+    job = redact.extended([(upload, "me.webm")])
+    text = f"{upload}: silent; model {model} (t2t {tmp_path / 'models' / 't2t'}) in {jobs}/x"
+    assert job.text(text) == "me.webm: silent; model avflow (t2t t2t) in jobs/x"
+    assert job.json({"components": {"avflow": str(model)}, "list": [str(upload), 3]}) == \
+        {"components": {"avflow": "avflow"}, "list": ["me.webm", 3]}
+    assert str(tmp_path) not in job.text(text)
+    assert public_name("C:\\Users\\me\\talk.wav", "audio") == "talk.wav"
+    assert public_name("/etc/passwd", "audio") == "passwd" and public_name("", "audio") == "audio"
+    assert public_name("a\udc80b\nc.wav", "audio") == "a?b?c.wav"
+
+
+def test_a_text_file_named_npz_is_called_what_it_is(tmp_path: Path) -> None:
+    from avflow_cli.errors import InputFileError
+    from avflow_cli.render.motion import load_motion
+    from avflow_cli.vision.demo_avatar import FaceDecoder
+
+    text = tmp_path / "face_decoder.npz"
+    text.write_text("these are not arrays\n")
+    for load in (FaceDecoder.load, load_motion):
+        with pytest.raises(InputFileError) as info:
+            load(text)
+        assert "not a valid .npz archive (a zip of .npy arrays): it is a text file" in str(info.value)
+        assert "pickled" not in str(info.value)
+    npy = tmp_path / "motion.npz"
+    np.save(npy.with_suffix(".npy"), np.zeros(3))
+    npy.with_suffix(".npy").rename(npy)
+    with pytest.raises(InputFileError, match="a single .npy array, not an .npz archive"):
+        load_motion(npy)
 
 
 def test_a_second_store_on_the_same_folder_is_refused(tmp_path: Path) -> None:
