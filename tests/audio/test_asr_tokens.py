@@ -68,8 +68,20 @@ def torchaudio_file_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 # ---- frame grid and windows -------------------------------------------------------------------
-def test_label_order_matches_torchaudio() -> None:
-    check_label_order()  # raises on mismatch
+def test_label_order_matches_torchaudio(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchaudio.pipelines import WAV2VEC2_ASR_BASE_960H
+
+    from avflow_cli.audio import asr_tokens
+    from avflow_cli.constants import TOKEN_DIM, TOKEN_LABELS
+
+    assert tuple(WAV2VEC2_ASR_BASE_960H.get_labels()) == TOKEN_LABELS
+    assert len(TOKEN_LABELS) == TOKEN_DIM and TOKEN_LABELS[:2] == ("-", "|")  # CTC blank, word separator
+    check_label_order()
+    # the guard really guards: a reordered label table is refused, naming both orders
+    swapped = (TOKEN_LABELS[0], TOKEN_LABELS[2], TOKEN_LABELS[1], *TOKEN_LABELS[3:])
+    monkeypatch.setattr(asr_tokens, "TOKEN_LABELS", swapped)
+    with pytest.raises(AvflowError, match="differ from avflow's TOKEN_LABELS"):
+        check_label_order()
 
 
 @pytest.mark.parametrize("n", [400, 401, 719, 720, 16000, 16000 * 7 + 123])
