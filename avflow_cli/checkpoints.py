@@ -1,7 +1,7 @@
 """Registry of the pretrained parts avflow can use, where it looks for them, and what runs instead.
 
 Nothing is ever downloaded: users place the published files themselves. Search order for a part
-(DESIGN.md §3, docs/INTERFACES.md §6):
+(docs/ARCHITECTURE.md §3, docs/INTERFACES.md §6):
 
 1. an explicit path (``--checkpoint`` / ``checkpoint=``): a file, or a folder holding the file;
 2. ``$AVFLOW_CHECKPOINTS`` (default ``~/.cache/avflow/checkpoints``);

@@ -1,4 +1,4 @@
-"""Rates and dimensions every part of avflow agrees on (DESIGN.md §1).
+"""Rates and dimensions every part of avflow agrees on (docs/ARCHITECTURE.md §1).
 
 This module is the single source of truth: import from here, never repeat the numbers.
 Letters used in shape comments across the package: B batch, T frames at ``FPS``,
@@ -50,7 +50,7 @@ SMIRK_DIM = 56  # expression 50 + jaw 3 + head rotation 3 (paper)
 SMIRK_EXPRESSION_DIM = 50
 SMIRK_JAW_DIM = 3
 SMIRK_ROTATION_DIM = 3
-RELEASE_SMIRK_DIM = 58  # the release's two SMIRK files concatenated (REFERENCE.md §7)
+RELEASE_SMIRK_DIM = 58  # the release's two SMIRK files concatenated (docs/release_format.md §7)
 
 # --- segments -----------------------------------------------------------------------------------
 SEGMENT_SECONDS = 20.0  # paper

@@ -20,7 +20,7 @@ during an avatar turn the avatar's tokens are its line's and the user is a silen
 during a user turn the avatar's tokens are silence and the user's speech (and face) guide it.
 The participant tokens come from one pass of the model's token extractor over the user's whole
 track (so the recogniser sees each turn in context), the face features per turn. Everything is
-generated through ``Synthesizer.synthesize_tokens`` (DESIGN.md §6).
+generated through ``Synthesizer.synthesize_tokens`` (docs/ARCHITECTURE.md §6).
 
 Outputs: ``speech.wav`` (the avatar), ``conversation.wav`` (stereo: avatar | user),
 ``motion.npz`` (the whole timeline, with turn spans), ``meta.json`` and ``preview.mp4`` (the

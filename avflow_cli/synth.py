@@ -1,6 +1,6 @@
 """Text → speech + face motion + head motion: the ``Synthesizer`` API behind ``avflow synth``.
 
-Pipeline (DESIGN.md §2, §4): text → text-to-tokens (29-d logits at FPS, per sentence) →
+Pipeline (docs/ARCHITECTURE.md §2, §4): text → text-to-tokens (29-d logits at FPS, per sentence) →
 AV-Flow Euler sampling → [face F | head latent 8 | mel 80] → head-VAE decoder → head pose,
 mel → vocoder → 22 050 Hz speech. Every stage is timed; the output folder holds
 ``speech.wav``, ``motion.npz``, ``meta.json`` and (optionally) ``preview.mp4``.
@@ -84,7 +84,7 @@ class SynthesisResult:
         return len(self.wav) / self.sample_rate
 
     def motion_arrays(self, **extra: np.ndarray | None) -> dict[str, np.ndarray]:
-        """The arrays of ``motion.npz`` (DESIGN.md §4), plus ``extra`` ones that are not None."""
+        """The arrays of ``motion.npz`` (docs/ARCHITECTURE.md §4), plus ``extra`` ones that are not None."""
         arrays = {"face": self.face, "head_latent": self.head_latent, "mel": self.mel, "tokens": self.tokens,
                   "fps": np.float64(K.FPS), "head_pose": self.head_pose, **extra}
         return {k: v for k, v in arrays.items() if v is not None}

@@ -10,7 +10,7 @@ For each preset (random weights, AdaLN gates perturbed so every block computes):
    replay are timed ALTERNATELY (step, GEMMs, step, GEMMs, …); the ratio is the median of the
    per-round ratios. A ratio below 1 is impossible and flagged as a benchmark bug. fp32, and bf16
    (autocast) where this CPU's bf16 GEMM is at least as fast as fp32 (``--bf16``).
-2. **Authors' code** (``--authors``): their block re-implemented as they wrote it (REFERENCE.md
+2. **Authors' code** (``--authors``): their block re-implemented as they wrote it (docs/release_format.md
    §1: dense T×T scores plus a cached log-0/1 mask, softmax, torchtune RoPE; AdaLN modulation,
    gate and residual as separate ops) on the same weights, and avflow's own code as it was before
    issue 13 (per-layer masks and RoPE, padded copies), timed alternately with ours at 20 s, outputs compared. Beyond 4096 frames
@@ -50,7 +50,7 @@ from avflow_cli.models.inference import sampling_context  # noqa: E402
 
 FLOOR_GOAL = 1.15  # issue 13: a step within 1.15 × its own GEMMs
 AUTHORS_GOAL = 3.0  # issue 13: ≥ 3 × faster than the authors' code at 20 s
-AUTHORS_MAX_FRAMES = 4096  # their RoPE cache (REFERENCE.md §1)
+AUTHORS_MAX_FRAMES = 4096  # their RoPE cache (docs/release_format.md §1)
 
 
 def build_model(preset: str, device: str) -> torch.nn.Module:
@@ -158,7 +158,7 @@ def bf16_fast(device: str) -> bool:
 # 2. authors' dense attention
 # ----------------------------------------------------------------------------------------------
 def authors_attention_forward(self, x: torch.Tensor, rope=None, key_mask=None) -> torch.Tensor:  # noqa: ANN001
-    """Their WindowedSelfAttention (REFERENCE.md §1): dense T×T scores + cached log(0/1) mask.
+    """Their WindowedSelfAttention (docs/release_format.md §1): dense T×T scores + cached log(0/1) mask.
 
     Same weights and layout as ours (head-major qkv, interleaved fp32 RoPE over all head dims,
     heads merged in (H, Dh) order); written from the reference sheet, not copied.
@@ -192,7 +192,7 @@ def authors_attention_forward(self, x: torch.Tensor, rope=None, key_mask=None) -
 
 
 def authors_block_forward(self, x: torch.Tensor, temb: torch.Tensor, rope=None, key_mask=None) -> torch.Tensor:  # noqa: ANN001
-    """Their WindowedDiffusionTransformerBlock (REFERENCE.md §1): per sub-layer
+    """Their WindowedDiffusionTransformerBlock (docs/release_format.md §1): per sub-layer
     ``y = LN(x)·(1+gamma)+beta; y = F(y)·alpha; x = x + y``, each step its own op."""
     import torch.nn.functional as F
 

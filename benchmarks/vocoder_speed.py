@@ -36,7 +36,7 @@ the settings above only move the result within the noise of the shared machine, 
 emulated on this CPU (~30× slower). With 52.8 GFLOP per audio second, RTF ≤ 0.25 would need
 ≥ 211 GFLOP/s, above the fp32 peak of two 2 GHz AVX2 cores (≈ 128 GFLOP/s): not reachable
 here without a smaller or quantisation-aware-trained vocoder. On an idle machine the same
-code gives ≈ 0.6 (DESIGN.md §3: 2.9 s for 4.8 s of audio).
+code gives ≈ 0.6 (docs/ARCHITECTURE.md §3: 2.9 s for 4.8 s of audio).
 """
 
 from __future__ import annotations

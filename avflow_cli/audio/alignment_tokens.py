@@ -1,6 +1,6 @@
 """CTC-shaped character logits at 50 Hz from known word/phone timing (the offline token source).
 
-The model's input tokens are Wav2Vec2 ASR character logits (DESIGN.md §1). When the timing
+The model's input tokens are Wav2Vec2 ASR character logits (docs/ARCHITECTURE.md §1). When the timing
 of the speech is known exactly (the demo corpus: flite reports every phone's end time) and
 the ASR weights are not available, we build what a good CTC recogniser would output: each
 word's characters spread over the time its phones occupy, one peaky frame per character,

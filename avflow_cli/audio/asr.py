@@ -1,4 +1,4 @@
-"""Speech → text for the WER metric (DESIGN.md §3): Wav2Vec2 greedy CTC, else offline pocketsphinx.
+"""Speech → text for the WER metric (docs/ARCHITECTURE.md §3): Wav2Vec2 greedy CTC, else offline pocketsphinx.
 
 ``transcribe(wav, sr)`` uses the Wav2Vec2 ASR base-960h weights when they are found (the ASR the
 paper's setup implies), otherwise pocketsphinx, whose US-English acoustic model, language model

@@ -1,4 +1,4 @@
-"""Input tokens: Wav2Vec2 ASR base-960h character logits at 50 Hz (DESIGN.md §1, REFERENCE.md §8).
+"""Input tokens: Wav2Vec2 ASR base-960h character logits at 50 Hz (docs/ARCHITECTURE.md §1, docs/release_format.md §8).
 
 The weights are torchaudio's ``WAV2VEC2_ASR_BASE_960H`` file,
 ``wav2vec2_fairseq_base_ls960_asr_ls960.pth``: a plain state dict of

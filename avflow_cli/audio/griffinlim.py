@@ -1,6 +1,6 @@
 """Griffin-Lim: the vocoder of last resort, needing no weights at all.
 
-Natural-log mel (our recipe, DESIGN.md §1) → mel magnitude → linear magnitude by a non-negative
+Natural-log mel (our recipe, docs/ARCHITECTURE.md §1) → mel magnitude → linear magnitude by a non-negative
 least-squares fit through the mel filterbank (pseudo-inverse start, then multiplicative NNLS
 updates) → phase by torchaudio's fast Griffin-Lim. Bins above ``MEL_FMAX`` carry no mel energy
 and stay silent. Quality is clearly below a neural vocoder; it exists so synthesis never fails

@@ -95,7 +95,7 @@ class GeneratorConfig:
         return math.prod(self.upsample_rates)
 
     def check_mel_recipe(self, source: str | Path) -> None:
-        """Refuse checkpoints trained on another mel recipe than avflow's (DESIGN.md §1).
+        """Refuse checkpoints trained on another mel recipe than avflow's (docs/ARCHITECTURE.md §1).
 
         A vocoder fed a mel with another fmax or hop produces garbled audio without any error,
         so a mismatch here is a hard, explained error instead.

@@ -1,4 +1,4 @@
-"""The BigVGAN 22 kHz / 80-band log-mel spectrogram (DESIGN.md §1), the model's audio stream.
+"""The BigVGAN 22 kHz / 80-band log-mel spectrogram (docs/ARCHITECTURE.md §1), the model's audio stream.
 
 Recipe: reflect-pad (n_fft - hop) / 2 on both sides, STFT (n_fft 1024, hop 256, periodic Hann
 1024, no centering), magnitude sqrt(re² + im² + 1e-9), Slaney mel basis (80 bands, 0-8000 Hz,

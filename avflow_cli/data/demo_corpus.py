@@ -1,4 +1,4 @@
-"""The built-in demo corpus: a small dyadic "capture" made from real speech synthesis (DESIGN.md §5).
+"""The built-in demo corpus: a small dyadic "capture" made from real speech synthesis (docs/ARCHITECTURE.md §5).
 
 Real talking-head data cannot be downloaded here, so avflow generates its own: two speakers
 (flite voices ``slt`` for the actor, ``rms``/``awb`` for the participant) alternate turns with

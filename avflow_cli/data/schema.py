@@ -1,4 +1,4 @@
-"""The shard schema (DESIGN.md §4): which datasets a clip holds, their dims and the index format.
+"""The shard schema (docs/ARCHITECTURE.md §4): which datasets a clip holds, their dims and the index format.
 
 A shard directory holds ``shard-00000.h5`` … and ``index.json``. Each HDF5 file has one group
 per clip (group name = clip id), each dataset time-aligned at ``FPS`` with T rows.

@@ -2,7 +2,7 @@
 
 The paper (AV-Flow §4.1) measures lip closures and smiles on the avatar's decoded geometry.
 Face codes are only meaningful through a decoder, so avflow accepts three kinds
-(DESIGN.md §3, INTERFACES.md §3):
+(docs/ARCHITECTURE.md §3, INTERFACES.md §3):
 
 * the demo avatar's exact ``FaceDecoder`` (``face_decoder.npz`` written by ``avflow demo
   corpus`` and copied beside the shards), with its own ``LIP_CLOSED_THRESHOLD`` and

@@ -1,7 +1,7 @@
 """The GEN layout: what a system produced for each test clip, as ``eval --from-dir`` reads it.
 
 One folder per clip id (the shard manifest's ``id``), the same files ``avflow synth`` writes
-(DESIGN.md §4), so avflow's own outputs and other systems' outputs are scored alike::
+(docs/ARCHITECTURE.md §4), so avflow's own outputs and other systems' outputs are scored alike::
 
     GEN/
       CLIP_ID/

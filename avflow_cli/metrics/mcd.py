@@ -1,6 +1,6 @@
 """Mel cepstral distortion with dynamic time warping (AV-Flow §4.1, Tables 1-2 "MCD").
 
-Mel cepstra: from our 80-band natural-log *magnitude* mel (DESIGN.md §1), the cosine transform
+Mel cepstra: from our 80-band natural-log *magnitude* mel (docs/ARCHITECTURE.md §1), the cosine transform
 gives the cepstrum on the mel-warped axis, scaled so that ln S(ω_k) = c₀ + 2 Σ_{m≥1} c_m
 cos(m ω_k) at the band centres ω_k = π(k + ½)/80 (i.e. c = DCT-II(ln S) / (2·80)). This is
 the definition of the mel-cepstrum (Fukada et al. 1992) sampled on the mel filterbank instead

@@ -5,7 +5,7 @@ input text, errors and reference words summed over clips before dividing (corpus
 sides are normalised the standard way: jiwer's ``wer_standardize`` (lower case, common English
 contractions expanded, Kaldi non-words removed, whitespace collapsed) plus punctuation removal.
 
-ASR (DESIGN.md §3): :func:`avflow_cli.audio.asr.transcribe` — Wav2Vec2 greedy CTC when its
+ASR (docs/ARCHITECTURE.md §3): :func:`avflow_cli.audio.asr.transcribe` — Wav2Vec2 greedy CTC when its
 weights are present, otherwise pocketsphinx. The backend that ran is returned with every
 transcript, and ``eval`` writes it into ``metrics.json``. A WER is only comparable next to the same
 ASR on the ground-truth audio, which ``eval`` always reports as well.

@@ -1,6 +1,6 @@
 """Windowed self-attention with interleaved RoPE, computed in blocks so cost is linear in T.
 
-Query i sees keys j with ``i - left <= j <= i + right`` (REFERENCE.md §1: the release uses
+Query i sees keys j with ``i - left <= j <= i + right`` (docs/release_format.md §1: the release uses
 left 16 / right 8; the paper 7 / 2). Instead of a dense T×T mask, queries are cut into blocks of
 ``block`` frames; block n attends to the ``block + left + right`` keys that any of its queries
 can reach, under a small local mask that also hides padding. Memory and time grow linearly with

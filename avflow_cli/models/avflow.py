@@ -1,6 +1,6 @@
 """AV-Flow: two windowed DiT stacks (audio, visual) with highway fusion, and the paper's ablations.
 
-Interface (DESIGN.md §2): ``AVFlow(config)(x, t, cond) -> v`` with
+Interface (docs/ARCHITECTURE.md §2): ``AVFlow(config)(x, t, cond) -> v`` with
 x (B, T, F+8+80) ordered [face | head latent | mel], t (B,) in [0, 1], cond (B, T, C) ordered
 [tokens 29 | participant tokens 29 | participant visual 56/58] (guidance channels only when
 the config enables them). The noisy target and cond are concatenated along channels, then

@@ -1,6 +1,6 @@
 """Model and training configurations: small dataclasses, named presets, overrides, JSON round trip.
 
-Presets (DESIGN.md §2, REFERENCE.md §0/§9):
+Presets (docs/ARCHITECTURE.md §2, docs/release_format.md §0/§9):
 - ``tiny``: a few-hundred-k-parameter network for CPU demos and tests.
 - ``base``: the paper (2 × 8 blocks, width 512, MLP 1024, 4 heads, window 7 past + self + 2 future,
   20 s segments, 8 Euler steps).
@@ -114,7 +114,7 @@ class AVFlowConfig:
 
 @dataclass
 class HeadVAEConfig:
-    """Head-pose VAE (REFERENCE.md §4): per-frame 7 → 8, one transformer encoder layer each side."""
+    """Head-pose VAE (docs/release_format.md §4): per-frame 7 → 8, one transformer encoder layer each side."""
 
     input_dim: int = K.HEAD_POSE_DIM
     latent_dim: int = K.HEAD_LATENT_DIM

@@ -1,4 +1,4 @@
-"""Load the authors' released checkpoints into avflow's ``release`` preset (REFERENCE.md §1, §2, §4).
+"""Load the authors' released checkpoints into avflow's ``release`` preset (docs/release_format.md §1, §2, §4).
 
 ``av_flow_ckpt_50h.pt`` is ``{"iteration", "model_state_dict", "optimizer_state_dict"}`` with
 every key prefixed ``diffusion_module.``; the head VAE checkpoint holds its bare state dict under

@@ -1,6 +1,6 @@
 """The DiT pieces of AV-Flow: flow-time embedding, AdaLN-Zero modulation and the windowed block.
 
-Exactly as REFERENCE.md §1 records the authors' network, so their weights load:
+Exactly as docs/release_format.md §1 records the authors' network, so their weights load:
 - time embedding: 64 = D/8 frequencies f_k = exp(−k·ln(10⁴)/(D/8 − 1)) of t ∈ [0, 1] as is,
   [sin | cos] → Linear(D/4 → D) → exact GELU → Linear(D → D), shared by every block. With t as
   is only the ~20 lowest-period features vary over the flow; ``time_scale`` (config) multiplies

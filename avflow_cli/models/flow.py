@@ -1,4 +1,4 @@
-"""Flow matching for AV-Flow: OT-CFM training loss and the Euler sampler (DESIGN.md §2).
+"""Flow matching for AV-Flow: OT-CFM training loss and the Euler sampler (docs/ARCHITECTURE.md §2).
 
 x_t = (1 − (1 − σ)t)·x0 + t·x1, target velocity u = x1 − (1 − σ)·x0, σ = 1e-6, t ~ U[0, 1).
 The loss is L1 per stream, combined as λ_s·L_mel + λ_f·L_face + λ_h·L_head (3.0 / 1.0 / 0.2), with

@@ -1,4 +1,4 @@
-"""Head-pose VAE (REFERENCE.md §4): raw pose (T, 7) ↔ latent (T, 8), per frame.
+"""Head-pose VAE (docs/release_format.md §4): raw pose (T, 7) ↔ latent (T, 8), per frame.
 
 Encoder: Linear(7 → 16), one ``nn.TransformerEncoderLayer`` (d 16, 1 head, feed-forward 2048,
 dropout 0.1, ReLU, post-norm), then Linear heads for the mean and log-variance (16 → 8).

@@ -1,7 +1,7 @@
-"""Per-stream normalisation, part of a model's config (DESIGN.md §2).
+"""Per-stream normalisation, part of a model's config (docs/ARCHITECTURE.md §2).
 
 ``stats``: z-score every stream with the per-dimension mean/std that ``index.json`` holds
-(computed on the train split). ``release``: the authors' constants (REFERENCE.md §3): mel
+(computed on the train split). ``release``: the authors' constants (docs/release_format.md §3): mel
 ``(log-mel + 5.5366) / 2.1161``, waveform ÷ 1.1 before the mel, raw face codes and tokens, head
 latents as the VAE gives them (the VAE itself z-scores the raw pose).
 
@@ -78,7 +78,7 @@ class Normalizer:
         }
         if p_tokens:
             streams["p_tokens"] = ident(token_dim)
-        if p_smirk_dim:  # the release min-max scales SMIRK to [-1, 1] before the model (REFERENCE.md §7)
+        if p_smirk_dim:  # the release min-max scales SMIRK to [-1, 1] before the model (docs/release_format.md §7)
             streams["p_smirk"] = ident(p_smirk_dim)
         return cls("release", streams, RELEASE_WAVEFORM_SCALE)
 

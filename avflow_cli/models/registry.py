@@ -1,4 +1,4 @@
-"""Model directories (DESIGN.md §4): ``config.json`` + ``model.safetensors``, written and loaded here.
+"""Model directories (docs/ARCHITECTURE.md §4): ``config.json`` + ``model.safetensors``, written and loaded here.
 
 ``config.json``::
 

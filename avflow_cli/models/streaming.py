@@ -1,6 +1,6 @@
 """Streaming AV-Flow: frames become output while later frames are still being generated.
 
-Two schedules over the same windowed network (DESIGN.md §2), both driven by ``push(cond rows)``
+Two schedules over the same windowed network (docs/ARCHITECTURE.md §2), both driven by ``push(cond rows)``
 and ``finish()``; both return normalised x1 rows [face | head latent | mel] in order.
 
 **exact** (:class:`ExactSampler`) — output equal to one offline pass (``inference.generate``).

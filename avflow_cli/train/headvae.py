@@ -1,4 +1,4 @@
-"""``avflow train headvae``: the head-pose VAE (REFERENCE.md §4) on ``head_pose`` windows of the shards.
+"""``avflow train headvae``: the head-pose VAE (docs/release_format.md §4) on ``head_pose`` windows of the shards.
 
 The raw pose is z-scored with the train-split statistics of ``index.json`` (stored in the VAE's
 config, so the model directory takes raw poses). Validation reports the reconstruction error of

@@ -7,7 +7,7 @@ short vector of named parameters (``FACE_PARAM_NAMES``, each with a range in
 same dimensionality plus small noise, so the inverse recovers the parameters exactly
 (:class:`FaceDecoder`). The codes are full-rank in their own dimension, as real codec-avatar
 latents are: a wider code of low rank would make the flow spend its capacity collapsing
-redundant noise directions (DESIGN.md §5).
+redundant noise directions (docs/ARCHITECTURE.md §5).
 
 The renderer (:mod:`avflow_cli.vision.avatar_drawing`) draws a shaded head with hair, ears,
 neck and shoulders, rotated and translated by the head pose and projected with a pinhole camera;

@@ -33,7 +33,7 @@ State-dict keys below one encoder's ``encoder.`` prefix::
 Features: ``paper`` (56) = [expression 50 | jaw 3 | head rotation 3] (AV-Flow paper);
 ``release`` (58) = [expression 50 | jaw 3 | eyelids 2 | head rotation 3]. The release's two
 participant files (``--expression.npy`` + ``--headpose.npy``) concatenate to 58 values whose
-split is not stated anywhere (REFERENCE.md §7); this layout is our assumption, chosen so its
+split is not stated anywhere (docs/release_format.md §7); this layout is our assumption, chosen so its
 first 53 values equal the paper layout's.
 """
 

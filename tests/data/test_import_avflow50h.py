@@ -1,4 +1,4 @@
-"""AV-Flow 50 h dataset import on a tiny tree in the published layout (REFERENCE.md §6)."""
+"""AV-Flow 50 h dataset import on a tiny tree in the published layout (docs/release_format.md §6)."""
 
 from __future__ import annotations
 

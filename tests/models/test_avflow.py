@@ -83,4 +83,4 @@ def test_base_preset_matches_the_paper_and_release_size() -> None:
     assert (release.window_left, release.window_right, release.steps, rtrain.segment_frames) == (16, 8, 16, 345)
     with torch.device("meta"):
         n = AVFlow(release).num_parameters()
-    assert n == 67_935_576  # REFERENCE.md §1
+    assert n == 67_935_576  # docs/release_format.md §1

@@ -12,7 +12,7 @@ from avflow_cli.models.headvae import HeadVAE, vae_loss
 def test_release_layout_and_size() -> None:
     vae = HeadVAE(HeadVAEConfig())
     sd = vae.state_dict()
-    assert len(sd) == 34  # REFERENCE.md §4
+    assert len(sd) == 34  # docs/release_format.md §4
     assert sum(v.numel() for v in sd.values()) == 138_167
     assert sd["enc_layers.0.linear1.weight"].shape == (2048, 16)
 

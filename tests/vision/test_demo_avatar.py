@@ -67,7 +67,7 @@ def test_decoder_load_and_dim_errors(tmp_path: Path) -> None:
 
 
 def test_demo_codes_are_full_rank() -> None:
-    """Every code dimension carries information (DESIGN.md §5): no redundant noise directions."""
+    """Every code dimension carries information (docs/ARCHITECTURE.md §5): no redundant noise directions."""
     codes = da.FaceDecoder.create().encode(_random_params(500))  # (T, F)
     sv = np.linalg.svd(codes - codes.mean(axis=0), compute_uv=False)
     assert codes.shape[1] == da.NUM_PARAMS

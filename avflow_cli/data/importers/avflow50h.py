@@ -1,6 +1,6 @@
 """The AV-Flow authors' 50 h dyadic dataset (facebookresearch/av_flow README) → avflow sessions.
 
-Published layout (README "Dataset"; ``data/dataset.py:SequenceDataset``; REFERENCE.md §6)::
+Published layout (README "Dataset"; ``data/dataset.py:SequenceDataset``; docs/release_format.md §6)::
 
     50h_dataset/
         audio/{seg}.wav                          stereo 48 kHz: ch0 actor, ch1 participant

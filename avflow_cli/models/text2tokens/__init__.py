@@ -1,4 +1,4 @@
-"""Text-to-tokens (REFERENCE.md §5): text → 29-d ASR token logits at FPS, Matcha-TTS style.
+"""Text-to-tokens (docs/release_format.md §5): text → 29-d ASR token logits at FPS, Matcha-TTS style.
 
 One module per component: ``text_encoder`` (embedding, conv prenet, RoPE transformer),
 ``duration_predictor``, ``transformer`` + ``decoder`` (U-Net vector field), ``flow_matching``

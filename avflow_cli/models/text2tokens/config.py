@@ -1,4 +1,4 @@
-"""Text-to-tokens configuration: one dataclass, three named presets (REFERENCE.md §5).
+"""Text-to-tokens configuration: one dataclass, three named presets (docs/release_format.md §5).
 
 Same idiom as :mod:`avflow_cli.models.config`: a preset is a dict of the fields it changes, and
 ``config.json`` round-trips through ``to_json_dict`` / ``dataclass_from_dict``.

@@ -1,4 +1,4 @@
-"""Conditional flow matching around the U-Net decoder (OT-CFM, Matcha-TTS / REFERENCE.md §5).
+"""Conditional flow matching around the U-Net decoder (OT-CFM, Matcha-TTS / docs/release_format.md §5).
 
 Path: y_t = (1 − (1 − σ)t)·z + t·x1, target u = x1 − (1 − σ)·z, z ~ N(0, I); sampling
 integrates dy/dt = v(y, t) with Euler from z·temperature at t = 0 to t = 1.

@@ -1,4 +1,4 @@
-"""Text-to-tokens model directories (DESIGN.md §4): ``config.json`` kind "t2t" + ``model.safetensors``.
+"""Text-to-tokens model directories (docs/ARCHITECTURE.md §4): ``config.json`` kind "t2t" + ``model.safetensors``.
 
 Loading is the registry's (:func:`avflow_cli.models.registry.load_t2t`, re-exported here).
 """

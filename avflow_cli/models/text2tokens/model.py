@@ -1,4 +1,4 @@
-"""TextToTokens: text encoder + duration predictor + flow-matching decoder, composed (REFERENCE.md §5).
+"""TextToTokens: text encoder + duration predictor + flow-matching decoder, composed (docs/release_format.md §5).
 
 Text ids → prior means and durations → frames aligned to symbols → CFM decoder → 29-d ASR
 token logits at ``FPS``. Parameter and buffer names equal the release's (``encoder.*``,

@@ -1,6 +1,6 @@
 """Text encoder: symbol embedding → conv prenet → post-norm transformer with partial RoPE → prior mean.
 
-Follows REFERENCE.md §5 (Glow-TTS/Matcha lineage). Tensors are channels-first as in the
+Follows docs/release_format.md §5 (Glow-TTS/Matcha lineage). Tensors are channels-first as in the
 release: B batch, C channels, N symbols (text positions). Attribute names equal the release's
 so its state dict loads unchanged.
 """
