@@ -690,8 +690,7 @@ def generate_clips(
         else:
             truth = first_truth or load_truth(shards, records[0])
             text = (texts.get(records[0].id) or truth.get("text")) if from_text else None
-            speed = measure_speed(model, truth["tokens"], head_vae=synth.head_vae, vocoder=synth.vocoder,
-                                  t2t=synth.t2t if from_text else None, text=text, steps=steps, device=str(synth.device))
+            speed = measure_speed(synth, truth["tokens"], text=text, steps=steps)
             speed["device"] = str(synth.device)
             with atomic_path(speed_path) as tmp:
                 tmp.write_text(json.dumps(speed, indent=1))

@@ -1,22 +1,26 @@
 """Generation speed (AV-Flow §4.3, "inference time"): seconds to generate 20 s, per stage.
 
 The paper reports the wall-clock time to synthesise 20 s of audio-visual output. avflow times
-each stage on one 20 s input (``SEGMENT_SECONDS`` → ``SEGMENT_FRAMES`` = 1722 frames at FPS):
-``t2t`` (text → tokens, only with ``--from-text``), ``avflow`` (flow-matching sampling of face,
-head latent and mel), ``head_vae`` (latent → pose), ``vocoder`` (mel → waveform); ``total`` is
-their sum. One untimed warm-up call per stage comes first (CUDA kernels, allocator); CUDA is
-synchronised around each timed call. Timings read from another system's ``meta.json`` are
-scaled linearly to 20 s (:func:`scale_to_segment`).
+each stage through ``Synthesizer``, the path ``avflow synth`` takes, on one 20 s input
+(``SEGMENT_SECONDS`` → ``SEGMENT_FRAMES`` = 1722 frames at FPS): ``t2t`` (text → tokens, only with
+``--from-text``), ``avflow`` (flow-matching sampling of face, head latent and mel), ``head_vae``
+(latent → pose), ``vocoder`` (mel → waveform); ``total`` is their sum. One untimed warm-up call
+comes first (CUDA kernels, allocator); each stage's output reaches the host before its clock
+stops. Timings read from another system's ``meta.json`` are scaled linearly to 20 s
+(:func:`scale_to_segment`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from avflow_cli.constants import FPS, SEGMENT_FRAMES, SEGMENT_SECONDS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from avflow_cli.synth import Synthesizer
 
 SPEED_STAGES = ("t2t", "avflow", "head_vae", "vocoder")
 
@@ -49,33 +53,34 @@ def tile_to_segment(tokens: np.ndarray, frames: int = SEGMENT_FRAMES) -> np.ndar
 
 
 def measure_speed(
-    model: Any,
+    synth: Synthesizer,
     tokens: np.ndarray,
     *,
-    head_vae: Any = None,
-    vocoder: Any = None,
-    t2t: Any = None,
     text: str | None = None,
     steps: int | None = None,
     repeats: int = 1,
-    device: str = "cpu",
 ) -> dict[str, float]:
-    """Seconds per stage to generate ``SEGMENT_SECONDS`` (20 s) of output; keys ⊆ SPEED_STAGES + total."""
-    import torch
+    """Seconds per stage to generate ``SEGMENT_SECONDS`` (20 s) of output; keys ⊆ SPEED_STAGES + total.
 
-    from avflow_cli.models.inference import generate
-
+    Timed through the one synthesis seam (docs/ARCHITECTURE.md §6): ``synth.synthesize_tokens`` on
+    the tokens tiled to 20 s reports its own per-stage timings (AV-Flow sampling, head VAE when the
+    synthesizer has one, vocoder), whose median over ``repeats`` calls after one warm-up is kept;
+    ``t2t`` times ``synth.text_to_tokens(text)`` when a text is given.
+    """
     out: dict[str, float] = {}
-    if t2t is not None and text:
-        out["t2t"], _ = time_call(lambda: t2t.synthesize(text), repeats)
+    if text:
+        out["t2t"], _ = time_call(lambda: synth.text_to_tokens(text), repeats)
     seg = tile_to_segment(np.asarray(tokens, np.float32))  # (1722, 29)
-    with torch.inference_mode():
-        out["avflow"], gen = time_call(lambda: generate(model, seg, steps=steps, seed=0, num_samples=1), repeats)
-        if head_vae is not None:
-            out["head_vae"], _ = time_call(lambda: head_vae.decode_pose(gen["head"][0]), repeats)
-        if vocoder is not None:
-            mel = torch.as_tensor(gen["mel"][:1], dtype=torch.float32, device=device)  # (1, T, 80)
-            out["vocoder"], _ = time_call(lambda: vocoder(mel), repeats)
+    runs: list[dict[str, float]] = []
+
+    def run() -> None:
+        runs.append(synth.synthesize_tokens(seg, steps=steps, seed=0).timings)
+
+    time_call(run, repeats)
+    timed = runs[1:]  # the first was the warm-up
+    for stage in SPEED_STAGES:
+        if stage != "t2t" and all(stage in t for t in timed):
+            out[stage] = float(np.median([t[stage] for t in timed]))
     out["total"] = float(sum(v for k, v in out.items() if k in SPEED_STAGES))
     out["seconds_generated"] = len(seg) / FPS
     return out

@@ -68,27 +68,31 @@ def test_model_path_generates_scores_and_resumes(short_shards, tmp_path) -> None
 
 
 def test_measure_speed_times_every_stage_on_20_s(short_shards, tmp_path) -> None:
+    """Timed through the Synthesizer (docs/ARCHITECTURE.md §6): each stage it runs sees a 20 s input."""
     from avflow_cli.constants import SEGMENT_FRAMES
     from avflow_cli.metrics.speed import measure_speed
-    from avflow_cli.models.registry import load_model
+    from avflow_cli.synth import Synthesizer
 
-    model = load_model(_tiny_model(short_shards, tmp_path))
-    seen = {}
+    synth = Synthesizer(_tiny_model(short_shards, tmp_path), vocoder="griffinlim", device="cpu")
+    seen: dict[str, list] = {"head": [], "mel": []}
 
     class Stub:
+        name, sample_rate = "stub", 22050
+
         def decode_pose(self, latent):
-            seen["head"] = latent.shape
+            seen["head"].append(latent.shape)
             return np.zeros((len(latent), 7), np.float32)
 
         def __call__(self, mel):
-            seen["mel"] = tuple(mel.shape)
+            seen["mel"].append(tuple(mel.shape))
             return mel.new_zeros(1, mel.shape[1] * 256)
 
-    stub = Stub()
+    synth.head_vae = synth.vocoder = Stub()
     tokens = np.zeros((100, 29), np.float32)
-    speed = measure_speed(model, tokens, head_vae=stub, vocoder=stub, steps=1)
-    assert seen["mel"] == (1, SEGMENT_FRAMES, 80) and seen["head"] == (SEGMENT_FRAMES, 8)
-    assert {"avflow", "head_vae", "vocoder", "total"} <= set(speed)
+    speed = measure_speed(synth, tokens, steps=1, repeats=2)
+    assert seen["mel"] == [(1, SEGMENT_FRAMES, 80)] * 3  # a warm-up, then the 2 timed calls
+    assert seen["head"] == [(SEGMENT_FRAMES, 8)] * 3
+    assert {"avflow", "head_vae", "vocoder", "total"} <= set(speed) and "t2t" not in speed
     assert speed["total"] == speed["avflow"] + speed["head_vae"] + speed["vocoder"]
     assert abs(speed["seconds_generated"] - 20.0) < 0.02
 
