@@ -12,7 +12,7 @@ recipe's analysis frames sit (frame t centred on sample t·hop + hop/2), so T me
 exactly T·hop samples, aligned with HiFi-GAN's output.
 
 Weights are trained by ``avflow train vocoder`` (distillation from the HiFi-GAN teacher,
-:mod:`avflow_cli.audio.distill`) and stored as ``model.safetensors`` + ``config.json``.
+:mod:`avflow_cli.train.vocoder`) and stored as ``model.safetensors`` + ``config.json``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from avflow_cli.weights import state_dict_mismatch
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-QUALITY_FILE = "quality.json"  # WER of student and teacher on held-out sentences (audio/distill.py)
+QUALITY_FILE = "quality.json"  # WER of student and teacher on held-out sentences (train/vocoder.py)
 KIND = "istft-convnext"
 MAX_LOG_MAG = 6.0  # exp(6) ≈ 400: far above any speech STFT magnitude at unit-scale audio
 

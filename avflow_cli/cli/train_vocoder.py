@@ -51,7 +51,7 @@ def vocoder_command(
     `--vocoder auto` picks when it ships with the package and its held-out WER is within 0.05 of the
     teacher's. Runs on CPU; set OMP_NUM_THREADS to bound its threads.
     """
-    from avflow_cli.audio.distill import DistillSettings, evaluate_student, train_student
+    from avflow_cli.train.vocoder import DistillSettings, evaluate_student, train_student
     from avflow_cli.audio.student_vocoder import shipped_student_dir  # noqa: F401  (import check)
     from avflow_cli.console import progress
     from avflow_cli.checks import check_at_least, check_finite, check_lr

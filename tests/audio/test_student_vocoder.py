@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from avflow_cli.audio import student_vocoder as sv
-from avflow_cli.audio.distill import DistillSettings, distill_loss, train_student
+from avflow_cli.train.vocoder import DistillSettings, distill_loss, train_student
 from avflow_cli.audio.student_vocoder import StudentConfig, StudentGenerator, istft_same, load_student, save_student
 from avflow_cli.audio.vocoder import NeuralVocoder, load_vocoder
 from avflow_cli.constants import HOP_LENGTH, MEL_PAD, N_FFT, SAMPLE_RATE
@@ -126,7 +126,7 @@ def test_cli_command_trains_a_student(wav_folder: Path, tmp_path: Path) -> None:
 
 def test_shipped_student_loads_and_its_quality_record_is_the_held_out_check() -> None:
     """The weights in the package: loadable, small, and shipped with the WER check `auto` relies on."""
-    from avflow_cli.audio.distill import HELD_OUT, VOICES
+    from avflow_cli.train.vocoder import HELD_OUT, VOICES
 
     folder = sv.shipped_student_dir()
     gen = load_student(folder)

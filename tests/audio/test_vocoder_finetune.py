@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from avflow_cli.audio.distill import DistillSettings, build_gta_pairs, build_pairs, load_gta_model, train_student
+from avflow_cli.train.vocoder import DistillSettings, build_gta_pairs, build_pairs, load_gta_model, train_student
 from avflow_cli.audio.io import resample
 from avflow_cli.audio.student_vocoder import StudentConfig, StudentGenerator, load_student, save_student
 from avflow_cli.constants import HOP_LENGTH, SAMPLE_RATE
@@ -71,7 +71,7 @@ def _tiny_avflow(folder: Path, token_source: str) -> Path:
 
 def test_gta_pairs_pair_the_models_mel_with_the_speech_its_tokens_came_from(tmp_path: Path) -> None:
     from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR
-    from avflow_cli.audio.distill import GTA_TEMPERATURES, split_sentences
+    from avflow_cli.train.vocoder import GTA_TEMPERATURES, split_sentences
     from avflow_cli.data.token_source import describe
     from avflow_cli.metrics.probe import make_probe_items
 

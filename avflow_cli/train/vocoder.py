@@ -1,4 +1,4 @@
-"""Distil the shipped HiFi-GAN into the light iSTFT student (``avflow train vocoder``).
+"""Vocoder training (``avflow train vocoder``): distil the shipped HiFi-GAN into the light iSTFT student.
 
 Data: pairs (mel, teacher waveform). By default flite speaks Harvard sentences in three voices
 (slt, rms, awb), each sentence by one voice; the 22 050 Hz log-mel of that speech goes through the
