@@ -112,7 +112,7 @@ def time_avatar(topo: Topology, size: int, frames: int, device: torch.device) ->
 
 def demo_params(frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Smoothly varying demo-avatar parameters and head poses (T, 9), (T, 7)."""
-    from avflow_cli.vision import demo_avatar as da
+    from avflow_cli.render import demo_avatar as da
 
     t = np.arange(frames)[:, None] / 30.0
     phase = np.arange(da.NUM_PARAMS)[None, :]
@@ -124,7 +124,7 @@ def demo_params(frames: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def time_demo(size: int, frames: int) -> float:
-    from avflow_cli.vision.demo_avatar import render_frames
+    from avflow_cli.render.demo_avatar import render_frames
 
     params, pose = demo_params(frames)
     next(render_frames(params[:1], pose[:1], size, palette="participant"))  # warm-up: imports, head samples
@@ -139,7 +139,7 @@ def demo_video_cpu_seconds_per_minute(size: int = 192, frames: int = 600) -> flo
     import resource
     import tempfile
 
-    from avflow_cli.vision.demo_avatar import render_video
+    from avflow_cli.render.demo_avatar import render_video
 
     params, pose = demo_params(frames)
 

@@ -54,7 +54,7 @@ def random_demo_models(root: Path, preset: str) -> Path:
     from avflow_cli.models.registry import save_model_dir
     from avflow_cli.models.text2tokens import TextToTokens, save_t2t
     from avflow_cli.models.text2tokens import preset as t2t_preset
-    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE, FaceDecoder
+    from avflow_cli.render.demo_avatar import FACE_DECODER_FILE, FaceDecoder
 
     decoder = FaceDecoder.create()
     source = "alignment (alignment)"

@@ -48,7 +48,7 @@ def make_tiny_avatar_models(root: Path, *, guidance: bool = False) -> Path:
     from avflow_cli.models.normalize import Normalizer, model_streams
     from avflow_cli.models.registry import save_model_dir
     from avflow_cli.models.text2tokens import TextToTokens, preset, save_t2t
-    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE, FaceDecoder
+    from avflow_cli.render.demo_avatar import FACE_DECODER_FILE, FaceDecoder
 
     decoder = FaceDecoder.create()
     torch.manual_seed(0)

@@ -31,7 +31,7 @@ from avflow_cli.data.index import PartManifest, RunningStats, merge_parts
 from avflow_cli.data.schema import ClipRecord, ShardIndex, shard_name
 from avflow_cli.errors import AvflowError, InputFileError, MissingCheckpointError
 from avflow_cli.fsutil import atomic_path
-from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
 
 SESSION_FILE = "session.json"
 WORK_SESSIONS = "sessions"

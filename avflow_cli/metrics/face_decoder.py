@@ -26,7 +26,7 @@ import numpy as np
 
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.npzfile import READ_ERRORS
-from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript", ".jit")
 
@@ -85,7 +85,7 @@ def linear_decoder(W: np.ndarray, b: np.ndarray, *, lip: float | None = None, sm
 
 
 def _demo_decoder(path: Path) -> MouthDecoder:
-    from avflow_cli.vision import demo_avatar
+    from avflow_cli.render import demo_avatar
 
     try:
         dec = demo_avatar.FaceDecoder.load(path)

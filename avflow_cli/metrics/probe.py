@@ -53,7 +53,7 @@ def make_probe_items(sentences: Sequence[str] | None = None) -> list[ProbeItem]:
     from avflow_cli.audio.io import resample
     from avflow_cli.data.demo_corpus import ACTOR_VOICE, TRACK_RATE, Flite, articulation
     from avflow_cli.data.resample import resample_to_fps
-    from avflow_cli.vision.demo_avatar import NUM_PARAMS, PARAM_INDEX, lip_distance
+    from avflow_cli.render.demo_avatar import NUM_PARAMS, PARAM_INDEX, lip_distance
 
     flite = Flite()
     items = []

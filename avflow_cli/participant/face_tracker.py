@@ -141,7 +141,7 @@ def predict_targets(landmarks: np.ndarray, calibration: dict[str, Any] | None = 
 def targets_to_features(targets: np.ndarray) -> np.ndarray:
     """Demo participant features (N, 56) from targets (N, 9): parameters → the corpus's SMIRK map."""
     from avflow_cli.data.demo_corpus import participant_smirk
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, clip_params, euler_to_quat, quat_to_rotmat
+    from avflow_cli.render.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, clip_params, euler_to_quat, quat_to_rotmat
 
     t = np.asarray(targets, dtype=np.float64)
     params = np.repeat(NEUTRAL_PARAMS[None].astype(np.float64), len(t), axis=0)  # (N, P)
@@ -157,7 +157,7 @@ def params_from_features(features: np.ndarray) -> np.ndarray:
     """Demo face parameters (N, P) back from demo-layout features (N, 56): the least-squares inverse
     of ``participant_smirk``'s expression map (full column rank), for checks and evaluation."""
     from avflow_cli.data.demo_corpus import SMIRK_SEED
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, NUM_PARAMS
+    from avflow_cli.render.demo_avatar import NEUTRAL_PARAMS, NUM_PARAMS
 
     basis = np.random.default_rng(SMIRK_SEED).normal(0.0, 0.5, size=(50, NUM_PARAMS))  # as participant_smirk
     expr = np.asarray(features, np.float64)[:, :50]  # (N, 50)
@@ -167,7 +167,7 @@ def params_from_features(features: np.ndarray) -> np.ndarray:
 
 def calibration_frames(n: int, seed: int, size: int = 192) -> tuple[np.ndarray, Iterator[np.ndarray]]:
     """Known targets (n, 9) and the demo avatar frames showing them (participant palette)."""
-    from avflow_cli.vision.demo_avatar import (
+    from avflow_cli.render.demo_avatar import (
         DEFAULT_DISTANCE_MM, FACE_PARAM_RANGES, NUM_PARAMS, PARAM_INDEX, euler_to_quat, render_frame,
     )
 

@@ -1,5 +1,5 @@
 """Rendering face motion to video without a compiler: the release's codec-avatar face decoder
-and a textured-mesh rasteriser in PyTorch.
+and a textured-mesh rasteriser in PyTorch, and the built-in demo avatar.
 
 Modules, one job each:
 
@@ -12,5 +12,8 @@ Modules, one job each:
 - :mod:`.raster` is the vectorised z-buffer rasteriser (barycentrics, UV texture sampling,
   analytic edge anti-aliasing);
 - :mod:`.motion` reads saved motion files (``motion.npz``, the GEN layout);
-- :mod:`.video` turns motion into a 30 fps mp4 with the speech, with either renderer.
+- :mod:`.demo_avatar` is the built-in procedural 2-D avatar (named face parameters, their exact
+  face-code decoder) and :mod:`.avatar_drawing` draws it;
+- :mod:`.video` turns motion into a 30 fps mp4 with the speech, with either renderer;
+- :mod:`.mp4` is the one frames → H.264 writer (ffmpeg) they all use.
 """

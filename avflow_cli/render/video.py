@@ -5,7 +5,7 @@ Two frame sources share one interface (:class:`FrameSource`):
 - :class:`CodecAvatarFrames`: the release's codec avatar (:mod:`.avatar`), decoded and
   rasterised in chunks on the GPU when there is one, else on the CPU;
 - :class:`DemoAvatarFrames`: the built-in demo avatar, whose exact decoder turns face codes back
-  into named face parameters (:mod:`avflow_cli.vision.demo_avatar`).
+  into named face parameters (:mod:`avflow_cli.render.demo_avatar`).
 
 :func:`open_frame_source` picks one from a path (an avatar folder, the release's decoder folder
 or a demo ``face_decoder.npz``). Motion is resampled to 30 fps as the release does before
@@ -15,17 +15,14 @@ The mp4 is written atomically: a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from avflow_cli.errors import AvflowError, InputFileError
-from avflow_cli.fsutil import atomic_path
+from avflow_cli.render.mp4 import encode_mp4  # re-exported: part of this module's API
 
 __all__ = [
     "VIDEO_FPS",
@@ -105,7 +102,7 @@ class DemoAvatarFrames:
                               f"takes {self.decoder.dim}-d codes")
 
     def frames(self, face: np.ndarray, head_pose: np.ndarray | None) -> Iterator[np.ndarray]:
-        from avflow_cli.vision.demo_avatar import render_frames
+        from avflow_cli.render.demo_avatar import render_frames
 
         self.check(face)
         yield from render_frames(self.decoder.params(face), head_pose, self.size, palette=self.palette)
@@ -117,7 +114,7 @@ def open_frame_source(path: str | Path, *, size: int | None = None, device: str 
     ``face_decoder.npz``."""
     path = Path(path)
     if path.is_file() and path.suffix == ".npz":
-        from avflow_cli.vision.demo_avatar import FaceDecoder
+        from avflow_cli.render.demo_avatar import FaceDecoder
 
         return DemoAvatarFrames(FaceDecoder.load(path), size or DEFAULT_DEMO_SIZE)
     if not path.exists():
@@ -147,7 +144,7 @@ def find_frame_source(folder: str | Path) -> Path | None:
     """The renderer a model (or shard) directory carries: its codec avatar, else the demo
     avatar's ``face_decoder.npz``, else None."""
     from avflow_cli.render.avatar import find_avatar
-    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+    from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
 
     folder = Path(folder)
     avatar = find_avatar(folder)
@@ -169,71 +166,6 @@ def to_video_rate(
     if head_pose is not None:
         pose_v = resample_headpose(np.asarray(head_pose, np.float32), fps, n_out, dst_rate=video_fps).astype(np.float32)
     return face_v, pose_v
-
-
-def _ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise AvflowError("ffmpeg not found: run `make install` or `sudo apt-get install ffmpeg`")
-    return exe
-
-
-def encode_mp4(
-    path: str | Path,
-    frames: Iterable[np.ndarray],
-    size: int | tuple[int, int],
-    fps: float,
-    *,
-    audio: np.ndarray | None = None,
-    audio_sr: int | None = None,
-    crf: int = 23,
-    preset: str = "ultrafast",
-    on_frame: Callable[[], None] | None = None,
-) -> Path:
-    """Encode RGB uint8 frames (H, W, 3) of ``size`` = side or (width, height) to H.264 (yuv420p)
-    with optional audio (N,) or (C, N) at ``audio_sr``; atomic, one-line error if ffmpeg fails."""
-    width, height = (size, size) if isinstance(size, int) else size
-    if width % 2 or height % 2:
-        raise ValueError("yuv420p needs even frame sides")
-    if audio is not None and not audio_sr:
-        raise AvflowError("audio_sr is required with audio")
-    exe = _ffmpeg()
-    with tempfile.TemporaryDirectory(prefix="avflow-video-") as tmpdir, atomic_path(path) as tmp_out:
-        cmd = [exe, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:.6f}", "-i", "-"]
-        if audio is not None:
-            from avflow_cli.audio.io import write_audio  # imports torch: only when muxing audio
-
-            wav = Path(tmpdir) / "audio.wav"
-            write_audio(wav, np.nan_to_num(np.asarray(audio, dtype=np.float32)), int(audio_sr))
-            cmd += ["-i", str(wav), "-c:a", "aac", "-b:a", "96k", "-shortest"]
-        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
-                "-threads", "1", "-movflags", "+faststart", "-f", "mp4", str(tmp_out)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdin is not None
-        wrote = 0
-        try:
-            for frame in frames:
-                if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
-                    raise ValueError(f"frame {wrote} is {frame.shape} {frame.dtype}, expected ({height}, {width}, 3) uint8")
-                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-                wrote += 1
-                if on_frame is not None:
-                    on_frame()
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        if proc.wait() != 0:
-            last = (err.strip().splitlines() or ["no message"])[-1]
-            raise AvflowError(f"{path}: ffmpeg failed to encode the video ({last})")
-        if wrote == 0:
-            raise AvflowError(f"{path}: no frames to encode")
-    return Path(path)
 
 
 def render_motion(

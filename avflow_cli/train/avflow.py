@@ -173,7 +173,7 @@ def copy_face_decoder(shards: str | Path, run_dir: str | Path) -> Path | None:
     import shutil
 
     from avflow_cli.fsutil import atomic_path
-    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+    from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
 
     from avflow_cli.render.avatar import carry_avatar
 

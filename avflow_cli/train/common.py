@@ -346,7 +346,7 @@ def lock_run_dir(run: RunDir) -> int:
 def _run_entries() -> set[str]:
     """Every name a run directory may hold (what a run killed before its first checkpoint leaves)."""
     from avflow_cli.train.t2t import IDS_CACHE
-    from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+    from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
 
     run = RunDir(".")
     return {p.name for p in (run.config, run.weights, run.state, run.log, run.tb, run.samples, run.lock)} | {

@@ -1,1 +1,4 @@
-"""Vision: SMIRK features, head pose maths, face detection and the demo avatar renderer."""
+"""Vision: analysis of faces and video — SMIRK features, face detection, head-pose maths, video input.
+
+Nothing here draws: the demo avatar and every other renderer live in :mod:`avflow_cli.render`.
+"""

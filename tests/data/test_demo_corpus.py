@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from avflow_cli.constants import CAPTURE_SAMPLE_RATE, FACE_RATE, SAMPLE_RATE, SMIRK_DIM
 from avflow_cli.data import demo_corpus as dc
 from avflow_cli.errors import AvflowError
-from avflow_cli.vision import demo_avatar as da
+from avflow_cli.render import demo_avatar as da
 
 pytestmark = pytest.mark.skipif(
     shutil.which("flite") is None or shutil.which("ffmpeg") is None, reason="flite and ffmpeg are needed"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from avflow_cli.cli.main import app
 from avflow_cli.data.schema import ShardIndex
 from avflow_cli.data.verify import verify_shards
-from avflow_cli.vision.demo_avatar import NUM_PARAMS
+from avflow_cli.render.demo_avatar import NUM_PARAMS
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")]
 

@@ -71,7 +71,7 @@ def test_generated_lips_follow_the_input_tokens(demo) -> None:
     from avflow_cli.data.schema import ShardIndex
     from avflow_cli.data.shards import read_clip
     from avflow_cli.models.inference import generate
-    from avflow_cli.vision.demo_avatar import LIP_CLOSED_THRESHOLD, FaceDecoder
+    from avflow_cli.render.demo_avatar import LIP_CLOSED_THRESHOLD, FaceDecoder
 
     paths, _ = demo
     index = ShardIndex.load(paths.shards)

@@ -166,7 +166,7 @@ def test_reference_text_from_session_transcript(tmp_path) -> None:
 
 def test_demo_face_decoder_plugs_in(tmp_path) -> None:
     from avflow_cli.metrics.face_decoder import load_mouth_decoder
-    from avflow_cli.vision.demo_avatar import LIP_CLOSED_THRESHOLD, FaceDecoder
+    from avflow_cli.render.demo_avatar import LIP_CLOSED_THRESHOLD, FaceDecoder
 
     dec = FaceDecoder.create()
     dec.save(tmp_path / "face_decoder.npz")

@@ -8,7 +8,7 @@ import pytest
 from avflow_cli import constants as K
 from avflow_cli.data.demo_corpus import load_sentences
 from avflow_cli.metrics.probe import make_probe_items, probe_sentences, speech_lip_f1, token_cer
-from avflow_cli.vision.demo_avatar import LIP_CLOSED_THRESHOLD
+from avflow_cli.render.demo_avatar import LIP_CLOSED_THRESHOLD
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def make_model_dirs(root: Path, shards: Path, *, guidance: bool, depth: int = 2,
     save_model_dir(root / "headvae", "headvae", vcfg, HeadVAE(vcfg).state_dict(), preset="tiny")
     save_t2t(root / "t2t", TextToTokens(preset("tiny", token_source="alignment (alignment)")).eval())
     if face_dim == 9:
-        from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE, FaceDecoder
+        from avflow_cli.render.demo_avatar import FACE_DECODER_FILE, FaceDecoder
 
         FaceDecoder.create().save(root / "avflow" / FACE_DECODER_FILE)
     return root / "avflow"
@@ -78,7 +78,7 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def face_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     """3 s of the demo avatar's participant face at 30 fps: neutral, a smile (1.0-2.0 s), neutral.
     Returns the mp4 and the smile track (frames,)."""
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_video
+    from avflow_cli.render.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_video
 
     n = 90
     params = np.repeat(NEUTRAL_PARAMS[None], n, axis=0).astype(np.float32)

@@ -26,7 +26,7 @@ def test_shipped_calibration_recovers_fresh_renders() -> None:
 def test_features_follow_the_demo_corpus_map() -> None:
     """targets_to_features is exactly participant_smirk of the corresponding parameters."""
     from avflow_cli.data.demo_corpus import participant_smirk
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, euler_to_quat, quat_to_rotmat
+    from avflow_cli.render.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, euler_to_quat, quat_to_rotmat
 
     t = np.zeros((2, len(TARGETS)))
     t[1, TARGETS.index("smile")] = 0.8
@@ -44,7 +44,7 @@ def test_video_smile_shows_in_the_features(face_video) -> None:
     feats, valid, fps = track_video(path)
     assert valid.all() and fps == K.FACE_RATE and feats.shape == (len(smile), K.SMIRK_DIM)
     from avflow_cli.participant.face_tracker import params_from_features
-    from avflow_cli.vision.demo_avatar import PARAM_INDEX
+    from avflow_cli.render.demo_avatar import PARAM_INDEX
 
     seen = params_from_features(feats)[:, PARAM_INDEX["smile"]]  # (N,)
     assert seen[smile == 1].mean() > 0.6 and seen[smile == 0].mean() < 0.2

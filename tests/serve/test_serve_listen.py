@@ -27,7 +27,7 @@ def _tone(path: Path, seconds: float, sr: int = 16000, channels: int = 1, level:
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_video
+    from avflow_cli.render.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_video
 
     root = tmp_path_factory.mktemp("listen_media")
     assert shutil.which("flite"), "flite is needed (make system-deps)"

@@ -34,7 +34,7 @@ def test_tiny_avflow_learns_lips_and_speech_on_demo_corpus(tmp_path: Path) -> No
     from avflow_cli.models.inference import generate
     from avflow_cli.train.avflow import avflow_configs, build_avflow_task, train_avflow
     from avflow_cli.train.common import Dist
-    from avflow_cli.vision.demo_avatar import FaceDecoder
+    from avflow_cli.render.demo_avatar import FaceDecoder
 
     generate_corpus(tmp_path / "corpus", minutes=3.0, seed=0, show_progress=False)
     _run(["prep", "all", str(tmp_path / "corpus"), str(tmp_path / "prep")])

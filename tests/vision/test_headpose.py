@@ -91,7 +91,7 @@ def test_quat_to_rotmat_any_leading_shape_and_one_implementation() -> None:
     """(..., 4) → (..., 3, 3), unnormalised input allowed; rendering, demo avatar and beat metric share it."""
     from avflow_cli.metrics import beat
     from avflow_cli.render import camera
-    from avflow_cli.vision import demo_avatar
+    from avflow_cli.render import demo_avatar
 
     rot = random_rotations(6, seed=3)
     xyzw = Rotation.from_matrix(rot).as_quat()

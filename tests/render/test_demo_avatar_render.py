@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avflow_cli.vision import avatar_drawing as draw
-from avflow_cli.vision import demo_avatar as da
+from avflow_cli.render import avatar_drawing as draw
+from avflow_cli.render import demo_avatar as da
 
 SIZE = 512
 PX_PER_MM_MOUTH = draw.FOCAL_PER_PX * SIZE / (1000.0 - 77.0)  # the mouth sits ~77 mm in front of the head centre

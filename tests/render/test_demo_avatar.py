@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from avflow_cli.errors import AvflowError, InputFileError
-from avflow_cli.vision import demo_avatar as da
+from avflow_cli.render import demo_avatar as da
 
 P = da.NUM_PARAMS
 
