@@ -6,7 +6,7 @@ input frame is held at the very end). Quaternions are interpolated by normalised
 making them hemisphere-continuous, so an interpolated rotation never passes through zero.
 
 Rows a tracker lost (``good`` False) are filled before resampling, by the one pair of helpers
-here: :func:`fill_linear` (interpolate between good rows, held at the ends: features and face
+of :mod:`avflow_cli.gaps` (re-exported here): :func:`fill_linear` (interpolate between good rows, held at the ends: features and face
 codes) and :func:`fill_nearest` (copy the nearest good row: rotations, which must stay valid).
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from avflow_cli.constants import FPS
 from avflow_cli.errors import AvflowError
+from avflow_cli.gaps import fill_linear, fill_nearest, nearest_index  # noqa: F401  (re-exported for prep and importers)
 
 LENGTH_TOLERANCE_S = 1.0  # streams of one session may differ by this much before it is an error
 
@@ -31,51 +32,6 @@ def num_frames(num_src: int, src_rate: float, dst_rate: float = FPS) -> int:
 def _positions(num_src: int, src_rate: float, n_out: int, dst_rate: float) -> np.ndarray:
     """Fractional input index of each output frame's timestamp. (n_out,)"""
     return np.clip(np.arange(n_out) / dst_rate * src_rate, 0.0, num_src - 1)
-
-
-def nearest_index(good: np.ndarray) -> np.ndarray:
-    """For each row, the index of the nearest good row (itself when good; ties take the earlier).
-
-    (N,) bool with at least one True → (N,) int.
-    """
-    good = np.asarray(good, dtype=bool)
-    idx = np.flatnonzero(good)
-    if idx.size == 0:
-        raise AvflowError("no good row to fill from")
-    n = np.arange(len(good))
-    pos = np.searchsorted(idx, n)  # (N,) first good row at or after n
-    left = idx[np.clip(pos - 1, 0, len(idx) - 1)]
-    right = idx[np.clip(pos, 0, len(idx) - 1)]
-    return np.where(np.abs(n - left) <= np.abs(right - n), left, right)
-
-
-def fill_nearest(values: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Replace rows where ``good`` is False by the nearest good row. (N, ...) → (N, ...)
-
-    Unchanged when every row or no row is good.
-    """
-    values, good = np.asarray(values), np.asarray(good, dtype=bool)
-    if good.all() or not good.any():
-        return values
-    return values[nearest_index(good)]
-
-
-def fill_linear(values: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """Replace rows where ``good`` is False by linear interpolation between good rows (held at the
-    ends). (N, D) → (N, D) float32, a copy; unchanged values when every row or no row is good.
-
-    Keeps conditioning streams free of zero spikes where a face was lost; ``good`` still says which
-    frames were measured.
-    """
-    out = np.asarray(values, dtype=np.float32).copy()
-    good = np.asarray(good, dtype=bool)
-    if good.all() or not good.any():
-        return out
-    rows = np.arange(len(out))
-    known = np.flatnonzero(good)
-    for d in range(out.shape[1]):
-        out[~good, d] = np.interp(rows[~good], known, out[known, d])
-    return out
 
 
 def resample_to_fps(values: np.ndarray, src_rate: float, n_out: int | None = None, dst_rate: float = FPS) -> np.ndarray:

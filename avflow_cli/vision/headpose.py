@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from avflow_cli.constants import HEAD_POSE_DIM
-from avflow_cli.data.resample import nearest_index
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.gaps import nearest_index
 
 ORTHO_REPAIR_TOL = 0.05  # max |RᵀR − I| entry still re-orthonormalised; larger is an error
 

@@ -56,9 +56,9 @@ from avflow_cli.constants import (
     SMIRK_JAW_DIM,
     SMIRK_ROTATION_DIM,
 )
-from avflow_cli.data.resample import fill_linear
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.gaps import fill_linear
 from avflow_cli.weights import state_dict_mismatch
 
 SMIRK_INPUT_SIZE = 224  # crop side the encoders were trained on
