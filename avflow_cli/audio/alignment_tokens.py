@@ -20,7 +20,6 @@ conv regressor tokens → mel on 26 min of flite speech (probe WER, pocketsphinx
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from avflow_cli.constants import TOKEN_BLANK, TOKEN_DIM, TOKEN_LABELS, TOKEN_RATE, TOKEN_WORD_BOUNDARY
-from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.errors import InputFileError
 
 PAUSE_PHONES = frozenset({"pau", "sil", "sp", "spn", "h#", ""})
 PEAK_PROB = 0.7  # posterior of the emitted label on its frame; neighbours get SPREAD_PROB each
@@ -399,25 +398,6 @@ def has_timing(transcript: dict[str, Any], speaker: str | None = None) -> bool:
     return bool(turns) and all(t.get("phones") or t.get("words") for t in turns)
 
 
-# --- LJSpeech-layout folders (text-to-tokens training data) -------------------------------------
-def read_ljspeech_metadata(folder: str | Path) -> list[tuple[str, str]]:
-    """(id, text) pairs of ``metadata.csv`` (``id|text|normalised text``; normalised preferred)."""
-    path = Path(folder) / "metadata.csv"
-    if not path.is_file():
-        raise InputFileError(path, "file not found (an LJSpeech-layout folder needs metadata.csv)")
-    rows = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for n, row in enumerate(csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE), 1):
-            if not row or not row[0].strip():
-                continue
-            if len(row) < 2:
-                raise InputFileError(path, f"line {n}: expected id|text[|normalised text]")
-            rows.append((row[0].strip(), (row[2] if len(row) > 2 and row[2].strip() else row[1]).strip()))
-    if not rows:
-        raise InputFileError(path, "no entries")
-    return rows
-
-
 def alignment_turn(path: str | Path, text: str) -> dict[str, Any]:
     """Read ``alignments/ID.json`` as one transcript turn.
 
@@ -440,59 +420,3 @@ def alignment_turn(path: str | Path, text: str) -> dict[str, Any]:
     if not (obj.get("words") or obj.get("phones")):
         raise InputFileError(path, "no 'words' or 'phones' timing")
     return {"text": obj.get("text", text), "words": obj.get("words"), "phones": obj.get("phones")}
-
-
-def ljspeech_tokens(
-    folder: str | Path,
-    source: str = "auto",
-    checkpoint: str | Path | None = None,
-    device: str = "cpu",
-    progress_cb: Any = None,
-) -> tuple[int, str]:
-    """Write ``tokens/ID.npy`` (N_tok, 29) for every entry of an LJSpeech-layout folder.
-
-    Returns (files written, source used). Entries whose token file exists are skipped.
-    """
-    from avflow_cli.audio.io import read_audio
-    from avflow_cli.fsutil import atomic_path
-
-    folder = Path(folder)
-    rows = read_ljspeech_metadata(folder)
-    extractor = None
-    if source in ("auto", "wav2vec2"):
-        try:
-            from avflow_cli.audio.asr_tokens import Wav2Vec2Tokens
-
-            extractor = Wav2Vec2Tokens(checkpoint=checkpoint, device=device)
-            source = "wav2vec2"
-        except AvflowError:
-            if source == "wav2vec2" or not (folder / "alignments").is_dir():
-                raise
-            source = "alignment"
-    if source not in ("alignment", "wav2vec2"):
-        raise AvflowError(f"unknown token source {source!r} (auto, wav2vec2 or alignment)")
-    from avflow_cli.data.token_source import record_ljspeech_source
-
-    name = getattr(extractor, "name", None) if extractor is not None else ALIGNMENT_EXTRACTOR
-    record_ljspeech_source(folder, source, name)  # refuses mixing kinds
-    written = 0
-    for item_id, text in rows:
-        out = folder / "tokens" / f"{item_id}.npy"
-        if out.is_file():
-            if progress_cb:
-                progress_cb()
-            continue
-        wav_path = folder / "wavs" / f"{item_id}.wav"
-        audio, sr = read_audio(wav_path)
-        mono = audio.mean(axis=0)  # (N,)
-        if extractor is not None:
-            logits = np.asarray(extractor.logits(mono, sr), dtype=np.float32)
-        else:
-            turn = alignment_turn(folder / "alignments" / f"{item_id}.json", text)
-            logits = tokens_from_transcript([turn], len(mono) / sr, None)  # exactly as prep makes them
-        with atomic_path(out) as tmp:
-            np.save(tmp, logits)
-        written += 1
-        if progress_cb:
-            progress_cb()
-    return written, source

@@ -103,12 +103,13 @@ def tokens(
     force: bool = typer.Option(False, help=FORCE_HELP),
 ) -> None:
     """50 Hz character logits (29) for actor and participant: tokens.npy, p_tokens.npy."""
-    from avflow_cli.audio.alignment_tokens import ljspeech_tokens, read_ljspeech_metadata
+    from avflow_cli.data.ljspeech_tokens import ljspeech_tokens
     from avflow_cli.data.prep import SESSION_FILE, stage_tokens
+    from avflow_cli.data.t2t_dataset import read_metadata
     from avflow_cli.errors import AvflowError
 
     if (src / "metadata.csv").is_file() and not (src / SESSION_FILE).is_file():
-        rows = read_ljspeech_metadata(src)
+        rows = read_metadata(src)
         with progress() as bar:
             task = bar.add_task("tokens", total=len(rows), status=str(src))
             written, used = ljspeech_tokens(src, source, checkpoint, device, lambda: bar.advance(task))

@@ -13,6 +13,8 @@ import soundfile as sf
 
 from avflow_cli import constants as K
 from avflow_cli.audio import alignment_tokens as at
+from avflow_cli.data.ljspeech_tokens import ljspeech_tokens
+from avflow_cli.data.t2t_dataset import read_metadata
 from avflow_cli.errors import AvflowError, MissingCheckpointError
 
 
@@ -103,20 +105,20 @@ def fake_wav2vec2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_ljspeech_folder_alignment(tmp_path: Path, no_wav2vec2: None) -> None:
     folder = _lj_folder(tmp_path / "lj")
-    written, used = at.ljspeech_tokens(folder, "auto")
+    written, used = ljspeech_tokens(folder, "auto")
     assert (written, used) == (2, "alignment")
     a1 = np.load(folder / "tokens" / "a1.npy")
     assert a1.shape == (at.num_token_frames(1.7), K.TOKEN_DIM)
     assert at.greedy_decode(a1) == "THE BIRCH CANOE SLID"
     assert at.greedy_decode(np.load(folder / "tokens" / "a2.npy")) == "YEAH"
     mtime = (folder / "tokens" / "a1.npy").stat().st_mtime_ns
-    assert at.ljspeech_tokens(folder, "alignment") == (0, "alignment")  # finished work is skipped
+    assert ljspeech_tokens(folder, "alignment") == (0, "alignment")  # finished work is skipped
     assert (folder / "tokens" / "a1.npy").stat().st_mtime_ns == mtime
 
 
 def test_ljspeech_folder_wav2vec2(tmp_path: Path, fake_wav2vec2: None) -> None:
     folder = _lj_folder(tmp_path / "lj", with_alignment=False)
-    assert at.ljspeech_tokens(folder, "auto") == (2, "wav2vec2")
+    assert ljspeech_tokens(folder, "auto") == (2, "wav2vec2")
     assert np.load(folder / "tokens" / "a2.npy").shape == (30, K.TOKEN_DIM)
 
 
@@ -124,16 +126,16 @@ def test_ljspeech_without_weights_or_alignments_names_the_checkpoint(tmp_path: P
     folder = _lj_folder(tmp_path / "lj", with_alignment=False)
     (folder / "alignments").rmdir()
     with pytest.raises(AvflowError, match="wav2vec2_fairseq_base_ls960_asr_ls960.pth"):
-        at.ljspeech_tokens(folder, "auto")
+        ljspeech_tokens(folder, "auto")
     assert not (folder / "tokens").exists()
 
 
 def test_bad_metadata(tmp_path: Path) -> None:
     with pytest.raises(AvflowError, match="metadata.csv"):
-        at.read_ljspeech_metadata(tmp_path)
+        read_metadata(tmp_path)
     (tmp_path / "metadata.csv").write_text("only-an-id\n")
     with pytest.raises(AvflowError, match="line 1"):
-        at.read_ljspeech_metadata(tmp_path)
+        read_metadata(tmp_path)
 
 
 def test_word_spans_follow_dictionary_phone_counts() -> None:
@@ -211,7 +213,7 @@ def test_alignment_tokens_of_another_version_are_refused() -> None:
 
 def test_ljspeech_alignment_tokens_equal_prep_tokens(tmp_path: Path, no_wav2vec2: None) -> None:
     folder = _lj_folder(tmp_path / "lj")
-    at.ljspeech_tokens(folder, "alignment")
+    ljspeech_tokens(folder, "alignment")
     item = at.alignment_turn(folder / "alignments" / "a1.json", "The birch canoe slid")
     expected = at.tokens_from_transcript([item], 1.7, None)
     np.testing.assert_array_equal(np.load(folder / "tokens" / "a1.npy"), expected)
