@@ -55,6 +55,7 @@ STATE_NAME = "train_state.pt"
 LOG_NAME = "log.jsonl"
 MAX_TRAIN_STEPS = 10**9  # beyond this a step count is a typo, not a plan
 LOCK_NAME = ".train.lock"  # held (flock) by the process training into the run directory
+IDS_CACHE = "text_ids.json"  # text-to-tokens runs: the phonemised training texts (train/t2t.py)
 STATE_FORMAT = 2  # 2: RNG states as tensors and plain containers (1 pickled numpy's state)
 # model-config fields a resumed run may change: they do not alter the weights' shapes or meaning
 NON_ARCHITECTURE_FIELDS = frozenset({"steps", "temperature", "guidance_dropout", "attn_block", "encode_chunk", "kld_weight",
@@ -345,7 +346,6 @@ def lock_run_dir(run: RunDir) -> int:
 
 def _run_entries() -> set[str]:
     """Every name a run directory may hold (what a run killed before its first checkpoint leaves)."""
-    from avflow_cli.train.t2t import IDS_CACHE
     from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
 
     run = RunDir(".")

@@ -31,9 +31,8 @@ from avflow_cli.data.t2t_dataset import (
 )
 from avflow_cli.models.text2tokens.io import KIND, normalization_of
 from avflow_cli.models.text2tokens.model import TextToTokens
-from avflow_cli.train.common import Dist, RunDir, TrainTask, run_training, setup_distributed
+from avflow_cli.train.common import IDS_CACHE, Dist, RunDir, TrainTask, run_training, setup_distributed
 
-IDS_CACHE = "text_ids.json"  # phonemised training texts, kept in the run directory
 VAL_SEED = 1234
 
 # Training schedules per preset (the model side lives in models/text2tokens/config.py).
