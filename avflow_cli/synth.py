@@ -271,8 +271,7 @@ class Synthesizer:
             raise AvflowError(f"{self.model_dir}: no AV-Flow model here (config.json missing){hint}")
 
         from avflow_cli.audio.vocoder import load_vocoder
-        from avflow_cli.models.headvae import load_head_vae
-        from avflow_cli.models.registry import load_model
+        from avflow_cli.models.registry import load_head_vae, load_model
 
         self.device = resolve_device(device)
         self.model = load_model(self.model_dir, device=str(self.device))

@@ -16,9 +16,8 @@ import torch
 from torch import nn
 
 from avflow_cli.models.config import HeadVAEConfig
-from avflow_cli.models.registry import load_head_vae
 
-__all__ = ["HeadVAE", "vae_loss", "load_head_vae"]  # load_head_vae: the registry's loader, re-exported
+__all__ = ["HeadVAE", "vae_loss"]  # loading: avflow_cli.models.registry.load_head_vae (the registry builds this class)
 
 
 def _layers(cfg: HeadVAEConfig) -> nn.ModuleList:

@@ -23,8 +23,8 @@ from avflow_cli.models.convert_release import (
     rename_headvae_key,
     write_release_model_dirs,
 )
-from avflow_cli.models.headvae import HeadVAE, load_head_vae
-from avflow_cli.models.registry import load_model
+from avflow_cli.models.headvae import HeadVAE
+from avflow_cli.models.registry import load_head_vae, load_model
 
 FIX = Path(__file__).parents[1] / "fixtures" / "release"
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from avflow_cli.cli.main import app
 from avflow_cli.data.schema import ShardIndex
-from avflow_cli.models.headvae import load_head_vae
+from avflow_cli.models.registry import load_head_vae
 from avflow_cli.train.headvae import train_headvae
 
 
