@@ -136,7 +136,7 @@ MOVED = {"avflow_cli.vision.demo_avatar": "avflow_cli.render.demo_avatar"}
 # data/demo_face.py, data/demo_head.py importing it); the lead points them at render/ at merge.
 OLD_PATH_USERS = frozenset({"avflow_cli.data.demo_corpus"})
 # The library may use the CLI nowhere. Known, fixed on branch cli-safety (MAX_SEED moves to the
-# leaf avflow_cli/checks.py): at merge this entry goes and the xfail below turns into a pass.
+# new leaf module checks): at merge this entry goes and the xfail below turns into a pass.
 KNOWN_LIBRARY_TO_CLI = frozenset({"avflow_cli.train.common -> avflow_cli.cli.checks"})
 # Import cycles still standing (each a set of modules); the list may only shrink:
 # - synth ↔ stream: stream's writer takes OUTPUT_KIND from synth (constants.SYNTH_OUTPUT_KIND
