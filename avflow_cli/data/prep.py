@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -31,7 +30,6 @@ from avflow_cli.data.index import PartManifest, RunningStats, merge_parts
 from avflow_cli.data.schema import ClipRecord, ShardIndex, shard_name
 from avflow_cli.errors import AvflowError, InputFileError, MissingCheckpointError
 from avflow_cli.fsutil import atomic_path
-from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
 
 SESSION_FILE = "session.json"
 WORK_SESSIONS = "sessions"
@@ -649,22 +647,10 @@ def write_shard_part(
         write_shard(shard_dir / name, clips, attrs={"source": str(src), "extractors": json.dumps(extractors)})
     part = PartManifest(shard_index, num_shards, records, dims, stats, extractors, config)
     part.save(shard_dir)
-    copy_face_decoder(src, shard_dir)
+    from avflow_cli.render.avatar import carry_face_decoders
+
+    carry_face_decoders(src, shard_dir)  # metrics and previews read the decoders from the shard directory
     return part
-
-
-def copy_face_decoder(src: str | Path, shard_dir: str | Path) -> Path | None:
-    """The demo corpus ships its face decoder; metrics read it from the shard directory."""
-    from avflow_cli.render.avatar import carry_avatar
-
-    carry_avatar(src, shard_dir)  # an imported dataset's codec avatar (src/avatar) travels the same way
-    source = Path(src) / FACE_DECODER_FILE
-    target = Path(shard_dir) / FACE_DECODER_FILE
-    if not source.is_file() or target.is_file():
-        return target if target.is_file() else None
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
-    return target
 
 
 def build_shards(

@@ -349,6 +349,28 @@ def carry_avatar(src: str | Path, dst: str | Path) -> Path | None:
     return target
 
 
+def carry_face_decoders(src: str | Path, dst: str | Path) -> Path | None:
+    """The face decoders a folder carries travel with what is made from it (sessions → shards →
+    model directory), so previews, ``render`` and the lip/smile metrics find them there: the codec
+    avatar (``avatar/``, :func:`carry_avatar`) and the demo avatar's exact ``face_decoder.npz``.
+    Only what differs is copied, atomically. Returns the demo decoder's copy, or None."""
+    import filecmp
+    import shutil
+
+    from avflow_cli.fsutil import atomic_path
+    from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
+
+    carry_avatar(src, dst)
+    source, target = Path(src) / FACE_DECODER_FILE, Path(dst) / FACE_DECODER_FILE
+    if not source.is_file():
+        return None
+    if target.is_file() and filecmp.cmp(source, target, shallow=False):  # carried before (one call per shard part)
+        return target
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return target
+
+
 def import_dataset_avatar(
     folders: list[Path], out: str | Path, *, code_dim: int | None, head_pose: str = POSE_CAMERA, force: bool = False
 ) -> tuple[Path | None, str]:

@@ -164,26 +164,10 @@ def train_avflow(
     task = build_avflow_task(shards, model_cfg, train_cfg, index, preset, dist, components, saved_norm)
     summary = run_training(task, out, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)
     if dist.is_main:
-        copy_face_decoder(shards, out)
+        from avflow_cli.render.avatar import carry_face_decoders
+
+        carry_face_decoders(shards, out)  # synth previews and eval render with the data's avatar
     return summary
-
-
-def copy_face_decoder(shards: str | Path, run_dir: str | Path) -> Path | None:
-    """Keep the demo avatar's exact decoder with the model: synth previews and eval need it."""
-    import shutil
-
-    from avflow_cli.fsutil import atomic_path
-    from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
-
-    from avflow_cli.render.avatar import carry_avatar
-
-    carry_avatar(shards, run_dir)  # an imported dataset's codec avatar: synth previews render with it
-    source = Path(shards) / FACE_DECODER_FILE
-    if not source.is_file():
-        return None
-    with atomic_path(Path(run_dir) / FACE_DECODER_FILE) as tmp:
-        shutil.copyfile(source, tmp)
-    return Path(run_dir) / FACE_DECODER_FILE
 
 
 def _relpath(target: Path, start: Path) -> str:
