@@ -33,6 +33,7 @@ from avflow_cli.console import err_console, progress
 from avflow_cli.data.verify import check_shards_readable
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path
+from avflow_cli.jsonfile import read_json
 from avflow_cli.npzfile import READ_ERRORS
 from avflow_cli.metrics.beat import BEAT_SIGMA_S, bc_e, bc_h
 from avflow_cli.metrics.diversity import MomentStats, quat_to_rotvec_deg
@@ -166,10 +167,7 @@ def load_texts(path: str | Path | None) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "texts file not found")
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputFileError(path, f"corrupt JSON ({err})") from err
+    obj = read_json(path)
     if not isinstance(obj, dict) or not all(isinstance(v, str) for v in obj.values()):
         raise InputFileError(path, 'expected a JSON object {"clip_id": "text", ...}')
     return obj

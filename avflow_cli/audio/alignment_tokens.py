@@ -20,7 +20,6 @@ conv regressor tokens → mel on 26 min of flite speech (probe WER, pocketsphinx
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -31,6 +30,7 @@ import numpy as np
 
 from avflow_cli.constants import TOKEN_BLANK, TOKEN_DIM, TOKEN_LABELS, TOKEN_RATE, TOKEN_WORD_BOUNDARY
 from avflow_cli.errors import InputFileError
+from avflow_cli.jsonfile import read_json
 
 PAUSE_PHONES = frozenset({"pau", "sil", "sp", "spn", "h#", ""})
 PEAK_PROB = 0.7  # posterior of the emitted label on its frame; neighbours get SPREAD_PROB each
@@ -407,10 +407,7 @@ def alignment_turn(path: str | Path, text: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "file not found (needed for --source alignment)")
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputFileError(path, f"corrupt JSON ({err})") from err
+    obj = read_json(path)
     if "turns" in obj:
         turns = obj["turns"]
         return {

@@ -30,6 +30,7 @@ from avflow_cli.data.index import PartManifest, RunningStats, merge_parts
 from avflow_cli.data.schema import ClipRecord, ShardIndex, shard_name
 from avflow_cli.errors import AvflowError, InputFileError, MissingCheckpointError
 from avflow_cli.fsutil import atomic_path
+from avflow_cli.jsonfile import read_json
 
 SESSION_FILE = "session.json"
 WORK_SESSIONS = "sessions"
@@ -74,10 +75,7 @@ def load_session(path: str | Path, name: str | None = None) -> Session:
     meta_path = path / SESSION_FILE
     if not meta_path.is_file():
         raise InputFileError(meta_path, "file not found (not a session folder)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputFileError(meta_path, f"corrupt JSON ({err})") from err
+    meta = read_json(meta_path)
     if not isinstance(meta, dict):
         raise InputFileError(meta_path, "expected a JSON object")
     fps = meta.get("face_fps", K.FACE_RATE)
@@ -135,10 +133,7 @@ def read_transcript(session: Session) -> dict[str, Any] | None:
     path = session.path / "transcript.json"
     if not path.is_file():
         return None
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputFileError(path, f"corrupt JSON ({err})") from err
+    obj = read_json(path)
     if not isinstance(obj, dict) or not isinstance(obj.get("turns", []), list):
         raise InputFileError(path, "expected {\"turns\": [...]}")
     return obj

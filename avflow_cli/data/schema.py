@@ -15,6 +15,7 @@ import numpy as np
 
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
+from avflow_cli.jsonfile import read_json
 
 INDEX_NAME = "index.json"
 INDEX_FORMAT = "avflow-shards"
@@ -126,10 +127,7 @@ class ShardIndex:
         path = Path(shard_dir) / INDEX_NAME
         if not path.is_file():
             raise AvflowError(f"{shard_dir}: no {INDEX_NAME} here; is this a shard directory (avflow prep shards)?")
-        try:
-            obj = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise AvflowError(f"{path}: corrupt JSON ({err})") from err
+        obj = read_json(path)
         return cls.from_json(obj)
 
     def save(self, shard_dir: str | Path) -> Path:

@@ -28,6 +28,7 @@ import numpy as np
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_dir
+from avflow_cli.jsonfile import read_json
 from avflow_cli.npzfile import READ_ERRORS
 from avflow_cli.output import META_NAME, MOTION_NAME, SPEECH_NAME  # noqa: F401  (the GEN layout's names)
 
@@ -96,10 +97,7 @@ def load_prediction(clip_dir: str | Path) -> ClipPrediction:
         raise InputFileError(clip_dir, "has neither speech.wav nor a 'mel' array in motion.npz: no speech to score")
     meta_path = clip_dir / META_NAME
     if meta_path.is_file():
-        try:
-            pred.meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as err:
-            raise InputFileError(meta_path, f"corrupt JSON ({err})") from err
+        pred.meta = read_json(meta_path)
     return pred
 
 

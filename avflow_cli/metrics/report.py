@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from avflow_cli.errors import AvflowError, InputFileError
+from avflow_cli.jsonfile import read_json
 
 METRICS_NAME = "metrics.json"
 METRICS_MD_NAME = "metrics.md"
@@ -127,10 +127,7 @@ def find_metrics(path: str | Path, split: str = "test") -> Path:
 def load_result(path: str | Path, split: str = "test") -> dict[str, Any]:
     """A run's metrics.json as a dict, checked for the fields the tables need."""
     mpath = find_metrics(path, split)
-    try:
-        obj = json.loads(mpath.read_text())
-    except json.JSONDecodeError as err:
-        raise InputFileError(mpath, f"corrupt JSON ({err})") from err
+    obj = read_json(mpath)
     if not isinstance(obj, dict) or "metrics" not in obj:
         raise InputFileError(mpath, "not an avflow metrics.json (no 'metrics')")
     return obj

@@ -32,6 +32,7 @@ from avflow_cli import __version__
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+from avflow_cli.jsonfile import read_json
 from avflow_cli.models.config import dataclass_from_dict, to_json_dict
 from avflow_cli.weights import state_dict_mismatch
 
@@ -125,10 +126,7 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
     path = model_dir / CONFIG_NAME
     if not path.is_file():
         raise InputFileError(path, "missing; not an avflow model directory (train one or `avflow import release`)")
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputFileError(path, f"corrupt JSON ({err})") from err
+    obj = read_json(path)
     if obj.get("format") != MODEL_FORMAT:
         raise InputFileError(path, f"not an avflow model config (format={obj.get('format')!r})")
     if int(obj.get("format_version", 0)) > FORMAT_VERSION:
