@@ -119,10 +119,11 @@ def check_train_config(cfg: Any, *, windows: bool = True) -> Any:
 
 def run_configs(
     model_cls: type, preset_fn: Callable[[str], tuple[Any, Any]], out: str | Path, preset: str,
-    config_file: str | Path | None, overrides: dict[str, Any] | None, resume: bool,
+    config_file: str | Path | None, overrides: dict[str, Any] | None, resume: bool, *, windows: bool = True,
 ) -> tuple[Any, Any, str, set[str], bool]:
     """Model + train config of a run: the saved ones when resuming (a run keeps its settings),
-    else the preset's; then ``config_file`` and ``--set`` overrides on top.
+    else the preset's; then ``config_file`` and ``--set`` overrides on top; the train config is
+    checked before any data is read (``windows``: see :func:`check_train_config`).
 
     Returns (model config, train config, preset, overridden keys, resumed?).
     """
@@ -136,10 +137,10 @@ def run_configs(
         model_cfg = dataclass_from_dict(model_cls, saved["model"], str(run.config))
         train_cfg = dataclass_from_dict(TrainConfig, saved.get("train", {}), str(run.config))
         model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-        return model_cfg, check_train_config(train_cfg), saved.get("preset") or preset, touched, True
+        return model_cfg, check_train_config(train_cfg, windows=windows), saved.get("preset") or preset, touched, True
     model_cfg, train_cfg = preset_fn(preset)
     model_cfg, train_cfg, touched = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-    return model_cfg, check_train_config(train_cfg), preset, touched, False
+    return model_cfg, check_train_config(train_cfg, windows=windows), preset, touched, False
 
 
 def setup_distributed(device: str | None = "auto") -> Dist:

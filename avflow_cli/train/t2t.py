@@ -17,7 +17,7 @@ import torch
 from avflow_cli.constants import FPS
 from avflow_cli.data.token_source import compatible, read_ljspeech_source
 from avflow_cli.errors import AvflowError
-from avflow_cli.models.config import TrainConfig, dataclass_from_dict, resolve_configs
+from avflow_cli.models.config import TrainConfig
 from avflow_cli.models.text2tokens.config import T2TConfig
 from avflow_cli.models.text2tokens.config import preset as t2t_preset
 from avflow_cli.data.t2t_dataset import (
@@ -31,7 +31,7 @@ from avflow_cli.data.t2t_dataset import (
 )
 from avflow_cli.models.text2tokens.io import KIND, normalization_of
 from avflow_cli.models.text2tokens.model import TextToTokens
-from avflow_cli.train.common import IDS_CACHE, Dist, RunDir, TrainTask, run_training, setup_distributed
+from avflow_cli.train.common import IDS_CACHE, Dist, RunDir, TrainTask, run_configs, run_training, setup_distributed
 
 VAL_SEED = 1234
 
@@ -51,20 +51,15 @@ PRESET_TRAIN: dict[str, dict[str, Any]] = {
 def t2t_configs(
     out: str | Path, preset: str, config_file: str | Path | None, overrides: dict[str, Any] | None, resume: bool
 ) -> tuple[T2TConfig, TrainConfig, str, bool]:
-    """Preset (or the run's saved config when resuming) + file + ``--set``; returns (model, train, preset, fresh)."""
-    run = RunDir(out)
-    if resume and run.config.is_file():
-        from avflow_cli.models.registry import read_config
+    """Preset (or the run's saved config when resuming) + file + ``--set``, through the shared
+    :func:`~avflow_cli.train.common.run_configs` and its checks; returns (model, train, preset, fresh)."""
 
-        saved = read_config(run.root)
-        model_cfg = dataclass_from_dict(T2TConfig, saved["model"], str(run.config))
-        train_cfg = dataclass_from_dict(TrainConfig, saved.get("train", {}), str(run.config))
-        model_cfg, train_cfg, _ = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-        return model_cfg, train_cfg, saved.get("preset") or preset, False
-    model_cfg = t2t_preset(preset)
-    train_cfg = replace(TrainConfig(), **PRESET_TRAIN[preset])
-    model_cfg, train_cfg, _ = resolve_configs(model_cfg, train_cfg, config_file, overrides)
-    return model_cfg, train_cfg, preset, True
+    def preset_configs(name: str) -> tuple[T2TConfig, TrainConfig]:
+        return t2t_preset(name), replace(TrainConfig(), **PRESET_TRAIN[name])
+
+    model_cfg, train_cfg, preset, _, resumed = run_configs(T2TConfig, preset_configs, out, preset, config_file, overrides,
+                                                           resume, windows=False)  # whole utterances allowed
+    return model_cfg, train_cfg, preset, not resumed
 
 
 def build_t2t_task(

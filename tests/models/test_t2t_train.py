@@ -129,3 +129,20 @@ def test_tiny_model_learns_the_synthetic_language(tmp_path: Path) -> None:
         assert abs(len(gen) / len(truth) - 1) < 0.1
         other = load_tokens_fps(utts[(i + 1) % len(utts)].tokens_path)
         assert _dtw_mse(gen, truth) < 0.5 * _dtw_mse(other, truth)
+
+
+@pytest.mark.parametrize("setting, message", [("train.lr=-1", "train.lr must be"), ("train.segment_frames=-3", "segment_frames")])
+def test_settings_are_checked_before_any_data_is_read(tmp_path: Path, setting: str, message: str) -> None:
+    """Text-to-tokens resolves its configs through the shared run_configs, with its checks, first."""
+    key, value = setting.split("=")
+    with pytest.raises(AvflowError, match=message):  # not "metadata.csv missing": the folder is never read
+        train_t2t(tmp_path / "no_such_data", tmp_path / "run", preset="tiny", overrides={key: value}, device="cpu",
+                  show_progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_whole_utterances_stay_allowed(tmp_path: Path) -> None:
+    from avflow_cli.train.t2t import t2t_configs
+
+    _, train_cfg, _, fresh = t2t_configs(tmp_path / "run", "tiny", None, {"train.segment_frames": "0"}, False)
+    assert train_cfg.segment_frames == 0 and fresh
