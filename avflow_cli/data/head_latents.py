@@ -24,7 +24,7 @@ import numpy as np
 
 from avflow_cli.console import progress
 from avflow_cli.constants import WEIGHTS_NAME
-from avflow_cli.data.schema import ShardIndex, StreamStats
+from avflow_cli.data.schema import ShardIndex, NormStats
 from avflow_cli.data.shards import CHUNK_FRAMES
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_path
@@ -110,7 +110,7 @@ def encode_head_into_shards(shard_dir: str | Path, encoder: HeadEncoder, force: 
     mean = s1 / n
     std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0)) + 1e-5
     index.dims["head"] = encoder.latent_dim
-    index.stats["head"] = StreamStats(mean=mean.tolist(), std=std.tolist())
+    index.stats["head"] = NormStats(mean=mean.tolist(), std=std.tolist())
     index.extractors["head"] = f"headvae:{tag}"
     index.config["head_vae"] = encoder.source
     index.save(shard_dir)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from avflow_cli.data.schema import ClipRecord, ShardIndex, StreamStats
+from avflow_cli.data.schema import ClipRecord, ShardIndex, NormStats
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_path
 from avflow_cli.stats import floor_std
@@ -60,7 +60,7 @@ class RunningStats:
             (np.asarray(self.total_sq) + other.total_sq).tolist(),
         )
 
-    def finalize(self) -> StreamStats:
+    def finalize(self) -> NormStats:
         """Mean and (population) standard deviation, floored relative to the stream's median std.
 
         The floor is :func:`avflow_cli.stats.floor_std`, the rule the normaliser uses to
@@ -70,7 +70,7 @@ class RunningStats:
             raise AvflowError("no training frames to compute normalisation statistics from")
         mean = np.asarray(self.total) / self.count
         var = np.maximum(np.asarray(self.total_sq) / self.count - mean**2, 0.0)
-        return StreamStats(mean=mean.tolist(), std=floor_std(np.sqrt(var)).tolist())
+        return NormStats(mean=mean.tolist(), std=floor_std(np.sqrt(var)).tolist())
 
 
 @dataclass

@@ -67,7 +67,7 @@ class ClipRecord:
 
 
 @dataclass
-class StreamStats:
+class NormStats:
     """Per-dimension normalisation statistics of one stream, computed on the train split only."""
 
     mean: list[float]
@@ -83,7 +83,7 @@ class ShardIndex:
 
     clips: list[ClipRecord]
     dims: dict[str, int]
-    stats: dict[str, StreamStats] = field(default_factory=dict)
+    stats: dict[str, NormStats] = field(default_factory=dict)
     fps: float = K.FPS
     config: dict[str, Any] = field(default_factory=dict)
     extractors: dict[str, str] = field(default_factory=dict)  # stream -> which extractor made it
@@ -114,7 +114,7 @@ class ShardIndex:
         return cls(
             clips=[ClipRecord(**c) for c in obj["clips"]],
             dims={k: int(v) for k, v in obj["dims"].items()},
-            stats={k: StreamStats(**v) for k, v in obj.get("stats", {}).items()},
+            stats={k: NormStats(**v) for k, v in obj.get("stats", {}).items()},
             fps=float(obj.get("fps", K.FPS)),
             config=obj.get("config", {}),
             extractors=obj.get("extractors", {}),

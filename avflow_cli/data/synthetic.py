@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from avflow_cli import constants as K
-from avflow_cli.data.schema import ClipRecord, ShardIndex, StreamStats, shard_name
+from avflow_cli.data.schema import ClipRecord, ShardIndex, NormStats, shard_name
 from avflow_cli.data.shards import write_shard
 
 
@@ -78,7 +78,7 @@ def make_synthetic_shards(
             write_shard(out_dir / shard, pending, attrs={"source": "synthetic"})
             pending = {}
     stats = {
-        name: StreamStats(mean=np.concatenate(a).mean(0).tolist(), std=(np.concatenate(a).std(0) + 1e-5).tolist())
+        name: NormStats(mean=np.concatenate(a).mean(0).tolist(), std=(np.concatenate(a).std(0) + 1e-5).tolist())
         for name, a in sums.items()
     }
     first = records and synthetic_clip(2, face_dim, np.random.default_rng(0), participant)

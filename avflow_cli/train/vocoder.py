@@ -54,7 +54,7 @@ LOG_FILE = "train_log.tsv"
 WER_MARGIN = 0.05  # the student ships when its WER is within this of the teacher's
 
 
-def split_sentences() -> tuple[list[str], list[str]]:
+def split_harvard_sentences() -> tuple[list[str], list[str]]:
     """(training sentences, held-out sentences) of the shipped Harvard list."""
     from avflow_cli.data.demo_corpus import load_sentences
 
@@ -114,7 +114,7 @@ def build_pairs(
         from avflow_cli.data.demo_corpus import Flite
 
         flite = Flite()
-        train, _ = split_sentences()
+        train, _ = split_harvard_sentences()
         for v, voice in enumerate(VOICES):
             picked = [s for i, s in enumerate(train) if i % len(VOICES) == v][:sentences_per_voice]
             for i, text in enumerate(picked):
@@ -182,7 +182,7 @@ def build_gta_pairs(out: Path, model: torch.nn.Module, sentences: int, log: Call
 
     folder = out / DATA_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    train, _ = split_sentences()
+    train, _ = split_harvard_sentences()
     picked = train[:sentences]
     paths = [[folder / f"gta_{i:04d}_{k}.npz" for k in range(len(temperatures))] for i in range(len(picked))]
     todo = [i for i, row in enumerate(paths) if not all(p.is_file() for p in row)]
@@ -438,7 +438,7 @@ def evaluate_student(
 
     teacher_voc = load_vocoder(teacher, teacher_checkpoint)
     student = NeuralVocoder(load_student(student_dir), "student")
-    _, held = split_sentences()
+    _, held = split_harvard_sentences()
     held = held[:limit] if limit else held
     flite = Flite()
     errs = {"teacher": WordErrors(), "student": WordErrors()}

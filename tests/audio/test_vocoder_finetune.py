@@ -71,14 +71,14 @@ def _tiny_avflow(folder: Path, token_source: str) -> Path:
 
 def test_gta_pairs_pair_the_models_mel_with_the_speech_its_tokens_came_from(tmp_path: Path) -> None:
     from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR
-    from avflow_cli.train.vocoder import GTA_TEMPERATURES, split_sentences
+    from avflow_cli.train.vocoder import GTA_TEMPERATURES, split_harvard_sentences
     from avflow_cli.data.token_source import describe
     from avflow_cli.metrics.probe import make_probe_items
 
     model = load_gta_model(_tiny_avflow(tmp_path / "m", describe("alignment", ALIGNMENT_EXTRACTOR)))
     paths = build_gta_pairs(tmp_path / "run", model, 2, lambda _l: None)
     assert len(paths) == 2 * len(GTA_TEMPERATURES)
-    item = make_probe_items(split_sentences()[0][:1])[0]
+    item = make_probe_items(split_harvard_sentences()[0][:1])[0]
     with np.load(paths[0]) as z0, np.load(paths[1]) as z1:
         assert z0["mel"].shape == (len(item.tokens), 80)  # one mel frame per token frame
         np.testing.assert_allclose(z0["wav"], item.audio[: len(z0["wav"])], atol=1e-6)  # the speech itself

@@ -29,7 +29,9 @@ WAVS = "wavs"
 
 
 @dataclass(frozen=True)
-class Utterance:
+class MetadataLine:
+    """One line of the published ``metadata.csv`` (``data/t2t_dataset.Utterance`` is a training example)."""
+
     id: str
     text: str
     normalized: str
@@ -45,13 +47,13 @@ def find_root(src: Path) -> Path:
     raise InputFileError(src / METADATA, "file not found (expected an LJSpeech-style folder with metadata.csv and wavs/)")
 
 
-def read_metadata(path: Path) -> list[Utterance]:
+def read_metadata(path: Path) -> list[MetadataLine]:
     """Parse ``id|text|normalized text`` lines; one-line errors name the bad line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise InputFileError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from err
-    utts: list[Utterance] = []
+    utts: list[MetadataLine] = []
     seen: set[str] = set()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -67,7 +69,7 @@ def read_metadata(path: Path) -> list[Utterance]:
         seen.add(uid)
         text = fields[1].strip()
         norm = fields[2].strip() if len(fields) == 3 and fields[2].strip() else text
-        utts.append(Utterance(uid, text, norm))
+        utts.append(MetadataLine(uid, text, norm))
     if not utts:
         raise InputFileError(path, "no utterances")
     return utts
