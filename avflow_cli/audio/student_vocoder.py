@@ -29,7 +29,7 @@ from torch import nn
 from avflow_cli.constants import HOP_LENGTH, N_FFT, N_MELS, WIN_LENGTH
 from avflow_cli.errors import InputFileError
 from avflow_cli.jsonfile import read_json_config
-from avflow_cli.weights import state_dict_mismatch
+from avflow_cli.weights import load_safetensors, save_safetensors, state_dict_mismatch
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -151,9 +151,8 @@ def save_student(model: StudentGenerator, folder: str | Path, *, half: bool = Tr
 
     Non-finite weights (training diverged, e.g. too high a learning rate) are refused, not saved.
     """
-    from safetensors.torch import save_file
-
     from avflow_cli.errors import AvflowError
+    from avflow_cli.fsutil import atomic_path
 
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
@@ -161,28 +160,20 @@ def save_student(model: StudentGenerator, folder: str | Path, *, half: bool = Tr
                           "training diverged (lower --lr)")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={k: str(v) for k, v in (meta or {}).items()})
-    (folder / WEIGHTS_FILE).chmod(0o644)  # safetensors writes 0600; a model folder is meant to be shared
-    (folder / CONFIG_FILE).write_text(model.cfg.to_json())
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    save_safetensors(folder / WEIGHTS_FILE, state, meta)  # atomic, shared like any model folder
+    with atomic_path(folder / CONFIG_FILE) as tmp:
+        tmp.write_text(model.cfg.to_json())
 
 
 def load_student(folder: str | Path) -> StudentGenerator:
     """A frozen student generator from a folder written by :func:`save_student` (strict)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(folder, "student vocoder folder not found")
     cfg = StudentConfig.from_json(folder / CONFIG_FILE)
     path = folder / WEIGHTS_FILE
-    if not path.is_file():
-        raise InputFileError(path, "student vocoder weights not found")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as err:
-        raise InputFileError(path, f"not a readable safetensors file: {err}") from err
+    state = load_safetensors(path, "student vocoder weights")
     model = StudentGenerator(cfg)
     problem = state_dict_mismatch(model, state)
     if problem:

@@ -34,7 +34,7 @@ from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_path, ensure_writable_dir
 from avflow_cli.jsonfile import read_json
 from avflow_cli.models.config import dataclass_from_dict, to_json_dict
-from avflow_cli.weights import state_dict_mismatch
+from avflow_cli.weights import load_safetensors, save_safetensors, state_dict_mismatch
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = K.WEIGHTS_NAME
@@ -91,14 +91,9 @@ def write_config(
 
 
 def save_weights(model_dir: str | Path, state_dict: dict[str, torch.Tensor], name: str = WEIGHTS_NAME) -> Path:
-    """Write a state dict as safetensors, atomically."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    """Write a state dict as safetensors, atomically (the one writer: :func:`avflow_cli.weights.save_safetensors`)."""
     path = ensure_writable_dir(model_dir) / name
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": MODEL_FORMAT, "avflow_version": __version__})
-    return path
+    return save_safetensors(path, state_dict, {"format": MODEL_FORMAT, "avflow_version": __version__})
 
 
 def save_model_dir(
@@ -169,14 +164,8 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu", kind: 
     weights = model_dir / WEIGHTS_NAME
     if not weights.is_file():
         raise InputFileError(weights, "missing; the model directory has a config but no weights")
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     model = build_model(obj, str(model_dir / CONFIG_NAME))
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError) as err:
-        raise InputFileError(weights, f"unreadable safetensors file ({err})") from err
+    state = load_safetensors(weights, "model weights")
     check_state_dict(model, state, str(weights))
     model.load_state_dict(state, strict=True)
     model.components = {k: (model_dir / v).resolve() for k, v in (obj.get("components") or {}).items()}

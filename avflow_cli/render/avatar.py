@@ -40,6 +40,7 @@ from avflow_cli.render.camera import Camera, head_relative, project, release_cam
 from avflow_cli.render.decoder import CodecFaceDecoder, DecoderSpec, load_release_decoder
 from avflow_cli.render.obj import Topology, read_obj
 from avflow_cli.render.raster import MeshRasterizer
+from avflow_cli.weights import load_safetensors, save_safetensors, state_dict_mismatch
 
 __all__ = [
     "AVATAR_DIR",
@@ -174,8 +175,6 @@ class CodecAvatar:
     # --- files ----------------------------------------------------------------------------------
     def save(self, folder: str | Path, *, force: bool = False) -> Path:
         """Write the avatar folder atomically (kind ``avatar``)."""
-        from safetensors.torch import save_file
-
         folder = Path(folder)
         config = {
             "format": AVATAR_FORMAT,
@@ -190,7 +189,7 @@ class CodecAvatar:
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.decoder.state_dict().items()}
         tensors[_VERT_MEAN_KEY] = self.vert_mean.detach().cpu().contiguous()
         with atomic_dir(folder, kind="avatar", force=force) as tmp:
-            save_file(tensors, str(tmp / WEIGHTS_NAME))
+            save_safetensors(tmp / WEIGHTS_NAME, tensors)
             self.topology.save_npz(tmp / TOPOLOGY_NAME)
             (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=1))
         return folder
@@ -198,9 +197,6 @@ class CodecAvatar:
     @classmethod
     def load(cls, folder: str | Path, device: torch.device | str = "cpu") -> CodecAvatar:
         """Read an avatar folder written by :meth:`save`; one-line errors for anything amiss."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         folder = Path(folder)
         cfg_path = folder / CONFIG_NAME
         try:
@@ -218,17 +214,10 @@ class CodecAvatar:
             vert_std = float(config["vert_std"])
         except (KeyError, TypeError, ValueError) as err:
             raise InputFileError(cfg_path, f"incomplete avatar config ({err})") from err
-        try:
-            tensors = load_file(str(folder / WEIGHTS_NAME))
-        except FileNotFoundError as err:
-            raise InputFileError(folder / WEIGHTS_NAME, "file not found (the avatar's decoder weights)") from err
-        except (OSError, SafetensorError) as err:
-            raise InputFileError(folder / WEIGHTS_NAME, f"not a readable safetensors file ({err})") from err
+        tensors = load_safetensors(folder / WEIGHTS_NAME, "the avatar's decoder weights")
         vert_mean = tensors.pop(_VERT_MEAN_KEY, None)
         if vert_mean is None:
             raise InputFileError(folder / WEIGHTS_NAME, "has no neutral-face mean ('vert_mean')")
-        from avflow_cli.weights import state_dict_mismatch
-
         problem = state_dict_mismatch(CodecFaceDecoder(spec), tensors)
         if problem:
             raise InputFileError(folder / WEIGHTS_NAME, f"weights do not match the avatar config: {problem}")
