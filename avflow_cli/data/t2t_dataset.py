@@ -35,22 +35,17 @@ class Utterance:
 
 
 def read_metadata(data_dir: str | Path) -> list[tuple[str, str]]:
-    """``metadata.csv`` → [(id, text)], preferring the normalised column when it is filled."""
+    """``metadata.csv`` → [(id, text)], preferring the normalised column when it is filled.
+
+    Parsed and checked by the one reader of that file, the LJSpeech importer's
+    (:func:`avflow_cli.data.importers.ljspeech.read_metadata`: 2 or 3 fields, plain unique ids).
+    """
+    from avflow_cli.data.importers.ljspeech import read_metadata as read_lines
+
     path = Path(data_dir) / METADATA
     if not path.is_file():
         raise InputFileError(path, "missing; an LJSpeech-layout folder needs metadata.csv (id|text|normalised)")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("|")
-        if len(parts) < 2 or not parts[0].strip():
-            raise InputFileError(path, f"line {n}: expected 'id|text|normalised text', got {line[:60]!r}")
-        text = parts[2] if len(parts) > 2 and parts[2].strip() else parts[1]
-        rows.append((parts[0].strip(), text.strip()))
-    if not rows:
-        raise InputFileError(path, "no utterances listed")
-    return rows
+    return [(line.id, line.normalized) for line in read_lines(path)]
 
 
 def load_tokens_fps(path: Path) -> np.ndarray:

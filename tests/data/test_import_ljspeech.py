@@ -69,3 +69,16 @@ def test_metadata_errors(corpus: Path, tmp_path: Path) -> None:
     assert len(report.written) == 2
     with pytest.raises(InputFileError, match="metadata.csv: file not found"):
         L.import_ljspeech(tmp_path / "y" / "wavs", tmp_path / "z")
+
+
+def test_training_data_reads_metadata_with_the_importers_parser(tmp_path: Path) -> None:
+    """One parser of metadata.csv: text-to-tokens training gets the importer's checks too."""
+    from avflow_cli.data.t2t_dataset import read_metadata
+
+    (tmp_path / "metadata.csv").write_text("a1|Dr. Smith|Doctor Smith\na2|plain text\n", encoding="utf-8")
+    assert read_metadata(tmp_path) == [("a1", "Doctor Smith"), ("a2", "plain text")]  # normalised column preferred
+    for bad, problem in [("../x|escapes the folder\n", "not a plain file name"), ("a|one\na|two\n", "duplicate id"),
+                         ("a|b|c|d\n", "line 1")]:
+        (tmp_path / "metadata.csv").write_text(bad, encoding="utf-8")
+        with pytest.raises(InputFileError, match=problem):
+            read_metadata(tmp_path)
