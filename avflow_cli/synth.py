@@ -97,8 +97,11 @@ class SynthesisResult:
 
 
 @dataclass
-class Motion:
-    """AV-Flow's output for one timeline before vocoding (:meth:`Synthesizer.generate_motion`), at FPS."""
+class GeneratedMotion:
+    """AV-Flow's output for one timeline before vocoding (:meth:`Synthesizer.generate_motion`), at FPS.
+
+    Not :class:`avflow_cli.render.motion.Motion`, which is saved motion read back for rendering.
+    """
 
     tokens: np.ndarray  # (T, 29) the timeline generated from (padded when a participant is longer)
     mel: np.ndarray  # (T, 80)
@@ -349,7 +352,7 @@ class Synthesizer:
         return result
 
     def generate_motion(self, tokens: np.ndarray, *, seed: int = 0, steps: int | None = None,
-                        progress: Progress | None = None, participant: Participant | None = None) -> Motion:
+                        progress: Progress | None = None, participant: Participant | None = None) -> GeneratedMotion:
         """Tokens (T, 29) at FPS in, AV-Flow's mel, face and head motion out, no vocoder: the part of
         :meth:`synthesize_tokens` that motion-only measurements (participant/evaluate.py) need.
         A ``participant`` sets the timeline as in :meth:`synthesize_tokens`."""
@@ -371,7 +374,7 @@ class Synthesizer:
                 start = time.perf_counter()
                 head_pose = np.asarray(self.head_vae.decode_pose(head), dtype=np.float32)  # (T, 7)
                 timings["head_vae"] = time.perf_counter() - start
-        return Motion(tokens=tokens, mel=mel.astype(np.float32), face=face.astype(np.float32),
+        return GeneratedMotion(tokens=tokens, mel=mel.astype(np.float32), face=face.astype(np.float32),
                       head_latent=head.astype(np.float32), head_pose=head_pose, steps=steps, timings=timings)
 
     def synthesize_tokens(self, tokens: np.ndarray, *, seed: int = 0, steps: int | None = None,
