@@ -57,14 +57,16 @@ def test_read_json_errors_name_the_file(tmp_path: Path, content: bytes | str | N
 
 
 def test_every_reader_of_a_json_file_it_was_handed_uses_jsonfile(tmp_path: Path) -> None:
-    """A binary session.json, index.json, model config.json or metrics.json is one line, not a traceback."""
+    """A binary session.json, index.json, model or avatar config.json or metrics.json is one line, not a traceback."""
     from avflow_cli.data.prep import load_session
     from avflow_cli.data.schema import ShardIndex
     from avflow_cli.metrics.report import load_result
     from avflow_cli.models.registry import read_config
+    from avflow_cli.render.avatar import CodecAvatar
 
     for folder, name, read in [("session", "session.json", load_session), ("shards", "index.json", ShardIndex.load),
-                               ("model", "config.json", read_config), ("run", "metrics.json", load_result)]:
+                               ("model", "config.json", read_config), ("run", "metrics.json", load_result),
+                               ("avatar", "config.json", CodecAvatar.load)]:
         (tmp_path / folder).mkdir()
         (tmp_path / folder / name).write_bytes(b"\x89PNG\r\n\x1a\n\xff")
         with pytest.raises(InputFileError, match="corrupt JSON"):

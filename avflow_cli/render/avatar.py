@@ -36,6 +36,7 @@ from avflow_cli import __version__
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError, InputFileError
 from avflow_cli.fsutil import atomic_dir
+from avflow_cli.jsonfile import read_json
 from avflow_cli.render.camera import Camera, head_relative, project, release_camera
 from avflow_cli.render.decoder import CodecFaceDecoder, DecoderSpec, load_release_decoder
 from avflow_cli.render.obj import Topology, read_obj
@@ -199,14 +200,12 @@ class CodecAvatar:
         """Read an avatar folder written by :meth:`save`; one-line errors for anything amiss."""
         folder = Path(folder)
         cfg_path = folder / CONFIG_NAME
-        try:
-            config = json.loads(cfg_path.read_text())
-        except FileNotFoundError as err:
-            raise InputFileError(cfg_path, "file not found (not an avatar folder)") from err
-        except (OSError, json.JSONDecodeError) as err:
-            raise InputFileError(cfg_path, f"cannot read ({err})") from err
-        if config.get("format") != AVATAR_FORMAT or config.get("kind") != AVATAR_KIND:
-            raise InputFileError(cfg_path, f"not an avflow codec avatar (format {config.get('format')!r})")
+        if not cfg_path.is_file():
+            raise InputFileError(cfg_path, "file not found (not an avatar folder)")
+        config = read_json(cfg_path)
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        if not isinstance(config, dict) or config.get("format") != AVATAR_FORMAT or config.get("kind") != AVATAR_KIND:
+            raise InputFileError(cfg_path, f"not an avflow codec avatar (format {found!r})")
         if int(config.get("format_version", 0)) > AVATAR_FORMAT_VERSION:
             raise InputFileError(cfg_path, "written by a newer avflow; upgrade to read it")
         try:
