@@ -14,7 +14,8 @@ different architecture (key or shape mismatch) or a newer format. ``load_head_va
 
 This module is a leaf of ``models/``: it imports no network module. :data:`KIND_CLASSES` names,
 per kind, the network class and its config dataclass, imported by name when a model of that kind
-is built — so the network modules may import this one (to save and load) without a cycle.
+is built — so no network module imports this one (callers load through it), and there is no
+cycle (``tests/test_layering.py`` counts those by-name imports).
 """
 
 from __future__ import annotations
