@@ -93,7 +93,7 @@ def vocoder_command(
 def _check_run_dir(out: Path, resume: bool) -> None:
     """A new run goes into a missing or empty folder, or one holding only a vocoder run's own
     entries (a run killed before its first checkpoint): never into a user's folder."""
-    from avflow_cli.audio.distill import CHECKPOINT, DATA_DIR, LOG_FILE, STUDENT_DIR
+    from avflow_cli.train.vocoder import CHECKPOINT, DATA_DIR, LOG_FILE, STUDENT_DIR
     from avflow_cli.errors import AvflowError
 
     if resume or not out.is_dir():

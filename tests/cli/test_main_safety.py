@@ -45,7 +45,7 @@ def test_help_and_bare_groups_still_show_the_help() -> None:
 
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
     """A render killed by SIGTERM mid-video leaves no .tmp beside -o and no avflow-video-* folder."""
-    from avflow_cli.vision.demo_avatar import FaceDecoder
+    from avflow_cli.render.demo_avatar import FaceDecoder
 
     decoder = FaceDecoder.create()
     decoder.save(tmp_path / "face_decoder.npz")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from avflow_cli import constants as K
 from avflow_cli.cli.main import app
-from avflow_cli.vision.demo_avatar import FaceDecoder
+from avflow_cli.render.demo_avatar import FaceDecoder
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 

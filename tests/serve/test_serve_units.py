@@ -191,7 +191,7 @@ def test_server_paths_become_public_names(tmp_path: Path) -> None:
 def test_a_text_file_named_npz_is_called_what_it_is(tmp_path: Path) -> None:
     from avflow_cli.errors import InputFileError
     from avflow_cli.render.motion import load_motion
-    from avflow_cli.vision.demo_avatar import FaceDecoder
+    from avflow_cli.render.demo_avatar import FaceDecoder
 
     text = tmp_path / "face_decoder.npz"
     text.write_text("these are not arrays\n")
