@@ -32,7 +32,8 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from avflow_cli.synth import DEMO_MODEL_DIR, Synthesizer  # noqa: E402
+from avflow_cli.shipped import DEFAULT_MODEL, resolve_model  # noqa: E402
+from avflow_cli.synth import Synthesizer  # noqa: E402
 
 SENTENCES = [
     "The birch canoe slid on the smooth planks.",
@@ -87,7 +88,7 @@ def student_folder(arg: str | None, tmp: Path) -> tuple[Path, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help=f"model directory (default {DEMO_MODEL_DIR} if built)")
+    ap.add_argument("--model", type=Path, default=None, help=f"model directory or shipped name (default: $AVFLOW_MODEL, else {DEFAULT_MODEL})")
     ap.add_argument("--random-preset", default=None, help="small | tiny: a random model family of the demo's shape")
     ap.add_argument("--vocoders", default="hifigan,student")
     ap.add_argument("--student", default=None, help="student folder (default: the shipped one)")
@@ -102,14 +103,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         model = args.model
-        if model is None and not args.random_preset:
-            if (Path(DEMO_MODEL_DIR) / "config.json").is_file():
-                model = Path(DEMO_MODEL_DIR)
-            else:
-                con.print(f"{DEMO_MODEL_DIR} is not built: timing a random model of the demo's shape (small)")
-                args.random_preset = "small"
         if args.random_preset:
             model = random_demo_models(tmp, args.random_preset)
+        else:
+            model = resolve_model(model)  # the shipped model unless named (one rule: avflow_cli/shipped.py)
         if not (Path(model) / "config.json").is_file():
             sys.exit(f"{model}: no model here; build the demo (make demo) or pass --random-preset small")
         student, student_note = student_folder(args.student, tmp)

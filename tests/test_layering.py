@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "avflow_cli"
 # modules of data/ allowed to import models/: none, the seam takes the model as an argument
 DATA_MAY_IMPORT_MODELS: frozenset[str] = frozenset()
 SEAM = "avflow_cli.data.head_latents"
-LEAVES = frozenset({"constants", "errors", "fsutil", "console", "jsonfile", "torchfile", "weights", "stats", "device"})
+LEAVES = frozenset({"constants", "errors", "fsutil", "console", "jsonfile", "torchfile", "weights", "stats", "device",
+                    "shipped"})
 
 
 def module_name(path: Path) -> str:

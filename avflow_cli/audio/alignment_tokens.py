@@ -95,11 +95,10 @@ def _pronunciations() -> dict[str, tuple[str, ...]]:
     flite's lexicon is derived from the same dictionary, so its phone counts split a run of
     flite's phones into its words exactly whenever every word is listed.
     """
-    try:
-        import pocketsphinx
+    from avflow_cli.shipped import pocketsphinx_dictionary
 
-        path = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        lines = pocketsphinx_dictionary().read_text(encoding="utf-8", errors="replace").splitlines()
     except (ImportError, OSError):
         return {}
     out: dict[str, tuple[str, ...]] = {}

@@ -60,10 +60,10 @@ def vocoder_command(
                         ("--sentences-per-voice", sentences_per_voice), ("--eval-sentences", eval_sentences)):
         if value < 1:
             raise AvflowError(f"{name} must be at least 1, got {value}")
-    if gta_model is not None:  # `pretrained` names the shipped model; train_student checks the rest
-        from avflow_cli.synth import resolve_model_dir
+    if gta_model is not None:  # a shipped name (`pretrained`) or a directory; train_student checks the rest
+        from avflow_cli.shipped import resolve_model
 
-        gta_model = resolve_model_dir(gta_model)
+        gta_model = resolve_model(gta_model, option="--gta-model")
     if lr <= 0:
         raise AvflowError(f"--lr must be positive, got {lr}")
     settings = DistillSettings(steps=steps, batch=batch_size, segment=segment, lr=lr,
