@@ -17,7 +17,9 @@ package path of its own. A leaf module: it imports only other leaves.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,9 @@ SHIPPED_MODELS: dict[str, str] = {K.PRETRAINED_MODEL: "pretrained_demo", "real-v
 DEFAULT_MODEL = K.PRETRAINED_MODEL  # the best shipped model (docs/quality.md); used when nothing is named
 AVFLOW_SUBDIR = "avflow"  # a shipped folder's AV-Flow model; its t2t/ and headvae/ are siblings
 STUDENT_VOCODER = "vocoder_student"  # the package's student vocoder folder under RESOURCES
+README = "README.md"  # every shipped folder's provenance, with the sha256 of each of its other files
+# a checksum line of a README: `sha256sum` output, "HASH  path/relative/to/the/folder"
+_CHECKSUM_LINE = re.compile(r"^\s*([0-9a-f]{64}) [ *]([^\s`|]+)\s*$")
 
 
 def shipped_names() -> tuple[str, ...]:
@@ -123,6 +128,44 @@ def resolve_model(model: str | Path | None = None, *, option: str = "--model") -
 def _said(source: str, value: str | Path) -> str:
     """How the user wrote the choice, for the first words of an error."""
     return f"{MODEL_ENV}={value}" if source == f"${MODEL_ENV}" else f"{source} {value}" if source != "default" else str(value)
+
+
+def shipped_folders() -> list[Path]:
+    """Every shipped folder of this version: its models and the student vocoder (absent ones left out)."""
+    folders = [RESOURCES / folder for folder in SHIPPED_MODELS.values()] + [student_vocoder_dir()]
+    return [f for f in folders if f.is_dir()]
+
+
+def recorded_checksums(folder: str | Path) -> dict[str, str]:
+    """``{relative path: sha256}`` from the folder's README (lines as ``sha256sum`` prints them)."""
+    readme = Path(folder) / README
+    lines = readme.read_text(encoding="utf-8").splitlines() if readme.is_file() else []
+    return {m.group(2): m.group(1) for m in map(_CHECKSUM_LINE.match, lines) if m}
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksum_problems(folder: str | Path) -> list[str]:
+    """What differs between a shipped folder and the sha256 lines of its README (empty: all match).
+
+    Every file but the README must be listed, and every listed file must exist with that hash:
+    the check ``grep -E '^[0-9a-f]{64}  ' README.md | sha256sum -c`` runs by hand.
+    """
+    folder = Path(folder)
+    recorded = recorded_checksums(folder)
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != README}
+    problems = [f"{folder / name}: not listed in {README}" for name in sorted(present - recorded.keys())]
+    problems += [f"{folder / name}: listed in {README}, missing" for name in sorted(recorded.keys() - present)]
+    problems += [f"{folder / name}: sha256 differs from {README}" for name in sorted(present & recorded.keys())
+                 if file_sha256(folder / name) != recorded[name]]
+    return problems
 
 
 def student_vocoder_dir() -> Path:

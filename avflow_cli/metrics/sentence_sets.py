@@ -20,6 +20,9 @@ from importlib import resources
 
 SETS = {"dev": "probe_sentences.txt", "test": "test_sentences.txt"}  # --sentences NAME → resources file
 RUN_WORDS = 5  # a shared run of this many words counts as overlap
+TEST_FROZEN = "2026-12-07"  # the date in the test set's header
+# sha256 of the test set's sentence lines joined by "\n": a changed sentence fails the tests
+TEST_SHA256 = "38be57bf85ef103cf16cf45524e446872c77be58a10a456d797711dbdef715b2"
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -29,6 +32,13 @@ def sentence_set(name: str) -> list[str]:
         raise ValueError(f"unknown sentence set {name!r}: choose {' or '.join(SETS)}")
     text = resources.files("avflow_cli.resources").joinpath(SETS[name]).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def sentences_sha256(sentences: list[str]) -> str:
+    """The fingerprint :data:`TEST_SHA256` records."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sentences).encode("utf-8")).hexdigest()
 
 
 def words(text: str) -> list[str]:
