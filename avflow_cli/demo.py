@@ -90,10 +90,10 @@ def compare_with_shipped(model_dir: Path, out: Path, *, sentences: int, device: 
     from avflow_cli import constants as K
     from avflow_cli.audio.io import write_audio
     from avflow_cli.fsutil import atomic_dir
-    from avflow_cli.metrics.face_decoder import load_mouth_decoder
+    from avflow_cli.metrics.face_decoder import find_mouth_decoder, load_mouth_decoder
     from avflow_cli.metrics.probe import corpus_wer, make_probe_items, probe_sentences, score_tokens_path
     from avflow_cli.shipped import DEFAULT_MODEL
-    from avflow_cli.synth import Synthesizer, find_face_decoder
+    from avflow_cli.synth import Synthesizer
 
     items = make_probe_items(probe_sentences("test")[:sentences])
     texts = [item.text for item in items]
@@ -108,8 +108,8 @@ def compare_with_shipped(model_dir: Path, out: Path, *, sentences: int, device: 
             wavs = [synth.synthesize(text, seed=seed + i).wav for i, text in enumerate(texts)]
             for i, wav in enumerate(wavs, start=1):
                 write_audio(tmp / f"{i:02d}" / f"{label}.wav", wav, synth.vocoder.sample_rate)
-            decoder = find_face_decoder(synth.model_dir)
-            mouth = load_mouth_decoder(decoder) if decoder is not None and decoder.is_file() else None
+            decoder = find_mouth_decoder(synth.model_dir)  # the lips' truth needs the demo avatar's decoder
+            mouth = load_mouth_decoder(decoder) if decoder is not None else None
             lips = score_tokens_path(synth, items, mouth, seed=seed).lip_f1_speech
             rows.append({"model": label, "wav": f"{label}.wav", "path": str(synth.model_dir),
                          "vocoder": synth.components["vocoder"], "lip_f1_speech": lips,
