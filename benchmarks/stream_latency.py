@@ -34,6 +34,7 @@ from synth_speed import SENTENCES, random_demo_models, student_folder  # noqa: E
 
 from avflow_cli import constants as K  # noqa: E402
 from avflow_cli.models.streaming import exact_lookahead, receptive_field  # noqa: E402
+from avflow_cli.errors import AvflowError  # noqa: E402
 from avflow_cli.shipped import DEFAULT_MODEL, resolve_model  # noqa: E402
 from avflow_cli.synth import Synthesizer  # noqa: E402
 
@@ -67,7 +68,10 @@ def main() -> None:
     text = " ".join((SENTENCES * (args.sentences // len(SENTENCES) + 1))[: args.sentences])
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        model = random_demo_models(tmp, args.random_preset) if args.random_preset else resolve_model(args.model)
+        try:
+            model = random_demo_models(tmp, args.random_preset) if args.random_preset else resolve_model(args.model)
+        except AvflowError as err:
+            sys.exit(str(err))
         if not (Path(model) / "config.json").is_file():
             sys.exit(f"{model}: no model; build the demo (make demo) or pass --random-preset tiny")
         student, note = student_folder(args.student, tmp) if "student" in args.vocoders else (None, "")

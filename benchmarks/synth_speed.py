@@ -1,10 +1,11 @@
 """Synthesis speed: end-to-end real-time factor per vocoder, timed alternately, with per-stage timing.
 
-    python benchmarks/synth_speed.py [--model demo_out/models/avflow | --random-preset small]
+    python benchmarks/synth_speed.py [--model pretrained|DIR | --random-preset small]
                                      [--vocoders hifigan,student] [--sentences 1 4] [--repeats 3]
                                      [--threads 2] [--device cpu]
 
-``--model``: a trained model directory (``make demo`` builds one). ``--random-preset``: a random
+``--model``: a trained model directory or a shipped name (default: ``$AVFLOW_MODEL``, else the
+shipped ``pretrained``). ``--random-preset``: a random
 model family with the demo recipe's architecture instead (AV-Flow ``small`` or ``tiny`` on the
 9-d demo face codes with participant guidance, text-to-tokens ``tiny``): speed does not depend on
 the weights, so this measures the demo model's speed where none is built. ``student`` uses the
@@ -32,6 +33,7 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from avflow_cli.errors import AvflowError  # noqa: E402
 from avflow_cli.shipped import DEFAULT_MODEL, resolve_model  # noqa: E402
 from avflow_cli.synth import Synthesizer  # noqa: E402
 
@@ -106,7 +108,10 @@ def main() -> None:
         if args.random_preset:
             model = random_demo_models(tmp, args.random_preset)
         else:
-            model = resolve_model(model)  # the shipped model unless named (one rule: avflow_cli/shipped.py)
+            try:
+                model = resolve_model(model)  # the shipped model unless named (one rule: avflow_cli/shipped.py)
+            except AvflowError as err:
+                sys.exit(str(err))
         if not (Path(model) / "config.json").is_file():
             sys.exit(f"{model}: no model here; build the demo (make demo) or pass --random-preset small")
         student, student_note = student_folder(args.student, tmp)

@@ -149,3 +149,13 @@ def test_help_names_the_environment_variable_and_shipped_names(command: str) -> 
     assert "pretrained" in flat and "real-voice" in flat
     if command != "eval":
         assert "$AVFLOW_MODEL" in flat and K.DEMO_MODEL_DIR in flat
+
+
+def test_an_incomplete_named_model_is_one_line(fake_resources: Path, tmp_path: Path, tiny_avatar_model: Path) -> None:
+    """A folder with config.json but no weights: refused in one line, nothing written."""
+    incomplete = tmp_path / "incomplete"
+    incomplete.mkdir()
+    shutil.copy(tiny_avatar_model / "config.json", incomplete / "config.json")
+    result = runner.invoke(app, ["synth", "hi", "-o", str(tmp_path / "out"), "--model", str(incomplete)])
+    assert result.exit_code == 2 and "no weights" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
