@@ -60,11 +60,12 @@ def is_shipped(name: str) -> bool:
     return (shipped_root(name) / AVFLOW_SUBDIR / "config.json").is_file()
 
 
-def shipped_model_dir(name: str) -> Path:
-    """The AV-Flow model directory of shipped model ``name``; one line when this version lacks it."""
+def shipped_model_dir(name: str, *, said: str | None = None) -> Path:
+    """The AV-Flow model directory of shipped model ``name``; one line when this version lacks it
+    (``said``: how the user named it, for the message; default ``--model NAME``)."""
     path = shipped_root(name) / AVFLOW_SUBDIR
     if not (path / "config.json").is_file():
-        raise AvflowError(f"--model {name}: not shipped in this version ({shipped_root(name)} is missing)")
+        raise AvflowError(f"{said or f'--model {name}'}: not shipped in this version ({shipped_root(name)} is missing)")
     return path
 
 
@@ -107,10 +108,7 @@ def choose_model(model: str | Path | None = None, *, option: str = "--model") ->
         source, value = "default", DEFAULT_MODEL
     if is_shipped_name(value):
         name = str(value)
-        path = shipped_root(name) / AVFLOW_SUBDIR
-        if not (path / "config.json").is_file():
-            raise AvflowError(f"{_said(source, name)}: not shipped in this version ({shipped_root(name)} is missing)")
-        return ModelChoice(path, source, name)
+        return ModelChoice(shipped_model_dir(name, said=_said(source, name)), source, name)
     path = Path(value).expanduser()
     if not path.exists():
         raise AvflowError(f"{_said(source, value)}: no AV-Flow model here (no such directory; the shipped "
