@@ -10,9 +10,11 @@ every file). Which model a command uses when none is named (issue 22):
 3. else :data:`DEFAULT_MODEL`, the best model that ships.
 
 A model directory in the working tree (``demo_out/models/avflow`` after ``make demo``) never
-takes over silently: it is used only when named. Other shipped assets (the student vocoder,
-the offline recogniser's pronouncing dictionary) are found here too, so no module computes a
-package path of its own. A leaf module: it imports only other leaves.
+takes over silently: it is used only when named. The package's other shipped folder (the student
+vocoder) is found here too, so no module computes a path into ``resources/`` of its own. Parts
+that come from elsewhere (the user's checkpoint folders, other wheels such as pocketsphinx's
+model and dictionary) are :mod:`avflow_cli.checkpoints`' to find. A leaf module: it imports only
+other leaves.
 """
 
 from __future__ import annotations
@@ -169,10 +171,3 @@ def checksum_problems(folder: str | Path) -> list[str]:
 def student_vocoder_dir() -> Path:
     """The package's trained student vocoder (may be absent: then ``--vocoder student`` is an error)."""
     return RESOURCES / STUDENT_VOCODER
-
-
-def pocketsphinx_dictionary() -> Path:
-    """The CMU pronouncing dictionary that ships in the pocketsphinx wheel (the offline recogniser's)."""
-    import pocketsphinx
-
-    return Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"

@@ -95,11 +95,14 @@ def _pronunciations() -> dict[str, tuple[str, ...]]:
     flite's lexicon is derived from the same dictionary, so its phone counts split a run of
     flite's phones into its words exactly whenever every word is listed.
     """
-    from avflow_cli.shipped import pocketsphinx_dictionary
+    from avflow_cli.checkpoints import find_checkpoint
 
+    model = find_checkpoint("pocketsphinx")  # the wheel's model/en-us folder, as the recogniser's
+    if model is None:
+        return {}
     try:
-        lines = pocketsphinx_dictionary().read_text(encoding="utf-8", errors="replace").splitlines()
-    except (ImportError, OSError):
+        lines = (model / "cmudict-en-us.dict").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
         return {}
     out: dict[str, tuple[str, ...]] = {}
     for line in lines:
