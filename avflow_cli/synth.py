@@ -29,7 +29,6 @@ from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_dir, check_output_dir, output_kind
 from avflow_cli.shipped import choose_model
-from avflow_cli.shipped import resolve_model as resolve_model_dir  # noqa: F401  (the name callers imported before issue 22)
 
 if TYPE_CHECKING:  # pragma: no cover
     from avflow_cli.participant import Participant
