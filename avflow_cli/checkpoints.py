@@ -235,6 +235,8 @@ def active_choices(status: list[PartStatus]) -> dict[str, str]:
     have = {s.spec.key: s.found for s in status}
     if have.get("bigvgan"):
         vocoder = "BigVGAN"
+    elif _shipped_student_meets_bar():
+        vocoder = "student (shipped in the package; met its WER bar against HiFi-GAN)"
     elif have.get("hifigan"):
         vocoder = "HiFi-GAN universal (offline default)"
     else:
@@ -249,6 +251,15 @@ def active_choices(status: list[PartStatus]) -> dict[str, str]:
         else ("pocketsphinx" if have.get("pocketsphinx") else "unavailable"),
         "participant SMIRK (prep smirk)": "SMIRK encoder" if have.get("smirk") else "demo corpus features only",
     }
+
+
+def _shipped_student_meets_bar() -> bool:
+    """Whether ``--vocoder auto`` picks the package's student (audio/vocoder.py's rule, without loading it)."""
+    from avflow_cli.audio.student_vocoder import CONFIG_FILE, meets_quality_bar
+    from avflow_cli.shipped import student_vocoder_dir
+
+    folder = student_vocoder_dir()
+    return (folder / CONFIG_FILE).is_file() and meets_quality_bar(folder)
 
 
 def tool_status(tools: tuple[str, ...] = ("ffmpeg", "flite", "espeak-ng")) -> dict[str, str | None]:

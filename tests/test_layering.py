@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "avflow_cli"
 DATA_MAY_IMPORT_MODELS: frozenset[str] = frozenset()
 SEAM = "avflow_cli.data.head_latents"
 LEAVES = frozenset({"constants", "errors", "fsutil", "console", "jsonfile", "torchfile", "weights", "stats", "device",
-                    "checks", "npzfile"})
+                    "checks", "npzfile", "shipped"})
 
 
 def module_name(path: Path) -> str:

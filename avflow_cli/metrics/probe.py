@@ -1,6 +1,7 @@
 """Intelligibility probe: does a demo-trained model speak sentences it has never heard?
 
-Ten everyday sentences outside the demo corpus (``resources/probe_sentences.txt``) are spoken
+Everyday sentences outside the demo corpus (``--sentences dev``: the ten of
+``resources/probe_sentences.txt``, a development set now; ``test``: the frozen final set) are spoken
 by the demo actor's voice (flite ``slt``), so their exact truth is known: phone timing gives the
 input tokens the way ``prep`` makes them (alignment tokens at 50 Hz, resampled to FPS) and the
 demo avatar's lip opening. Two paths are scored (issue "the avatar must be understood"):
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,13 @@ import torch
 
 from avflow_cli import constants as K
 
-PROBE_FILE = "probe_sentences.txt"
 
+def probe_sentences(name: str = "dev") -> list[str]:
+    """The held-out everyday sentences of set ``name`` (none is in the demo corpus's Harvard list):
+    ``dev`` the ten that chose the designs, ``test`` the frozen final set (metrics/sentence_sets.py)."""
+    from avflow_cli.metrics.sentence_sets import sentence_set
 
-def probe_sentences() -> list[str]:
-    """The held-out everyday sentences (none is in the demo corpus's Harvard list)."""
-    text = resources.files("avflow_cli.resources").joinpath(PROBE_FILE).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return sentence_set(name)
 
 
 @dataclass
@@ -163,15 +163,16 @@ def token_cer(text_to_tokens: Callable[[str, int], np.ndarray], items: Sequence[
 
 def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_vae: str | Path | None = None,
                 vocoder: str = "auto", vocoder_checkpoint: str | Path | None = None, temperature: float | None = None,
-                device: str = "cpu") -> dict[str, float | None]:
-    """Both paths of one model family on the held-out sentences: the numbers docs/quality.md
-    reports (tokens-path WER and lip F1 in speech, text-path WER, token CER, the ceiling)."""
+                device: str = "cpu", sentences: str = "dev") -> dict[str, float | None]:
+    """Both paths of one model family on the held-out sentences of set ``sentences`` (``dev`` or
+    ``test``): the numbers docs/quality.md reports (tokens-path WER and lip F1 in speech, text-path
+    WER, token CER, the ceiling)."""
     from avflow_cli.metrics.face_decoder import load_mouth_decoder
     from avflow_cli.synth import Synthesizer, find_face_decoder
 
     synth = Synthesizer(model_dir, t2t=t2t, head_vae=head_vae, vocoder=vocoder, vocoder_checkpoint=vocoder_checkpoint,
                         temperature=temperature, device=device)
-    items = make_probe_items()
+    items = make_probe_items(probe_sentences(sentences))
     face_decoder = find_face_decoder(synth.model_dir)
     mouth = load_mouth_decoder(face_decoder) if face_decoder is not None else None
     tokens_path = score_tokens_path(synth, items, mouth)
@@ -184,7 +185,7 @@ def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_va
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m avflow_cli.metrics.probe MODEL [--t2t DIR] [--head-vae DIR]``: print the probe."""
+    """``python -m avflow_cli.metrics.probe MODEL [--sentences dev|test] [--t2t DIR] [--head-vae DIR]``: print the probe."""
     import argparse
     import json
 
@@ -196,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--vocoder-checkpoint", default=None, help="a student or BigVGAN folder")
     parser.add_argument("--temperature", type=float, default=None, help="AV-Flow sampling temperature (default: the model's)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sentences", choices=("dev", "test"), default="dev",
+                        help="dev: the ten probe sentences that chose the designs; test: the frozen final set "
+                             "(resources/test_sentences.txt, never tuned on)")
     args = parser.parse_args(argv)
     from avflow_cli.errors import AvflowError
 
@@ -203,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         with torch.inference_mode():
             scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, vocoder=args.vocoder,
                                  vocoder_checkpoint=args.vocoder_checkpoint, temperature=args.temperature,
-                                 device=args.device)
+                                 device=args.device, sentences=args.sentences)
     except AvflowError as err:  # a user mistake (no model there, …): one line, exit 2
         import sys
 
