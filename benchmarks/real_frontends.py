@@ -117,13 +117,34 @@ def align_known_text(wav16: np.ndarray, words: list[str]) -> tuple[list[tuple[st
     return _segments(dec), len(words) - len(known)
 
 
+def align_phones(wav16: np.ndarray, words: list[str]) -> list[tuple[str, float, float]]:
+    """pocketsphinx's own phone alignment (its second, sub-word pass) of the known ``words``, on a
+    fresh decoder (the pass changes the decoder's mode); [] when the word pass finds no path."""
+    from avflow_cli.audio.asr import decode_utterance, pcm16, pocketsphinx_decoder
+
+    dec = pocketsphinx_decoder.__wrapped__(align=True)
+    dec.set_align_text(" ".join(w for w in words if dec.lookup_word(w) is not None))
+    pcm = pcm16(wav16)
+    try:
+        decode_utterance(dec, pcm)
+        dec.set_alignment()
+        decode_utterance(dec, pcm)
+    except RuntimeError:
+        return []
+    alignment = dec.get_alignment()
+    if alignment is None:
+        return []
+    return [(ph.name, ph.start / 100.0, (ph.start + ph.duration) / 100.0)
+            for word in alignment for ph in word if ph.name.lower() not in ("sil", "+spn+", "+nsn+")]
+
+
 def bench_align() -> list[Row]:
     from avflow_cli.audio.alignment_tokens import normalize_word, phone_spans
     from avflow_cli.audio.textgrid import read_textgrid
     from avflow_cli.metrics.frontends import boundary_errors
     from avflow_cli.participant.tokens import pocketsphinx_words
 
-    pipe_w = known_w = spread_p = None
+    pipe_w = known_w = spread_p = ps_p = None
     oov = total_words = 0
     failed: list[str] = []
     hyps, refs, seconds, spent = [], [], 0.0, 0.0
@@ -149,6 +170,8 @@ def bench_align() -> list[Row]:
         spans = [s for s in ((normalize_word(w), a, b) for w, a, b in aligned) if s[0]]
         e_pipe, e_known = boundary_errors(recognised, ref_words), boundary_errors(aligned, ref_words)
         e_phone = boundary_errors(phone_spans({"words": spans}), ref_phones)
+        e_ps = boundary_errors(align_phones(wav, [w for w, _, _ in ref_words]), ref_phones)
+        ps_p = e_ps if ps_p is None else ps_p + e_ps
         pipe_w = e_pipe if pipe_w is None else pipe_w + e_pipe
         known_w = e_known if known_w is None else known_w + e_known
         spread_p = e_phone if spread_p is None else spread_p + e_phone
@@ -158,7 +181,8 @@ def bench_align() -> list[Row]:
     rows: list[Row] = []
     for what, errs in (("words: recognise → align (participant tokens)", pipe_w),
                        ("words: forced alignment of the known text", known_w),
-                       ("phones: dictionary phones spread over aligned words (alignment tokens)", spread_p)):
+                       ("phones: dictionary phones spread over aligned words (alignment tokens)", spread_p),
+                       ("phones: pocketsphinx's own phone alignment (2nd pass, not used by avflow)", ps_p)):
         s = errs.summary()
         rows.append(("alignment", where, f"{what}: median |Δ| boundary",
                      f"{fmt(s['median_ms'], 0)} ms", f"mean {fmt(s['mean_ms'], 0)} ms, ≤20 ms {fmt(100 * s['within_20ms'], 0)}%, "
