@@ -96,6 +96,7 @@ PY
 }
 
 mkdir -p "$DEST" "$CACHE"
+rm -rf "$CACHE"/.partial.* "$DEST"/.*.unpacking  # what an interrupted run left (never a whole file)
 items=$(echo "$MANIFEST" | awk -F'|' 'NF { print $1 }' | uniq)
 for item in $items; do
     if [ -n "$ONLY" ] && ! [[ " $ONLY " == *" $item "* ]]; then continue; fi

@@ -15,6 +15,9 @@ from pathlib import Path
 
 
 def main(name: str, version: str, dest: Path) -> int:
+    import logging
+
+    logging.getLogger("pip._internal").setLevel(logging.ERROR)  # not "Location … is ignored" per index
     from pip._internal.commands import create_command
     from pip._internal.network.download import Downloader
     from pip._vendor.packaging.specifiers import SpecifierSet
