@@ -96,10 +96,10 @@ def bench_vad() -> list[Row]:
         words = [(a + offset[speaker], b + offset[speaker]) for a, b in speech_intervals(words_tg)]
         wrd = speech_silence_scores(result.segments[speaker], words, duration)
         where = f"michaelandsickmichael ch{channel} ({speaker}, 52 s)"
-        rows += [("VAD separation", where, "speech F1 / silence F1 vs utterance TextGrid",
-                  f"{fmt(utt['speech_f1'])} / {fmt(utt['silence_f1'])}", f"precision {fmt(utt['speech_precision'])}, recall {fmt(utt['speech_recall'])}"),
-                 ("VAD separation", where, "speech F1 / silence F1 vs word TextGrid",
-                  f"{fmt(wrd['speech_f1'])} / {fmt(wrd['silence_f1'])}", f"precision {fmt(wrd['speech_precision'])}, recall {fmt(wrd['speech_recall'])}")]
+        for truth, s in (("utterance", utt), ("word", wrd)):
+            rows.append(("VAD separation", where, f"speech F1 / silence F1 vs {truth} TextGrid",
+                         f"{fmt(s['speech_f1'])} / {fmt(s['silence_f1'])}",
+                         f"precision {fmt(s['speech_precision'])}, recall {fmt(s['speech_recall'])}"))
     rows.append(("VAD separation", "michaelandsickmichael (2 ch)", "real-time factor", f"{rtf:.0f}×", "both channels"))
     return rows
 
@@ -290,9 +290,13 @@ def bench_face(franck_seconds: float) -> list[Row]:
         if valid.any():
             angles[valid] = predict_targets(pts[valid])[:, pose]
         s = track_stats(pts, valid, angles)
-        rows += [("face tracker", what, "coverage (frames with a face)", fmt(s["coverage"]), f"{int(s['frames'])} frames at {fps:.0f} fps"),
-                 ("face tracker", what, "landmark jitter (RMS 2nd diff ÷ IOD)", fmt(s["jitter"], 4), "per frame; includes real motion"),
-                 ("face tracker", what, "head-pose smoothness (RMS 2nd diff)", f"{fmt(s['pose_accel_deg'], 2)}°", f"per frame²; RTF {len(pts) / fps / spent:.2f}×")]
+        rtf = len(pts) / fps / spent
+        rows += [("face tracker", what, "coverage (frames with a face)", fmt(s["coverage"]),
+                  f"{int(s['frames'])} frames at {fps:.0f} fps"),
+                 ("face tracker", what, "landmark jitter (RMS 2nd diff ÷ IOD)", fmt(s["jitter"], 4),
+                  "per frame; includes real motion"),
+                 ("face tracker", what, "head-pose smoothness (RMS 2nd diff)", f"{fmt(s['pose_accel_deg'], 2)}°",
+                  f"per frame²; RTF {rtf:.2f}×")]
     return rows
 
 

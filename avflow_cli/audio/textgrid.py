@@ -103,6 +103,9 @@ def read_textgrid(path: str | Path) -> dict[str, list[Interval]]:
     return parse_textgrid(text, path)
 
 
-def speech_intervals(tier: list[Interval], silence_labels: tuple[str, ...] = ("", "sil", "sp", "spn", "<eps>")) -> list[tuple[float, float]]:
+SILENCE_LABELS = ("", "sil", "sp", "spn", "<eps>")  # what aligners write between words
+
+
+def speech_intervals(tier: list[Interval], silence_labels: tuple[str, ...] = SILENCE_LABELS) -> list[tuple[float, float]]:
     """(start, end) of the labelled, non-silent intervals of ``tier``."""
     return [(iv.start, iv.end) for iv in tier if iv.text.strip().lower() not in silence_labels and iv.end > iv.start]

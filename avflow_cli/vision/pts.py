@@ -26,7 +26,8 @@ def parse_pts(text: str, source: str | Path = "<text>") -> np.ndarray:
         raise InputFileError(source, "a landmark line is not two numbers") from None
     n = int(count.group(1))
     if pts.shape != (n, 2):
-        raise InputFileError(source, f"n_points says {n} but the block holds {pts.shape[0]} lines of {pts.shape[-1] if pts.ndim == 2 else '?'} values")
+        width = pts.shape[-1] if pts.ndim == 2 else "?"
+        raise InputFileError(source, f"n_points says {n} but the block holds {pts.shape[0]} lines of {width} values")
     return pts - 1.0
 
 
