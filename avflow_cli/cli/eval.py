@@ -80,7 +80,7 @@ def evaluate(
     beat_sigma_s: float = typer.Option(0.05, "--beat-sigma-s", help="σ of the Beat Align Score in seconds (0.05 = AIST++/Bailando's 3 frames at 60 fps; EMAGE uses 0.3)."),
     mcd_order: int = typer.Option(24, "--mcd-order", help="Mel-cepstral coefficients c1..cN compared by MCD (c0 excluded)."),
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe generated and ground-truth speech for WER (slowest metric)."),
-    asr_backend: str = typer.Option("auto", "--asr-backend", help="ASR backend for WER: auto (Wav2Vec2 if its weights are present, else pocketsphinx), wav2vec2, pocketsphinx."),
+    asr_backend: str = typer.Option("auto", "--asr-backend", help="ASR backend for WER: auto (Wav2Vec2 if its weights are present, else pocketsphinx), wav2vec2, pocketsphinx, whisper (a CTranslate2 Whisper folder found like a checkpoint) or whisper:DIR. Run eval once per recogniser to report a WER with two."),
     vocoder: str = typer.Option("auto", "--vocoder", help="Vocoder for generation and ground-truth audio: auto, bigvgan, hifigan, student, griffinlim."),
     vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="Vocoder weights (default: the checkpoint search path)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda, cuda:N."),
