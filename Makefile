@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,whisper]"  # whisper: the second, independent recogniser (docs/real_data.md)
 	touch $@
 
 demo: install
