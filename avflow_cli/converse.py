@@ -252,6 +252,7 @@ class Timeline:
 def build_timeline(synth: Any, dialogue: Dialogue, *, face: str = "auto") -> Timeline:
     """Lay the turns back to back: tokens, the user's audio track and face features (checked input)."""
     from avflow_cli.audio.io import resample
+    from avflow_cli.metrics.face_decoder import find_mouth_decoder
     from avflow_cli.participant import choose_face, read_features_file, video_features
     from avflow_cli.participant.audio import read_participant_audio
     from avflow_cli.participant.tokens import silence_tokens
@@ -295,7 +296,7 @@ def build_timeline(synth: Any, dialogue: Dialogue, *, face: str = "auto") -> Tim
                         feats, fps = read_features_file(turn.features, cfg.participant_visual_dim)
                         span["visual"] = f"features file {turn.features}"
                     else:
-                        demo = (synth.model_dir / "face_decoder.npz").is_file()
+                        demo = find_mouth_decoder(synth.model_dir) is not None  # draws the demo avatar
                         kind, note = choose_face(face, demo)
                         feats, fps, name = video_features(turn.video, kind, cfg.participant_visual_dim)
                         span["visual"] = f"{name} [{note}]"

@@ -76,6 +76,12 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         """Refuse settings no score can use (one line each), before anything runs."""
+        if self.wer:  # an unknown recogniser or a missing Whisper folder stops before any clip is scored
+            from avflow_cli.audio.asr import parse_backend, whisper_folder
+
+            name, folder = parse_backend(self.asr_backend)
+            if name == "whisper":
+                whisper_folder(folder)
         for name, value in (("--lip-threshold", self.lip_threshold), ("--smile-threshold", self.smile_threshold)):
             if value is not None and not math.isfinite(value):
                 raise AvflowError(f"{name} must be a finite number, got {value}")

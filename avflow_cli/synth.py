@@ -31,14 +31,13 @@ from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import check_output_dir, output_kind
 from avflow_cli.output import META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME, OutputFolder
+from avflow_cli.shipped import choose_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from avflow_cli.participant import Participant
     from avflow_cli.stream import ListenSession, StreamChunk
 
 OUTPUT_KIND = K.SYNTH_OUTPUT_KIND
-DEMO_MODEL_DIR = Path(K.DEMO_MODEL_DIR)
-PRETRAINED_DIR = Path(__file__).parent / "resources" / "pretrained_demo" / "avflow"  # + ../t2t, ../headvae
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
 
@@ -158,20 +157,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise AvflowError(f"{path}: cannot read model config ({err})") from err
 
 
-def resolve_model_dir(model: str | Path) -> Path:
-    """The AV-Flow directory ``--model`` names: ``pretrained`` is the demo model shipped in the
-    package (docs/quality.md says how it was trained); the default ``demo_out/models/avflow``
-    falls back to it until `make demo` has built one, so `avflow synth` works right after install."""
-    path = Path(model)
-    if str(model) == K.PRETRAINED_MODEL:
-        if not (PRETRAINED_DIR / "config.json").is_file():
-            raise AvflowError(f"this installation has no pretrained demo model ({PRETRAINED_DIR} missing)")
-        return PRETRAINED_DIR
-    if path == DEMO_MODEL_DIR and not (path / "config.json").is_file() and (PRETRAINED_DIR / "config.json").is_file():
-        return PRETRAINED_DIR
-    return path
-
-
 def recorded_components(model_dir: Path) -> dict[str, Path]:
     """``config.json["components"]`` of a model directory, resolved against it."""
     return {k: model_dir / v for k, v in _read_json(model_dir / "config.json").get("components", {}).items()}
@@ -250,14 +235,15 @@ def check_lines_dir(out_dir: str | Path, *, force: bool = False, protect: Any = 
 class Synthesizer:
     """Text to speech, face codes and head pose with a trained AV-Flow model.
 
-    >>> synth = Synthesizer("demo_out/models/avflow")          # doctest: +SKIP
+    >>> synth = Synthesizer()                                    # doctest: +SKIP  (the shipped model, or $AVFLOW_MODEL)
+    >>> synth = Synthesizer("demo_out/models/avflow")          # doctest: +SKIP  (make demo's own)
     >>> result = synth.synthesize("Hello there.", seed=0)        # doctest: +SKIP
     >>> synth.save(result, "out/")                               # doctest: +SKIP
     """
 
     def __init__(
         self,
-        model: str | Path = DEMO_MODEL_DIR,
+        model: str | Path | None = None,
         *,
         t2t: str | Path | None = None,
         head_vae: str | Path | None = None,
@@ -266,12 +252,13 @@ class Synthesizer:
         device: str = "auto",
         temperature: float | None = None,
     ) -> None:
-        """``temperature`` scales AV-Flow's starting noise in every path (offline, streaming,
-        listening); None keeps the model's own (config.json ``model.temperature``)."""
-        self.model_dir = resolve_model_dir(model)
-        if not (self.model_dir / "config.json").is_file():
-            hint = " (run `make demo` or `avflow demo` to build the demo model)" if self.model_dir == DEMO_MODEL_DIR else ""
-            raise AvflowError(f"{self.model_dir}: no AV-Flow model here (config.json missing){hint}")
+        """``model`` is a model directory or a shipped name (``pretrained``, ``real-voice``); None
+        uses ``$AVFLOW_MODEL``, else the shipped default (avflow_cli/shipped.py: a model directory
+        in the working tree is never picked up unnamed). ``temperature`` scales AV-Flow's starting
+        noise in every path (offline, streaming, listening); None keeps the model's own
+        (config.json ``model.temperature``)."""
+        self.choice = choose_model(model)  # which model, and why (--model, $AVFLOW_MODEL or the default)
+        self.model_dir = self.choice.path
 
         from avflow_cli.audio.vocoder import load_vocoder
         from avflow_cli.models.registry import load_head_vae, load_model

@@ -19,12 +19,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 from avflow_cli.participant.evaluate import guidance_markdown, guidance_table  # noqa: E402
-from avflow_cli.synth import DEMO_MODEL_DIR, Synthesizer  # noqa: E402
+from avflow_cli.synth import Synthesizer  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(DEMO_MODEL_DIR), help="model directory, or 'pretrained' (the shipped demo model)")
+    ap.add_argument("--model", default=None, help="model directory or shipped name (default: $AVFLOW_MODEL, else pretrained)")
     ap.add_argument("--data", type=Path, required=True, help="shard directory (index.json + shards)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--clips", type=int, default=None)

@@ -1,6 +1,6 @@
 """Load on ``avflow serve``: N concurrent clients, latency percentiles, throughput, and correctness.
 
-Usage: python benchmarks/serve_load.py [--model demo_out/models/avflow | --tiny] [--clients 1 4 16]
+Usage: python benchmarks/serve_load.py [--model pretrained|DIR | --tiny] [--clients 1 4 16]
                                        [--requests 2] [--no-preview] [--vocoder auto]
 
 Starts ``avflow serve`` on 127.0.0.1 (a free port) and, for each N, runs N client threads that
@@ -15,7 +15,7 @@ Then the stream: N concurrent WebSocket clients (exact schedule, with avatar fra
 time to the first audio against the time to the whole text — what streaming buys over waiting
 for a job.
 
-Without a trained model (``make demo`` builds ``demo_out/models/avflow``), ``--tiny`` serves a
+Without ``--model`` the shipped model is served (``$AVFLOW_MODEL`` chooses another); ``--tiny`` serves a
 random tiny model: the numbers are then the server's overhead plus the vocoder and preview
 cost, not a trained model's sampling speed. All traffic stays on 127.0.0.1.
 """
@@ -42,7 +42,6 @@ import soundfile as sf
 from rich.console import Console
 from rich.table import Table
 
-from avflow_cli.synth import DEMO_MODEL_DIR
 
 TEXTS = [
     "Hello there.",
@@ -165,7 +164,7 @@ def start_server(model: Path, jobs: Path, vocoder: str, log: Path) -> tuple[subp
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=DEMO_MODEL_DIR)
+    parser.add_argument("--model", default=None, help="model directory or shipped name (default: $AVFLOW_MODEL, else pretrained)")
     parser.add_argument("--tiny", action="store_true", help="serve a random tiny model (no trained model needed)")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--requests", type=int, default=2,
@@ -183,8 +182,14 @@ def main() -> None:
             from conftest import make_tiny_avatar_models  # the test suite's tiny model (one implementation)
 
             model = make_tiny_avatar_models(Path(tmp) / "tiny")
-        elif not (model / "config.json").is_file():
-            raise SystemExit(f"{model}: no model (run `make demo`, give --model DIR, or use --tiny)")
+        else:
+            from avflow_cli.errors import AvflowError
+            from avflow_cli.shipped import resolve_model
+
+            try:
+                model = resolve_model(model)  # the shipped model unless named
+            except AvflowError as err:
+                raise SystemExit(str(err)) from None
         proc, url = start_server(model, Path(tmp) / "jobs", args.vocoder, Path(tmp) / "serve.log")
         try:
             health = httpx.get(url + "/health", timeout=30).json()

@@ -34,7 +34,9 @@ from synth_speed import SENTENCES, random_demo_models, student_folder  # noqa: E
 
 from avflow_cli import constants as K  # noqa: E402
 from avflow_cli.models.streaming import exact_lookahead, receptive_field  # noqa: E402
-from avflow_cli.synth import DEMO_MODEL_DIR, Synthesizer  # noqa: E402
+from avflow_cli.errors import AvflowError  # noqa: E402
+from avflow_cli.shipped import DEFAULT_MODEL, resolve_model  # noqa: E402
+from avflow_cli.synth import Synthesizer  # noqa: E402
 
 
 def run_stream(synth: Synthesizer, text: str, schedule: str, chunk: int, steps: int | None) -> dict[str, float]:
@@ -50,7 +52,7 @@ def run_stream(synth: Synthesizer, text: str, schedule: str, chunk: int, steps: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help=f"model directory (default {DEMO_MODEL_DIR} if built)")
+    ap.add_argument("--model", type=Path, default=None, help=f"model directory or shipped name (default: $AVFLOW_MODEL, else {DEFAULT_MODEL})")
     ap.add_argument("--random-preset", default=None, help="tiny | small | base: a random model of the demo's shape")
     ap.add_argument("--vocoders", default="hifigan,student")
     ap.add_argument("--student", default=None)
@@ -66,7 +68,10 @@ def main() -> None:
     text = " ".join((SENTENCES * (args.sentences // len(SENTENCES) + 1))[: args.sentences])
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        model = random_demo_models(tmp, args.random_preset) if args.random_preset else (args.model or Path(DEMO_MODEL_DIR))
+        try:
+            model = random_demo_models(tmp, args.random_preset) if args.random_preset else resolve_model(args.model)
+        except AvflowError as err:
+            sys.exit(str(err))
         if not (Path(model) / "config.json").is_file():
             sys.exit(f"{model}: no model; build the demo (make demo) or pass --random-preset tiny")
         student, note = student_folder(args.student, tmp) if "student" in args.vocoders else (None, "")

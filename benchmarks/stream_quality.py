@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 from avflow_cli import constants as K  # noqa: E402
 from avflow_cli.participant.evaluate import METRICS, stream_quality  # noqa: E402
-from avflow_cli.synth import DEMO_MODEL_DIR, Synthesizer  # noqa: E402
+from avflow_cli.synth import Synthesizer  # noqa: E402
 
 
 def fmt(x: float | None, nd: int = 3, sign: bool = False) -> str:
@@ -63,7 +63,7 @@ def markdown(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(DEMO_MODEL_DIR), help="model directory, or 'pretrained' (the shipped demo model)")
+    ap.add_argument("--model", default=None, help="model directory or shipped name (default: $AVFLOW_MODEL, else pretrained)")
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--split", default="test")
     ap.add_argument("--chunk", type=int, default=16)

@@ -1,10 +1,11 @@
 """Synthesis speed: end-to-end real-time factor per vocoder, timed alternately, with per-stage timing.
 
-    python benchmarks/synth_speed.py [--model demo_out/models/avflow | --random-preset small]
+    python benchmarks/synth_speed.py [--model pretrained|DIR | --random-preset small]
                                      [--vocoders hifigan,student] [--sentences 1 4] [--repeats 3]
                                      [--threads 2] [--device cpu]
 
-``--model``: a trained model directory (``make demo`` builds one). ``--random-preset``: a random
+``--model``: a trained model directory or a shipped name (default: ``$AVFLOW_MODEL``, else the
+shipped ``pretrained``). ``--random-preset``: a random
 model family with the demo recipe's architecture instead (AV-Flow ``small`` or ``tiny`` on the
 9-d demo face codes with participant guidance, text-to-tokens ``tiny``): speed does not depend on
 the weights, so this measures the demo model's speed where none is built. ``student`` uses the
@@ -32,7 +33,9 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from avflow_cli.synth import DEMO_MODEL_DIR, Synthesizer  # noqa: E402
+from avflow_cli.errors import AvflowError  # noqa: E402
+from avflow_cli.shipped import DEFAULT_MODEL, resolve_model  # noqa: E402
+from avflow_cli.synth import Synthesizer  # noqa: E402
 
 SENTENCES = [
     "The birch canoe slid on the smooth planks.",
@@ -87,7 +90,7 @@ def student_folder(arg: str | None, tmp: Path) -> tuple[Path, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, default=None, help=f"model directory (default {DEMO_MODEL_DIR} if built)")
+    ap.add_argument("--model", type=Path, default=None, help=f"model directory or shipped name (default: $AVFLOW_MODEL, else {DEFAULT_MODEL})")
     ap.add_argument("--random-preset", default=None, help="small | tiny: a random model family of the demo's shape")
     ap.add_argument("--vocoders", default="hifigan,student")
     ap.add_argument("--student", default=None, help="student folder (default: the shipped one)")
@@ -102,14 +105,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         model = args.model
-        if model is None and not args.random_preset:
-            if (Path(DEMO_MODEL_DIR) / "config.json").is_file():
-                model = Path(DEMO_MODEL_DIR)
-            else:
-                con.print(f"{DEMO_MODEL_DIR} is not built: timing a random model of the demo's shape (small)")
-                args.random_preset = "small"
         if args.random_preset:
             model = random_demo_models(tmp, args.random_preset)
+        else:
+            try:
+                model = resolve_model(model)  # the shipped model unless named (one rule: avflow_cli/shipped.py)
+            except AvflowError as err:
+                sys.exit(str(err))
         if not (Path(model) / "config.json").is_file():
             sys.exit(f"{model}: no model here; build the demo (make demo) or pass --random-preset small")
         student, student_note = student_folder(args.student, tmp)

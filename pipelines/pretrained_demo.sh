@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the pretrained demo model shipped in avflow_cli/resources/pretrained_demo/ (the one
-# `avflow synth` uses until `make demo` has built its own; `--model pretrained` names it).
+# every command uses unless another model is named with --model or $AVFLOW_MODEL; `--model pretrained`
+# names it). After a run, record the new sha256 lines in its README (tests/test_shipped_checksums.py).
 #
 #   pipelines/pretrained_demo.sh [OUT]          (default OUT: demo_pretrained)
 #

@@ -77,3 +77,15 @@ def tiny_avatar_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_listening_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Like ``tiny_avatar_model``, trained (randomly) with participant guidance: it can listen."""
     return make_tiny_avatar_models(tmp_path_factory.mktemp("tiny_listening_models"), guidance=True)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The folder ``make real-data`` filled (``$AVFLOW_REAL_DATA``); the test skips without it."""
+    from avflow_cli.realdata import ITEMS, real_data_dir as folder
+
+    root = folder()
+    missing = [item for item in ITEMS if not (root / item).is_dir()]
+    if missing:
+        pytest.skip(f"real recordings not found in {root} ({', '.join(missing)} missing): run `make real-data`")
+    return root

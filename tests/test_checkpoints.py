@@ -99,10 +99,15 @@ def test_user_copy_overrides_the_wheel(dirs: tuple[Path, Path]) -> None:
     assert find_checkpoint("hifigan") == user / "generator_universal.pth.tar"
 
 
-def test_status_and_fallbacks(dirs: tuple[Path, Path]) -> None:
+def test_status_and_fallbacks(dirs: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from avflow_cli import shipped
+
     status = {s.spec.key: s for s in checkpoint_status()}
     assert set(status) == set(REGISTRY)
     assert not status["wav2vec2"].found and status["hifigan"].found
+    roles = active_choices(list(status.values()))
+    assert roles["vocoder (synth --vocoder auto)"].startswith("student (shipped")  # what `auto` loads (audio/vocoder.py)
+    monkeypatch.setattr(shipped, "RESOURCES", tmp_path / "no_resources")  # an install without the student
     roles = active_choices(list(status.values()))
     assert roles["vocoder (synth --vocoder auto)"].startswith("HiFi-GAN universal")
     assert roles["ASR for WER (eval)"] == "pocketsphinx"

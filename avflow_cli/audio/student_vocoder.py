@@ -187,7 +187,9 @@ def load_student(folder: str | Path) -> StudentGenerator:
 
 def shipped_student_dir() -> Path:
     """Where the package keeps its trained student (may be absent: then ``student`` is an error)."""
-    return Path(__file__).resolve().parent.parent / "resources" / "vocoder_student"  # package data
+    from avflow_cli.shipped import student_vocoder_dir
+
+    return student_vocoder_dir()
 
 
 def student_quality(folder: str | Path) -> dict | None:

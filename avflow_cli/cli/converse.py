@@ -9,13 +9,13 @@ import typer
 
 from avflow_cli.cli.listening import TEMPERATURE_HELP, FaceExtractor, TokenExtractor
 from avflow_cli.console import console, err_console
-from avflow_cli.constants import DEMO_MODEL_DIR
+from avflow_cli.cli.model_option import model_option
 
 
 def converse_command(
     dialogue: Path = typer.Argument(..., help="Dialogue file (.toml or .yaml): [[turns]] with avatar = \"text\" or user = \"speech.wav\" (+ video/features, channel, pause)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: speech.wav, conversation.wav (avatar | user), motion.npz, meta.json, preview.mp4."),
-    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory, trained with participant guidance to listen, or `pretrained` (default: the demo model `make demo` builds, else the shipped one)."),
+    model: Optional[str] = model_option("A model trained with participant guidance listens."),
     t2t: Optional[Path] = typer.Option(None, "--t2t", help="Text-to-tokens model directory (default: recorded in the model's config, or ../t2t)."),
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded, or ../headvae)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps (default: the dialogue's 'steps', else the model's)."),

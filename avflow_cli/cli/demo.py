@@ -1,8 +1,10 @@
 """``avflow demo``: the built-in demo. ``demo corpus`` generates data; ``demo`` alone runs everything.
 
 Each stage runs the same ``avflow`` command a user would type (one source of option handling),
-in this process; the last one renders a conversation from a test dialogue of the corpus through
-the library (:func:`avflow_cli.converse.converse`). Finished stages are recorded in
+in this process; the last two are library calls: a conversation from a test dialogue of the corpus
+(:func:`avflow_cli.converse.converse`), then the demo's model against the shipped one on the same
+sentences of the frozen test set (:func:`avflow_cli.demo.compare_with_shipped`), whose table ends
+the run. Finished stages are recorded in
 ``OUT/demo-stages.json`` together with their arguments, so a re-run skips them, and a stage
 whose arguments changed runs again (with every stage after it). Settings and the output layout
 live in :mod:`avflow_cli.demo`; the orchestration lives here, in the CLI layer that it drives.
@@ -19,12 +21,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
 from avflow_cli.cli import demo_corpus
 from avflow_cli.console import console
-from avflow_cli.demo import STAGES_FILE, DemoPaths, DemoSettings
+from avflow_cli.demo import COMPARE_FILE, STAGES_FILE, DemoPaths, DemoSettings, compare_with_shipped
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_path, ensure_writable_dir
+from avflow_cli.shipped import DEFAULT_MODEL, MODEL_ENV
 
 _DEFAULTS = DemoSettings()
 
@@ -70,9 +74,33 @@ def _first_dialogue(sessions: list[str], out_dir: Path) -> Path:
     raise AvflowError("no test session can be rendered as a dialogue: " + "; ".join(reasons))
 
 
+def comparison_table(paths: DemoPaths) -> Table | None:
+    """The final table: WER and lip F1 of the demo's model against the shipped one (None before the stage ran)."""
+    try:
+        result = json.loads((paths.compare / COMPARE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    n = len(result["sentences"])
+    table = Table(title=f"what training time makes: the same {n} sentences of the frozen test set",
+                  caption=f"WER: pocketsphinx on `avflow synth`'s speech; lip F1: lip closures within speech. "
+                  f"Listen side by side: {paths.compare}/01 … {n:02d}/ (text.txt says the sentence)")
+    for column in ("model", "WER", "lip F1", "vocoder", "listen"):
+        table.add_column(column)
+    for row in result["rows"]:
+        f1 = "–" if row["lip_f1_speech"] is None else f"{row['lip_f1_speech']:.2f}"
+        table.add_row(row["model"], f"{row['text_wer']:.2f}", f1, row["vocoder"] or "–", f"NN/{row['wav']}")
+    return table
+
+
 def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
     """The demo's stages in order, each an ``avflow`` command line (the last a library call)."""
     m = paths.models
+    compare = [] if s.compare_sentences <= 0 else [
+        Stage("compare", f"compare with the shipped model: the same {s.compare_sentences} sentences of the frozen test set",
+              ["compare", str(m / "avflow"), "--sentences", str(s.compare_sentences), "--device", s.device],
+              paths.compare / COMPARE_FILE, paths.compare,
+              call=lambda: compare_with_shipped(m / "avflow", paths.compare, sentences=s.compare_sentences,
+                                                device=s.device, seed=s.seed))]
     return [
         Stage("corpus", "generate the demo corpus (flite speech, demo avatar)",
               ["demo", "corpus", "--out", str(paths.corpus), "--minutes", str(s.minutes), "--seed", str(s.seed)],
@@ -103,6 +131,7 @@ def demo_stages(paths: DemoPaths, s: DemoSettings) -> list[Stage]:
               ["converse", "test-dialogue", "-o", str(paths.conversation), "--model", str(m / "avflow"),
                "--device", s.device],
               paths.conversation / "speech.wav", paths.conversation, call=lambda: render_conversation(paths, s)),
+        *compare,
     ]
 
 
@@ -200,6 +229,9 @@ def demo(
     headvae_steps: Optional[int] = typer.Option(None, "--headvae-steps", min=1, help="Head-pose VAE training steps (tiny preset)."),
     text: str = typer.Option(_DEFAULTS.text, "--text",
                              help="What the demo avatar says at the end."),
+    compare: int = typer.Option(_DEFAULTS.compare_sentences, "--compare", min=0, help="Sentences of the frozen test "
+                                "set that the demo's model and the shipped one both speak at the end, scored side by "
+                                "side (0: skip the comparison)."),
     device: str = typer.Option(_DEFAULTS.device, "--device", help="cpu (default), cuda, cuda:N or auto: where the "
                                "models train and synthesize (--budget full is meant for a GPU; it has not been timed on one yet)."),
 ) -> None:
@@ -216,7 +248,7 @@ def demo(
     if budget not in BUDGETS:
         raise AvflowError(f"--budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
     chosen = {"minutes": minutes, "avflow_steps": avflow_steps, "t2t_steps": t2t_steps, "headvae_steps": headvae_steps}
-    settings = replace(BUDGETS[budget], seed=seed, text=text, device=device, **{k: v for k, v in chosen.items() if v is not None})
+    settings = replace(BUDGETS[budget], seed=seed, text=text, device=device, compare_sentences=compare, **{k: v for k, v in chosen.items() if v is not None})
     if settings.minutes <= 0:
         raise AvflowError(f"--minutes must be positive, got {settings.minutes}")
     paths = run_demo(out, settings)
@@ -228,5 +260,11 @@ def demo(
         if path.exists():
             console.print(f"{name:12s} {path}", highlight=False)
     console.print(f"conversation {paths.conversation} (the avatar speaks and listens to a test dialogue)", highlight=False)
-    console.print(f"models       {paths.models}\nshards       {paths.shards}\n"
-                  f"try: avflow synth \"Your own sentence.\" -o out/ --model {paths.models / 'avflow'}", highlight=False)
+    console.print(f"models       {paths.models}\nshards       {paths.shards}", highlight=False)
+    table = comparison_table(paths)
+    if table is not None:
+        console.print(table)
+    console.print(f"A plain `avflow synth \"…\" -o out/` speaks with the shipped model ({DEFAULT_MODEL}); this demo's "
+                  f"model only when named:\n  avflow synth \"Your own sentence.\" -o out/ --model {paths.models / 'avflow'}"
+                  f"\n  (or export {MODEL_ENV}={paths.models / 'avflow'} to make it the default)", highlight=False,
+                  soft_wrap=True)

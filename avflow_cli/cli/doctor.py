@@ -25,6 +25,7 @@ def doctor() -> None:
     import torch
 
     from avflow_cli.checkpoints import active_choices, checkpoint_status, tool_status
+    from avflow_cli.shipped import is_shipped, shipped_names
 
     env = Table(title="environment", show_header=False)
     env.add_column(no_wrap=True)
@@ -57,6 +58,21 @@ def doctor() -> None:
     console.print(parts)
 
     roles = Table(title="what will run", show_header=False)
+    roles.add_row("model (no --model)", _default_model())
+    for name in shipped_names():
+        roles.add_row(f"--model {name}", "[green]shipped[/]" if is_shipped(name) else "not shipped in this version")
     for role, choice in active_choices(status).items():
         roles.add_row(role, choice)
     console.print(roles)
+
+
+def _default_model() -> str:
+    """Which model a plain ``avflow synth`` would use, and why (or why none)."""
+    from avflow_cli.errors import AvflowError
+    from avflow_cli.shipped import choose_model
+
+    try:
+        choice = choose_model(None)
+    except AvflowError as err:
+        return f"[red]{err}[/]"
+    return f"{choice.path} ({choice.origin()})"

@@ -53,8 +53,9 @@ def _print_result(result: dict[str, Any], out_dir: Path) -> None:
 @app.callback()
 def evaluate(
     ctx: typer.Context,
-    model: Optional[Path] = typer.Option(
-        None, "--model", help="AV-Flow model directory (config.json + weights): generate every test clip, then score it."
+    model: Optional[str] = typer.Option(
+        None, "--model", help="AV-Flow model directory (config.json + weights), or a shipped model (pretrained, "
+        "real-voice): generate every test clip, then score it.", show_default=False,
     ),
     data: Optional[Path] = typer.Option(None, "--data", "--truth", help="Shard directory with index.json: the ground truth."),
     from_dir: Optional[Path] = typer.Option(
@@ -62,7 +63,8 @@ def evaluate(
     ),
     split: str = typer.Option("test", "--split", help="Manifest split to evaluate: train, val or test."),
     out: Optional[Path] = typer.Option(
-        None, "--out", help="Output folder (default: MODEL/eval/SPLIT, or GEN/eval for --from-dir)."
+        None, "--out", help="Output folder (default: MODEL/eval/SPLIT; eval/NAME/SPLIT for a shipped model, whose "
+        "package folder is never written; GEN/eval for --from-dir)."
     ),
     from_text: bool = typer.Option(False, "--from-text", help="Generate from each clip's text through text-to-tokens instead of its ground-truth tokens."),
     texts: Optional[Path] = typer.Option(None, "--texts", help='JSON {"clip_id": "text"}: WER references and --from-text inputs (default: the shards\' text attributes).'),
@@ -78,7 +80,7 @@ def evaluate(
     beat_sigma_s: float = typer.Option(0.05, "--beat-sigma-s", help="σ of the Beat Align Score in seconds (0.05 = AIST++/Bailando's 3 frames at 60 fps; EMAGE uses 0.3)."),
     mcd_order: int = typer.Option(24, "--mcd-order", help="Mel-cepstral coefficients c1..cN compared by MCD (c0 excluded)."),
     wer: bool = typer.Option(True, "--wer/--no-wer", help="Transcribe generated and ground-truth speech for WER (slowest metric)."),
-    asr_backend: str = typer.Option("auto", "--asr-backend", help="ASR backend for WER: auto (Wav2Vec2 if its weights are present, else pocketsphinx), wav2vec2, pocketsphinx."),
+    asr_backend: str = typer.Option("auto", "--asr-backend", help="ASR backend for WER: auto (Wav2Vec2 if its weights are present, else pocketsphinx), wav2vec2, pocketsphinx, whisper (a CTranslate2 Whisper folder found like a checkpoint) or whisper:DIR. Run eval once per recogniser to report a WER with two."),
     vocoder: str = typer.Option("auto", "--vocoder", help="Vocoder for generation and ground-truth audio: auto, bigvgan, hifigan, student, griffinlim."),
     vocoder_checkpoint: Optional[Path] = typer.Option(None, "--vocoder-checkpoint", help="Vocoder weights (default: the checkpoint search path)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda, cuda:N."),
@@ -98,6 +100,7 @@ def evaluate(
 
     Examples:
       avflow eval --model runs/avflow --data prep/shards --split test
+      avflow eval --model pretrained --data demo_out/prep/shards
       avflow eval --from-dir baseline_out --truth prep/shards
       avflow eval compare runs/highway runs/separate runs/shared runs/cascade
     """
@@ -133,9 +136,14 @@ def evaluate(
         plots=plots,
     )
     if model is not None:
-        out_dir = out or model / "eval" / (f"{split}-text" if from_text else split)
-        result = evaluate_model(model, data, split=split, out_dir=out_dir, steps=steps, seed=seed, from_text=from_text,
-                                t2t=t2t, head_vae=head_vae, settings=settings, name=name, measure_speed=measure_speed)
+        from avflow_cli.shipped import choose_model
+
+        choice = choose_model(model)
+        run = f"{split}-text" if from_text else split
+        out_dir = out or (Path("eval") / choice.name / run if choice.name else choice.path / "eval" / run)
+        result = evaluate_model(choice.path, data, split=split, out_dir=out_dir, steps=steps, seed=seed, from_text=from_text,
+                                t2t=t2t, head_vae=head_vae, settings=settings, name=name or choice.name,
+                                measure_speed=measure_speed)
     else:
         out_dir = out or from_dir / "eval"
         result = evaluate_dir(from_dir, data, split=split, out_dir=out_dir, settings=settings, name=name)

@@ -116,7 +116,9 @@ class AvflowGroup(TyperGroup):
 app = typer.Typer(
     cls=AvflowGroup,
     name="avflow",
-    help="AV-Flow toolkit: text to speech, face motion and head motion of a talking avatar, jointly.",
+    help="AV-Flow toolkit: text to speech, face motion and head motion of a talking avatar, jointly.\n\n"
+         "Commands that take a model use the shipped one (`pretrained`) unless --model names another, or "
+         "AVFLOW_MODEL does (a model directory or a shipped name); `avflow doctor` shows which.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,

@@ -33,6 +33,32 @@ def _smirk_checkpoint(explicit: Path | None, video: Path) -> Path:
     return require_checkpoint("smirk", explicit)
 
 
+TRACKERS = ("auto", "smirk", "landmarks")
+
+
+def _video_face_checkpoint(tracker: str, explicit: Path | None, video: Path) -> Path | None:
+    """SMIRK's weights for ``prep import video``, or None for the offline landmark tracker (said plainly)."""
+    from avflow_cli.checkpoints import find_checkpoint
+    from avflow_cli.errors import AvflowError
+    from avflow_cli.participant.face_tracker import TRACKER_NAME
+    from avflow_cli.vision.video import probe_video
+
+    if tracker not in TRACKERS:
+        raise AvflowError(f"unknown --tracker {tracker!r}; choose one of {', '.join(TRACKERS)}")
+    if tracker == "landmarks" and explicit is not None:
+        raise AvflowError("--checkpoint is SMIRK's; the landmark tracker takes none (drop one of the two)")
+    if tracker == "smirk" or explicit is not None:
+        return _smirk_checkpoint(explicit, video)
+    probe_video(video)
+    found = find_checkpoint("smirk") if tracker == "auto" else None
+    if found is not None:
+        return found
+    why = "SMIRK_em1.pt not found" if tracker == "auto" else "--tracker landmarks"
+    console.print(f"[yellow]{why}: face codes and head pose come from the offline face tracker "
+                  f"({TRACKER_NAME}); they are not SMIRK's, and session.json says so[/yellow]")
+    return None
+
+
 def _print_report(report: object, what: str, out: Path) -> None:
     console.print(f"{what} → {out}: {report.summary()}")  # type: ignore[attr-defined]
     for name, reason in getattr(report, "skipped", [])[:20]:
@@ -126,12 +152,16 @@ def import_video(
     fps: float = typer.Option(30.0, min=1.0, help="Face/head frame rate of the session; the video is resampled to it."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     batch: int = typer.Option(32, min=1, help=BATCH_HELP),
+    tracker: str = typer.Option("auto", help="Face tracker: smirk (needs SMIRK_em1.pt), landmarks (the offline "
+                                "dlib tracker, demo-avatar parameters, not SMIRK) or auto (smirk when its weights "
+                                "are found, else landmarks)."),
     force: bool = typer.Option(False, help=FORCE_HELP),
 ) -> None:
-    """One video → an actor session: mono audio, SMIRK expression + jaw as face code, SMIRK rotation as head pose."""
+    """One video → an actor session: mono audio, face code and head rotation from SMIRK (or, offline, the landmark tracker)."""
     from avflow_cli.data.importers.video import import_video as run
 
-    report = run(video, out, _smirk_checkpoint(checkpoint, video), name=name, fps=fps, device=device, batch=batch, force=force)
+    report = run(video, out, _video_face_checkpoint(tracker, checkpoint, video), name=name, fps=fps, device=device,
+                 batch=batch, force=force)
     _print_report(report, "video", out)
 
 

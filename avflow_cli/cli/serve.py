@@ -11,7 +11,7 @@ import typer
 
 from avflow_cli.cli.synth import VocoderChoice
 from avflow_cli.console import err_console
-from avflow_cli.constants import DEMO_MODEL_DIR
+from avflow_cli.cli.model_option import model_option
 from avflow_cli.errors import AvflowError
 from avflow_cli.serve.settings import MiB, default_jobs_dir
 
@@ -32,7 +32,7 @@ def _check_port(host: str, port: int) -> None:
 
 
 def serve_command(
-    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory, or `pretrained` for the demo model shipped with avflow (default: the one `make demo` builds, else the shipped one)."),
+    model: Optional[str] = model_option(),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. The default serves this machine only; "
                              "0.0.0.0 serves everyone who can reach it (there is no authentication)."),
     port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="TCP port (0 = any free port, printed at start)."),
@@ -61,7 +61,7 @@ def serve_command(
 ) -> None:
     """Serve the avatar: a web page and a JSON/WebSocket API over one loaded model.
 
-    Example: avflow serve --model demo_out/models/avflow  → open http://127.0.0.1:8000/
+    Example: avflow serve  → open http://127.0.0.1:8000/ (the shipped model; --model DIR serves another)
 
     API: POST /v1/synthesize, GET /v1/jobs/{id}, GET /v1/jobs/{id}/files/{name}, POST /v1/listen,
     GET /health, WebSocket /v1/stream; the OpenAPI document is at /openapi.json.
@@ -90,7 +90,7 @@ def serve_command(
     app = create_app(service, settings)
     state = app.state.avflow
     info = service.info()
-    err_console.print(f"models: avflow={info['models']['avflow']}  vocoder={info['models']['vocoder']}  "
+    err_console.print(f"models: avflow={info['models']['avflow']} ({service.synth.choice.origin()})  vocoder={info['models']['vocoder']}  "
                       f"device={info['device']}  avatar={info['avatar']}  jobs={settings.jobs_dir}", highlight=False)
     recovered = state.store.recovered
     if recovered["interrupted"] or recovered["removed"]:

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from avflow_cli.cli import listening
 from avflow_cli.console import console, err_console, progress
-from avflow_cli.constants import DEMO_MODEL_DIR, SYNTH_OUTPUT_KIND
+from avflow_cli.cli.model_option import model_option
+from avflow_cli.constants import SYNTH_OUTPUT_KIND
 from avflow_cli.errors import AvflowError, InputFileError
 
 
@@ -28,7 +29,7 @@ def synth_command(
     text: Optional[str] = typer.Argument(None, help="Text to speak. Omit when using --file."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (speech.wav, motion.npz, meta.json, preview.mp4)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Text file: one utterance per line, one output folder each."),
-    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory, or `pretrained` for the demo model shipped with avflow (default: the one `make demo` builds, else the shipped one)."),
+    model: Optional[str] = model_option(),
     t2t: Optional[Path] = typer.Option(None, "--t2t", help="Text-to-tokens model directory (default: recorded in the model's config, or ../t2t)."),
     head_vae: Optional[Path] = typer.Option(None, "--head-vae", help="Head-pose VAE directory (default: recorded in the model's config, or ../headvae)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps of the flow-matching sampler (default: the model's, from its config.json)."),
@@ -55,7 +56,7 @@ def synth_command(
 ) -> None:
     """Synthesize speech, face codes and head pose from text.
 
-    Example: avflow synth "Hello there." -o out/
+    Example: avflow synth "Hello there." -o out/   (the shipped model; --model or $AVFLOW_MODEL choose another)
 
     -o replaces an earlier synth output of the same name; anything else already there is
     refused unless --force. With --file, -o is a folder of one sub-folder per line, and a re-run
@@ -103,7 +104,7 @@ def synth_command(
     if file is None:
         synth.check_output(out, force=force)  # now with the components the model's config names
     err_console.print(
-        f"models: avflow={synth.components['avflow']}  t2t={synth.components['t2t']}  "
+        f"models: avflow={synth.components['avflow']} ({synth.choice.origin()})  t2t={synth.components['t2t']}  "
         f"vocoder={synth.components['vocoder']}  device={synth.components['device']}",
         highlight=False,
     )

@@ -62,10 +62,10 @@ def vocoder_command(
     for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--segment", segment),
                         ("--sentences-per-voice", sentences_per_voice), ("--eval-sentences", eval_sentences)):
         check_at_least(value, name)
-    if gta_model is not None:  # `pretrained` names the shipped model; train_student checks the rest
-        from avflow_cli.synth import resolve_model_dir
+    if gta_model is not None:  # a shipped name (`pretrained`) or a directory; train_student checks the rest
+        from avflow_cli.shipped import resolve_model
 
-        gta_model = resolve_model_dir(gta_model)
+        gta_model = resolve_model(gta_model, option="--gta-model")
     settings = DistillSettings(steps=steps, batch=batch_size, segment=segment, lr=lr,
                                sentences_per_voice=sentences_per_voice, lr_final=min(lr, 5e-5))
     with progress() as bar:

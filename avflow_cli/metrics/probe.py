@@ -1,6 +1,7 @@
 """Intelligibility probe: does a demo-trained model speak sentences it has never heard?
 
-Ten everyday sentences outside the demo corpus (``resources/probe_sentences.txt``) are spoken
+Everyday sentences outside the demo corpus (``--sentences dev``: the ten of
+``resources/probe_sentences.txt``, a development set now; ``test``: the frozen final set) are spoken
 by the demo actor's voice (flite ``slt``), so their exact truth is known: phone timing gives the
 input tokens the way ``prep`` makes them (alignment tokens at 50 Hz, resampled to FPS) and the
 demo avatar's lip opening. Two paths are scored (issue "the avatar must be understood"):
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,13 @@ import torch
 
 from avflow_cli import constants as K
 
-PROBE_FILE = "probe_sentences.txt"
 
+def probe_sentences(name: str = "dev") -> list[str]:
+    """The held-out everyday sentences of set ``name`` (none is in the demo corpus's Harvard list):
+    ``dev`` the ten that chose the designs, ``test`` the frozen final set (metrics/sentence_sets.py)."""
+    from avflow_cli.metrics.sentence_sets import sentence_set
 
-def probe_sentences() -> list[str]:
-    """The held-out everyday sentences (none is in the demo corpus's Harvard list)."""
-    text = resources.files("avflow_cli.resources").joinpath(PROBE_FILE).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return sentence_set(name)
 
 
 @dataclass
@@ -81,13 +81,13 @@ def make_probe_items(sentences: Sequence[str] | None = None) -> list[ProbeItem]:
     return items
 
 
-def corpus_wer(references: Sequence[str], wavs: Sequence[np.ndarray], sample_rate: int) -> float:
-    """Word error rate pooled over sentences (errors / reference words), pocketsphinx as in eval."""
+def corpus_wer(references: Sequence[str], wavs: Sequence[np.ndarray], sample_rate: int, asr: str = "auto") -> float:
+    """Word error rate pooled over sentences (errors / reference words), the ASR ``asr`` as in eval."""
     from avflow_cli.metrics.wer import WordErrors, transcribe_segments, word_errors
 
     total = WordErrors()
     for ref, wav in zip(references, wavs):
-        total = total + word_errors(ref, transcribe_segments(wav, sample_rate)[0])
+        total = total + word_errors(ref, transcribe_segments(wav, sample_rate, backend=asr)[0])
     return total.wer
 
 
@@ -114,7 +114,7 @@ Vocode = Callable[[np.ndarray], np.ndarray]  # mel (T, 80) → wav (S,) at K.SAM
 
 
 def score_tokens_path(synth, items: Sequence[ProbeItem], mouth, *, steps: int | None = None,
-                      seed: int = 0) -> ProbeScores:
+                      seed: int = 0, asr: str = "auto") -> ProbeScores:
     """AV-Flow generating from the items' true tokens (``synth.synthesize_tokens``, a
     :class:`~avflow_cli.synth.Synthesizer`): WER of its speech, lip F1 within speech frames."""
     wavs, lips = [], []
@@ -125,25 +125,26 @@ def score_tokens_path(synth, items: Sequence[ProbeItem], mouth, *, steps: int | 
         sample_rate = result.sample_rate
         if mouth is not None:
             lips.append(mouth.lip_distance(result.face))
-    wer = corpus_wer([it.text for it in items], wavs, sample_rate)
+    wer = corpus_wer([it.text for it in items], wavs, sample_rate, asr)
     f1 = speech_lip_f1(items, lips, mouth.lip_closed_threshold) if mouth is not None else None
     return ProbeScores(wer, f1)
 
 
-def score_text_path(synthesize: Callable[[str, int], np.ndarray], items: Sequence[ProbeItem], seed: int = 0) -> ProbeScores:
+def score_text_path(synthesize: Callable[[str, int], np.ndarray], items: Sequence[ProbeItem], seed: int = 0,
+                    asr: str = "auto") -> ProbeScores:
     """Text → tokens → AV-Flow → vocoder, as ``avflow synth`` runs it: WER only."""
     wavs = [synthesize(item.text, seed + i) for i, item in enumerate(items)]
-    return ProbeScores(corpus_wer([it.text for it in items], wavs, K.SAMPLE_RATE))
+    return ProbeScores(corpus_wer([it.text for it in items], wavs, K.SAMPLE_RATE, asr))
 
 
-def reference_scores(items: Sequence[ProbeItem], vocode: Vocode) -> dict[str, float]:
+def reference_scores(items: Sequence[ProbeItem], vocode: Vocode, asr: str = "auto") -> dict[str, float]:
     """The ceiling: WER of flite's own audio, and of its mel resynthesised by the same vocoder."""
     from avflow_cli.audio.mel import log_mel
 
     resynth = [vocode(np.asarray(log_mel(item.audio))) for item in items]
     texts = [it.text for it in items]
-    return {"flite": corpus_wer(texts, [it.audio for it in items], K.SAMPLE_RATE),
-            "flite_vocoded": corpus_wer(texts, resynth, K.SAMPLE_RATE)}
+    return {"flite": corpus_wer(texts, [it.audio for it in items], K.SAMPLE_RATE, asr),
+            "flite_vocoded": corpus_wer(texts, resynth, K.SAMPLE_RATE, asr)}
 
 
 def token_cer(text_to_tokens: Callable[[str, int], np.ndarray], items: Sequence[ProbeItem], seed: int = 0) -> float:
@@ -163,28 +164,34 @@ def token_cer(text_to_tokens: Callable[[str, int], np.ndarray], items: Sequence[
 
 def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_vae: str | Path | None = None,
                 vocoder: str = "auto", vocoder_checkpoint: str | Path | None = None, temperature: float | None = None,
-                device: str = "cpu") -> dict[str, float | None]:
-    """Both paths of one model family on the held-out sentences: the numbers docs/quality.md
-    reports (tokens-path WER and lip F1 in speech, text-path WER, token CER, the ceiling)."""
+                device: str = "cpu", sentences: str = "dev", asr: str = "auto") -> dict[str, float | None]:
+    """Both paths of one model family on the held-out sentences of set ``sentences`` (``dev`` or
+    ``test``): the numbers docs/quality.md reports (tokens-path WER and lip F1 in speech, text-path
+    WER, token CER, the ceiling), every WER by the recogniser ``asr``
+    (:func:`avflow_cli.audio.asr.transcribe`)."""
+    from avflow_cli.audio.asr import parse_backend
+
+    parse_backend(asr)  # a typo stops before minutes of synthesis
     from avflow_cli.metrics.face_decoder import load_mouth_decoder
     from avflow_cli.synth import Synthesizer, find_face_decoder
 
     synth = Synthesizer(model_dir, t2t=t2t, head_vae=head_vae, vocoder=vocoder, vocoder_checkpoint=vocoder_checkpoint,
                         temperature=temperature, device=device)
-    items = make_probe_items()
+    items = make_probe_items(probe_sentences(sentences))
     face_decoder = find_face_decoder(synth.model_dir)
     mouth = load_mouth_decoder(face_decoder) if face_decoder is not None else None
-    tokens_path = score_tokens_path(synth, items, mouth)
-    text_path = score_text_path(lambda text, seed: synth.synthesize(text, seed=seed).wav, items)
+    tokens_path = score_tokens_path(synth, items, mouth, asr=asr)
+    text_path = score_text_path(lambda text, seed: synth.synthesize(text, seed=seed).wav, items, asr=asr)
     cer = token_cer(lambda text, seed: synth.text_to_tokens(text, seed=seed), items)
-    ceiling = reference_scores(items, lambda mel: synth.vocoder(torch.as_tensor(mel, dtype=torch.float32)[None])[0].float().numpy())
+    ceiling = reference_scores(items, lambda mel: synth.vocoder(torch.as_tensor(mel, dtype=torch.float32)[None])[0].float().numpy(),
+                               asr=asr)
     return {"temperature": synth.temperature, "tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech,
             "text_wer": text_path.wer,
             "token_cer": cer, "flite_wer": ceiling["flite"], "flite_vocoded_wer": ceiling["flite_vocoded"]}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m avflow_cli.metrics.probe MODEL [--t2t DIR] [--head-vae DIR]``: print the probe."""
+    """``python -m avflow_cli.metrics.probe MODEL [--sentences dev|test] [--t2t DIR] [--head-vae DIR]``: print the probe."""
     import argparse
     import json
 
@@ -196,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--vocoder-checkpoint", default=None, help="a student or BigVGAN folder")
     parser.add_argument("--temperature", type=float, default=None, help="AV-Flow sampling temperature (default: the model's)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sentences", choices=("dev", "test"), default="dev",
+                        help="dev: the ten probe sentences that chose the designs; test: the frozen final set "
+                             "(resources/test_sentences.txt, never tuned on)")
+    parser.add_argument("--asr", default="auto", help="recogniser of every WER: auto, pocketsphinx, wav2vec2, whisper, whisper:DIR")
     args = parser.parse_args(argv)
     from avflow_cli.errors import AvflowError
 
@@ -203,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         with torch.inference_mode():
             scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, vocoder=args.vocoder,
                                  vocoder_checkpoint=args.vocoder_checkpoint, temperature=args.temperature,
-                                 device=args.device)
+                                 device=args.device, sentences=args.sentences, asr=args.asr)
     except AvflowError as err:  # a user mistake (no model there, …): one line, exit 2
         import sys
 

@@ -3,10 +3,13 @@
 WER = (S + D + I) / N over the test set: an ASR transcript of the generated speech against the
 input text, errors and reference words summed over clips before dividing (corpus WER). Both
 sides are normalised the standard way: jiwer's ``wer_standardize`` (lower case, common English
-contractions expanded, Kaldi non-words removed, whitespace collapsed) plus punctuation removal.
+contractions expanded, Kaldi non-words removed, whitespace collapsed) plus punctuation removal,
+and the titles a cased recogniser abbreviates (Whisper writes "Mr." where a reference or
+pocketsphinx says "mister") spelled out. Numbers are not: Whisper's digits count as errors.
 
 ASR (docs/ARCHITECTURE.md §3): :func:`avflow_cli.audio.asr.transcribe` — Wav2Vec2 greedy CTC when its
-weights are present, otherwise pocketsphinx. The backend that ran is returned with every
+weights are present, otherwise pocketsphinx; ``whisper`` / ``whisper:DIR`` is the second,
+independent recogniser (faster-whisper). The backend that ran is returned with every
 transcript, and ``eval`` writes it into ``metrics.json``. A WER is only comparable next to the same
 ASR on the ground-truth audio, which ``eval`` always reports as well.
 
@@ -36,6 +39,7 @@ NORMALIZE = jiwer.Compose(
         jiwer.ExpandCommonEnglishContractions(),
         jiwer.RemoveKaldiNonWords(),
         jiwer.RemovePunctuation(),
+        jiwer.SubstituteWords({"mr": "mister", "mrs": "missus", "dr": "doctor"}),
         jiwer.RemoveWhiteSpace(replace_by_space=True),
         jiwer.RemoveMultipleSpaces(),
         jiwer.Strip(),

@@ -212,22 +212,22 @@ def fit_calibration(n: int = 1500, seed: int = 1, size: int = 192) -> dict[str, 
 
 
 # --- video ----------------------------------------------------------------------------------------
-def track_video(path: str | Path, *, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
-    """Demo-layout participant features of every frame: (N, 56) float32, valid (N,) bool, fps.
+def track_landmarks(path: str | Path, *, fps: float | None = None, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """Landmarks of every frame: (N, 68, 2) float64 pixels (zeros where no face), found (N,) bool, fps.
 
-    Faceless frames are filled from their neighbours (``valid`` says which were seen); a video
-    with no face at all is an InputFileError.
+    ``fps`` resamples the video to that constant rate first (ffmpeg); default: the video's own.
     """
     from avflow_cli.console import progress
-    from avflow_cli.data.resample import fill_linear
     from avflow_cli.vision.video import iter_frames, probe_video
 
     info = probe_video(path)
+    rate = float(fps) if fps is not None else float(info.fps)
+    total = int(round(info.duration * rate)) if info.duration > 0 else info.num_frames
     tracker = LandmarkTracker()
     pts, found = [], []
     with progress(transient=True) as bar:
-        task = bar.add_task(f"face tracker {info.path.name}", total=info.num_frames or None, status="")
-        for batch in iter_frames(info.path, info=info):
+        task = bar.add_task(f"face tracker {info.path.name}", total=total or None, status="")
+        for batch in iter_frames(info.path, fps=fps, info=info):
             for rgb in batch:
                 lm = tracker(rgb)
                 found.append(lm is not None)
@@ -236,12 +236,23 @@ def track_video(path: str | Path, *, show_progress: bool = False) -> tuple[np.nd
                 bar.update(task, advance=len(batch))
     if not pts:
         raise InputFileError(info.path, "no frames decoded")
-    valid = np.asarray(found)
+    return np.asarray(pts), np.asarray(found), rate
+
+
+def track_video(path: str | Path, *, fps: float | None = None, show_progress: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """Demo-layout participant features of every frame: (N, 56) float32, valid (N,) bool, fps.
+
+    Faceless frames are filled from their neighbours (``valid`` says which were seen); a video
+    with no face at all is an InputFileError. ``fps`` as in :func:`track_landmarks`.
+    """
+    from avflow_cli.data.resample import fill_linear
+
+    pts, valid, rate = track_landmarks(path, fps=fps, show_progress=show_progress)
     if not valid.any():
-        raise InputFileError(info.path, f"no face found in any of its {len(valid)} frames")
+        raise InputFileError(path, f"no face found in any of its {len(valid)} frames")
     feats = np.zeros((len(valid), 56), np.float32)
-    feats[valid] = targets_to_features(predict_targets(np.asarray(pts)[valid]))
-    return fill_linear(feats, valid), valid, float(info.fps)
+    feats[valid] = targets_to_features(predict_targets(pts[valid]))
+    return fill_linear(feats, valid), valid, rate
 
 
 def main() -> None:  # pragma: no cover - maintenance command

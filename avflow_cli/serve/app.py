@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from avflow_cli import __version__
+from avflow_cli.checks import MAX_SEED
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import atomic_path
 from avflow_cli.serve import protocol
@@ -42,7 +43,6 @@ from avflow_cli.serve.worker import GenerationWorker, QueueFull, Ticket
 
 log = logging.getLogger("avflow.serve")
 STATIC_DIR = Path(__file__).parent / "static"
-MAX_SEED = 2**31 - 1
 REQUEST_TIMEOUT_S = 30.0  # a WebSocket client must send its request within this
 INTERNAL_ERROR = "internal server error while generating (details are in the server log)"
 LISTEN_PATH = "/v1/listen"

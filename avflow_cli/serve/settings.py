@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from avflow_cli.checks import MAX_TEXT_CHARS
+
 MiB = 1024 * 1024
 
 
@@ -21,7 +23,7 @@ class ServeSettings:
 
     jobs_dir: Path
     queue_size: int = 8  # requests that may wait for the model (the running one not counted)
-    max_text_chars: int = 1000  # per request, all sentences together
+    max_text_chars: int = MAX_TEXT_CHARS  # per request, all sentences together
     max_steps: int = 64  # Euler steps a request may ask for
     max_upload_bytes: int = 25 * MiB  # one listening-mode request (audio + video together)
     max_body_bytes: int = 1 * MiB  # every other request body (JSON)

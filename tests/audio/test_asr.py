@@ -52,7 +52,7 @@ def test_backend_errors(no_checkpoints: Path, tmp_path: Path) -> None:
     with pytest.raises(MissingCheckpointError):  # an explicit path never falls back silently
         transcribe(np.zeros(16000, np.float32), 16000, checkpoint=tmp_path / "missing.pth")
     with pytest.raises(AvflowError, match="unknown ASR backend"):
-        transcribe(np.zeros(16000, np.float32), 16000, backend="whisper")
+        transcribe(np.zeros(16000, np.float32), 16000, backend="whisperx")
     with pytest.raises(AvflowError, match="mono"):
         transcribe(np.zeros((2, 16000), np.float32), 16000, backend="pocketsphinx")
 

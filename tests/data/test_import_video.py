@@ -80,13 +80,39 @@ def test_cli_prep_smirk_and_import(talk: tuple[Path, Path], tmp_path: Path, monk
     assert res.exit_code == 0 and "exists, kept" in res.output
     monkeypatch.setenv("AVFLOW_CHECKPOINTS", str(tmp_path / "empty"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    res = runner.invoke(app, ["prep", "import", "video", str(video), str(tmp_path / "s")])
+    res = runner.invoke(app, ["prep", "import", "video", str(video), str(tmp_path / "s"), "--tracker", "smirk"])
     assert res.exit_code == 2 and "SMIRK_em1.pt not found" in res.output
+    assert not (tmp_path / "s").exists()
     bad = tmp_path / "bad.pt"
     bad.write_bytes(ckpt.read_bytes()[:1000])
     res = runner.invoke(app, ["prep", "smirk", str(video), "-o", str(tmp_path / "b.npy"), "--checkpoint", str(bad)])
     assert res.exit_code == 2 and "truncated" in res.output
     assert not (tmp_path / "b.npy").exists()
+
+
+def test_import_video_offline_uses_the_landmark_tracker(talk: tuple[Path, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SMIRK weights anywhere: the dlib landmark tracker stands in, said in the output and session.json."""
+    monkeypatch.setenv("AVFLOW_CHECKPOINTS", str(tmp_path / "empty"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    video, _ = talk
+    res = CliRunner().invoke(app, ["prep", "import", "video", str(video), str(tmp_path / "s"), "--fps", "15"])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())  # rich wraps long lines
+    assert "SMIRK_em1.pt not found" in said and "offline face tracker" in said
+    s = tmp_path / "s" / "anna"
+    meta = json.loads((s / "session.json").read_text())
+    assert meta["face_dim"] == 53 and meta["face_fps"] == 15.0
+    assert meta["smirk_checkpoint"] is None and "dlib" in meta["face_tracker"]
+    assert "not SMIRK" in meta["face_code"]
+    valid = np.load(s / "face_valid.npy")
+    assert valid.shape == (15,) and valid[:6].all() and valid[9:].all()  # (it holds the last box over a few faceless frames)
+    rot = np.load(s / "head_rot.npy")
+    np.testing.assert_allclose(np.einsum("nji,njk->nik", rot, rot), np.broadcast_to(np.eye(3), rot.shape), atol=1e-5)
+    assert np.isfinite(np.load(s / "face_codes.npy")).all()
+    res = CliRunner().invoke(app, ["prep", "import", "video", str(video), str(tmp_path / "s2"), "--tracker", "landmarks",
+                                   "--checkpoint", str(tmp_path / "x.pt")])
+    assert res.exit_code == 2 and "landmark tracker takes none" in res.output and not (tmp_path / "s2").exists()
 
 
 @pytest.mark.parametrize("command", [["prep", "import", "video", "VIDEO", "OUT"], ["prep", "smirk", "VIDEO", "-o", "OUT/x.npy"]])

@@ -127,8 +127,9 @@ def test_demo_trains_with_guidance_and_ends_with_a_conversation(tmp_path: Path) 
     config = load_override_file(av[av.index("--config") + 1])  # a packaged config, resolved by name
     assert config["model.participant_tokens"] is True and config["model.participant_visual_dim"] > 0
     assert f"model.temperature={DemoSettings().avflow_temperature}" in av  # sampled as the shipped demo model
-    last = stages[-1]
-    assert last.name == "conversation" and last.call is not None and last.output == paths.conversation / "speech.wav"
+    last = next(s for s in stages if s.name == "conversation")  # then the comparison with the shipped model
+    assert stages.index(last) == len(stages) - 2 and stages[-1].name == "compare"
+    assert last.call is not None and last.output == paths.conversation / "speech.wav"
     # the library's demo module drives no CLI (issue 14: no import of cli/ from a library module)
     code = "import sys, avflow_cli.demo; print(any(m.startswith('avflow_cli.cli') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -118,3 +118,24 @@ def test_rerun_skips_finished_stages(demo) -> None:
     ran: list[list[str]] = []
     run_demo(paths.root, settings, runner=ran.append)
     assert ran == []
+
+
+def test_demo_ends_by_comparing_with_the_shipped_model(demo) -> None:
+    """Issue 22: the demo's own model and the shipped one speak the same frozen test sentences;
+    both outputs lie side by side and the table's numbers show the shipped model ahead."""
+    import soundfile as sf
+
+    from avflow_cli.demo import COMPARE_FILE
+
+    paths, settings = demo
+    result = json.loads((paths.compare / COMPARE_FILE).read_text())
+    assert len(result["sentences"]) == settings.compare_sentences and result["set"] == "test"
+    rows = {row["model"]: row for row in result["rows"]}
+    assert rows["pretrained"]["text_wer"] < rows["demo"]["text_wer"]  # minutes of training vs an hour
+    assert rows["pretrained"]["lip_f1_speech"] > 0.8
+    for i in range(1, settings.compare_sentences + 1):
+        folder = paths.compare / f"{i:02d}"
+        assert (folder / "text.txt").read_text().strip() == result["sentences"][i - 1]
+        for name in ("demo.wav", "pretrained.wav", "flite.wav"):
+            info = sf.info(folder / name)
+            assert info.samplerate == K.SAMPLE_RATE and info.duration > 0.5

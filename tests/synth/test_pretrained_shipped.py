@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from avflow_cli import shipped
 from avflow_cli import synth as synth_mod
 
 
 def test_shipped_model_is_intelligible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from avflow_cli.metrics.probe import corpus_wer, probe_sentences
 
-    monkeypatch.chdir(tmp_path)  # no demo_out/: the default falls back to the shipped model
-    synth = synth_mod.Synthesizer(device="cpu")
-    assert synth.model_dir == synth_mod.PRETRAINED_DIR
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(shipped.MODEL_ENV, raising=False)
+    synth = synth_mod.Synthesizer(device="cpu")  # the default is the shipped model
+    assert synth.model_dir == shipped.shipped_model_dir("pretrained")
     sentences = probe_sentences()[:3]
     results = [synth.synthesize(text, seed=i) for i, text in enumerate(sentences)]
     assert (synth.synthesize(sentences[0], seed=0).wav == results[0].wav).all()  # same seed: same speech
@@ -25,7 +27,7 @@ def test_shipped_model_is_intelligible(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_shipped_model_family_is_complete() -> None:
-    root = synth_mod.PRETRAINED_DIR.parent
+    root = shipped.shipped_root("pretrained")
     for part in ("avflow", "t2t", "headvae"):
         assert (root / part / "config.json").is_file() and (root / part / "model.safetensors").is_file()
     total = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())

@@ -7,6 +7,12 @@ is zero (SMIRK's weak-perspective camera lives in crop coordinates, not in the w
 Frames are resampled to ``fps`` (30 by default, the rate of the other datasets) by ffmpeg;
 frames without a detected face are ``face_valid`` False and their values are interpolated
 from the neighbouring frames.
+
+Without SMIRK's weights (``checkpoint=None``) the offline face tracker stands in, the same one
+listening uses (:mod:`avflow_cli.participant.face_tracker`): dlib's 68 landmarks → the demo
+avatar's face parameters and head rotation, in the same 53 + 3 layout. Those face codes are not
+SMIRK's: the session's ``session.json`` says so (``face_code``, ``face_tracker``), and a model
+trained on them speaks the demo avatar's parameter space, not FLAME's.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ MIN_VALID_FRACTION = 0.1  # fewer detected faces than this is almost certainly t
 def import_video(
     video: str | Path,
     out: str | Path,
-    checkpoint: str | Path,
+    checkpoint: str | Path | None,
     *,
     name: str | None = None,
     fps: float = FACE_RATE,
@@ -35,8 +41,12 @@ def import_video(
     batch: int = 32,
     force: bool = False,
 ) -> ImportReport:
-    """Write ``out/<name>/`` (name defaults to the video's file stem) as an actor session."""
+    """Write ``out/<name>/`` (name defaults to the video's file stem) as an actor session.
+
+    ``checkpoint``: SMIRK's weights, or None for the offline face tracker (module docstring).
+    """
     from avflow_cli.data.resample import fill_linear
+    from avflow_cli.participant.face_tracker import TRACKER_NAME, track_video
     from avflow_cli.vision.smirk import axis_angle_to_rotmat, extract_smirk_features
     from avflow_cli.vision.video import extract_audio, probe_video
 
@@ -50,7 +60,19 @@ def import_video(
     if session_done(folder) and not force:
         report.existing.append(name)
         return report
-    feats, valid, rate = extract_smirk_features(video, checkpoint, device, batch, fps=fps, layout="paper")
+    if checkpoint is None:
+        feats, valid, rate = track_video(video, fps=fps, show_progress=True)
+        face_meta = {"face_code": "offline substitute for SMIRK: demo-avatar face parameters in the SMIRK "
+                                  "expression 50 + jaw 3 layout (not SMIRK's FLAME codes)",
+                     "face_tracker": TRACKER_NAME,
+                     "head_pose_from": "dlib landmarks → calibrated pitch/yaw/roll (axis-angle), translation zero",
+                     "smirk_checkpoint": None}
+    else:
+        feats, valid, rate = extract_smirk_features(video, checkpoint, device, batch, fps=fps, layout="paper")
+        face_meta = {"face_code": "SMIRK expression 50 + jaw 3",
+                     "face_tracker": "SMIRK",
+                     "head_pose_from": "SMIRK pose_params (axis-angle), translation zero",
+                     "smirk_checkpoint": str(Path(checkpoint).resolve())}
     if valid.mean() < MIN_VALID_FRACTION:
         raise InputFileError(video, f"a face was found in only {int(valid.sum())} of {len(valid)} frames")
     feats = fill_linear(feats, valid)  # (N, 56)
@@ -65,13 +87,11 @@ def import_video(
             head_trans=np.zeros((len(feats), 3)),
             audio_file=wav,
             face_valid=valid,
-            translation_units="none (zeros: SMIRK gives no world translation)",
+            translation_units="none (zeros: a monocular face tracker gives no world translation)",
             meta={
                 "video": str(video.resolve()),
                 "video_fps": info.fps,
-                "face_code": "SMIRK expression 50 + jaw 3",
-                "head_pose_from": "SMIRK pose_params (axis-angle), translation zero",
-                "smirk_checkpoint": str(Path(checkpoint).resolve()),
+                **face_meta,
                 "valid_fraction": float(valid.mean()),
             },
         )
