@@ -77,6 +77,7 @@ def package(run: Path, dest: Path) -> Path:
             src = run / SOURCES[part] / name
             if src.is_file():
                 shutil.copyfile(src, tmp / part / name)
+    half_matrices(tmp / "avflow" / "model.safetensors")
     config_path = tmp / "avflow" / "config.json"
     config = json.loads(config_path.read_text())
     config["components"] = {"head_vae": "../headvae", "t2t": "../t2t", "vocoder": "../vocoder"}
@@ -91,6 +92,19 @@ def package(run: Path, dest: Path) -> Path:
     tmp.rename(dest)
     write_readme(dest)
     return dest
+
+
+def half_matrices(path: Path) -> None:
+    """Store the weight matrices (ndim ≥ 2) of a safetensors file in float16, the rest as it is.
+
+    The loaders copy into float32 parameters (``load_state_dict`` casts), so only storage changes:
+    it halves AV-Flow's 19.5 MB so the folder stays within MAX_PACKAGE_BYTES. Biases, norms and
+    buffers (1-D) keep float32."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(path))
+    save_file({k: v.half() if v.dtype == torch.float32 and v.ndim >= 2 else v for k, v in state.items()}, str(path))
 
 
 def _size(folder: Path) -> int:
@@ -148,7 +162,8 @@ def write_readme(folder: Path) -> None:
         "",
         "| part | what |",
         "|---|---|",
-        "| `avflow/` | `small` AV-Flow, `--config dyadic`, alignment tokens, temperature 0.4 |",
+        "| `avflow/` | `small` AV-Flow, `--config dyadic`, alignment tokens, temperature 0.4; weight matrices "
+        "stored as float16 (loaded as float32) to fit 25 MB |",
         "| `t2t/` | `tiny` text-to-tokens on the recordings' alignment tokens |",
         "| `headvae/` | `tiny` head-pose VAE (300 steps) |",
         "| `vocoder/` | the package's student vocoder fine-tuned on the recordings (`--targets speech`) |",
@@ -194,8 +209,12 @@ def _heldout(folder: Path) -> list[tuple[str, str, np.ndarray, dict]]:
     return out
 
 
-def evaluate(model_dir: Path, heldout: Path, *, seeds: int = 1, new_sentences: Sequence[str] | None = None) -> dict:
-    """WER and MCD of the model and its ceilings on held-out prompts; WER on new sentences."""
+def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | None = None,
+             wav_dir: Path | None = None) -> dict:
+    """WER and MCD of the model and its ceilings on held-out prompts; WER on new sentences.
+
+    ``wav_dir``: also write every scored waveform there (PATH_KEY/NNN.wav + texts.json), e.g. for
+    listening or a second recogniser."""
     import torch
 
     from avflow_cli.audio.alignment_tokens import tokens_from_transcript
@@ -212,6 +231,14 @@ def evaluate(model_dir: Path, heldout: Path, *, seeds: int = 1, new_sentences: S
 
     def score(name: str, wavs: list[np.ndarray], refs: list[str], ref_mels: list[np.ndarray] | None) -> dict:
         total, rows, mcds = WordErrors(), [], []
+        if wav_dir is not None:
+            from avflow_cli.audio.io import write_audio
+
+            sub = wav_dir / f"{len(list(wav_dir.glob('*'))) if wav_dir.is_dir() else 0:02d}"
+            sub.mkdir(parents=True)
+            for i, wav in enumerate(wavs):
+                write_audio(sub / f"{i:03d}.wav", np.asarray(wav, np.float32), K.SAMPLE_RATE)
+            (sub / "texts.json").write_text(json.dumps({"path": name, "texts": list(refs)}, indent=1))
         for i, (wav, ref) in enumerate(zip(wavs, refs)):
             hyp, backend = transcribe_segments(wav, K.SAMPLE_RATE)
             total = total + word_errors(ref, hyp)
@@ -262,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     e.add_argument("model", type=Path)
     e.add_argument("heldout", type=Path)
     e.add_argument("--out", type=Path, default=None, help="also write the result here")
+    e.add_argument("--wavs", type=Path, default=None, help="write every scored waveform under this new folder")
     args = parser.parse_args(argv)
     if args.cmd == "package":
         dest = package(args.run, args.dest)
@@ -269,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if _size(dest) > MAX_PACKAGE_BYTES:
             raise SystemExit(f"{dest}: larger than {MAX_PACKAGE_BYTES / 2**20:.0f} MB")
         return
-    result = evaluate(args.model, args.heldout)
+    result = evaluate(args.model, args.heldout, wav_dir=args.wavs)
     text = json.dumps(result, indent=1) + "\n"
     (args.model / QUALITY).write_text(text)
     if args.out:

@@ -92,5 +92,5 @@ fi
 
 stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package"
 stage evaluate "$PYTHON" -m avflow_cli.real_voice evaluate "$OUT/package" "$OUT/voice/heldout" \
-    --out "$OUT/quality.json"
+    --out "$OUT/quality.json" --wavs "$OUT/eval_wavs_$(date +%Y%m%d%H%M%S)"
 awk -F'\t' '{gsub(/ s CPU/, "", $3); s += $3} END {printf "total CPU time: %.0f s (%.1f h)\n", s, s / 3600}' "$OUT/cpu_time.tsv"

@@ -167,11 +167,13 @@ def import_asterisk(
     hold_out: list[str] | None = None,
     limit: int | None = None,
     min_seconds: float = MIN_CORPUS_SECONDS,
+    min_score_ratio: float | None = None,
 ) -> AsteriskReport:
     """Write the prompts of ``src`` to ``out`` (LJSpeech layout + alignments) and return the report.
 
     ``hold_out`` names go to ``out/heldout/`` (same layout), never into ``out/metadata.csv``.
-    Raises when fewer than ``min_seconds`` of speech survive.
+    Raises when fewer than ``min_seconds`` of speech survive. ``min_score_ratio``: the text-matches-
+    audio threshold (default ``forced_alignment.MIN_SCORE_RATIO``).
     """
     from avflow_cli.audio.forced_alignment import (
         ALIGNER_NAME,
@@ -183,6 +185,7 @@ def import_asterisk(
     from avflow_cli.audio.io import resample, write_audio
     from avflow_cli.console import progress
 
+    ratio = MIN_SCORE_RATIO if min_score_ratio is None else float(min_score_ratio)
     sounds, texts_path = find_layout(Path(src))
     out = Path(out)
     if out.resolve() == sounds.resolve():
@@ -226,7 +229,7 @@ def import_asterisk(
                 continue
             x16 = resample(audio, sr, TOKEN_SAMPLE_RATE).numpy() if sr != TOKEN_SAMPLE_RATE else audio
             try:
-                ali = check_transcript(x16, prompt.text)
+                ali = check_transcript(x16, prompt.text, ratio)
             except AlignmentError as err:
                 report.skipped.append((prompt.name, str(err)))
                 continue
@@ -262,7 +265,7 @@ def import_asterisk(
             "mel_band": mel_band(min(tops)) if tops else None,
             "mel_band_note": ("mel bins above top_hz hold only resampler stop-band (near the log floor); kept and "
                               "trained on as they are: the model and the fine-tuned vocoder learn that band as quiet"),
-            "aligner": ALIGNER_NAME, "min_score_ratio": MIN_SCORE_RATIO,
+            "aligner": ALIGNER_NAME, "min_score_ratio": ratio,
             "train": len(rows["train"]), "train_seconds": round(train_s, 2), "heldout": report.heldout,
             "skipped": [{"prompt": n, "reason": r} for n, r in report.skipped],
         }, indent=1) + "\n")
