@@ -63,8 +63,10 @@ def read_checksums(folder: Path) -> dict[str, str]:
     return {line.split()[1]: line.split()[0] for line in block.splitlines() if line.strip()}
 
 
-def package(run: Path, dest: Path) -> Path:
-    """Copy the run's parts into ``dest`` (replaced), record the vocoder, write the README."""
+def package(run: Path, dest: Path, recipe: str = "") -> Path:
+    """Copy the run's parts into ``dest`` (replaced), record the vocoder, write the README.
+
+    ``recipe``: the command (with its environment) that made the run, quoted in the README."""
     missing = [str(run / SOURCES[p] / f) for p, files in PARTS.items() for f in files
                if not (run / SOURCES[p] / f).is_file() and f != "face_decoder.npz"]
     if missing:
@@ -83,8 +85,10 @@ def package(run: Path, dest: Path) -> Path:
     config["components"] = {"head_vae": "../headvae", "t2t": "../t2t", "vocoder": "../vocoder"}
     config.pop("train", None)  # the run's paths and optimiser settings: the README has the recipe
     config_path.write_text(json.dumps(config, indent=1) + "\n")
-    for name in ("import.json",):
-        shutil.copyfile(run / "voice" / name, tmp / name)
+    imported = json.loads((run / "voice" / "import.json").read_text())
+    imported["source"] = "$AVFLOW_REAL_DATA/asterisk"  # not this machine's path
+    (tmp / "import.json").write_text(json.dumps(imported, indent=1) + "\n")
+    (tmp / "recipe.txt").write_text((recipe or "pipelines/real_voice.sh OUT") + "\n")
     if (run / "cpu_time.tsv").is_file():
         shutil.copyfile(run / "cpu_time.tsv", tmp / "cpu_time.tsv")
     if dest.exists():
@@ -119,12 +123,23 @@ def _steps(folder: Path, part: str) -> str:
     return str(cfg.get("steps") or cfg.get("train_steps") or "see cpu_time.tsv")
 
 
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``), for the README's timing."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def write_readme(folder: Path) -> None:
     """README.md: what this is, where the voice comes from (licence), how it was made, checksums."""
     imp = json.loads((folder / "import.json").read_text())
     quality = json.loads((folder / QUALITY).read_text()) if (folder / QUALITY).is_file() else None
     cpu = (folder / "cpu_time.tsv").read_text().strip().splitlines() if (folder / "cpu_time.tsv").is_file() else []
-    total_cpu = sum(float(line.split("\t")[2].split()[0]) for line in cpu)
+    total_cpu = sum(float(f[2].split()[0]) for f in (line.split("\t") for line in cpu) if f[2].split()[0].isdigit())
     band = imp.get("mel_band") or {}
     lines = [
         "# The real-voice model",
@@ -158,18 +173,24 @@ def write_readme(folder: Path) -> None:
         "## Recipe",
         "",
         "`pipelines/real_voice.sh OUT` (the exact commands; re-running resumes, larger `AV_STEPS1`/`AV_STEPS`/",
-        "`T2T_STEPS`/`VOC_STEPS` continue training). Parts:",
+        "`T2T_STEPS`/`VOC_STEPS` continue training). This folder was made with (`recipe.txt`):",
+        "",
+        "```",
+        *(folder / "recipe.txt").read_text().strip().splitlines(),
+        "```",
+        "",
+        "Parts:",
         "",
         "| part | what |",
         "|---|---|",
         "| `avflow/` | `small` AV-Flow, `--config dyadic`, alignment tokens, temperature 0.4; weight matrices "
         "stored as float16 (loaded as float32) to fit 25 MB |",
         "| `t2t/` | `tiny` text-to-tokens on the recordings' alignment tokens |",
-        "| `headvae/` | `tiny` head-pose VAE (300 steps) |",
+        "| `headvae/` | `tiny` head-pose VAE (the demo model's when `HEAD_VAE` names it: the same head generator) |",
         "| `vocoder/` | the package's student vocoder fine-tuned on the recordings (`--targets speech`) |",
         "",
-        f"Time per stage (`cpu_time.tsv`; CPU: {platform.processor() or platform.machine()}, "
-        "a shared 2-core AMD EPYC, no GPU):",
+        f"Time per stage (`cpu_time.tsv`; CPU: {cpu_name()}, 2 cores shared with 7 other jobs, so wall "
+        "times swing 2–3× and more; no GPU):",
         "",
         "| stage | wall | CPU |",
         "|---|---|---|",
@@ -254,9 +275,14 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     refs = [text for _, text, _, _ in items]
     rec_mels = [log_mel(torch.as_tensor(a)).numpy() for _, _, a, _ in items]  # (T, 80) each
     vocode = lambda mel: synth.vocoder(torch.as_tensor(mel)[None])[0].cpu().numpy()  # noqa: E731
+    from avflow_cli.audio.vocoder import load_vocoder
+
+    shipped = load_vocoder("student", device="cpu")  # the package's student before this voice's fine-tuning
     results = [
         score("recordings", [a for _, _, a, _ in items], refs, rec_mels),
         score("recordings → mel → vocoder (ceiling)", [vocode(m) for m in rec_mels], refs, rec_mels),
+        score("recordings → mel → package student, not fine-tuned",
+              [shipped(torch.as_tensor(m)[None])[0].cpu().numpy() for m in rec_mels], refs, rec_mels),
     ]
     true_wavs, text_wavs = [], []
     for i, (_, text, audio, ali) in enumerate(items):
@@ -285,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = sub.add_parser("package", help="copy a finished run into a model folder and write its README")
     p.add_argument("run", type=Path)
     p.add_argument("dest", type=Path)
+    p.add_argument("--recipe", default="", help="the command and settings that made the run (README)")
     e = sub.add_parser("evaluate", help="WER/MCD on held-out prompts and new sentences; quality.json + README")
     e.add_argument("model", type=Path)
     e.add_argument("heldout", type=Path)
@@ -292,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     e.add_argument("--wavs", type=Path, default=None, help="write every scored waveform under this new folder")
     args = parser.parse_args(argv)
     if args.cmd == "package":
-        dest = package(args.run, args.dest)
+        dest = package(args.run, args.dest, args.recipe)
         print(f"{dest}: {_size(dest) / 1e6:.1f} MB")
         if _size(dest) > MAX_PACKAGE_BYTES:
             raise SystemExit(f"{dest}: larger than {MAX_PACKAGE_BYTES / 2**20:.0f} MB")

@@ -18,7 +18,11 @@
 # Re-running skips finished stages and resumes interrupted ones; raise AV_STEPS1/AV_STEPS/T2T_STEPS
 # to continue training to a larger budget. Prints the CPU time of each stage and in total.
 # Environment: AVFLOW (avflow), PYTHON, DEVICE (cpu), MINUTES (corpus minutes, 40), T2T_STEPS
-# (3000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (1000), THREADS (OMP threads, 2).
+# (3000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (1000), THREADS (OMP threads, 2), HEAD_VAE
+# (a head-pose VAE folder to reuse instead of training one: the head motion comes from the demo
+# generator, so the demo model's avflow_cli/resources/pretrained_demo/headvae fits).
+# The shipped folder's exact values are in its README (a CPU shared by 8 jobs allowed only a part
+# of the default budget; the defaults are the full recipe to continue to).
 set -euo pipefail
 
 OUT=${1:-real_voice_out}
@@ -53,6 +57,10 @@ stage() {  # stage NAME COMMAND…: run, then log the wall and CPU time it took 
 [ -f "$OUT/corpus/corpus.json" ] || stage corpus $AVFLOW demo corpus --out "$OUT/corpus" --minutes "$MINUTES" \
     --seed 0 --actor-speech "$OUT/voice"
 [ -f "$OUT/prep/shards/index.json" ] || stage prep $AVFLOW prep all "$OUT/corpus" "$OUT/prep" --tokens-source alignment
+if [ -n "${HEAD_VAE:-}" ] && [ ! -f "$M/headvae/model.safetensors" ]; then  # reuse one (same head generator)
+    mkdir -p "$M" && cp -r "$HEAD_VAE" "$M/headvae"
+    stage encode-head $AVFLOW prep encode-head "$OUT/prep/shards" --head-vae "$M/headvae"
+fi
 [ -f "$M/headvae/model.safetensors" ] || {
     stage headvae $AVFLOW train headvae --data "$OUT/prep/shards" --out "$M/headvae" --preset tiny --steps 300 --device "$DEVICE"
     stage encode-head $AVFLOW prep encode-head "$OUT/prep/shards" --head-vae "$M/headvae"
@@ -90,7 +98,9 @@ if [ "$(done_at "$OUT/vocoder/steps.done")" -lt "$VOC_STEPS" ]; then
     echo "$VOC_STEPS" > "$OUT/vocoder/steps.done"
 fi
 
-stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package"
+RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS"
+RECIPE="$RECIPE${HEAD_VAE:+ HEAD_VAE=$HEAD_VAE} pipelines/real_voice.sh OUT"
+stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package" --recipe "$RECIPE"
 stage evaluate "$PYTHON" -m avflow_cli.real_voice evaluate "$OUT/package" "$OUT/voice/heldout" \
     --out "$OUT/quality.json" --wavs "$OUT/eval_wavs_$(date +%Y%m%d%H%M%S)"
 awk -F'\t' '{gsub(/ s CPU/, "", $3); s += $3} END {printf "total CPU time: %.0f s (%.1f h)\n", s, s / 3600}' "$OUT/cpu_time.tsv"

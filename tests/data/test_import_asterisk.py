@@ -235,3 +235,15 @@ def test_corpus_with_real_actor_speech(imported: tuple[Path, object], tmp_path: 
     again = generate_corpus(tmp_path / "c", minutes=0.2, seed=1, size=32, show_progress=False,
                             actor_speech=out / "heldout")
     assert again["skipped"]  # same recordings, same request: nothing to do
+
+
+def test_actor_speech_without_phone_timing_is_refused(imported: tuple[Path, object], tmp_path: Path) -> None:
+    from avflow_cli.cli.main import app
+
+    bare = tmp_path / "bare"
+    shutil.copytree(imported[0] / "heldout", bare)
+    shutil.rmtree(bare / "alignments")
+    result = CliRunner().invoke(app, ["demo", "corpus", "--out", str(tmp_path / "c"), "--minutes", "0.2",
+                                      "--actor-speech", str(bare)])
+    assert result.exit_code == 2 and "phone timing" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "c").exists()
