@@ -77,9 +77,9 @@ fi
 
 AV=(train avflow --data "$OUT/prep/shards" --out "$M/avflow" --preset small --config dyadic
     --device "$DEVICE" --head-vae "$M/headvae")
-if [ "$(done_at "$M/avflow/phase1.done")" -lt "$AV_STEPS1" ]; then  # constant lr
+if [ "$(done_at "$M/avflow/phase1.done")" -lt "$AV_STEPS1" ]; then  # constant lr (also when continuing after a tail)
     RESUME=(); [ -f "$M/avflow/train_state.pt" ] && RESUME=(--resume)
-    stage avflow-constant $AVFLOW "${AV[@]}" --steps "$AV_STEPS1" "${RESUME[@]}"
+    stage avflow-constant $AVFLOW "${AV[@]}" --steps "$AV_STEPS1" "${RESUME[@]}" --set train.lr_schedule=constant
     echo "$AV_STEPS1" > "$M/avflow/phase1.done"
 fi
 if [ "$(done_at "$M/avflow/phase2.done")" -lt "$AV_STEPS" ]; then  # cosine tail
