@@ -129,12 +129,10 @@ def test_the_scan_resolves_relative_imports_of_a_package_init() -> None:
 LEAVES = LEAVES | {"gaps", "media_input", "shipped"}
 # Pretrained-part registry: imports only leaves, so signal and vision code may ask it for weights.
 REGISTRY_OF_PARTS = "checkpoints"
-# Old paths kept one release as aliases of the moved module (ARCHITECTURE.md §7); nothing in this
-# repository imports them — other branches may, until the lead's merge updates them.
+# Old paths kept one release as aliases of the moved module (ARCHITECTURE.md §7) for users' code;
+# nothing in this repository imports them.
 MOVED = {"avflow_cli.vision.demo_avatar": "avflow_cli.render.demo_avatar"}
-# data/demo_corpus.py still imports the old path: branch real-voice rewrites that module (and adds
-# data/demo_face.py, data/demo_head.py importing it); the lead points them at render/ at merge.
-OLD_PATH_USERS = frozenset({"avflow_cli.data.demo_corpus"})
+OLD_PATH_USERS: frozenset[str] = frozenset()
 # Import cycles still standing (each a set of modules); the list may only shrink:
 # - synth ↔ stream: stream's writer takes OUTPUT_KIND from synth (constants.SYNTH_OUTPUT_KIND
 #   would do; the writer is being rewritten on branch cli-safety, so it is left to that merge);
@@ -263,7 +261,7 @@ def imports_outside(package: str, allowed: tuple[str, ...]) -> list[str]:
 
 def test_audio_keeps_signal_code_and_vocoder_networks() -> None:
     """audio/ never reaches the AV-Flow networks, trainers, data preparation or rendering."""
-    assert imports_outside("avflow_cli.audio", (f"avflow_cli.{REGISTRY_OF_PARTS}",)) == []
+    assert imports_outside("avflow_cli.audio", (f"avflow_cli.{REGISTRY_OF_PARTS}", "avflow_cli.text")) == []
 
 
 def test_vision_analyses_video_and_never_draws() -> None:

@@ -14,8 +14,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "avflow_cli"
 KNOWN = {
     # the same activation in two published networks whose weights load by these module layouts
     "SnakeBeta": {"avflow_cli/audio/bigvgan.py", "avflow_cli/models/text2tokens/transformer.py"},
-    # demo_corpus's flite utterance moves to audio/flite.py on branch real-voice (rename it there)
-    "Utterance": {"avflow_cli/data/demo_corpus.py", "avflow_cli/data/t2t_dataset.py"},
 }
 
 

