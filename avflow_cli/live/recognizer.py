@@ -76,6 +76,7 @@ class StreamingRecognizer:
         self.unvoiced_run = 0
         self.voiced: list[bool] = []  # flags of the open utterance's frames
         self.since_partial = 0
+        self.partial_at = 0.0  # the open utterance's words are from its audio up to here
         self.utterances: list[Utterance] = []  # closed ones, oldest first (trimmed by `forget`)
         self.final_words: list[str] = []  # every final word, in order (kept by `forget`)
         self.samples_decoded = 0  # samples handed to the decoder: each at most once
@@ -90,7 +91,7 @@ class StreamingRecognizer:
     @property
     def settled_s(self) -> float:
         """Words before this time will not change any more (outside an utterance: everything heard)."""
-        return self.heard_s if self.current is None else max(self.current.start, self.heard_s - self.lag_s)
+        return self.heard_s if self.current is None else max(self.current.start, self.partial_at - self.lag_s)
 
     def push(self, x16: np.ndarray) -> None:
         """Classify and decode new 16 kHz float audio (N,)."""
@@ -135,6 +136,7 @@ class StreamingRecognizer:
         self.voiced = [False] * (len(frames) - 1)
         self.unvoiced_run = 0
         self.since_partial = 0
+        self.partial_at = start
         self.decoder.start_utt()
         self._feed(frames[:-1])
         self.voiced.append(True)
@@ -154,6 +156,7 @@ class StreamingRecognizer:
         if self.since_partial >= self.partial_hop:
             self.since_partial = 0
             self.current.words = self._words()
+            self.partial_at = self.current.end
 
     def _close(self) -> None:
         assert self.current is not None

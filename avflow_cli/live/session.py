@@ -34,12 +34,13 @@ import torch
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
 from avflow_cli.live.participant import FACE_RATE, ParticipantFace, ParticipantTokens
+from avflow_cli.live.recognizer import LAG_S, PARTIAL_HOP_S
 from avflow_cli.live.stats import LiveStats, SmileOnsets
 
 LIVE_CHUNK = 12  # frames (139 ms) per sampler chunk
 LIVE_LOOKAHEAD = 8  # frames of future cond each chunk reads (the model's full receptive field is 16)
 LIVE_VOCODER_CONTEXT = 6  # mel frames of right context before audio is final (docs/live.md: error vs context)
-TOKEN_SETTLE_S = 0.3  # the recogniser's word lag (recognizer.LAG_S) + one partial hop margin
+TOKEN_SETTLE_S = LAG_S + PARTIAL_HOP_S  # audio → settled words, at most
 FORGET_S = 30.0  # participant history older than this (session seconds) is dropped
 
 
@@ -303,10 +304,12 @@ class LiveSession:
             self.stats.recognize_s += time.perf_counter() - t
             self.stats.audio_in_s += len(audio) / self.sample_rate
         if self.face is not None:
-            before = self.face.frames_tracked
+            before = len(self.face.times)
+            t = time.perf_counter()
             self.face.track()
-            if self.face.frames_tracked > before:
-                self.participant_smile.add(self.face.times[-1], self.face.smiles[-1])
+            self.stats.track_s += time.perf_counter() - t
+            for k in range(before, len(self.face.times)):
+                self.participant_smile.add(self.face.times[k], self.face.smiles[k])
 
     def step(self, now: float | None = None) -> list[LiveOutput]:
         """Advance the avatar so its motion is final ``lead`` frames past session time ``now``
