@@ -118,8 +118,9 @@ class LiveSession:
             raise AvflowError(f"live session needs chunk ≥ 1, lookahead ≥ 0 and vocoder context ≥ 0 "
                               f"(got {self.chunk}, {self.lookahead}, {vctx})")
         self.vocoder_context = vctx
-        # motion final this far ahead of the clock: audio (vctx behind motion) stays one chunk ahead
-        self.lead = vctx + self.chunk if lead is None else int(lead)
+        # motion final this far ahead of the clock: a chunk is computed while the audio before it
+        # (vctx behind motion) still has a chunk to play, so compute up to 1× real time never underruns
+        self.lead = vctx + 2 * self.chunk if lead is None else int(lead)
         src = getattr(self.cfg, "token_source", "")
         self.own_blank = silence_tokens(1, src)[0]  # (29,)
         self.notes: list[str] = []
@@ -165,6 +166,11 @@ class LiveSession:
     def now(self) -> float:
         """Session seconds on the clock."""
         return self._clock() - self.t0
+
+    @property
+    def busy(self) -> bool:
+        """A line is queued or being spoken (its end not final yet)."""
+        return any(not line.ended and line.cut is None for line in self.lines)
 
     @property
     def next_free_frame(self) -> int:
