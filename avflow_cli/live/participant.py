@@ -201,6 +201,8 @@ class ParticipantFace:
                 rgb = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
                                                              Image.BILINEAR))
             landmarks = self.tracker(rgb)
+            if getattr(self.tracker, "_missed", 0):  # fitted inside the last box, no face detected: hold instead
+                landmarks = None
             self.last_tracked = t
             self.frames_tracked += 1
             if landmarks is None:
