@@ -132,6 +132,7 @@ def live_command(
     for note in session.notes:
         err_console.print(f"[dim]{note}[/]", highlight=False)
     rec = LiveRecording()
+    err_console.print("listening… (Ctrl-C stops and writes what was streamed so far)", highlight=False)
     with _Stop() as stop, err_console.status("live: the avatar is listening…") as status:
         def on_output(o: Any) -> None:
             rec.add(o)
