@@ -23,6 +23,7 @@ Letters: frames at constants.FPS, C cond channels, F face codes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class LiveSession:
         self._clock = clock or time.monotonic
         self.t0 = self._clock()
         self.audio_queue: list[np.ndarray] = []
+        self._lock = threading.RLock()  # step/close/say/interrupt: one at a time (push_* never take it)
         self.lines: list[_Line] = []
         self.n_said = 0
         self.events: list[dict[str, Any]] = []  # not yet attached to an output (carry "frame")
@@ -221,18 +223,25 @@ class LiveSession:
         problem = text_problems([text])[0]
         if problem is not None:
             raise AvflowError(problem)
-        self.n_said += 1
-        line = _Line(id=f"say-{self.n_said}", said_at=said_at, sentences=split_sentences(text),
-                     seed=self.seed + self.n_said * 1000 if seed is None else int(seed))
+        with self._lock:
+            self.n_said += 1
+            n = self.n_said
+        line = _Line(id=f"say-{n}", said_at=said_at, sentences=split_sentences(text),
+                     seed=self.seed + n * 1000 if seed is None else int(seed))
         t = time.perf_counter()
-        self._synth_sentence(line)
-        self.stats.t2t_s.append(time.perf_counter() - t)
-        self.lines.append(line)
-        self._place_lines()
+        self._synth_sentence(line)  # outside the lock: a step may run meanwhile
+        with self._lock:
+            self.stats.t2t_s.append(time.perf_counter() - t)
+            self.lines.append(line)
+            self._place_lines()
         return line.id
 
     def interrupt(self) -> None:
         """Stop the current and queued lines from the next free frame on (the avatar keeps listening)."""
+        with self._lock:
+            self._interrupt()
+
+    def _interrupt(self) -> None:
         cut = self.next_free_frame
         keep = []
         for line in self.lines:
@@ -302,8 +311,8 @@ class LiveSession:
     # --- the loop ---------------------------------------------------------------------------
     def _ingest(self) -> None:
         if self.audio_queue:
-            audio = np.concatenate(self.audio_queue)
-            self.audio_queue = []
+            queued, self.audio_queue = self.audio_queue, []  # a push meanwhile lands in the new list
+            audio = np.concatenate(queued)
             t = time.perf_counter()
             if self.tokens is not None:
                 self.tokens.push(audio)
@@ -320,6 +329,10 @@ class LiveSession:
     def step(self, now: float | None = None) -> list[LiveOutput]:
         """Advance the avatar so its motion is final ``lead`` frames past session time ``now``
         (default: the clock); returns the outputs that became final (may be empty)."""
+        with self._lock:
+            return self._step(now)
+
+    def _step(self, now: float | None) -> list[LiveOutput]:
         if self.ended:
             raise AvflowError("live session already closed")
         now = self.now() if now is None else float(now)
@@ -394,7 +407,7 @@ class LiveSession:
             (out if ev["frame"] < e else keep).append(ev)
         self.events = keep
         self.lines = [ln for ln in self.lines if not (ln.start is not None and (ln.ended or ln.cut is not None)
-                                                     and ln.end < s and ln.heard)]
+                                                     and ln.end < s)]
         for ev in out:
             ev["t"] = ev["frame"] / K.FPS
         return sorted(out, key=lambda ev: ev["frame"])
@@ -418,6 +431,10 @@ class LiveSession:
 
     def close(self, now: float | None = None) -> list[LiveOutput]:
         """Flush: everything up to ``now`` (default: the clock) becomes final, audio included; the session ends."""
+        with self._lock:
+            return self._close(now)
+
+    def _close(self, now: float | None) -> list[LiveOutput]:
         if self.ended:
             return []
         now = self.now() if now is None else float(now)
@@ -425,7 +442,7 @@ class LiveSession:
             for _ in range(2):  # queued audio, then the recogniser's open utterance
                 self._ingest()
                 self.tokens.finish()
-        outs = self.step(now)
+        outs = self._step(now)
         for line in self.lines:
             if line.start is not None and not line.ended and line.cut is None and line.end > self.sampler.emitted:
                 self.events.append({"type": "interrupted", "id": line.id, "frame": self.sampler.emitted + self.lookahead})
