@@ -172,9 +172,13 @@ def table(lat: dict, soak: dict, soak_s: float, render_size: int) -> str:
         f" | {ms(med(react))} (vs the true onset: {ms(med(lat['vs_true']))}) | ≤ 600 ms: "
         f"{ok(len(react) > 0 and med(react) <= 0.6)} |",
         f"| sustained real-time factor over the {soak_s:.0f} s soak (model + vocoder + recogniser + tracker, "
-        f"rendering apart) | {b['real_time_factor']:.2f} | < 1: {ok(b['real_time_factor'] < 1)} |",
-        f"| avatar frames rendered per second of session ({render_size}², demo avatar; render capacity) | "
-        f"{b['fps']['rendered']:.1f} ({b['fps']['render_capacity']:.0f}/s) | ≥ 25: {ok(b['fps']['rendered'] >= 25)} |",
+        f"rendering apart): wall clock / process CPU seconds per output second | {b['real_time_factor']:.2f} / "
+        f"{b['cpu_real_time_factor']:.2f} | < 1: {ok(b['real_time_factor'] < 1)} |",
+        f"| … with rendering (process CPU seconds per output second) | "
+        f"{(b['cpu_s'] + b['render_cpu_s']) / max(b['frames'] / K.FPS, 1e-9):.2f} | < 1 |",
+        f"| avatar frames rendered per second of session ({render_size}², demo avatar; what the renderer "
+        f"draws per CPU second) | {b['fps']['rendered']:.1f} ({b['fps']['render_capacity_cpu']:.0f}/s) | ≥ 25: "
+        f"{ok(b['fps']['rendered'] >= 25)} |",
         f"| audio underruns (audio more than one chunk behind the clock) / furthest behind | {b['underruns']} / "
         f"{ms(b['max_behind_s'] or 0.0)} | 0: {ok(b['underruns'] == 0)} |",
         f"| audio − motion drift at the end | {ms(b['drift'])} | ≤ 40 ms: {ok(abs(b['drift']) <= 0.04)} |",

@@ -313,16 +313,18 @@ class LiveSession:
         if self.audio_queue:
             queued, self.audio_queue = self.audio_queue, []  # a push meanwhile lands in the new list
             audio = np.concatenate(queued)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             if self.tokens is not None:
                 self.tokens.push(audio)
             self.stats.recognize_s += time.perf_counter() - t
+            self.stats.cpu_s += time.process_time() - c
             self.stats.audio_in_s += len(audio) / self.sample_rate
         if self.face is not None:
             before = len(self.face.times)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             self.face.track()
             self.stats.track_s += time.perf_counter() - t
+            self.stats.cpu_s += time.process_time() - c
             for k in range(before, len(self.face.times)):
                 self.participant_smile.add(self.face.times[k], self.face.smiles[k])
 
@@ -349,8 +351,8 @@ class LiveSession:
     def _advance(self, final: bool = False) -> LiveOutput | None:
         s = self.sampler.emitted
         need = s + self.chunk + self.lookahead
+        t, c = time.perf_counter(), time.process_time()
         self._prepare_lines(need)
-        t = time.perf_counter()
         avail = self.sampler.available
         lo = max(self.sampler.cond_base, s - self.sampler.overlap, 0)
         if avail > lo:  # rows read ahead of what was known: revise with what is known now
@@ -361,6 +363,7 @@ class LiveSession:
             last = self.stream.finish()
             chunk = _merge(chunk, last)
         self.stats.compute_s += time.perf_counter() - t
+        self.stats.cpu_s += time.process_time() - c
         return self._output(chunk)
 
     def _output(self, chunk: Any) -> LiveOutput | None:
@@ -503,9 +506,10 @@ class LiveSession:
         f = (1 - w) * face[i0] + w * face[i1]
         q = (1 - w) * pose[i0] + w * pose[i1]
         q[:, :4] /= np.linalg.norm(q[:, :4], axis=1, keepdims=True).clip(1e-8)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         frames = list(self._renderer.frames(f.astype(np.float32), q.astype(np.float32)))
         self.stats.render_s += time.perf_counter() - t
+        self.stats.render_cpu_s += time.process_time() - c
         self.stats.rendered += len(frames)
         return frames
 
