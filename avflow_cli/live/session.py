@@ -38,10 +38,13 @@ from avflow_cli.live.participant import FACE_RATE, ParticipantFace, ParticipantT
 from avflow_cli.live.recognizer import LAG_S, PARTIAL_HOP_S
 from avflow_cli.live.stats import LiveStats, SmileOnsets
 
-LIVE_CHUNK = 12  # frames (139 ms) per sampler chunk
-LIVE_LOOKAHEAD = 8  # frames of future cond each chunk reads (the model's full receptive field is 16)
+# overlap 32 (the model's left receptive field) + chunk 16 + look-ahead 16 = 64 frames: two attention
+# blocks of 32, so the look-ahead is the model's whole right receptive field at no extra cost (chunk 12 +
+# look-ahead 8 pads to the same 64 and costs 26 % more per second; docs/live.md)
+LIVE_CHUNK = 16  # frames (186 ms) per sampler chunk
+LIVE_LOOKAHEAD = 16  # frames of future cond each chunk reads
 LIVE_VOCODER_CONTEXT = 6  # mel frames of right context before audio is final (docs/live.md: error vs context)
-TOKEN_SETTLE_S = LAG_S + PARTIAL_HOP_S  # audio → settled words, at most
+TOKEN_SETTLE_S = LAG_S + PARTIAL_HOP_S  # audio → settled words, at most (the recorded-input driver waits for it)
 FORGET_S = 30.0  # participant history older than this (session seconds) is dropped
 
 
@@ -135,8 +138,8 @@ class LiveSession:
                                   f"model reads {extractor} tokens, which have no incremental extractor here")
             self.notes.append(f"{note}; incremental, VAD-gated utterances")
             self.tokens = ParticipantTokens(self.sample_rate, src)
-        if token_delay is None:  # the newest frame a chunk reads must be settled when the chunk runs
-            token_delay = max(0.0, (max(self.lead, 0) + self.lookahead) / K.FPS + TOKEN_SETTLE_S)
+        if token_delay is None:  # the newest frame a chunk reads is heard (partial words) when the chunk runs
+            token_delay = max(0.0, (max(self.lead, 0) + self.lookahead) / K.FPS + PARTIAL_HOP_S)
         self.token_delay = float(token_delay)
         self.face = ParticipantFace(self.cfg.participant_visual_dim, face_rate) if self.cfg.participant_visual_dim else None
         self.p_mean = self.model.normalizer.streams["p_smirk"][0] if self.cfg.participant_visual_dim else None
