@@ -9,7 +9,8 @@ is at ``i / rate`` seconds; a camera frame at the ``t`` it was pushed with):
 - :class:`ParticipantTokens` turns the words of :class:`~.recognizer.StreamingRecognizer` into the
   same alignment-form token logits as offline (``ctc_logits`` over each utterance's words); rows
   of times the recogniser has not settled yet are its best guess so far (the caller revises them).
-- :class:`ParticipantFace` runs the landmark tracker (participant/face_tracker.py) on at most
+- :class:`ParticipantFace` runs the landmark tracker (participant/face_tracker.py's detector and
+  shape predictor, searching near the last face first: :class:`CropTracker`) on at most
   ``rate`` frames per second (a backlog keeps the newest ``MAX_BACKLOG``); a frame in which the
   detector finds no face holds the last features (before any face: none, the model's "no guidance"
   value).
@@ -20,6 +21,7 @@ Letters: n model frames, D = 56 participant features, 29 token labels.
 from __future__ import annotations
 
 import io
+import threading
 from math import gcd
 from typing import Any
 
@@ -135,6 +137,59 @@ class ParticipantTokens:
         self.recognizer.forget(before_s)
 
 
+class CropTracker:
+    """68 landmarks per frame at live cost: the face is searched (dlib HOG, public attributes of the
+    offline :class:`~avflow_cli.participant.face_tracker.LandmarkTracker`) in a crop twice its last
+    box, upsampled only when the face is small, and in the whole frame only when the crop has none.
+    A frame whose search finds no face returns None (the caller holds the last features); the
+    offline tracker instead keeps fitting inside the last box for half a second.
+    Measured on franck.mp4 at 320 px: docs/live.md."""
+
+    MIN_FACE = 90  # box side (px) below which the crop is searched at twice its size (HOG finds ≥ 80 px)
+
+    def __init__(self) -> None:
+        from avflow_cli.participant.face_tracker import LandmarkTracker
+
+        full = LandmarkTracker()
+        self.detector, self.predictor = full.detector, full.predictor
+        self.box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 of the last face
+        self.full_searches = 0
+
+    def _search(self, rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> Any:
+        import dlib
+
+        h, w = rgb.shape[:2]
+        if box is None:
+            self.full_searches += 1
+            rects = self.detector(rgb, 1)
+            return max(rects, key=lambda r: r.area()) if rects else None
+        x0, y0, x1, y1 = box
+        side = max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        a, b = max(0, cx - side), max(0, cy - side)
+        crop = np.ascontiguousarray(rgb[b : min(h, cy + side), a : min(w, cx + side)])
+        rects = self.detector(crop, 1 if side < self.MIN_FACE else 0)
+        if not rects:
+            return None
+        r = max(rects, key=lambda r: r.area())
+        return dlib.rectangle(r.left() + a, r.top() + b, r.right() + a, r.bottom() + b)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        rect = self._search(rgb, self.box)
+        if rect is None and self.box is not None:
+            rect = self._search(rgb, None)  # moved out of the crop
+        if rect is None:
+            self.box = None
+            return None
+        self.box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+        shape = self.predictor(rgb, rect)
+        pts = np.array([[shape.part(k).x, shape.part(k).y] for k in range(68)], dtype=np.float64)  # (68, 2)
+        if min(pts.max(axis=0) - pts.min(axis=0)) < 8 or not np.isfinite(pts).all():  # collapsed fit
+            return None
+        return pts
+
+
 def decode_image(image: Any) -> np.ndarray:
     """A camera frame as RGB uint8 (H, W, 3): an array as given, or JPEG/PNG bytes decoded."""
     if isinstance(image, (bytes, bytearray, memoryview)):
@@ -158,6 +213,7 @@ class ParticipantFace:
         self.dim = int(dim)
         self.min_gap = 1.0 / float(rate)
         self._tracker = tracker
+        self._tracker_lock = threading.Lock()
         self.pending: list[tuple[float, Any]] = []  # (t, frame) not yet tracked, oldest first
         self.last_tracked = -1e9
         self.times: list[float] = []  # tracked frame times, increasing
@@ -171,11 +227,14 @@ class ParticipantFace:
 
     @property
     def tracker(self) -> Any:
-        if self._tracker is None:
-            from avflow_cli.participant.face_tracker import LandmarkTracker
+        with self._tracker_lock:  # a warm-up thread may be loading it
+            if self._tracker is None:
+                self._tracker = CropTracker()
+            return self._tracker
 
-            self._tracker = LandmarkTracker()
-        return self._tracker
+    def warm_up(self) -> None:
+        """Load dlib's models in the background (1–2 s) so the first camera frame does not stall the output."""
+        threading.Thread(target=lambda: self.tracker, name="avflow-face-warm-up", daemon=True).start()
 
     def push(self, image: Any, t: float) -> None:
         """Queue the frame for :meth:`track` (a backlog beyond ``MAX_BACKLOG`` keeps the newest)."""
@@ -203,8 +262,6 @@ class ParticipantFace:
                 rgb = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
                                                              Image.BILINEAR))
             landmarks = self.tracker(rgb)
-            if getattr(self.tracker, "_missed", 0):  # fitted inside the last box, no face detected: hold instead
-                landmarks = None
             self.last_tracked = t
             self.frames_tracked += 1
             if landmarks is None:

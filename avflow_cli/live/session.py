@@ -163,9 +163,22 @@ class LiveSession:
         self.avatar_smile = SmileOnsets()
         self.participant_smile = SmileOnsets()
         self._smile_decoder = self._open_smile_decoder()
+        self._warm_up()
         self._renderer: Any = None
         self._render_state: tuple[int, np.ndarray, np.ndarray] | None = None  # (frame, face, pose) of the last frame seen
         self._video_next = 0
+
+    def _warm_up(self) -> None:
+        """Load now what the first word, face or line would otherwise load mid-stream (a stall of
+        0.3–1.5 s: the pronouncing dictionary, dlib's models, text-to-tokens and its first call)."""
+        if self.tokens is not None:
+            from avflow_cli.audio.alignment_tokens import phone_spans
+
+            phone_spans({"words": [("HELLO", 0.0, 0.4)]})
+        if self.face is not None:
+            self.face.warm_up()
+        if self.synth.t2t_dir is not None:
+            self.synth.load_t2t().synthesize("Hello.", seed=0)
 
     # --- the clock --------------------------------------------------------------------------
     def now(self) -> float:
@@ -316,18 +329,19 @@ class LiveSession:
         if self.audio_queue:
             queued, self.audio_queue = self.audio_queue, []  # a push meanwhile lands in the new list
             audio = np.concatenate(queued)
-            t, c = time.perf_counter(), time.process_time()
+            t, c = time.perf_counter(), time.thread_time()
             if self.tokens is not None:
                 self.tokens.push(audio)
             self.stats.recognize_s += time.perf_counter() - t
-            self.stats.cpu_s += time.process_time() - c
+            self.stats.cpu_s += time.thread_time() - c
             self.stats.audio_in_s += len(audio) / self.sample_rate
         if self.face is not None:
             before = len(self.face.times)
-            t, c = time.perf_counter(), time.process_time()
-            self.face.track()
-            self.stats.track_s += time.perf_counter() - t
-            self.stats.cpu_s += time.process_time() - c
+            if self.face.pending:
+                t, c = time.perf_counter(), time.thread_time()
+                self.face.track()
+                self.stats.track_s += time.perf_counter() - t
+                self.stats.cpu_s += time.thread_time() - c
             for k in range(before, len(self.face.times)):
                 self.participant_smile.add(self.face.times[k], self.face.smiles[k])
 

@@ -62,7 +62,7 @@ class LiveStats:
     recognize_s: float = 0.0  # resampling + VAD + pocketsphinx
     track_s: float = 0.0  # face tracking
     render_s: float = 0.0
-    cpu_s: float = 0.0  # process CPU time during compute, recognition and tracking (torch workers included)
+    cpu_s: float = 0.0  # CPU time: the process's during compute (torch workers included), the thread's in recognition and tracking
     render_cpu_s: float = 0.0
     audio_in_s: float = 0.0  # participant audio received
     session_s: float = 0.0  # the clock at the last step
