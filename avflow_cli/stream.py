@@ -181,6 +181,7 @@ class ListenSession:
                                 clock=lambda: self.input_s, lead=-(la + settle), token_delay=0.0, steps=steps,
                                 vocoder_context=getattr(synth.vocoder, "context_frames", None),
                                 face_rate=video_fps, token_extractor=token_extractor)
+        self.live.max_catch_up = 1 << 30  # input time is the clock: every chunk it allows, at once
         self.notes = self.live.notes
         self.frames_in = 0
         self.stream = self.live.stream

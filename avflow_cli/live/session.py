@@ -45,6 +45,7 @@ LIVE_CHUNK = 16  # frames (186 ms) per sampler chunk
 LIVE_LOOKAHEAD = 16  # frames of future cond each chunk reads
 LIVE_VOCODER_CONTEXT = 6  # mel frames of right context before audio is final (docs/live.md: error vs context)
 TOKEN_SETTLE_S = LAG_S + PARTIAL_HOP_S  # audio → settled words, at most (the recorded-input driver waits for it)
+MAX_CATCH_UP = 3  # chunks one step computes at most
 FORGET_S = 30.0  # participant history older than this (session seconds) is dropped
 
 
@@ -152,6 +153,7 @@ class LiveSession:
         self._clock = clock or time.monotonic
         self.t0 = self._clock()
         self.audio_queue: list[np.ndarray] = []
+        self.max_catch_up = MAX_CATCH_UP  # recorded input (no clock to keep up with) may raise it
         self._lock = threading.RLock()  # step/close/say/interrupt: one at a time (push_* never take it)
         self.lines: list[_Line] = []
         self.n_said = 0
@@ -358,7 +360,9 @@ class LiveSession:
         self._ingest()
         target = int(np.floor(now * K.FPS)) + self.lead
         outs = []
-        while self.sampler.emitted + self.chunk <= target:
+        # behind the clock (a machine slower than real time): at most MAX_CATCH_UP chunks per step, so the
+        # input keeps being read and the output falls behind gradually (underruns) instead of never returning
+        while self.sampler.emitted + self.chunk <= target and len(outs) < self.max_catch_up:
             out = self._advance()
             if out is not None:
                 outs.append(out)
