@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # a second torch thread only spins on a shared 2-core machine
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
