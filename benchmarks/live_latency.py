@@ -73,11 +73,13 @@ class VocoderTimer:
         voc.push = timed
 
 
-def latency_phase(synth: Synthesizer, seconds: float = 36.0) -> dict:
-    """Drawn smiling face + a line every 3 s, real time (module docstring)."""
+def latency_phase(synth: Synthesizer, seconds: float = 36.0, fake_clock: bool = False) -> dict:
+    """Drawn smiling face + a line every 3 s, real time or on a fake clock (module docstring)."""
+    from avflow_cli.live.drive import FakeClock
     from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_frames
 
-    s = LiveSession(synth, sample_rate=16000)
+    clock = FakeClock() if fake_clock else None
+    s = LiveSession(synth, sample_rate=16000, clock=clock)
     vt = VocoderTimer(s)
     params = np.repeat(NEUTRAL_PARAMS[None], 2, axis=0).astype(np.float32)
     params[1, PARAM_INDEX["smile"]] = 1.0
@@ -89,6 +91,8 @@ def latency_phase(synth: Synthesizer, seconds: float = 36.0) -> dict:
     pos = 0.0
     while pos < seconds:
         pos += piece
+        if clock is not None:
+            clock.t = pos
         wait = pos - s.now()
         if wait > 0:
             time.sleep(wait)
