@@ -33,6 +33,7 @@ from avflow_cli.errors import AvflowError
 from avflow_cli.serve import protocol
 from avflow_cli.serve.engine import SCHEDULES, ListenInput, ModelService
 from avflow_cli.serve.jobs import INPUT_DIR, INTERRUPTED, RESULT_DIR, RESULT_FILES, Job, JobStore
+from avflow_cli.serve.live import install_live
 from avflow_cli.serve.settings import ServeSettings
 from avflow_cli.serve.uploads import BodyLimit, check_audio_upload, check_video_upload, video_suffix
 from avflow_cli.serve.worker import GenerationWorker, QueueFull, Ticket
@@ -298,6 +299,7 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
     async def stream(ws: WebSocket) -> None:
         await _stream(ws, state)
 
+    install_live(app, state)  # WS /v1/live: the live avatar (avflow_cli/serve/live.py)
     return app
 
 
