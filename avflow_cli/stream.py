@@ -84,13 +84,14 @@ class AvatarStream:
     """cond rows in, :class:`StreamChunk` s out (see the module docstring)."""
 
     def __init__(self, synth: Any, *, schedule: str, steps: int, seed: int, total: int | None,
-                 chunk: int = DEFAULT_CHUNK, lookahead: int | None = None, overlap: int | None = None) -> None:
+                 chunk: int = DEFAULT_CHUNK, lookahead: int | None = None, overlap: int | None = None,
+                 vocoder_context: int | None = None) -> None:
         self.synth, self.schedule = synth, schedule
         self.model = synth.model
         self.cfg = self.model.config
         self.sampler = make_sampler(self.model, schedule, steps=steps, seed=seed, total=total, chunk=chunk,
                                     lookahead=lookahead, overlap=overlap, temperature=synth.temperature)
-        self.vocoder = StreamingVocoder(synth.vocoder, device=synth.device)
+        self.vocoder = StreamingVocoder(synth.vocoder, context=vocoder_context, device=synth.device)
         self.hop = self.vocoder.hop
         self.frames_out = 0
         self.latents = np.zeros((0, self.cfg.head_dim), np.float32)  # not yet decoded to poses

@@ -153,6 +153,17 @@ class _Sampler:
         self.cond = torch.cat([self.cond, rows], dim=1)
         self.available += rows.shape[1]
 
+    def revise_cond(self, start: int, rows: torch.Tensor | np.ndarray) -> None:
+        """Replace received cond rows [start, start + n) (live: look-ahead rows that were a guess when
+        pushed); rows the sampler no longer keeps (before ``cond_base``) are skipped."""
+        rows = torch.as_tensor(rows, dtype=torch.float32).reshape(-1, self.cfg.cond_dim)
+        if start + len(rows) > self.available:
+            raise AvflowError(f"cannot revise cond frames up to {start + len(rows)}: only {self.available} received")
+        skip = max(0, self.cond_base - start)
+        if skip < len(rows):
+            a = start + skip - self.cond_base
+            self.cond[0, a : a + len(rows) - skip] = rows[skip:]
+
     def _cond(self, a: int, b: int) -> torch.Tensor:
         return self.cond[:, a - self.cond_base : b - self.cond_base]
 
