@@ -54,6 +54,9 @@ OUTBOX_BYTES = 1 << 20  # ≈ 23 s of avatar audio: a client this far behind has
 FRAME_LIMIT_BYTES = 256 * 1024  # frames are dropped (not rendered) while more than this waits unsent
 INBOX_BYTES = 4 << 20
 JPEG_QUALITY = 80
+RENDER_FPS = 30.0  # avatar pictures per second sent down (the preview's rate)
+FRAME_SIZE = 256  # pixels (square) of the avatar pictures
+FACE_WINDOW = 5  # tracked camera frames without a face before the participant is told
 
 SessionFactory = Callable[..., Any]  # (synth, sample_rate=, seed=, clock=) -> a LiveSession
 
@@ -200,12 +203,18 @@ class LiveLink:
         self.ready = threading.Event()
         self.failure: _Close | None = None
         self.t0: float | None = None
+        self._session_now: Callable[[], float] | None = None
+        self.render_fps = RENDER_FPS
+        self._face_seen: deque[bool] = deque(maxlen=FACE_WINDOW)
+        self._face_counts = (0, 0)
         self._last_camera = -1e9
         self._notified: set[str] = set()
 
     # --- clock -----------------------------------------------------------------------------------
     def now(self) -> float:
-        """Session seconds (0 when ``ready`` was sent)."""
+        """Session seconds: the session's clock once it runs (``ready.t`` is its value when ready was sent)."""
+        if self._session_now is not None:
+            return float(self._session_now())
         return 0.0 if self.t0 is None else time.monotonic() - self.t0
 
     # --- receiver side (event loop) ------------------------------------------------------------
@@ -298,11 +307,10 @@ class LiveLink:
             if self.stop.is_set() or ticket.cancelled.is_set():
                 return
             service = self.hub.state.service
-            self.t0 = time.monotonic()
             session = self.hub.factory(service.synth, sample_rate=self.hello.sample_rate, seed=self.hello.seed,
-                                       clock=self.now)
-            self.t0 = time.monotonic()  # the clock starts when the client learns it has
-            self.render_fps = float(getattr(session, "render_fps", P_RENDER_FPS))
+                                       clock=time.monotonic)
+            self.t0 = time.monotonic()
+            self._session_now = getattr(session, "now", None)  # the session's own clock (started in its constructor)
             self.outbox.put(self._ready(service).model_dump_json())
             self.ready.set()
             next_stats = STATS_EVERY_S
@@ -345,7 +353,7 @@ class LiveLink:
 
     def _ready(self, service: Any) -> P.Ready:
         return P.Ready(
-            session=self.id, t=0.0, sample_rate=K.SAMPLE_RATE, mic_sample_rate=self.hello.sample_rate, fps=K.FPS,
+            session=self.id, t=round(self.now(), 4), sample_rate=K.SAMPLE_RATE, mic_sample_rate=self.hello.sample_rate, fps=K.FPS,
             render_fps=self.render_fps, video=self.hello.video,
             motion_layout=[P.MotionColumns(**c) for c in service.motion_layout()], guidance=service.guided,
             limits=P.Limits(max_message_bytes=MAX_MESSAGE_BYTES, max_say_chars=self.hub.state.settings.max_text_chars,
@@ -397,30 +405,38 @@ class LiveLink:
                                            rows.astype("<f4").tobytes()), "frame")
             self.counters.motion_rows_sent += n
             return
-        first, count = render_indices(output.start, n, self.render_fps)
-        if not count:
-            return
         if not self.outbox.room_for_frames():  # the client is behind: do not even draw them
-            self.outbox.dropped["frame"] += count
+            self.outbox.dropped["frame"] += render_indices(output.start, n, self.render_fps)[1]
             self.notice("frames_dropped", "the connection is too slow for the avatar's picture: frames are dropped "
                                           "(the sound goes on)", once=True)
             return
-        frames = session.render(output)
+        frames = session.render(output, size=FRAME_SIZE, fps=self.render_fps)
         self.counters.frames_rendered += len(frames)
+        # frame j shows time j / fps; a chunk's frames end at the last one its motion covers
+        last = int(np.floor((output.start + n - 1) / K.FPS * self.render_fps + 1e-9))
         for k, frame in enumerate(frames):
-            index = first + k
+            index = last - len(frames) + 1 + k
             if self.outbox.put(P.down_message(P.KIND_FRAME, index, index / self.render_fps, encode_jpeg(frame)), "frame"):
                 self.counters.frames_sent += 1
 
     def _notice_face(self, session: Any) -> None:
-        """Tell the participant when the camera shows no face (and when one is found again)."""
-        face = getattr(session.stats, "face_visible", None)
-        if face is None or not self.counters.camera_frames:
+        """Tell the participant when the camera shows no face for a while (and when one is back).
+
+        Reads the session's face tracker counters (frames tracked, frames without a face)."""
+        face = getattr(session, "face", None)
+        if face is None or not hasattr(face, "frames_without_face"):
             return
-        if not face and "no_face" not in self._notified:
+        tracked, without = int(face.frames_tracked), int(face.frames_without_face)
+        new, new_without = tracked - self._face_counts[0], without - self._face_counts[1]
+        self._face_counts = (tracked, without)
+        if new <= 0:
+            return
+        self._face_seen.extend([False] * min(new_without, new) + [True] * max(0, new - new_without))
+        recent = list(self._face_seen)
+        if "no_face" not in self._notified and len(recent) == FACE_WINDOW and not any(recent):
             self._notified.discard("face_found")
             self.notice("no_face", "no face is visible in your camera: the avatar only hears you", once=True)
-        elif face and "no_face" in self._notified and "face_found" not in self._notified:
+        elif "no_face" in self._notified and all(recent[-3:]):
             self._notified.discard("no_face")
             self.notice("face_found", "your face is visible again", once=True)
 
@@ -435,9 +451,6 @@ class LiveLink:
                 "steps": c.steps, "step_s_mean": round(c.step_seconds / max(c.steps, 1), 5)}
         stats = session.stats.as_dict() if session is not None else {}
         return P.Stats(t=round(self.now(), 4), session=_jsonable(stats), link=link)
-
-
-P_RENDER_FPS = 30.0  # when the session does not say its render rate
 
 
 def render_indices(start: int, n: int, render_fps: float) -> tuple[int, int]:

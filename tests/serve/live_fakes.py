@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,6 @@ class FakeOutput:
 class FakeStats:
     first_audio_latency: list[float] = field(default_factory=list)
     underruns: int = 0
-    face_visible: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"first_audio_latency": list(self.first_audio_latency), "underruns": self.underruns,
@@ -49,12 +49,13 @@ class FakeLiveSession:
     """Contract-shaped: push_audio, push_frame, say, interrupt, step, close, stats, render."""
 
     instances: list[FakeLiveSession] = []
-    render_fps = 30.0
 
     def __init__(self, synth: Any, *, sample_rate: int = 16000, seed: int = 0, clock: Any = None,
                  speed: float = 1.0, frame_size: int = 48, noisy: bool = False, **_: Any) -> None:
         self.sample_rate, self.seed, self.speed = sample_rate, seed, speed
         self.clock = clock or time.monotonic
+        self.t0 = self.clock()
+        self.face = SimpleNamespace(frames_tracked=0, frames_without_face=0)  # the tracker's counters
         self.face_dim, self.frame_size, self.noisy = int(synth.model.config.face_dim), frame_size, noisy
         self.done = 0  # frames emitted
         self.lines: list[tuple[str, int, int]] = []  # (id, start frame, end frame)
@@ -63,12 +64,13 @@ class FakeLiveSession:
         self.frames: list[tuple[np.ndarray, float | None]] = []
         self.stats = FakeStats()
         self.closed = False
+        self._video_next = 0
         self.said_at: dict[str, float] = {}
         self.thread = threading.current_thread().name
         FakeLiveSession.instances.append(self)
 
     def now(self) -> float:
-        return self.clock() * self.speed
+        return (self.clock() - self.t0) * self.speed
 
     def push_audio(self, pcm: np.ndarray, sample_rate: int | None = None) -> None:
         assert pcm.dtype in (np.int16, np.dtype("<i2"), np.float32)
@@ -77,7 +79,8 @@ class FakeLiveSession:
     def push_frame(self, image: np.ndarray, t: float | None = None) -> None:
         assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
         self.frames.append((image, t))
-        self.stats.face_visible = bool(image.std() > 2.0)
+        self.face.frames_tracked += 1
+        self.face.frames_without_face += int(image.std() < 2.0)  # flat grey: no face
 
     def say(self, text: str) -> str:
         if not text.strip():
@@ -126,14 +129,16 @@ class FakeLiveSession:
         self.closed = True
         return [self._output(self.done, CHUNK)]
 
-    def render(self, output: FakeOutput) -> list[np.ndarray]:
-        """Frames at render_fps whose times fall in the output's motion frames: brightness = loudness."""
-        first = int(np.ceil(output.start / K.FPS * self.render_fps - 1e-9))
-        end = int(np.ceil((output.start + len(output.face)) / K.FPS * self.render_fps - 1e-9))
+    def render(self, output: FakeOutput, size: int = 256, fps: float = 30.0) -> list[np.ndarray]:
+        """Like the real session: frame j shows time j / fps, drawn once the motion after it is known
+        (frames up to the chunk's last motion frame); brightness = loudness."""
+        first = max(self._video_next, int(np.ceil((output.start - 1) / K.FPS * fps - 1e-9)))
+        end = int(np.floor((output.start + len(output.face) - 1) / K.FPS * fps + 1e-9)) + 1
+        self._video_next = max(self._video_next, end)
         out = []
         rng = np.random.default_rng(first)
         for k in range(first, end):
-            row = min(len(output.face) - 1, int(k / self.render_fps * K.FPS) - output.start)
+            row = min(len(output.face) - 1, max(0, int(k / fps * K.FPS) - output.start))
             level = int(60 + 500 * output.face[row, 0])
             frame = np.full((self.frame_size, self.frame_size, 3), level, np.uint8)
             corner = self.frame_size if self.noisy else 4  # noise: JPEGs that do not compress (big)

@@ -40,8 +40,10 @@ def live(live_server: LiveServer) -> Iterator[LiveServer]:
         time.sleep(0.02)
     assert hub.active is None and not live_server.state.worker.busy
     assert all(s.closed for s in FakeLiveSession.instances)
+    time.sleep(0.1)  # the test client's own threads (websockets' keepalive) end with it
     extra = {t.name for t in threading.enumerate()} - threads
-    assert not {name for name in extra if not name.startswith(("asyncio_", "AnyIO worker"))}, extra  # pools
+    assert not {name for name in extra if not name.startswith(("asyncio_", "AnyIO worker"))  # pools
+                and "keepalive" not in name}, extra
     hub.factory = None
 
 
@@ -211,7 +213,7 @@ def test_a_client_that_never_reads_loses_frames_then_is_closed_and_memory_stays_
         assert got.close_code == P.CLOSE_POLICY and "stopped reading" in got.close_reason
         print(f"\nnever-reading client: outbox peak {link.outbox.peak_bytes / 1024:.0f} KiB, "
               f"{link.outbox.dropped['frame']} frames dropped, {link.counters.steps} steps, closed after "
-              f"{link.now():.1f} s")
+              f"{link.now() / 8:.1f} s")
     finally:
         hub.outbox_bytes, hub.frame_limit = 1 << 20, 256 * 1024
 
@@ -268,9 +270,12 @@ def test_camera_problems_are_told_not_fatal(live: LiveServer) -> None:
     ws, _ = open_live(_url(live))
     ws.send(P.up_message(P.KIND_CAMERA, b"GIF89a not a jpeg"))
     grey = _jpeg(np.full((240, 320, 3), 128, np.uint8))
-    for _ in range(10):  # a burst: faster than 30 fps
+    for _ in range(4):  # a burst: faster than 30 fps
         ws.send(P.up_message(P.KIND_CAMERA, grey))
-    got = receive(ws, Received(), 0.6)
+    got = receive(ws, Received(), 0.1)
+    for _ in range(6):  # no face in view for 0.6 s
+        ws.send(P.up_message(P.KIND_CAMERA, grey))
+        receive(ws, got, 0.1)
     for k in range(3):
         ws.send(P.up_message(P.KIND_CAMERA, _jpeg(_face_like(k))))
         time.sleep(0.1)
@@ -282,7 +287,7 @@ def test_camera_problems_are_told_not_fatal(live: LiveServer) -> None:
     assert all("\n" not in n["message"] for n in got.of("notice"))
     assert got.close_code is None and got.audio
     session = FakeLiveSession.instances[0]
-    assert 3 <= len(session.frames) <= 6
+    assert 9 <= len(session.frames) <= 11
 
 
 def test_say_refusals_and_interrupt(live: LiveServer) -> None:
