@@ -44,6 +44,7 @@ log = logging.getLogger("avflow.serve")
 
 TICK_S = 0.04  # how often the loop steps the session (it catches up on its own clock when a step is slow)
 STATS_EVERY_S = 1.0
+MAX_STEP_S = 0.25  # session seconds one step() may advance (a slow CPU falls behind smoothly, see run())
 HELLO_TIMEOUT_S = 10.0
 MAX_MESSAGE_BYTES = 256 * 1024  # one microphone or camera message (a 320×240 JPEG is ≈ 15 KiB)
 MIN_MIC_RATE, MAX_MIC_RATE = 16000, 48000
@@ -205,6 +206,7 @@ class LiveLink:
         self.t0: float | None = None
         self._session_now: Callable[[], float] | None = None
         self.render_fps = RENDER_FPS
+        self.stepped_to = 0.0  # session time the last step() advanced to
         self._face_seen: deque[bool] = deque(maxlen=FACE_WINDOW)
         self._face_counts = (0, 0)
         self._last_camera = -1e9
@@ -318,7 +320,10 @@ class LiveLink:
                 tick = time.monotonic()
                 self._feed(session)
                 started = time.perf_counter()
-                outputs = session.step()
+                # at most MAX_STEP_S of session time per step: when the CPU cannot keep up, output keeps
+                # flowing chunk by chunk (and input keeps being fed) instead of in ever longer bursts
+                self.stepped_to = min(self.now(), self.stepped_to + MAX_STEP_S)
+                outputs = session.step(self.stepped_to)
                 self.counters.steps += 1
                 self.counters.step_seconds += time.perf_counter() - started
                 for output in outputs:
@@ -332,7 +337,7 @@ class LiveLink:
                 self._notice_face(session)
                 time.sleep(max(0.0, TICK_S - (time.monotonic() - tick)))
             closed, session = session, None  # closed here: the finally must not close it again
-            outputs = closed.close()
+            outputs = closed.close(now=self.stepped_to)  # flush what is under way; no catching up
             if self.flush:  # stopped by the client: what close() flushed, then bye
                 for output in outputs:
                     self._emit(closed, output)
@@ -345,9 +350,9 @@ class LiveLink:
             log.exception("live session %s failed", self.id)
             self.failure = _Close(P.CLOSE_ERROR, "internal server error in the live session (details are in the server log)")
         finally:
-            if session is not None:
+            if session is not None:  # the client left or the loop failed: end it, output discarded
                 with contextlib.suppress(Exception):
-                    session.close()
+                    session.close(now=self.stepped_to)
             self.stop.set()
             self.outbox.loop.call_soon_threadsafe(self.outbox._wake.set)
 
@@ -448,7 +453,8 @@ class LiveLink:
                 "frames_sent": c.frames_sent, "motion_rows_sent": c.motion_rows_sent,
                 "frames_dropped": self.outbox.dropped["frame"], "stats_dropped": self.outbox.dropped["stats"],
                 "outbox_bytes": self.outbox.bytes, "outbox_peak_bytes": self.outbox.peak_bytes,
-                "steps": c.steps, "step_s_mean": round(c.step_seconds / max(c.steps, 1), 5)}
+                "steps": c.steps, "step_s_mean": round(c.step_seconds / max(c.steps, 1), 5),
+                "behind_s": round(max(0.0, self.now() - self.stepped_to), 3)}
         stats = session.stats.as_dict() if session is not None else {}
         return P.Stats(t=round(self.now(), 4), session=_jsonable(stats), link=link)
 

@@ -125,9 +125,10 @@ class FakeLiveSession:
             self.done += CHUNK
         return outputs
 
-    def close(self) -> list[FakeOutput]:
+    def close(self, now: float | None = None) -> list[FakeOutput]:
+        outputs = self.step(now)
         self.closed = True
-        return [self._output(self.done, CHUNK)]
+        return [*outputs, self._output(self.done, CHUNK)]
 
     def render(self, output: FakeOutput, size: int = 256, fps: float = 30.0) -> list[np.ndarray]:
         """Like the real session: frame j shows time j / fps, drawn once the motion after it is known
