@@ -149,13 +149,16 @@ def _conversation(server: CliServer, audio: Path, video: Path, tmp: Path) -> dic
 
 def _check(page: dict[str, Any], tmp: Path, who: str) -> dict[str, Any]:
     c, link, session = page["counters"], page["stats"]["link"], page["stats"]["session"]
+    print(f"\n{who}: page {c}\nlink {link}\nsession {session}\nnotices {page['notices']}")
     assert page["error"] is None and page["playing"] == "live"
     assert page["close"][0] == 1000 and page["close"][2] == "stats"  # stop → bye (its stats) → 1000
     # the participant reached the server: microphone audio at 16 kHz and camera frames
     assert c["micSamplesSent"] > 16000 * LISTEN_S and link["mic_s"] > LISTEN_S
     assert c["cameraFramesSent"] > 20 and link["camera_frames"] > 20
     # the avatar answered continuously: audio and frames kept coming, drawn in step with the audio clock
-    assert c["audioSeconds"] > LISTEN_S and c["framesReceived"] > 30 * LISTEN_S * 0.8 and c["framesDrawn"] > 30
+    # (not necessarily in real time: a loaded 2-core CPU runs the session slower, see real_time_factor)
+    assert c["audioSeconds"] > 2.0 and c["audioHoles"] == 0
+    assert c["framesReceived"] > 0.8 * 30 * c["audioSeconds"] and c["framesDrawn"] > 30
     assert c["maxAudioGapMs"] < 2500 and c["maxFrameGapMs"] < 2500, (c["maxAudioGapMs"], c["maxFrameGapMs"])
     # it spoke the line: energy in the say window on the session clock, far above its listening level
     ids = list(page["said"])
@@ -171,7 +174,15 @@ def _check(page: dict[str, Any], tmp: Path, who: str) -> dict[str, Any]:
     before = wav[page["audioStart"]:max(page["audioStart"], a - K.SAMPLE_RATE // 4)]
     rms = lambda x: float(np.sqrt(np.mean(x ** 2))) if len(x) else 0.0  # noqa: E731
     assert len(said) == b - a and rms(said) > 0.02 and rms(said) > 3 * rms(before), (rms(said), rms(before))
-    numbers = {"first_audio_after_say_ms": c["firstAudioAfterSayMs"], "underruns": c["underruns"],
+    # and the words can be heard: pocketsphinx (the recogniser the live session listens with) finds them
+    from avflow_cli.audio.io import resample
+    from avflow_cli.participant.tokens import pocketsphinx_words
+
+    window = wav[max(0, a - K.SAMPLE_RATE // 5):b + K.SAMPLE_RATE // 3]
+    heard = [w for w, _, _ in pocketsphinx_words(resample(window, K.SAMPLE_RATE, 16000).numpy())]
+    expected = {w.strip(".,!?").upper() for w in SAY.split()}
+    assert len(expected & set(heard)) >= 2, (heard, SAY)
+    numbers = {"heard": " ".join(heard), "first_audio_after_say_ms": c["firstAudioAfterSayMs"], "underruns": c["underruns"],
                "drawn_fps": c["drawnFps"], "max_audio_gap_ms": round(c["maxAudioGapMs"]),
                "real_time_factor": session["real_time_factor"], "behind_s": link["behind_s"],
                "reaction_latency": session["reaction_latency"], "rms_said_vs_listening": (rms(said), rms(before)),

@@ -15,12 +15,12 @@
     state: "idle", ready: null, stats: null, error: null, closeCode: null, closeReason: null,
     notices: [], events: [], said: {},
     counters: {audioMessages: 0, audioSeconds: 0, framesReceived: 0, framesDrawn: 0, underruns: 0,
-               maxAudioGapMs: 0, maxFrameGapMs: 0, micSamplesSent: 0, cameraFramesSent: 0, saysSent: 0,
+               maxAudioGapMs: 0, maxFrameGapMs: 0, audioHoles: 0, micSamplesSent: 0, cameraFramesSent: 0, saysSent: 0,
                firstAudioAfterSayMs: [], drawnFps: 0},
   });
   const live = window.avflow.live = fresh();
   let ws = null, ctx = null, origin = null, mic = null, camera = null, audioKept = [], frames = new Map();
-  let lastAudioAt = null, lastFrameAt = null, drawTimes = [], sayAt = {}, startedTicks = null;
+  let nextAudioIndex = 0, lastAudioAt = null, lastFrameAt = null, drawTimes = [], sayAt = {}, startedTicks = null;
 
   const WORKLET = `
   class Downsampler extends AudioWorkletProcessor {
@@ -67,6 +67,8 @@
     const c = live.counters, now = performance.now();
     if (lastAudioAt !== null) c.maxAudioGapMs = Math.max(c.maxAudioGapMs, now - lastAudioAt);
     lastAudioAt = now;
+    if (c.audioMessages && index !== nextAudioIndex) c.audioHoles += 1;  // the session clock must run on without holes
+    nextAudioIndex = index + pcm.length;
     c.audioMessages += 1;
     c.audioSeconds += pcm.length / rate;
     audioKept.push([index, pcm]);
