@@ -7,15 +7,10 @@ head latents are decoded to poses by the head VAE — in the exact schedule per 
 window (the VAE's attention spans ``encode_chunk`` frames, so poses arrive per window, equal to
 offline), in the low-latency schedule per chunk.
 
-:class:`ListenSession` is the always-on loop: participant audio chunks (and optional video frames
-or feature rows) in, avatar chunks out. Participant tokens come from the model's extractor run
-on a sliding window of recent audio every ``token_hop_s``, trusted up to ``token_lag_s`` before
-the newest sample (recognisers need a little right context); with pocketsphinx a word that the
-window's end cuts is not committed until it has ended (a cut word is often misrecognised and
-mistimed to the window's start). Video frames go through the
-landmark tracker. The avatar's own tokens are silence (it listens) unless :meth:`ListenSession.say`
-queued a line. ``latency_s`` is the bound, measured in input time, between a participant event
-and the chunk that first reflects it.
+:class:`ListenSession` feeds recorded participant input (audio, frames or feature rows) through the
+live session (:mod:`avflow_cli.live`: incremental recognition, bounded-rate face tracking) on a
+clock that is the input time. ``latency_s`` is the bound, measured in input time, between a
+participant event and the chunk that first reflects it.
 
 Streamed audio is not peak-normalised (offline output is, when a vocoder overshoots); writers clip.
 Letters: T frames at FPS, X = F + 8 + 80.
@@ -36,10 +31,6 @@ from avflow_cli.errors import AvflowError
 from avflow_cli.models.streaming import StreamingVocoder, make_sampler
 
 DEFAULT_CHUNK = 16  # frames (186 ms) per low-latency chunk / exact emission step
-TOKEN_WINDOW_S = 4.0  # recent participant audio the recogniser re-reads
-TOKEN_HOP_S = 0.4  # how often it does
-TOKEN_LAG_S = 0.2  # tokens closer than this to the newest sample wait for the next hop
-MAX_WORD_S = 0.6  # pocketsphinx: a word is committed once it has ended (words rarely last longer)
 
 
 @dataclass
@@ -167,181 +158,61 @@ def stream_cond(stream: AvatarStream, cond: torch.Tensor, chunk: int) -> Iterato
 
 
 # ---------------------------------------------------------------------------------------------
-# The live loop
+# The live loop, driven by input time
 # ---------------------------------------------------------------------------------------------
 class ListenSession:
-    """Always-on avatar: push participant audio (and frames) as it arrives, get avatar chunks back."""
+    """Recorded input pushed in pieces: a :class:`~avflow_cli.live.LiveSession` whose clock is the
+    input time (the participant audio received), with the output held back until every cond row a
+    chunk reads is known (``lead`` negative), so the avatar reacts to the words where they were said."""
 
     def __init__(self, synth: Any, *, sample_rate: int, steps: int | None = None, seed: int = 0,
                  chunk: int = DEFAULT_CHUNK, lookahead: int | None = None, video_fps: float = K.FACE_RATE,
-                 token_extractor: str = "auto", token_window_s: float = TOKEN_WINDOW_S,
-                 token_hop_s: float = TOKEN_HOP_S, token_lag_s: float = TOKEN_LAG_S) -> None:
-        from avflow_cli.participant.audio import MIN_SAMPLE_RATE
-        from avflow_cli.participant.tokens import choose_extractor
+                 token_extractor: str = "auto") -> None:
+        from avflow_cli.live import LiveSession
+        from avflow_cli.live.session import TOKEN_SETTLE_S
+        from avflow_cli.models.streaming import receptive_field
 
-        self.synth, self.model = synth, synth.model
-        self.cfg = self.model.config
-        if sample_rate < MIN_SAMPLE_RATE:
-            raise AvflowError(f"live participant audio at {sample_rate} Hz; at least {MIN_SAMPLE_RATE} Hz is needed")
-        self.sr = int(sample_rate)
-        self.notes: list[str] = []
-        if not (self.cfg.participant_tokens or self.cfg.participant_visual_dim):
-            self.notes.append("this model was trained without participant guidance: it will not react to the user")
-        self.extractor = None
-        if self.cfg.participant_tokens:
-            self.extractor, note = choose_extractor(getattr(self.cfg, "token_source", ""), token_extractor)
-            self.notes.append(note)
-        steps = self.cfg.steps if steps is None else int(steps)
-        self.stream = AvatarStream(synth, schedule="low-latency", steps=steps, seed=seed, total=None, chunk=chunk,
-                                   lookahead=lookahead)
-        self.chunk = chunk
-        self.window_s, self.hop_s, self.lag_s = token_window_s, token_hop_s, token_lag_s
-        self.audio = np.zeros(0, np.float32)  # the last token_window_s of participant audio
-        self.audio_base = 0  # sample index of audio[0]
-        self.audio_total = 0
-        self.last_decode = -1e9
-        self.p_tok: dict[int, np.ndarray] = {}  # model frame → participant token row
-        self.tok_ready = 0  # frames [0, tok_ready) of participant tokens are final
+        la = receptive_field(synth.model.config).right if lookahead is None else int(lookahead)
+        settle = int(np.ceil(TOKEN_SETTLE_S * K.FPS)) if synth.model.config.participant_tokens else 0
         self.video_fps = float(video_fps)
-        self.tracker: Any = None
-        self.vis: list[np.ndarray] = []  # participant features at video_fps
-        self.vis_base = 0
-        self.own: list[np.ndarray] = []  # queued avatar token rows (say)
-        self.cond_done = 0  # cond frames pushed to the sampler
-        self.ended = False
+        self.input_s = 0.0
+        self.sr = int(sample_rate)
+        self.live = LiveSession(synth, sample_rate=sample_rate, video_fps=video_fps, seed=seed, lookahead=la, chunk=chunk,
+                                clock=lambda: self.input_s, lead=-(la + settle), token_delay=0.0, steps=steps,
+                                vocoder_context=getattr(synth.vocoder, "context_frames", None),
+                                face_rate=video_fps, token_extractor=token_extractor)
+        self.notes = self.live.notes
+        self.frames_in = 0
+        self.stream = self.live.stream
 
-    # --- inputs -----------------------------------------------------------------------------
     @property
     def latency_s(self) -> float:
-        """Input-time bound from a participant event to the first chunk that reflects it."""
-        tok = 0.0
-        if self.extractor:  # a hop, the lag, and (pocketsphinx) the rest of a word still being spoken
-            tok = self.hop_s + self.lag_s + (MAX_WORD_S if self.extractor == "pocketsphinx" else 0.0)
-        model = (self.chunk + self.stream.sampler.lookahead) / K.FPS
-        return tok + model + 1.0 / K.FPS
+        """Input-time bound from a participant event to the first output that reflects it, when
+        input arrives at least every PARTIAL_HOP_S (the recogniser's refresh)."""
+        from avflow_cli.live.recognizer import PARTIAL_HOP_S
 
-    def say(self, text: str, *, seed: int = 0) -> int:
-        """Queue a line for the avatar to speak from the next frame on; returns its frames."""
-        rows = self.synth.text_to_tokens(text, seed=seed)
-        self.own.extend(list(rows))
-        return len(rows)
+        return (self.live.chunk - self.live.lead + 1) / K.FPS + PARTIAL_HOP_S
 
-    def _decode_tokens(self, final: bool) -> None:
-        from avflow_cli.participant.tokens import extract_tokens, silence_tokens
-
-        now = self.audio_total / self.sr
-        if not final and now - self.last_decode < self.hop_s:
-            return
-        self.last_decode = now
-        t0 = self.audio_base / self.sr
-        until = int(np.floor((now if final else max(0.0, now - self.lag_s)) * K.FPS))
-        if until <= self.tok_ready:
-            return
-        if len(self.audio) < int(0.03 * self.sr):
-            logits = silence_tokens(2, getattr(self.cfg, "token_source", ""))
-        elif self.extractor == "pocketsphinx":
-            from avflow_cli.participant.tokens import pocketsphinx_tokens
-
-            logits, words = pocketsphinx_tokens(self.audio, self.sr)  # (N_tok, 29) at 50 Hz from t0
-            if not final:  # a word still being spoken (cut by the window's end) is not committed yet
-                cut = [t0 + s for _, s, e in words if t0 + e > now - self.lag_s]
-                if cut:
-                    until = min(until, int(np.floor(min(cut) * K.FPS)))
-        else:
-            logits, _ = extract_tokens(self.audio, self.sr, self.extractor)  # (N_tok, 29) at 50 Hz from t0
-        if until <= self.tok_ready:
-            return
-        tt = t0 + np.arange(len(logits)) / K.TOKEN_RATE  # (N_tok,) seconds
-        frames = np.arange(self.tok_ready, until)
-        times = frames / K.FPS
-        rows = np.stack([np.interp(times, tt, logits[:, d]) for d in range(logits.shape[1])], axis=1)  # (n, 29)
-        for f, row in zip(frames, rows.astype(np.float32)):
-            self.p_tok[int(f)] = row
-        self.tok_ready = until
-
-    def _add_frames(self, frames: np.ndarray | None, features: np.ndarray | None) -> None:
-        if features is not None:
-            feats = np.atleast_2d(np.asarray(features, np.float32))
-            if feats.shape[1] != self.cfg.participant_visual_dim:
-                raise AvflowError(f"participant features have {feats.shape[1]} columns; this model reads "
-                                  f"{self.cfg.participant_visual_dim}")
-            self.vis.extend(list(feats))
-        if frames is not None:
-            from avflow_cli.participant.face_tracker import LandmarkTracker, predict_targets, targets_to_features
-
-            if self.tracker is None:
-                self.tracker = LandmarkTracker()
-            for rgb in np.asarray(frames).reshape(-1, *np.asarray(frames).shape[-3:]):
-                lm = self.tracker(rgb)
-                if lm is None:  # no face: hold the last features (or none yet)
-                    self.vis.append(self.vis[-1] if self.vis else None)  # type: ignore[arg-type]
-                else:
-                    self.vis.append(targets_to_features(predict_targets(lm[None]))[0])
-
-    def _visual_rows(self, frames: np.ndarray) -> np.ndarray | None:
-        if not self.cfg.participant_visual_dim or not self.vis:
-            return None
-        out = np.zeros((len(frames), self.cfg.participant_visual_dim), np.float32)
-        mean = self.model.normalizer.streams["p_smirk"][0]
-        for i, f in enumerate(frames):
-            k = int(round(f / K.FPS * self.video_fps))
-            row = self.vis[k] if k < len(self.vis) else None
-            out[i] = mean if row is None else row  # unseen: the "no guidance" value after normalisation
-        return out
-
-    def _cond_until(self) -> int:
-        if self.extractor:
-            return self.tok_ready
-        return int(np.floor(self.audio_total / self.sr * K.FPS))
-
-    def _pump(self) -> list[StreamChunk]:
-        from avflow_cli.models.inference import build_cond
-        from avflow_cli.participant.tokens import silence_tokens
-
-        until = self._cond_until()
-        if until <= self.cond_done:
-            return []
-        frames = np.arange(self.cond_done, until)
-        n = len(frames)
-        own = [self.own.pop(0) for _ in range(min(n, len(self.own)))]
-        src = getattr(self.cfg, "token_source", "")
-        tokens = silence_tokens(n, src)
-        if own:
-            tokens[: len(own)] = np.stack(own)
-        p_tok = np.stack([self.p_tok.pop(int(f)) for f in frames]) if self.extractor else None
-        p_vis = self._visual_rows(frames)
-        cond = build_cond(self.model, tokens, p_tok if self.cfg.participant_tokens else None,
-                          p_vis if self.cfg.participant_visual_dim else None)[0]  # (n, C)
-        self.cond_done = until
-        out = self.stream.push(cond)
-        return [out] if out is not None else []
-
-    def push(self, audio: np.ndarray, frames: np.ndarray | None = None, features: np.ndarray | None = None
-             ) -> list[StreamChunk]:
-        """Participant audio (n,) at ``sample_rate`` (+ RGB frames (k, H, W, 3) at ``video_fps`` or
-        feature rows (k, D)) that just arrived; returns the avatar chunks that became final."""
-        if self.ended:
-            raise AvflowError("listen session already closed")
+    def push(self, audio: np.ndarray, frames: np.ndarray | None = None, features: np.ndarray | None = None) -> list[Any]:
+        """Participant audio (n,) at ``sample_rate`` (+ RGB frames (k, H, W, 3) or feature rows (k, D)
+        at ``video_fps``) that just arrived; returns the avatar outputs that became final."""
         audio = np.asarray(audio, np.float32).reshape(-1)
-        self.audio = np.concatenate([self.audio, audio])
-        self.audio_total += len(audio)
-        keep = int(self.window_s * self.sr)
-        if len(self.audio) > keep:
-            drop = len(self.audio) - keep
-            self.audio, self.audio_base = self.audio[drop:], self.audio_base + drop
-        self._add_frames(frames, features)
-        if self.extractor:
-            self._decode_tokens(final=False)
-        return self._pump()
+        self.live.push_audio(audio)
+        if features is not None:
+            rows = np.atleast_2d(np.asarray(features, np.float32))
+            self.live.push_features(rows, self.frames_in / self.video_fps, self.video_fps)
+            self.frames_in += len(rows)
+        if frames is not None:
+            arr = np.asarray(frames)
+            for rgb in arr.reshape(-1, *arr.shape[-3:]):
+                self.live.push_frame(rgb, self.frames_in / self.video_fps)
+                self.frames_in += 1
+        self.input_s += len(audio) / self.sr
+        return self.live.step()
 
-    def close(self) -> list[StreamChunk]:
+    def close(self) -> list[Any]:
         """End of input: everything left."""
-        if self.extractor:
-            self._decode_tokens(final=True)
-        out = self._pump()
-        self.ended = True
-        last = self.stream.finish()
-        return out + ([last] if last is not None else [])
+        return self.live.close()
 
 
 # ---------------------------------------------------------------------------------------------

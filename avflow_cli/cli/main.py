@@ -84,6 +84,9 @@ def _register() -> None:
     from avflow_cli.cli import converse
 
     converse.register(app)
+    from avflow_cli.cli import live
+
+    live.register(app)
     render.register(app)
     serve.register(app)
     app.add_typer(eval_cli.app, name="eval")  # its callback docstring (examples, GEN layout) is the help

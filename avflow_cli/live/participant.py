@@ -29,6 +29,7 @@ from avflow_cli.errors import AvflowError
 from avflow_cli.live.recognizer import StreamingRecognizer, Utterance
 
 FACE_RATE = 10.0  # tracked camera frames per second at most (dlib HOG + 68 landmarks: ~25 ms each at 320 px)
+MAX_BACKLOG = 8  # frames waiting to be tracked at most (a slower tracker drops the oldest)
 TRACK_SIDE = 320  # frames are downscaled so their longer side is at most this before tracking
 FILTER_HALF = 16  # input samples of filter context kept each side by the stream resampler (× down/up)
 
@@ -155,7 +156,7 @@ class ParticipantFace:
         self.dim = int(dim)
         self.min_gap = 1.0 / float(rate)
         self._tracker = tracker
-        self.pending: tuple[float, Any] | None = None  # the newest frame not yet tracked
+        self.pending: list[tuple[float, Any]] = []  # (t, frame) not yet tracked, oldest first
         self.last_tracked = -1e9
         self.times: list[float] = []  # tracked frame times, increasing
         self.features: list[np.ndarray | None] = []  # (56,) each, None before the first face
@@ -163,6 +164,7 @@ class ParticipantFace:
         self.frames_in = 0
         self.frames_tracked = 0
         self.frames_without_face = 0
+        self.frames_dropped = 0  # pushed faster than tracked: the oldest were dropped
         self.track_s = 0.0  # seconds spent tracking
 
     @property
@@ -174,44 +176,47 @@ class ParticipantFace:
         return self._tracker
 
     def push(self, image: Any, t: float) -> None:
-        """Keep the frame for :meth:`track` (only the newest pending one is kept)."""
+        """Queue the frame for :meth:`track` (a backlog beyond ``MAX_BACKLOG`` keeps the newest)."""
         self.frames_in += 1
-        self.pending = (float(t), image)
+        self.pending.append((float(t), image))
+        if len(self.pending) > MAX_BACKLOG:
+            self.frames_dropped += len(self.pending) - MAX_BACKLOG
+            del self.pending[:-MAX_BACKLOG]
 
     def track(self) -> None:
-        """Track the pending frame if the rate allows it."""
+        """Track the queued frames the rate allows (each at least 1/rate after the last tracked)."""
         import time
 
-        if self.pending is None:
-            return
-        t, image = self.pending
-        if t - self.last_tracked < self.min_gap - 1e-9:
-            return
-        self.pending = None
-        start = time.perf_counter()
-        rgb = decode_image(image)
-        scale = TRACK_SIDE / max(rgb.shape[:2])
-        if scale < 1.0:
-            from PIL import Image
+        while self.pending:
+            t, image = self.pending.pop(0)
+            if t - self.last_tracked < self.min_gap - 1e-9:
+                continue
+            start = time.perf_counter()
+            rgb = decode_image(image)
+            scale = TRACK_SIDE / max(rgb.shape[:2])
+            if scale < 1.0:
+                from PIL import Image
 
-            h, w = rgb.shape[:2]
-            rgb = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                                                         Image.BILINEAR))
-        landmarks = self.tracker(rgb)
-        self.last_tracked = t
-        self.frames_tracked += 1
-        if landmarks is None:
-            self.frames_without_face += 1
-            feat = self.features[-1] if self.features else None
-            smile = self.smiles[-1] if self.smiles else float("nan")
-        else:
-            from avflow_cli.participant.face_tracker import TARGETS, predict_targets, targets_to_features
+                h, w = rgb.shape[:2]
+                rgb = np.asarray(Image.fromarray(rgb).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                                             Image.BILINEAR))
+            landmarks = self.tracker(rgb)
+            if getattr(self.tracker, "_missed", 0):  # fitted inside the last box, no face detected: hold instead
+                landmarks = None
+            self.last_tracked = t
+            self.frames_tracked += 1
+            if landmarks is None:
+                self.frames_without_face += 1
+                feat = self.features[-1] if self.features else None
+                smile = self.smiles[-1] if self.smiles else float("nan")
+            else:
+                from avflow_cli.participant.face_tracker import TARGETS, predict_targets, targets_to_features
 
-            targets = predict_targets(landmarks[None])  # (1, 9)
-            feat = targets_to_features(targets)[0].astype(np.float32)
-            smile = float(targets[0, TARGETS.index("smile")])
-        self._append(t, feat, smile)
-        self.track_s += time.perf_counter() - start
+                targets = predict_targets(landmarks[None])  # (1, 9)
+                feat = targets_to_features(targets)[0].astype(np.float32)
+                smile = float(targets[0, TARGETS.index("smile")])
+            self._append(t, feat, smile)
+            self.track_s += time.perf_counter() - start
 
     def push_features(self, rows: np.ndarray, t: float, rate: float) -> None:
         """Precomputed feature rows (k, 56) starting at ``t``, one per 1/``rate`` s (offline tracking)."""

@@ -34,12 +34,13 @@ import torch
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
 from avflow_cli.live.participant import FACE_RATE, ParticipantFace, ParticipantTokens
+from avflow_cli.live.recognizer import LAG_S, PARTIAL_HOP_S
 from avflow_cli.live.stats import LiveStats, SmileOnsets
 
 LIVE_CHUNK = 12  # frames (139 ms) per sampler chunk
 LIVE_LOOKAHEAD = 8  # frames of future cond each chunk reads (the model's full receptive field is 16)
 LIVE_VOCODER_CONTEXT = 6  # mel frames of right context before audio is final (docs/live.md: error vs context)
-TOKEN_SETTLE_S = 0.3  # the recogniser's word lag (recognizer.LAG_S) + one partial hop margin
+TOKEN_SETTLE_S = LAG_S + PARTIAL_HOP_S  # audio → settled words, at most
 FORGET_S = 30.0  # participant history older than this (session seconds) is dropped
 
 
@@ -117,8 +118,9 @@ class LiveSession:
             raise AvflowError(f"live session needs chunk ≥ 1, lookahead ≥ 0 and vocoder context ≥ 0 "
                               f"(got {self.chunk}, {self.lookahead}, {vctx})")
         self.vocoder_context = vctx
-        # motion final this far ahead of the clock: audio (vctx behind motion) stays one chunk ahead
-        self.lead = vctx + self.chunk if lead is None else int(lead)
+        # motion final this far ahead of the clock: a chunk is computed while the audio before it
+        # (vctx behind motion) still has a chunk to play, so compute up to 1× real time never underruns
+        self.lead = vctx + 2 * self.chunk if lead is None else int(lead)
         src = getattr(self.cfg, "token_source", "")
         self.own_blank = silence_tokens(1, src)[0]  # (29,)
         self.notes: list[str] = []
@@ -164,6 +166,11 @@ class LiveSession:
     def now(self) -> float:
         """Session seconds on the clock."""
         return self._clock() - self.t0
+
+    @property
+    def busy(self) -> bool:
+        """A line is queued or being spoken (its end not final yet)."""
+        return any(not line.ended and line.cut is None for line in self.lines)
 
     @property
     def next_free_frame(self) -> int:
@@ -303,10 +310,12 @@ class LiveSession:
             self.stats.recognize_s += time.perf_counter() - t
             self.stats.audio_in_s += len(audio) / self.sample_rate
         if self.face is not None:
-            before = self.face.frames_tracked
+            before = len(self.face.times)
+            t = time.perf_counter()
             self.face.track()
-            if self.face.frames_tracked > before:
-                self.participant_smile.add(self.face.times[-1], self.face.smiles[-1])
+            self.stats.track_s += time.perf_counter() - t
+            for k in range(before, len(self.face.times)):
+                self.participant_smile.add(self.face.times[k], self.face.smiles[k])
 
     def step(self, now: float | None = None) -> list[LiveOutput]:
         """Advance the avatar so its motion is final ``lead`` frames past session time ``now``

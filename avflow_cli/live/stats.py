@@ -60,6 +60,7 @@ class LiveStats:
     reaction_latency: list[float] = field(default_factory=list)  # participant smile onset → avatar smile onset
     compute_s: float = 0.0  # sampler + head VAE + vocoder
     recognize_s: float = 0.0  # resampling + VAD + pocketsphinx
+    track_s: float = 0.0  # face tracking
     render_s: float = 0.0
     audio_in_s: float = 0.0  # participant audio received
     session_s: float = 0.0  # the clock at the last step
@@ -75,7 +76,7 @@ class LiveStats:
     @property
     def real_time_factor(self) -> float:
         """Compute seconds (model, vocoder, recogniser, tracker) per second of output."""
-        return (self.compute_s + self.recognize_s) / max(self.frames / _fps(), 1e-9)
+        return (self.compute_s + self.recognize_s + self.track_s) / max(self.frames / _fps(), 1e-9)
 
     @property
     def fps(self) -> dict[str, float]:

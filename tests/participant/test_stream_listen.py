@@ -93,7 +93,9 @@ def test_listen_reacts_to_speech_within_its_latency(synth, speech_wav: Path) -> 
     changed = np.flatnonzero(diff > 1e-4)
     assert len(changed) > 0.3 * len(diff), "the avatar did not react to the user's speech"
     first = int(changed[0])
-    assert first >= onset - 8  # nothing changes long before the user speaks (token look-back only)
+    # nothing changes long before the user speaks: the look-ahead (4) plus the recognition segmentation's
+    # word start, which the incremental recogniser does not re-time by forced alignment (~50 ms early)
+    assert first >= onset - 12
     emitted_at = next(t for c, t in spoken if c.start <= first < c.start + c.frames)
     assert emitted_at - first / K.FPS <= latency + 1e-6
     assert latency < 1.5  # the declared bound is a usable live latency
