@@ -341,3 +341,24 @@ def test_schema_and_status_endpoints(live: LiveServer) -> None:
     assert schema == json.loads(json.dumps(P.json_schema()))
     status = httpx.get(live.url + "/v1/live/status").json()
     assert status["active"] is False and {"sessions", "refused_busy"} <= set(status)
+
+
+def test_a_server_shutting_down_ends_the_live_session(serve_service: Any, serve_settings: Any) -> None:
+    """Ctrl-C while someone is live: the client is told the server goes away, the session is closed,
+    the generation thread stops."""
+    from serve_helpers import start_server
+
+    server = start_server(serve_service, serve_settings)
+    hub = server.app.state.avflow_live
+    hub.factory, hub.warmed = FakeLiveSession, True
+    FakeLiveSession.instances.clear()
+    ws, _ = open_live(_url(server))
+    got = receive(ws, Received(), 0.3)
+    assert got.audio
+    server.stop()
+    until_closed(ws, got, 10)
+    ws.close()
+    assert got.close_code in (1001, 1012), (got.close_code, got.close_reason)  # going away / service restart
+    assert not server.thread.is_alive() and hub.active is None
+    assert FakeLiveSession.instances[-1].closed
+    assert not server.state.worker._thread.is_alive()
