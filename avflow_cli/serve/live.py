@@ -513,11 +513,11 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # the connection
 # ---------------------------------------------------------------------------------------------
-async def _close(ws: WebSocket, code: int, reason: str) -> None:
+async def _close(ws: WebSocket, code: int, reason: str, t: float | None = None) -> None:
     """An ``error`` message then the close frame (reason ≤ 123 bytes, as RFC 6455 allows)."""
     with contextlib.suppress(Exception):  # the client may be gone already
         if code != P.CLOSE_NORMAL:
-            await ws.send_text(P.Error(code=code, message=reason).model_dump_json())
+            await ws.send_text(P.Error(code=code, message=reason, t=t).model_dump_json())
         await ws.close(code=code, reason=reason.encode()[:123].decode(errors="ignore"))
 
 
@@ -660,7 +660,7 @@ async def live_connection(ws: WebSocket, hub: LiveHub) -> None:
             await asyncio.to_thread(ticket.done.wait, 30.0)
         hub.release(link)
     if close[0]:
-        await _close(ws, *close)
+        await _close(ws, *close, t=round(link.now(), 4) if link.ready.is_set() else None)
 
 
 async def _drain(ws: WebSocket, outbox: Outbox) -> None:

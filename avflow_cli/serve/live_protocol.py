@@ -13,7 +13,8 @@ Client → server
 
 Server → client
   text (JSON): ``queued``, ``ready``, ``said``, ``event``, ``stats``, ``notice``, ``error``, ``bye``;
-  each carries ``t`` (session seconds when it was sent; events their own time).
+  each carries ``t`` once the session runs (session seconds when it was sent; events their own
+  time); ``queued`` and an ``error`` before the session started have none.
   binary: 16-byte header ``[kind u8, 0, 0, 0, index u32 LE, t f64 LE]`` then the payload —
   ``KIND_AUDIO`` (0x81): int16 LE mono PCM at ``ready.sample_rate``; ``index`` = first sample,
   ``t`` = its session time (``index / sample_rate``);
@@ -174,6 +175,7 @@ class Error(_Message):
     type: Literal["error"] = "error"
     code: int
     message: str
+    t: Optional[float] = Field(None, description="Session seconds (None when the session had not started).")
 
 
 class Bye(_Message):

@@ -32,6 +32,7 @@ def live(live_server: LiveServer) -> Iterator[LiveServer]:
     and released the server (no live link, no worker task, no extra thread)."""
     hub = live_server.app.state.avflow_live
     threads = {t.name for t in threading.enumerate()}
+    files = sorted(live_server.state.settings.jobs_dir.rglob("*"))
     hub.factory = FakeLiveSession
     hub.warmed = True  # (test_the_first_session_warms_the_server_up undoes this)
     FakeLiveSession.instances.clear()
@@ -45,6 +46,7 @@ def live(live_server: LiveServer) -> Iterator[LiveServer]:
     extra = {t.name for t in threading.enumerate()} - threads
     assert not {name for name in extra if not name.startswith(("asyncio_", "AnyIO worker"))  # pools
                 and "keepalive" not in name}, extra
+    assert sorted(live_server.state.settings.jobs_dir.rglob("*")) == files  # a live session writes nothing
     hub.factory = None
 
 
@@ -343,12 +345,12 @@ def test_schema_and_status_endpoints(live: LiveServer) -> None:
     assert status["active"] is False and {"sessions", "refused_busy"} <= set(status)
 
 
-def test_a_server_shutting_down_ends_the_live_session(serve_service: Any, serve_settings: Any) -> None:
+def test_a_server_shutting_down_ends_the_live_session(serve_service: Any, serve_settings: Any, tmp_path: Any) -> None:
     """Ctrl-C while someone is live: the client is told the server goes away, the session is closed,
     the generation thread stops."""
-    from serve_helpers import start_server
+    from serve_helpers import start_server, with_settings
 
-    server = start_server(serve_service, serve_settings)
+    server = start_server(serve_service, with_settings(serve_settings, jobs_dir=tmp_path / "jobs"))
     hub = server.app.state.avflow_live
     hub.factory, hub.warmed = FakeLiveSession, True
     FakeLiveSession.instances.clear()

@@ -137,6 +137,15 @@ def _conversation(server: CliServer, audio: Path, video: Path, tmp: Path) -> dic
             "const l = window.avflow.live; return {counters: l.counters, events: l.events, notices: l.notices, "
             "said: l.said, stats: l.stats, ready: l.ready, error: l.error, audioStart: l.audioStart(), "
             "audio: l.takeAudio(), playing: l.state}")
+        # the microphone switched off and on during the session: sending stops, then resumes
+        sent = "return window.avflow.live.counters.micSamplesSent"
+        driver.find_element(By.ID, "live-use-mic").click()
+        time.sleep(0.3)
+        off = driver.execute_script(sent)
+        time.sleep(0.6)
+        page["mic_while_off"] = driver.execute_script(sent) - off
+        driver.find_element(By.ID, "live-use-mic").click()
+        _wait(driver, f"return window.avflow.live.counters.micSamplesSent > {off + 1600}", 10)
         driver.find_element(By.ID, "live-stop").click()
         _wait(driver, "return window.avflow.live.closeCode !== null", 60)
         page["close"] = driver.execute_script("const l = window.avflow.live; return [l.closeCode, l.closeReason, "
@@ -155,6 +164,7 @@ def _check(page: dict[str, Any], tmp: Path, who: str) -> dict[str, Any]:
     # the participant reached the server: microphone audio at 16 kHz and camera frames
     assert c["micSamplesSent"] > 16000 * LISTEN_S and link["mic_s"] > LISTEN_S
     assert c["cameraFramesSent"] > 20 and link["camera_frames"] > 20
+    assert page["mic_while_off"] == 0  # the microphone switch works mid-session
     # the avatar answered continuously: audio and frames kept coming, drawn in step with the audio clock
     # (not necessarily in real time: a loaded 2-core CPU runs the session slower, see real_time_factor)
     assert c["audioSeconds"] > 2.0 and c["audioHoles"] == 0

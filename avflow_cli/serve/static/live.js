@@ -176,52 +176,76 @@
   }
 
   // ------------------------------------------------------------------------------------------ up
-  async function startInputs() {
-    if ($("live-use-mic").checked) {
-      try {
-        const stream = await navigator.mediaDevices.getUserMedia({audio: {channelCount: 1, echoCancellation: true}});
+  async function startMic() {
+    if (mic || !ws) return;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({audio: {channelCount: 1, echoCancellation: true}});
+      if (!ctx.avflowWorklet) {
         await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([WORKLET], {type: "text/javascript"})));
-        const node = new AudioWorkletNode(ctx, "avflow-downsampler", {processorOptions: {rate: MIC_RATE}});
-        const silent = ctx.createGain();
-        silent.gain.value = 0;
-        const source = ctx.createMediaStreamSource(stream);
-        source.connect(node).connect(silent).connect(ctx.destination);
-        node.port.onmessage = (event) => {
-          if (send(KIND_MIC, event.data)) live.counters.micSamplesSent += event.data.length;
-        };
-        mic = {stream, node, source};
-      } catch (e) {
-        status(`no microphone: ${e.message}`, true);
+        ctx.avflowWorklet = true;
       }
-    }
-    if ($("live-use-camera").checked) {
-      try {
-        const stream = await navigator.mediaDevices.getUserMedia(
-          {video: {width: CAMERA_W, height: CAMERA_H, frameRate: CAMERA_FPS}});
-        const video = $("live-self");
-        video.srcObject = stream;
-        video.hidden = false;
-        await video.play();
-        const grab = document.createElement("canvas");
-        grab.width = CAMERA_W; grab.height = CAMERA_H;
-        const timer = setInterval(() => {
-          if (!ws || ws.bufferedAmount > 256 * 1024 || video.readyState < 2) return;  // a slow link: skip frames
-          grab.getContext("2d").drawImage(video, 0, 0, CAMERA_W, CAMERA_H);
-          grab.toBlob(async (blob) => {
-            if (blob && send(KIND_CAMERA, new Uint8Array(await blob.arrayBuffer()))) live.counters.cameraFramesSent += 1;
-          }, "image/jpeg", 0.7);
-        }, 1000 / CAMERA_FPS);
-        camera = {stream, timer};
-      } catch (e) {
-        status(`no camera: ${e.message}`, true);
-      }
+      const node = new AudioWorkletNode(ctx, "avflow-downsampler", {processorOptions: {rate: MIC_RATE}});
+      const silent = ctx.createGain();
+      silent.gain.value = 0;
+      const source = ctx.createMediaStreamSource(stream);
+      source.connect(node).connect(silent).connect(ctx.destination);
+      node.port.onmessage = (event) => {
+        if (send(KIND_MIC, event.data)) live.counters.micSamplesSent += event.data.length;
+      };
+      mic = {stream, node, source};
+    } catch (e) {
+      status(`no microphone: ${e.message}`, true);
     }
   }
 
-  function stopInputs() {
-    if (mic) { mic.stream.getTracks().forEach((t) => t.stop()); mic.source.disconnect(); mic.node.port.onmessage = null; mic = null; }
-    if (camera) { clearInterval(camera.timer); camera.stream.getTracks().forEach((t) => t.stop()); camera = null; }
+  async function startCamera() {
+    if (camera || !ws) return;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(
+        {video: {width: CAMERA_W, height: CAMERA_H, frameRate: CAMERA_FPS}});
+      const video = $("live-self");
+      video.srcObject = stream;
+      video.hidden = false;
+      await video.play();
+      const grab = document.createElement("canvas");
+      grab.width = CAMERA_W; grab.height = CAMERA_H;
+      const timer = setInterval(() => {
+        if (!ws || ws.bufferedAmount > 256 * 1024 || video.readyState < 2) return;  // a slow link: skip frames
+        grab.getContext("2d").drawImage(video, 0, 0, CAMERA_W, CAMERA_H);
+        grab.toBlob(async (blob) => {
+          if (blob && send(KIND_CAMERA, new Uint8Array(await blob.arrayBuffer()))) live.counters.cameraFramesSent += 1;
+        }, "image/jpeg", 0.7);
+      }, 1000 / CAMERA_FPS);
+      camera = {stream, timer};
+    } catch (e) {
+      status(`no camera: ${e.message}`, true);
+    }
+  }
+
+  function stopMic() {  // the session hears silence from now on
+    if (!mic) return;
+    mic.stream.getTracks().forEach((t) => t.stop());
+    mic.source.disconnect();
+    mic.node.port.onmessage = null;
+    mic = null;
+  }
+
+  function stopCamera() {  // the session holds the last face it saw
+    if (!camera) return;
+    clearInterval(camera.timer);
+    camera.stream.getTracks().forEach((t) => t.stop());
+    camera = null;
     $("live-self").hidden = true;
+  }
+
+  function startInputs() {
+    if ($("live-use-mic").checked) startMic();
+    if ($("live-use-camera").checked) startCamera();
+  }
+
+  function stopInputs() {
+    stopMic();
+    stopCamera();
   }
 
   // ------------------------------------------------------------------------------------------ controls
@@ -289,6 +313,8 @@
   };
   live.audioStart = () => (audioKept.length ? audioKept[0][0] : null);
 
+  $("live-use-mic").addEventListener("change", (e) => (e.target.checked ? startMic() : stopMic()));
+  $("live-use-camera").addEventListener("change", (e) => (e.target.checked ? startCamera() : stopCamera()));
   $("live-start").addEventListener("click", start);
   $("live-stop").addEventListener("click", stop);
   $("live-say-form").addEventListener("submit", say);
