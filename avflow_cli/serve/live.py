@@ -208,6 +208,7 @@ class LiveLink:
         self.t0: float | None = None
         self._session_now: Callable[[], float] | None = None
         self.render_fps = RENDER_FPS
+        self.video = hello.video  # what goes down: jpeg, motion or none (ready.video)
         self.stepped_to = 0.0  # session time the last step() advanced to
         self._face_seen: deque[bool] = deque(maxlen=FACE_WINDOW)
         self._face_counts = (0, 0)
@@ -321,6 +322,8 @@ class LiveLink:
                                        clock=time.monotonic)
             self.t0 = time.monotonic()
             self._session_now = getattr(session, "now", None)  # the session's own clock (started in its constructor)
+            if self.video == "jpeg" and not service.can_render:  # no avatar to draw: motion rows (ready says so)
+                self.video = "motion"
             self.outbox.put(self._ready(service).model_dump_json())
             self.ready.set()
             next_stats = STATS_EVERY_S
@@ -381,7 +384,7 @@ class LiveLink:
     def _ready(self, service: Any) -> P.Ready:
         return P.Ready(
             session=self.id, t=round(self.now(), 4), sample_rate=K.SAMPLE_RATE, mic_sample_rate=self.hello.sample_rate, fps=K.FPS,
-            render_fps=self.render_fps, video=self.hello.video,
+            render_fps=self.render_fps, video=self.video,
             motion_layout=[P.MotionColumns(**c) for c in service.motion_layout()], guidance=service.guided,
             limits=P.Limits(max_message_bytes=MAX_MESSAGE_BYTES, max_say_chars=self.hub.state.settings.max_text_chars,
                             max_camera_fps=MAX_CAMERA_FPS, max_audio_lead_s=MAX_AUDIO_LEAD_S))
@@ -424,9 +427,9 @@ class LiveLink:
             self.outbox.put(P.down_message(P.KIND_AUDIO, int(output.wav_start), t, pcm), "audio")
             self.counters.audio_sent_s += len(wav) / K.SAMPLE_RATE
         n = len(output.face)
-        if not n or self.hello.video == "none":
+        if not n or self.video == "none":
             return
-        if self.hello.video == "motion":
+        if self.video == "motion":
             rows = np.concatenate([np.asarray(output.face, np.float32), np.asarray(output.head_pose, np.float32)], axis=1)
             self.outbox.put(P.down_message(P.KIND_MOTION, int(output.start), output.start / K.FPS,
                                            rows.astype("<f4").tobytes()), "frame")

@@ -131,7 +131,8 @@ def _conversation(server: CliServer, audio: Path, video: Path, tmp: Path) -> dic
         said_at = time.monotonic()
         _wait(driver, "return window.avflow.live.events.some((e) => e.event === 'say_end')", 90)
         said_for = time.monotonic() - said_at
-        time.sleep(1.5)
+        _wait(driver, "const l = window.avflow.live, end = l.events.find((e) => e.event === 'say_end').t; "
+                      f"return l.audioEnd() / l.ready.sample_rate > end + 0.5", 60)  # its audio trails the event
         driver.save_screenshot(str(tmp / "live.png"))
         page = driver.execute_script(
             "const l = window.avflow.live; return {counters: l.counters, events: l.events, notices: l.notices, "
@@ -169,7 +170,10 @@ def _check(page: dict[str, Any], tmp: Path, who: str) -> dict[str, Any]:
     # (not necessarily in real time: a loaded 2-core CPU runs the session slower, see real_time_factor)
     assert c["audioSeconds"] > 2.0 and c["audioHoles"] == 0
     assert c["framesReceived"] > 0.8 * 30 * c["audioSeconds"] and c["framesDrawn"] > 30
-    assert c["maxAudioGapMs"] < 2500 and c["maxFrameGapMs"] < 2500, (c["maxAudioGapMs"], c["maxFrameGapMs"])
+    # no gap longer than the server's longest step plus a second (what is made is sent at once; the
+    # longest step itself depends on the CPU's load: it is printed below) and never over 5 s
+    gap = max(c["maxAudioGapMs"], c["maxFrameGapMs"]) / 1000
+    assert gap < min(5.0, link["step_s_max"] + 1.0), (c["maxAudioGapMs"], c["maxFrameGapMs"], link["step_s_max"])
     # it spoke the line: energy in the say window on the session clock, far above its listening level
     ids = list(page["said"])
     assert len(ids) == 1
@@ -193,7 +197,7 @@ def _check(page: dict[str, Any], tmp: Path, who: str) -> dict[str, Any]:
     expected = {w.strip(".,!?").upper() for w in SAY.split()}
     assert len(expected & set(heard)) >= 2, (heard, SAY)
     numbers = {"heard": " ".join(heard), "first_audio_after_say_ms": c["firstAudioAfterSayMs"], "underruns": c["underruns"],
-               "drawn_fps": c["drawnFps"], "max_audio_gap_ms": round(c["maxAudioGapMs"]),
+               "drawn_fps": c["drawnFps"], "max_audio_gap_ms": round(c["maxAudioGapMs"]), "step_s_max": link["step_s_max"],
                "real_time_factor": session["real_time_factor"], "behind_s": link["behind_s"],
                "reaction_latency": session["reaction_latency"], "rms_said_vs_listening": (rms(said), rms(before)),
                "server_first_audio_latency": session["first_audio_latency"], "notices": [n["code"] for n in page["notices"]]}

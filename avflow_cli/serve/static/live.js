@@ -312,6 +312,7 @@
     return btoa(text);
   };
   live.audioStart = () => (audioKept.length ? audioKept[0][0] : null);
+  live.audioEnd = () => nextAudioIndex;  // first sample not received yet
 
   $("live-use-mic").addEventListener("change", (e) => (e.target.checked ? startMic() : stopMic()));
   $("live-use-camera").addEventListener("change", (e) => (e.target.checked ? startCamera() : stopCamera()));
