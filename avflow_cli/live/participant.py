@@ -7,11 +7,12 @@ is at ``i / rate`` seconds; a camera frame at the ``t`` it was pushed with):
   (polyphase filter with carried context: equal to resampling the whole signal, bar its first
   samples).
 - :class:`ParticipantTokens` turns the words of :class:`~.recognizer.StreamingRecognizer` into the
-  same alignment-form token logits as offline (``ctc_logits`` over each utterance's words); a time
-  the recogniser has not settled yet is *unknown* (the caller decides what unknown means).
+  same alignment-form token logits as offline (``ctc_logits`` over each utterance's words); rows
+  of times the recogniser has not settled yet are its best guess so far (the caller revises them).
 - :class:`ParticipantFace` runs the landmark tracker (participant/face_tracker.py) on at most
-  ``rate`` frames per second, the newest pending frame first; a frame without a face holds the last
-  features (before any face: none, the model's "no guidance" value).
+  ``rate`` frames per second (a backlog keeps the newest ``MAX_BACKLOG``); a frame in which the
+  detector finds no face holds the last features (before any face: none, the model's "no guidance"
+  value).
 
 Letters: n model frames, D = 56 participant features, 29 token labels.
 """
@@ -111,8 +112,9 @@ class ParticipantTokens:
         return utt.start, logits
 
     def rows(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Token rows (n, 29) at session ``times`` (n,) and which of them are known (n,) bool
-        (settled by the recogniser); unknown and unvoiced times get the blank row."""
+        """Token rows (n, 29) at session ``times`` (n,) from the words recognised so far (partial ones
+        included: the best guess), the blank row outside utterances; and which rows will not change
+        any more (n,) bool (settled by the recogniser)."""
         times = np.asarray(times, np.float64)
         out = np.repeat(self.blank[None], len(times), axis=0).astype(np.float32)
         known = times < min(self.recognizer.settled_s, self.received_s)

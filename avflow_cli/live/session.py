@@ -23,6 +23,7 @@ Letters: frames at constants.FPS, C cond channels, F face codes.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -148,6 +149,7 @@ class LiveSession:
         self._clock = clock or time.monotonic
         self.t0 = self._clock()
         self.audio_queue: list[np.ndarray] = []
+        self._lock = threading.RLock()  # step/close/say/interrupt: one at a time (push_* never take it)
         self.lines: list[_Line] = []
         self.n_said = 0
         self.events: list[dict[str, Any]] = []  # not yet attached to an output (carry "frame")
@@ -221,18 +223,25 @@ class LiveSession:
         problem = text_problems([text])[0]
         if problem is not None:
             raise AvflowError(problem)
-        self.n_said += 1
-        line = _Line(id=f"say-{self.n_said}", said_at=said_at, sentences=split_sentences(text),
-                     seed=self.seed + self.n_said * 1000 if seed is None else int(seed))
+        with self._lock:
+            self.n_said += 1
+            n = self.n_said
+        line = _Line(id=f"say-{n}", said_at=said_at, sentences=split_sentences(text),
+                     seed=self.seed + n * 1000 if seed is None else int(seed))
         t = time.perf_counter()
-        self._synth_sentence(line)
-        self.stats.t2t_s.append(time.perf_counter() - t)
-        self.lines.append(line)
-        self._place_lines()
+        self._synth_sentence(line)  # outside the lock: a step may run meanwhile
+        with self._lock:
+            self.stats.t2t_s.append(time.perf_counter() - t)
+            self.lines.append(line)
+            self._place_lines()
         return line.id
 
     def interrupt(self) -> None:
         """Stop the current and queued lines from the next free frame on (the avatar keeps listening)."""
+        with self._lock:
+            self._interrupt()
+
+    def _interrupt(self) -> None:
         cut = self.next_free_frame
         keep = []
         for line in self.lines:
@@ -302,24 +311,30 @@ class LiveSession:
     # --- the loop ---------------------------------------------------------------------------
     def _ingest(self) -> None:
         if self.audio_queue:
-            audio = np.concatenate(self.audio_queue)
-            self.audio_queue = []
-            t = time.perf_counter()
+            queued, self.audio_queue = self.audio_queue, []  # a push meanwhile lands in the new list
+            audio = np.concatenate(queued)
+            t, c = time.perf_counter(), time.process_time()
             if self.tokens is not None:
                 self.tokens.push(audio)
             self.stats.recognize_s += time.perf_counter() - t
+            self.stats.cpu_s += time.process_time() - c
             self.stats.audio_in_s += len(audio) / self.sample_rate
         if self.face is not None:
             before = len(self.face.times)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             self.face.track()
             self.stats.track_s += time.perf_counter() - t
+            self.stats.cpu_s += time.process_time() - c
             for k in range(before, len(self.face.times)):
                 self.participant_smile.add(self.face.times[k], self.face.smiles[k])
 
     def step(self, now: float | None = None) -> list[LiveOutput]:
         """Advance the avatar so its motion is final ``lead`` frames past session time ``now``
         (default: the clock); returns the outputs that became final (may be empty)."""
+        with self._lock:
+            return self._step(now)
+
+    def _step(self, now: float | None) -> list[LiveOutput]:
         if self.ended:
             raise AvflowError("live session already closed")
         now = self.now() if now is None else float(now)
@@ -336,8 +351,8 @@ class LiveSession:
     def _advance(self, final: bool = False) -> LiveOutput | None:
         s = self.sampler.emitted
         need = s + self.chunk + self.lookahead
+        t, c = time.perf_counter(), time.process_time()
         self._prepare_lines(need)
-        t = time.perf_counter()
         avail = self.sampler.available
         lo = max(self.sampler.cond_base, s - self.sampler.overlap, 0)
         if avail > lo:  # rows read ahead of what was known: revise with what is known now
@@ -348,6 +363,7 @@ class LiveSession:
             last = self.stream.finish()
             chunk = _merge(chunk, last)
         self.stats.compute_s += time.perf_counter() - t
+        self.stats.cpu_s += time.process_time() - c
         return self._output(chunk)
 
     def _output(self, chunk: Any) -> LiveOutput | None:
@@ -394,7 +410,7 @@ class LiveSession:
             (out if ev["frame"] < e else keep).append(ev)
         self.events = keep
         self.lines = [ln for ln in self.lines if not (ln.start is not None and (ln.ended or ln.cut is not None)
-                                                     and ln.end < s and ln.heard)]
+                                                     and ln.end < s)]
         for ev in out:
             ev["t"] = ev["frame"] / K.FPS
         return sorted(out, key=lambda ev: ev["frame"])
@@ -418,6 +434,10 @@ class LiveSession:
 
     def close(self, now: float | None = None) -> list[LiveOutput]:
         """Flush: everything up to ``now`` (default: the clock) becomes final, audio included; the session ends."""
+        with self._lock:
+            return self._close(now)
+
+    def _close(self, now: float | None) -> list[LiveOutput]:
         if self.ended:
             return []
         now = self.now() if now is None else float(now)
@@ -425,7 +445,7 @@ class LiveSession:
             for _ in range(2):  # queued audio, then the recogniser's open utterance
                 self._ingest()
                 self.tokens.finish()
-        outs = self.step(now)
+        outs = self._step(now)
         for line in self.lines:
             if line.start is not None and not line.ended and line.cut is None and line.end > self.sampler.emitted:
                 self.events.append({"type": "interrupted", "id": line.id, "frame": self.sampler.emitted + self.lookahead})
@@ -486,9 +506,10 @@ class LiveSession:
         f = (1 - w) * face[i0] + w * face[i1]
         q = (1 - w) * pose[i0] + w * pose[i1]
         q[:, :4] /= np.linalg.norm(q[:, :4], axis=1, keepdims=True).clip(1e-8)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         frames = list(self._renderer.frames(f.astype(np.float32), q.astype(np.float32)))
         self.stats.render_s += time.perf_counter() - t
+        self.stats.render_cpu_s += time.process_time() - c
         self.stats.rendered += len(frames)
         return frames
 

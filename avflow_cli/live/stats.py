@@ -58,10 +58,12 @@ class LiveStats:
     first_audio_heard: list[float] = field(default_factory=list)  # say() → session time its first audio plays
     t2t_s: list[float] = field(default_factory=list)  # text-to-tokens per sentence
     reaction_latency: list[float] = field(default_factory=list)  # participant smile onset → avatar smile onset
-    compute_s: float = 0.0  # sampler + head VAE + vocoder
+    compute_s: float = 0.0  # sampler + head VAE + vocoder (+ text-to-tokens of later sentences), wall clock
     recognize_s: float = 0.0  # resampling + VAD + pocketsphinx
     track_s: float = 0.0  # face tracking
     render_s: float = 0.0
+    cpu_s: float = 0.0  # process CPU time during compute, recognition and tracking (torch workers included)
+    render_cpu_s: float = 0.0
     audio_in_s: float = 0.0  # participant audio received
     session_s: float = 0.0  # the clock at the last step
     frames: int = 0  # motion frames out
@@ -79,16 +81,24 @@ class LiveStats:
         return (self.compute_s + self.recognize_s + self.track_s) / max(self.frames / _fps(), 1e-9)
 
     @property
+    def cpu_real_time_factor(self) -> float:
+        """The same in process CPU seconds: what a machine to itself would need
+        (the wall-clock factor also counts time other processes took the core)."""
+        return self.cpu_s / max(self.frames / _fps(), 1e-9)
+
+    @property
     def fps(self) -> dict[str, float]:
         """Motion frames out per session second, and frames the renderer draws per second of its time."""
         return {"motion": self.frames / max(self.session_s, 1e-9),
                 "rendered": self.rendered / max(self.session_s, 1e-9),
-                "render_capacity": self.rendered / self.render_s if self.render_s else 0.0}
+                "render_capacity": self.rendered / self.render_s if self.render_s else 0.0,
+                "render_capacity_cpu": self.rendered / self.render_cpu_s if self.render_cpu_s else 0.0}
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         out["max_behind_s"] = None if self.max_behind_s == -math.inf else self.max_behind_s
         out["real_time_factor"] = self.real_time_factor
+        out["cpu_real_time_factor"] = self.cpu_real_time_factor
         out["fps"] = self.fps
         return out
 
