@@ -22,31 +22,6 @@
   let ws = null, ctx = null, origin = null, mic = null, camera = null, audioKept = [], frames = new Map();
   let nextAudioIndex = 0, lastAudioAt = null, lastFrameAt = null, drawTimes = [], sayAt = {}, startedTicks = null;
 
-  const WORKLET = `
-  class Downsampler extends AudioWorkletProcessor {
-    constructor(options) {
-      super();
-      this.ratio = sampleRate / options.processorOptions.rate;  // input samples per output sample
-      this.acc = 0; this.n = 0; this.pos = 0; this.out = new Int16Array(800); this.k = 0;
-    }
-    process(inputs) {
-      const x = inputs[0] && inputs[0][0];
-      if (!x) return true;
-      for (let i = 0; i < x.length; i++) {  // box filter over each output period: averages, then decimates
-        this.acc += x[i]; this.n += 1; this.pos += 1;
-        if (this.pos >= this.ratio) {
-          this.pos -= this.ratio;
-          const v = Math.max(-1, Math.min(1, this.acc / this.n));
-          this.out[this.k++] = Math.round(v * 32767);
-          this.acc = 0; this.n = 0;
-          if (this.k === this.out.length) { this.port.postMessage(this.out.slice(0)); this.k = 0; }
-        }
-      }
-      return true;
-    }
-  }
-  registerProcessor("avflow-downsampler", Downsampler);`;
-
   function status(message, isError) {
     const el = $("live-status");
     el.textContent = message;
@@ -180,8 +155,8 @@
     if (mic || !ws) return;
     try {
       const stream = await navigator.mediaDevices.getUserMedia({audio: {channelCount: 1, echoCancellation: true}});
-      if (!ctx.avflowWorklet) {
-        await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([WORKLET], {type: "text/javascript"})));
+      if (!ctx.avflowWorklet) {  // a file of this server: the page's Content-Security-Policy allows only 'self' scripts
+        await ctx.audioWorklet.addModule("/static/mic-worklet.js");
         ctx.avflowWorklet = true;
       }
       const node = new AudioWorkletNode(ctx, "avflow-downsampler", {processorOptions: {rate: MIC_RATE}});
