@@ -291,7 +291,9 @@ def test_camera_problems_are_told_not_fatal(live: LiveServer) -> None:
     for k in range(3):
         ws.send(P.up_message(P.KIND_CAMERA, _jpeg(_face_like(k))))
         time.sleep(0.1)
-    receive(ws, got, 0.4)
+    deadline = time.monotonic() + 10
+    while "face_found" not in [n["code"] for n in got.of("notice")] and time.monotonic() < deadline:
+        receive(ws, got, 0.2)
     ws.close()
     codes = [n["code"] for n in got.of("notice")]
     assert {"camera_frame_unreadable", "camera_too_fast", "no_face", "face_found"} <= set(codes), codes
@@ -299,7 +301,7 @@ def test_camera_problems_are_told_not_fatal(live: LiveServer) -> None:
     assert all("\n" not in n["message"] for n in got.of("notice"))
     assert got.close_code is None and got.audio
     session = FakeLiveSession.instances[0]
-    assert 38 <= len(session.frames) <= 41  # 30 of the burst (+1 refilled), 6 grey, 3 with a face
+    assert 36 <= len(session.frames) <= 45  # 30 of the burst (+ what refilled while it was sent), 6 grey, 3 faces
 
 
 def test_say_refusals_and_interrupt(live: LiveServer) -> None:
