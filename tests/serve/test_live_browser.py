@@ -198,7 +198,8 @@ def _check(page: dict[str, Any], tmp: Path, who: str) -> dict[str, Any]:
     assert len(expected & set(heard)) >= 2, (heard, SAY)
     numbers = {"heard": " ".join(heard), "first_audio_after_say_ms": c["firstAudioAfterSayMs"], "underruns": c["underruns"],
                "drawn_fps": c["drawnFps"], "max_audio_gap_ms": round(c["maxAudioGapMs"]), "step_s_max": link["step_s_max"],
-               "real_time_factor": session["real_time_factor"], "behind_s": link["behind_s"],
+               "real_time_factor": session["real_time_factor"],
+               "cpu_real_time_factor": session.get("cpu_real_time_factor"), "behind_s": link["behind_s"],
                "reaction_latency": session["reaction_latency"], "rms_said_vs_listening": (rms(said), rms(before)),
                "server_first_audio_latency": session["first_audio_latency"], "notices": [n["code"] for n in page["notices"]]}
     print(f"\n{who}: {numbers}")

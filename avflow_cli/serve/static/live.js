@@ -146,7 +146,8 @@
     $("live-reaction").textContent = sec(last(s.reaction_latency));
     $("live-fps").textContent = `${c.drawnFps} drawn/s`;
     $("live-underruns").textContent = String(c.underruns);
-    $("live-rtf").textContent = s.real_time_factor === undefined ? "—" : s.real_time_factor.toFixed(2);
+    const cpu = s.cpu_real_time_factor === undefined ? "" : ` (CPU ${s.cpu_real_time_factor.toFixed(2)})`;
+    $("live-rtf").textContent = s.real_time_factor === undefined ? "—" : s.real_time_factor.toFixed(2) + cpu;
     $("live-behind").textContent = link.behind_s === undefined ? "—" : `${link.behind_s.toFixed(2)} s`;
   }
 
