@@ -180,6 +180,7 @@ def _check(page: dict[str, Any], tmp: Path, who: str) -> dict[str, Any]:
     start = next(e["t"] for e in page["events"] if e["event"] == "say_start" and e["id"] == ids[0])
     end = next(e["t"] for e in page["events"] if e["event"] == "say_end" and e["id"] == ids[0])
     assert 1.0 < end - start < 8.0
+    assert len(c["firstAudioAfterSayMs"]) == 1 and 0 < c["firstAudioAfterSayMs"][0] < 30_000  # timed on the page
     pcm = np.frombuffer(base64.b64decode(page["audio"]), "<i2").astype(np.float32) / 32768
     wav = np.concatenate([np.zeros(page["audioStart"], np.float32), pcm])  # on the session clock from 0
     sf.write(tmp / f"avatar_{who}.wav", wav, K.SAMPLE_RATE)

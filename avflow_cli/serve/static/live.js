@@ -20,7 +20,7 @@
   });
   const live = window.avflow.live = fresh();
   let ws = null, ctx = null, origin = null, mic = null, camera = null, audioKept = [], frames = new Map();
-  let nextAudioIndex = 0, lastAudioAt = null, lastFrameAt = null, drawTimes = [], sayAt = {}, startedTicks = null;
+  let waitingSays = [], nextAudioIndex = 0, lastAudioAt = null, lastFrameAt = null, drawTimes = [], sayAt = {}, startedTicks = null;
 
   function status(message, isError) {
     const el = $("live-status");
@@ -63,6 +63,13 @@
     source.buffer = buffer;
     source.connect(ctx.destination);
     source.start(when);
+    const end = t + pcm.length / rate;
+    waitingSays = waitingSays.filter((w) => {  // first audio after Say: press → that sample plays
+      if (w.t >= end) return true;
+      const audibleMs = now + (when + Math.max(0, w.t - t) - ctx.currentTime) * 1000;
+      c.firstAudioAfterSayMs.push(audibleMs - sayAt[w.tag]);
+      return false;
+    });
   }
 
   function onFrame(index, t, jpeg) {
@@ -112,9 +119,8 @@
     } else if (msg.type === "event") {
       live.events.push(msg);
       const tag = live.said[msg.id];
-      if (msg.event === "say_start" && tag !== undefined && sayAt[tag] !== undefined && ctx && origin !== null) {
-        const audibleMs = performance.now() + (origin + msg.t - ctx.currentTime) * 1000;
-        live.counters.firstAudioAfterSayMs.push(Math.max(0, audibleMs - sayAt[tag]));
+      if (msg.event === "say_start" && tag !== undefined && sayAt[tag] !== undefined) {
+        waitingSays.push({t: msg.t, tag});  // timed when the audio holding its first sample is scheduled
       }
     } else if (msg.type === "stats") {
       live.stats = msg;
@@ -229,6 +235,7 @@
     if (ws) return;
     Object.assign(live, fresh());
     audioKept = []; frames = new Map(); origin = null; lastAudioAt = lastFrameAt = null; drawTimes = []; sayAt = {};
+    waitingSays = []; nextAudioIndex = 0;
     if (ctx) ctx.close();
     ctx = new AudioContext();
     ctx.resume();
