@@ -101,6 +101,22 @@ def test_a_conversation_with_the_shipped_model(pretrained_server: LiveServer, tm
     print(f"\nshipped model live: {json.dumps(stats['session'])[:400]}\nlink {stats['link']}")
 
 
+def test_a_camera_without_a_face_is_told(pretrained_server: LiveServer) -> None:
+    """The real tracker sees an empty room: the participant is told once (and the session goes on)."""
+    ws, _ = open_live(_url(pretrained_server))
+    empty = cv2.imencode(".jpg", np.full((240, 320, 3), (90, 100, 110), np.uint8))[1].tobytes()
+    got = Received()
+    deadline = time.monotonic() + 60
+    while "no_face" not in [n["code"] for n in got.of("notice")]:
+        assert time.monotonic() < deadline, got.of("notice")
+        ws.send(P.up_message(P.KIND_CAMERA, empty))
+        receive(ws, got, 0.1)
+    receive(ws, got, 0.5)
+    ws.close()
+    notice = next(n for n in got.of("notice") if n["code"] == "no_face")
+    assert "no face" in notice["message"] and got.audio and got.close_code is None
+
+
 def test_a_client_that_leaves_mid_sentence_frees_the_server(pretrained_server: LiveServer) -> None:
     hub = pretrained_server.app.state.avflow_live
     ws, _ = open_live(_url(pretrained_server))
