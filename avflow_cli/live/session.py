@@ -446,6 +446,11 @@ class LiveSession:
                 self._ingest()
                 self.tokens.finish()
         outs = self._step(now)
+        end = int(np.floor(now * K.FPS))  # everything up to the clock, even when the output runs behind it
+        while self.sampler.emitted + self.chunk + self.lookahead <= end:
+            out = self._advance()
+            if out is not None:
+                outs.append(out)
         for line in self.lines:
             if line.start is not None and not line.ended and line.cut is None and line.end > self.sampler.emitted:
                 self.events.append({"type": "interrupted", "id": line.id, "frame": self.sampler.emitted + self.lookahead})
