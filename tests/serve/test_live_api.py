@@ -376,3 +376,22 @@ def test_a_server_shutting_down_ends_the_live_session(serve_service: Any, serve_
     assert not server.thread.is_alive() and hub.active is None
     assert FakeLiveSession.instances[-1].closed
     assert not server.state.worker._thread.is_alive()
+
+
+def test_a_session_waits_for_a_running_job_and_is_told_its_place(live: LiveServer) -> None:
+    """The live session shares the server's one generation thread: a running job finishes first."""
+    release = threading.Event()
+    blocker = live.state.worker.submit(lambda ticket: release.wait(10), label="a job")
+    ws = connect(_url(live), max_size=None).__enter__()
+    ws.send(json.dumps({"type": "hello"}))
+    first = json.loads(ws.recv(timeout=10))
+    assert first == {"type": "queued", "position": 1}
+    time.sleep(0.3)
+    assert FakeLiveSession.instances == []  # nothing starts before the job is done
+    release.set()
+    assert blocker.done.wait(10)
+    while (message := json.loads(ws.recv(timeout=10)))["type"] != "ready":
+        assert message["type"] == "queued"
+    got = receive(ws, Received(), 0.3)
+    ws.close()
+    assert got.audio
