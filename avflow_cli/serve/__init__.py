@@ -8,6 +8,8 @@ Layers, each in its own module:
 - :mod:`.engine` — the only place that calls :class:`avflow_cli.synth.Synthesizer`;
 - :mod:`.protocol` — the WebSocket chunk format (JSON header + binary float32 payload);
 - :mod:`.uploads` — request-size limits and upload checks (the same checks as CLI input);
+- :mod:`.live_protocol` / :mod:`.live` — ``WS /v1/live``: the live avatar's versioned protocol and
+  the connection that runs :class:`avflow_cli.live.LiveSession` on its clock;
 - :mod:`.app` — the FastAPI routes; ``static/`` — the page (plain HTML/JS, no build step).
 """
 

@@ -35,6 +35,7 @@ from avflow_cli.fsutil import atomic_path
 from avflow_cli.serve import protocol
 from avflow_cli.serve.engine import SCHEDULES, ListenInput, ModelService
 from avflow_cli.serve.jobs import INPUT_DIR, INTERRUPTED, RESULT_DIR, RESULT_FILES, Job, JobStore
+from avflow_cli.serve.live import install_live
 from avflow_cli.serve.paths import PathRedactor, public_name
 from avflow_cli.serve.security import HostPolicy, SecurityMiddleware, require_unicode, security_headers
 from avflow_cli.serve.settings import ServeSettings
@@ -322,6 +323,7 @@ def create_app(service: ModelService, settings: ServeSettings) -> FastAPI:
     async def stream(ws: WebSocket) -> None:
         await _stream(ws, state)
 
+    install_live(app, state)  # WS /v1/live: the live avatar (avflow_cli/serve/live.py)
     return app
 
 
