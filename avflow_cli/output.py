@@ -1,7 +1,7 @@
 """The one writer of avflow's output folders (synth, streamed synth, converse, live).
 
 An output folder holds ``speech.wav``, ``motion.npz``, ``meta.json`` and optionally
-``preview.mp4`` (converse adds ``conversation.wav``). :class:`OutputFolder` checks the target
+``preview.mp4`` (converse adds ``conversation.wav``, live ``live_stats.json``). :class:`OutputFolder` checks the target
 before any work (the rule of :mod:`avflow_cli.fsutil`: a missing, empty or own-kind folder is
 fine, anything else needs ``force``, and a folder the job reads is refused even with it),
 stages every file in a temporary folder beside it, and commits on success: a new folder appears
@@ -36,7 +36,8 @@ MOTION_NAME = "motion.npz"
 META_NAME = "meta.json"
 PREVIEW_NAME = "preview.mp4"
 CONVERSATION_NAME = "conversation.wav"
-OWNED = (SPEECH_NAME, CONVERSATION_NAME, MOTION_NAME, PREVIEW_NAME, META_NAME)  # commit order: meta.json last
+LIVE_STATS_NAME = "live_stats.json"  # avflow live: what the session measured
+OWNED = (SPEECH_NAME, CONVERSATION_NAME, MOTION_NAME, PREVIEW_NAME, LIVE_STATS_NAME, META_NAME)  # commit order: meta.json last
 
 
 class AudioAppender:

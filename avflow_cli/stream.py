@@ -1,4 +1,4 @@
-"""Streaming output and the live listening loop behind ``Synthesizer.stream`` / ``Synthesizer.listen``.
+"""Streaming output behind ``Synthesizer.stream`` (and, through the live session, ``Synthesizer.listen``).
 
 :class:`AvatarStream` turns normalised cond rows into :class:`StreamChunk` s: the sampler of
 ``models/streaming.py`` (exact or low-latency schedule) gives x1 rows, which are denormalised and
@@ -7,10 +7,8 @@ head latents are decoded to poses by the head VAE — in the exact schedule per 
 window (the VAE's attention spans ``encode_chunk`` frames, so poses arrive per window, equal to
 offline), in the low-latency schedule per chunk.
 
-:class:`ListenSession` feeds recorded participant input (audio, frames or feature rows) through the
-live session (:mod:`avflow_cli.live`: incremental recognition, bounded-rate face tracking) on a
-clock that is the input time. ``latency_s`` is the bound, measured in input time, between a
-participant event and the chunk that first reflects it.
+Listening (recorded or live participant input) is :mod:`avflow_cli.live`, which drives an
+:class:`AvatarStream`; ``Synthesizer.listen_session`` is its input-time driver (live/listen.py).
 
 Streamed audio is not peak-normalised (offline output is, when a vocoder overshoots); writers clip.
 Letters: T frames at FPS, X = F + 8 + 80.
@@ -158,65 +156,6 @@ def stream_cond(stream: AvatarStream, cond: torch.Tensor, chunk: int) -> Iterato
 
 
 # ---------------------------------------------------------------------------------------------
-# The live loop, driven by input time
-# ---------------------------------------------------------------------------------------------
-class ListenSession:
-    """Recorded input pushed in pieces: a :class:`~avflow_cli.live.LiveSession` whose clock is the
-    input time (the participant audio received), with the output held back until every cond row a
-    chunk reads is known (``lead`` negative), so the avatar reacts to the words where they were said."""
-
-    def __init__(self, synth: Any, *, sample_rate: int, steps: int | None = None, seed: int = 0,
-                 chunk: int = DEFAULT_CHUNK, lookahead: int | None = None, video_fps: float = K.FACE_RATE,
-                 token_extractor: str = "auto") -> None:
-        from avflow_cli.live import LiveSession
-        from avflow_cli.live.session import TOKEN_SETTLE_S
-        from avflow_cli.models.streaming import receptive_field
-
-        la = receptive_field(synth.model.config).right if lookahead is None else int(lookahead)
-        settle = int(np.ceil(TOKEN_SETTLE_S * K.FPS)) if synth.model.config.participant_tokens else 0
-        self.video_fps = float(video_fps)
-        self.input_s = 0.0
-        self.sr = int(sample_rate)
-        self.live = LiveSession(synth, sample_rate=sample_rate, video_fps=video_fps, seed=seed, lookahead=la, chunk=chunk,
-                                clock=lambda: self.input_s, lead=-(la + settle), token_delay=0.0, steps=steps,
-                                vocoder_context=getattr(synth.vocoder, "context_frames", None),
-                                face_rate=video_fps, token_extractor=token_extractor)
-        self.live.max_catch_up = 1 << 30  # input time is the clock: every chunk it allows, at once
-        self.notes = self.live.notes
-        self.frames_in = 0
-        self.stream = self.live.stream
-
-    @property
-    def latency_s(self) -> float:
-        """Input-time bound from a participant event to the first output that reflects it, when
-        input arrives at least every PARTIAL_HOP_S (the recogniser's refresh)."""
-        from avflow_cli.live.recognizer import PARTIAL_HOP_S
-
-        return (self.live.chunk - self.live.lead + 1) / K.FPS + PARTIAL_HOP_S
-
-    def push(self, audio: np.ndarray, frames: np.ndarray | None = None, features: np.ndarray | None = None) -> list[Any]:
-        """Participant audio (n,) at ``sample_rate`` (+ RGB frames (k, H, W, 3) or feature rows (k, D)
-        at ``video_fps``) that just arrived; returns the avatar outputs that became final."""
-        audio = np.asarray(audio, np.float32).reshape(-1)
-        self.live.push_audio(audio)
-        if features is not None:
-            rows = np.atleast_2d(np.asarray(features, np.float32))
-            self.live.push_features(rows, self.frames_in / self.video_fps, self.video_fps)
-            self.frames_in += len(rows)
-        if frames is not None:
-            arr = np.asarray(frames)
-            for rgb in arr.reshape(-1, *arr.shape[-3:]):
-                self.live.push_frame(rgb, self.frames_in / self.video_fps)
-                self.frames_in += 1
-        self.input_s += len(audio) / self.sr
-        return self.live.step()
-
-    def close(self) -> list[Any]:
-        """End of input: everything left."""
-        return self.live.close()
-
-
-# ---------------------------------------------------------------------------------------------
 # Writing a stream as it comes
 # ---------------------------------------------------------------------------------------------
 def write_stream(synth: Any, chunks: Iterator[StreamChunk], out_dir: Any, *, meta: dict[str, Any],
@@ -229,11 +168,10 @@ def write_stream(synth: Any, chunks: Iterator[StreamChunk], out_dir: Any, *, met
 
     from avflow_cli import __version__
     from avflow_cli.output import META_NAME, MOTION_NAME, OutputFolder
-    from avflow_cli.synth import OUTPUT_KIND
 
     out_dir = Path(out_dir)
     parts: dict[str, list[np.ndarray]] = {"face": [], "head_latent": [], "mel": [], "head_pose": []}
-    with OutputFolder(out_dir, kind=OUTPUT_KIND, force=force, protect=getattr(synth, "reads", [])) as folder:
+    with OutputFolder(out_dir, kind=K.SYNTH_OUTPUT_KIND, force=force, protect=getattr(synth, "reads", [])) as folder:
         with folder.audio_stream(synth.vocoder.sample_rate) as speech:
             for chunk in chunks:
                 speech.append(chunk.wav)

@@ -32,33 +32,14 @@ from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import check_output_dir, output_kind
 from avflow_cli.output import META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME, OutputFolder
 from avflow_cli.shipped import choose_model
+from avflow_cli.text.sentences import MAX_SENTENCE_CHARS, split_sentences, text_problems  # noqa: F401  (public here too)
 
 if TYPE_CHECKING:  # pragma: no cover
     from avflow_cli.participant import Participant
-    from avflow_cli.stream import ListenSession, StreamChunk
+    from avflow_cli.live.listen import ListenSession
+    from avflow_cli.stream import StreamChunk
 
 OUTPUT_KIND = K.SYNTH_OUTPUT_KIND
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
-MAX_SENTENCE_CHARS = 300  # longer sentences are split at commas, then spaces
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentence chunks for text-to-tokens (≤ MAX_SENTENCE_CHARS each)."""
-    chunks: list[str] = []
-    for sentence in _SENTENCE_END.split(text.strip()):
-        sentence = sentence.strip()
-        while len(sentence) > MAX_SENTENCE_CHARS:
-            cut = sentence.rfind(",", 0, MAX_SENTENCE_CHARS)
-            if cut <= 0:
-                cut = sentence.rfind(" ", 0, MAX_SENTENCE_CHARS)
-            cut = cut if cut > 0 else MAX_SENTENCE_CHARS
-            chunks.append(sentence[: cut + 1].strip())
-            sentence = sentence[cut + 1 :].strip()
-        if sentence:
-            chunks.append(sentence)
-    return chunks
-
-
 @dataclass
 class SynthesisResult:
     """Everything one synthesis produced, at FPS unless stated."""
@@ -113,31 +94,6 @@ class GeneratedMotion:
 
 # progress(stage, done, total): stage is "text-to-tokens" (sentences), "avflow" (Euler steps) or "vocoder"
 Progress = Callable[[str, int, int], None]
-
-
-def text_problems(texts: list[str]) -> list[str | None]:
-    """Why text-to-tokens cannot say each text (None where it can), without synthesizing anything.
-
-    Runs the text front end (cleaners → espeak, one call for all sentences → symbols) that
-    synthesis runs sentence by sentence, so a bad line is found before the first one is spoken.
-    """
-    from avflow_cli.text import phonemes_to_ids, text_to_phonemes
-
-    problems: list[str | None] = [None if split_sentences(t) else "empty text: nothing to synthesize" for t in texts]
-    for i, t in enumerate(texts):
-        try:
-            check_text(t)
-        except AvflowError as err:
-            problems[i] = str(err)
-    texts = [t if problems[i] is None else "" for i, t in enumerate(texts)]
-    sentences = [(i, s) for i, t in enumerate(texts) for s in split_sentences(t)]
-    for (i, sentence), phonemes in zip(sentences, text_to_phonemes([s for _, s in sentences]), strict=True):
-        if problems[i] is None:
-            try:
-                phonemes_to_ids(phonemes, source=sentence)
-            except AvflowError as err:
-                problems[i] = str(err)
-    return problems
 
 
 def check_finite_speech(wav: np.ndarray, mel: np.ndarray, what: str = "synthesis") -> None:
@@ -462,7 +418,7 @@ class Synthesizer:
 
     def listen_session(self, *, sample_rate: int, **kwargs: Any) -> ListenSession:
         """A push-style live loop: ``session.push(audio, frames=None)`` → avatar chunks; ``close()``."""
-        from avflow_cli.stream import ListenSession
+        from avflow_cli.live.listen import ListenSession
 
         return ListenSession(self, sample_rate=sample_rate, **kwargs)
 

@@ -76,7 +76,7 @@ class VocoderTimer:
 def latency_phase(synth: Synthesizer, seconds: float = 36.0, fake_clock: bool = False) -> dict:
     """Drawn smiling face + a line every 3 s, real time or on a fake clock (module docstring)."""
     from avflow_cli.live.drive import FakeClock
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_frames
+    from avflow_cli.render.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_frames
 
     clock = FakeClock() if fake_clock else None
     s = LiveSession(synth, sample_rate=16000, clock=clock)

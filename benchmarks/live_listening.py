@@ -48,7 +48,7 @@ def inputs(seconds: float) -> tuple[np.ndarray, Path]:
 
 
 def run(synth: Synthesizer, audio: np.ndarray, video: Path | None) -> dict[str, np.ndarray]:
-    from avflow_cli.vision.demo_avatar import PARAM_INDEX, FaceDecoder
+    from avflow_cli.render.demo_avatar import PARAM_INDEX, FaceDecoder
 
     decoder = FaceDecoder.load(synth.face_decoder_path)
     clock = FakeClock()

@@ -134,16 +134,14 @@ REGISTRY_OF_PARTS = "checkpoints"
 MOVED = {"avflow_cli.vision.demo_avatar": "avflow_cli.render.demo_avatar"}
 OLD_PATH_USERS: frozenset[str] = frozenset()
 # Import cycles still standing (each a set of modules); the list may only shrink:
-# - synth ↔ stream: stream's writer takes OUTPUT_KIND from synth (constants.SYNTH_OUTPUT_KIND
-#   would do; the writer is being rewritten on branch cli-safety, so it is left to that merge);
 # - cli/main ↔ cli/demo: the demo runs whole `avflow …` command lines, so it needs the root app.
 KNOWN_CYCLES = (
-    frozenset({"avflow_cli.synth", "avflow_cli.stream"}),
     frozenset({"avflow_cli.cli.main", "avflow_cli.cli.demo"}),
 )
-# Who may call the sampler directly: the synthesis seam, streaming, and the trainers (their
+# Who may call the sampler directly: the synthesis seam, streaming (the live session builds the cond
+# rows it revises chunk by chunk), and the trainers (their
 # training samples and ground-truth-aligned vocoder pairs). Everything else asks a Synthesizer.
-MAY_SAMPLE = ("avflow_cli.models", "avflow_cli.synth", "avflow_cli.stream", "avflow_cli.train")
+MAY_SAMPLE = ("avflow_cli.models", "avflow_cli.synth", "avflow_cli.stream", "avflow_cli.live", "avflow_cli.train")
 _MODULE_REF = re.compile(r"^(avflow_cli(?:\.\w+)+):\w+$")  # "module:Class" strings the registry imports by name
 
 

@@ -16,14 +16,15 @@ import numpy as np
 import typer
 
 from avflow_cli.console import err_console
-from avflow_cli.constants import DEMO_MODEL_DIR, FPS
+from avflow_cli.cli.model_option import model_option
+from avflow_cli.constants import FPS
 from avflow_cli.errors import AvflowError
 
 FACE_PROBE_FRAMES = 12  # frames of a participant video checked for a face before the run (first ~4 s)
 
 
 def _check_says(says: list[str], ats: list[float], duration: float) -> list[tuple[float, str]]:
-    from avflow_cli.synth import text_problems
+    from avflow_cli.text.sentences import text_problems
 
     if len(says) != len(ats):
         raise AvflowError(f"{len(says)} --say but {len(ats)} --at: give each line its time (--say TEXT --at SECONDS)")
@@ -91,7 +92,7 @@ def live_command(
     participant_channel: Optional[str] = typer.Option(None, "--participant-channel", help="Which channel of a multi-channel --participant-audio is the user, or 'mix'."),
     say: list[str] = typer.Option([], "--say", help="A line for the avatar to say (repeatable; each needs an --at)."),
     at: list[float] = typer.Option([], "--at", help="When to say the matching --say, in seconds of the participant audio."),
-    model: Path = typer.Option(Path(DEMO_MODEL_DIR), "--model", "-m", help="AV-Flow model directory, or `pretrained` (the demo model shipped with avflow)."),
+    model: Optional[str] = model_option(),
     fast: bool = typer.Option(False, "--as-fast-as-possible", help="Do not pace in real time: a fake clock follows the input (same output, latencies structural)."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, … or auto."),

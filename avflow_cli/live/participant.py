@@ -29,7 +29,7 @@ import numpy as np
 
 from avflow_cli import constants as K
 from avflow_cli.errors import AvflowError
-from avflow_cli.live.recognizer import StreamingRecognizer, Utterance
+from avflow_cli.live.recognizer import StreamingRecognizer, HeardUtterance
 
 FACE_RATE = 10.0  # tracked camera frames per second at most (dlib HOG + 68 landmarks: ~25 ms each at 320 px)
 MAX_BACKLOG = 8  # frames waiting to be tracked at most (a slower tracker drops the oldest)
@@ -100,7 +100,7 @@ class ParticipantTokens:
         self.recognizer.push(self.resampler.flush())
         self.recognizer.finish()
 
-    def _logits(self, utt: Utterance) -> tuple[float, np.ndarray]:
+    def _logits(self, utt: HeardUtterance) -> tuple[float, np.ndarray]:
         from avflow_cli.audio.alignment_tokens import ctc_logits, normalize_word, num_token_frames, phone_spans
 
         key = tuple(utt.words)

@@ -53,7 +53,7 @@ def live_decoder() -> tuple[Any, str]:
 
 
 @dataclass
-class Utterance:
+class HeardUtterance:
     """One VAD-gated utterance: its audio span and its words (partial until ``final``)."""
 
     start: float  # seconds of its first sample
@@ -78,12 +78,12 @@ class StreamingRecognizer:
         self.pending = np.zeros(0, np.float32)  # samples not yet a whole VAD frame
         self.frames_seen = 0  # VAD frames classified
         self.recent: list[np.ndarray] = []  # the last `preroll` frames while no utterance is open
-        self.current: Utterance | None = None
+        self.current: HeardUtterance | None = None
         self.unvoiced_run = 0
         self.voiced: list[bool] = []  # flags of the open utterance's frames
         self.since_partial = 0
         self.partial_at = 0.0  # the open utterance's words are from its audio up to here
-        self.utterances: list[Utterance] = []  # closed ones, oldest first (trimmed by `forget`)
+        self.utterances: list[HeardUtterance] = []  # closed ones, oldest first (trimmed by `forget`)
         self.final_words: list[str] = []  # every final word, in order (kept by `forget`)
         self.samples_decoded = 0  # samples handed to the decoder: each at most once
         self.decoder_calls = 0  # process_raw calls
@@ -138,7 +138,7 @@ class StreamingRecognizer:
     # --- the decoder --------------------------------------------------------------------------
     def _open(self, frames: list[np.ndarray]) -> None:
         start = (self.frames_seen - len(frames)) * VAD_FRAME / TOKEN_SAMPLE_RATE
-        self.current = Utterance(start=start, end=start)
+        self.current = HeardUtterance(start=start, end=start)
         self.voiced = [False] * (len(frames) - 1)
         self.unvoiced_run = 0
         self.since_partial = 0
@@ -191,7 +191,7 @@ class StreamingRecognizer:
         return out
 
     # --- output -------------------------------------------------------------------------------
-    def all_utterances(self) -> list[Utterance]:
+    def all_utterances(self) -> list[HeardUtterance]:
         """Closed utterances and the open one (partial words), oldest first."""
         return self.utterances + ([self.current] if self.current is not None else [])
 

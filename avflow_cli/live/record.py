@@ -9,7 +9,6 @@ primitives as ``Synthesizer.save`` (``fsutil.atomic_dir``, ``audio.io.write_audi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -104,26 +103,23 @@ def write_live_output(synth: Any, out_dir: str | Path, rec: LiveRecording, *, st
                       participant_video: Path | None = None, preview: bool = True, force: bool = False) -> Path:
     """Write what the avatar streamed into ``out_dir`` (module docstring); returns it."""
     from avflow_cli import __version__
-    from avflow_cli.audio.io import write_audio
-    from avflow_cli.fsutil import atomic_dir
-    from avflow_cli.synth import OUTPUT_KIND
+    from avflow_cli.output import LIVE_STATS_NAME, META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME, OutputFolder
 
     out_dir = Path(out_dir)
     wav = rec.array("wav")
     face_dim = synth.model.config.face_dim
-    with atomic_dir(out_dir, kind=OUTPUT_KIND, force=force, protect=getattr(synth, "reads", [])) as tmp:
-        write_audio(tmp / "speech.wav", np.clip(wav, -1.0, 1.0), K.SAMPLE_RATE)
-        motion = {"face": rec.array("face", face_dim), "head_pose": rec.array("head_pose", 7),
-                  "head_latent": rec.array("head_latent", synth.model.config.head_dim),
-                  "mel": rec.array("mel", K.N_MELS), "fps": np.float64(K.FPS)}
-        np.savez_compressed(tmp / "motion.npz", **motion)
+    with OutputFolder(out_dir, kind=K.SYNTH_OUTPUT_KIND, force=force, protect=getattr(synth, "reads", [])) as folder:
+        folder.write_audio(SPEECH_NAME, np.clip(wav, -1.0, 1.0), K.SAMPLE_RATE)
+        folder.write_npz(MOTION_NAME, face=rec.array("face", face_dim), head_pose=rec.array("head_pose", 7),
+                         head_latent=rec.array("head_latent", synth.model.config.head_dim),
+                         mel=rec.array("mel", K.N_MELS), fps=np.float64(K.FPS))
         kind = "none"
         if preview:
-            kind = write_preview(tmp / "preview.mp4", synth.face_decoder_path, rec,
+            kind = write_preview(folder.file(PREVIEW_NAME), synth.face_decoder_path, rec,
                                  mixed_audio(wav, participant_audio, participant_rate), participant_video)
         full = {**meta, "fps": K.FPS, "sample_rate": K.SAMPLE_RATE, "frames": rec.frames,
                 "seconds": rec.samples / K.SAMPLE_RATE, "components": synth.components, "temperature": synth.temperature,
                 "events": rec.events, "preview": kind, "avflow_version": __version__}
-        (tmp / "meta.json").write_text(json.dumps(full, indent=2))
-        (tmp / "live_stats.json").write_text(json.dumps(stats, indent=2))
+        folder.write_json(LIVE_STATS_NAME, stats)
+        folder.write_json(META_NAME, full)
     return out_dir

@@ -233,7 +233,7 @@ class LiveSession:
         Its first sentence goes through text-to-tokens now (tens of ms), the rest when their frames
         come near, so a long text never stalls the output. Unsayable text: AvflowError, nothing queued.
         """
-        from avflow_cli.synth import split_sentences, text_problems
+        from avflow_cli.text.sentences import split_sentences, text_problems
 
         if self.ended:
             raise AvflowError("live session already closed")
@@ -403,7 +403,7 @@ class LiveSession:
         self.stats.samples = self.samples_out
         self.stats.chunks += 1
         if self._smile_decoder is not None and n:
-            from avflow_cli.vision.demo_avatar import PARAM_INDEX
+            from avflow_cli.render.demo_avatar import PARAM_INDEX
 
             smile = self._smile_decoder.params(chunk.face)[:, PARAM_INDEX["smile"]]
             for i, v in enumerate(smile):
@@ -494,7 +494,7 @@ class LiveSession:
         path = getattr(self.synth, "face_decoder_path", None)
         if path is None or str(path).endswith(".npz") is False:
             return None
-        from avflow_cli.vision.demo_avatar import FaceDecoder
+        from avflow_cli.render.demo_avatar import FaceDecoder
 
         decoder = FaceDecoder.load(path)
         return decoder if decoder.dim == self.cfg.face_dim else None

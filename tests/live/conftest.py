@@ -40,7 +40,7 @@ def flite_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def drawn_faces(smiles: np.ndarray, size: int = 160) -> np.ndarray:
     """The demo participant's face (RGB uint8 (n, size, size, 3)) with the given smile per frame."""
-    from avflow_cli.vision.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_frames
+    from avflow_cli.render.demo_avatar import NEUTRAL_PARAMS, PARAM_INDEX, render_frames
 
     params = np.repeat(NEUTRAL_PARAMS[None], len(smiles), axis=0).astype(np.float32)
     params[:, PARAM_INDEX["smile"]] = smiles
