@@ -107,10 +107,11 @@ def half_matrices(path: Path) -> None:
     it halves AV-Flow's 19.5 MB so the folder stays within MAX_PACKAGE_BYTES. Biases, norms and
     buffers (1-D) keep float32."""
     import torch
-    from safetensors.torch import load_file, save_file
 
-    state = load_file(str(path))
-    save_file({k: v.half() if v.dtype == torch.float32 and v.ndim >= 2 else v for k, v in state.items()}, str(path))
+    from avflow_cli.weights import load_safetensors, save_safetensors
+
+    state = load_safetensors(path)
+    save_safetensors(path, {k: v.half() if v.dtype == torch.float32 and v.ndim >= 2 else v for k, v in state.items()})
 
 
 def _size(folder: Path) -> int:
