@@ -57,7 +57,7 @@ def evaluate(
         None, "--model", help="AV-Flow model directory (config.json + weights), or a shipped model (pretrained, "
         "real-voice): generate every test clip, then score it.", show_default=False,
     ),
-    data: Optional[Path] = typer.Option(None, "--data", "--truth", help="Shard directory with index.json: the ground truth."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Shard directory with index.json: the ground truth."),
     from_dir: Optional[Path] = typer.Option(
         None, "--from-dir", help="Score another system's outputs: GEN/CLIP_ID/ (one folder per test clip id, as `avflow synth` writes) with motion.npz [face (T,F) required; head_pose (T,7) quaternion wxyz + translation mm, mel (T,80) log-mel, fps optional], speech.wav [any rate; needed unless motion.npz has mel], meta.json [text, timings_s; optional]."
     ),
@@ -90,6 +90,7 @@ def evaluate(
     beat_sigma: Optional[float] = typer.Option(None, "--beat-sigma", hidden=True, help="Deprecated name of --beat-sigma-s."),
     asr: Optional[str] = typer.Option(None, "--asr", hidden=True, help="Deprecated name of --asr-backend."),
     speed: Optional[bool] = typer.Option(None, "--speed/--no-speed", hidden=True, help="Deprecated name of --measure-speed."),
+    truth: Optional[Path] = typer.Option(None, "--truth", hidden=True, help="Deprecated name of --data (a shard folder is --data everywhere)."),
 ) -> None:
     """Score a model or a folder of generated clips on a test split (paper §4, Tables 1-3).
 
@@ -108,8 +109,9 @@ def evaluate(
         return
     from avflow_cli.evaluate import EvalSettings, evaluate_dir, evaluate_model
 
+    data = _renamed("--truth", truth, "--data", data)
     if data is None:
-        raise AvflowError("give the ground-truth shards with --data SHARDS (or --truth SHARDS)")
+        raise AvflowError("give the ground-truth shards with --data SHARDS")
     if (model is None) == (from_dir is None):
         raise AvflowError("give exactly one of --model RUN (generate, then score) or --from-dir GEN (score existing outputs)")
     if from_text and model is None:

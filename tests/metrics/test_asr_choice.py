@@ -24,7 +24,7 @@ def test_eval_settings_check_the_recogniser(tmp_path: Path) -> None:
 
 def test_eval_cli_refuses_a_missing_whisper_folder(synthetic_shards: Path, tmp_path: Path) -> None:
     (tmp_path / "gen").mkdir()
-    res = CliRunner().invoke(app, ["eval", "--from-dir", str(tmp_path / "gen"), "--truth", str(synthetic_shards),
+    res = CliRunner().invoke(app, ["eval", "--from-dir", str(tmp_path / "gen"), "--data", str(synthetic_shards),
                                    "--asr-backend", f"whisper:{tmp_path / 'nowhere'}", "--out", str(tmp_path / "out")])
     assert res.exit_code == 2 and "nowhere" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "out").exists()

@@ -85,10 +85,11 @@ def test_cli_from_dir_and_compare(synthetic_shards, tmp_path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     _write_gen(synthetic_shards, a)
     _write_gen(synthetic_shards, b, noise=0.3)
-    for gen in (a, b):
-        r = runner.invoke(app, ["eval", "--from-dir", str(gen), "--truth", str(synthetic_shards), "--no-wer", "--plots", "0"])
+    for gen, shards_option in ((a, "--data"), (b, "--truth")):  # --truth: the old name, one release with a note
+        r = runner.invoke(app, ["eval", "--from-dir", str(gen), shards_option, str(synthetic_shards), "--no-wer", "--plots", "0"])
         assert r.exit_code == 0, r.output
         assert "FD_e" in r.output
+        assert ("--truth is deprecated; use --data" in r.output) == (shards_option == "--truth")
     r = runner.invoke(app, ["eval", "compare", str(a / "eval"), str(b / "eval" / "metrics.json"), "--out", str(tmp_path / "t.md")])
     assert r.exit_code == 0, r.output
     table = (tmp_path / "t.md").read_text()
@@ -101,7 +102,7 @@ def test_user_errors(synthetic_shards, tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(AvflowError, match="no generated clip folder"):
         evaluate_dir(tmp_path / "empty", synthetic_shards, settings=EvalSettings(wer=False), show_progress=False)
-    r = runner.invoke(app, ["eval", "--truth", str(synthetic_shards)])
+    r = runner.invoke(app, ["eval", "--data", str(synthetic_shards)])
     assert r.exit_code == 2 and "exactly one of" in r.output
     bad = tmp_path / "bad" / "clip"
     bad.mkdir(parents=True)
