@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.table import Table
 
@@ -142,17 +143,20 @@ def _load_done(path: Path) -> dict[str, list[str]]:
         return {}
 
 
-def run_cli(args: list[str]) -> None:
-    """Run one ``avflow`` command line in this process; a failure becomes an AvflowError."""
-    from avflow_cli.cli.main import app
+def cli_runner(root: click.Command) -> Callable[[list[str]], None]:
+    """A stage runner: one ``avflow`` command line of ``root`` (the root command) in this process;
+    a failure becomes an AvflowError. The root comes from the caller, so this module never imports
+    the CLI's entry point (which imports it: no cycle)."""
 
-    command = typer.main.get_command(app)
-    try:
-        code = command.main(args=args, prog_name="avflow", standalone_mode=False)
-    except SystemExit as exc:  # typer.Exit inside commands
-        code = exc.code
-    if code not in (None, 0):
-        raise AvflowError(f"demo stage failed: avflow {' '.join(args)} (exit {code})")
+    def run(args: list[str]) -> None:
+        try:
+            code = root.main(args=args, prog_name="avflow", standalone_mode=False)
+        except SystemExit as exc:  # typer.Exit inside commands
+            code = exc.code
+        if code not in (None, 0):
+            raise AvflowError(f"demo stage failed: avflow {' '.join(args)} (exit {code})")
+
+    return run
 
 
 def _check_demo_dir(paths: DemoPaths) -> None:
@@ -171,11 +175,18 @@ def _check_demo_dir(paths: DemoPaths) -> None:
 
 
 def run_demo(out: str | Path, settings: DemoSettings = DemoSettings(), *,
-             runner: Callable[[list[str]], None] = run_cli) -> DemoPaths:
+             runner: Callable[[list[str]], None] | None = None) -> DemoPaths:
     """Run (or resume) the whole demo under ``out``; return where everything is.
 
     ``runner`` runs a stage's command line (tests pass a recorder); library stages are called.
+    Inside ``avflow demo`` it defaults to the running root command; from Python pass
+    ``cli_runner(typer.main.get_command(avflow_cli.cli.main.app))``.
     """
+    if runner is None:
+        ctx = click.get_current_context(silent=True)
+        if ctx is None:
+            raise AvflowError("run_demo outside the `avflow` command needs runner=cli_runner(<the avflow root command>)")
+        runner = cli_runner(ctx.find_root().command)
     paths = DemoPaths(Path(out))
     _check_demo_dir(paths)
     ensure_writable_dir(paths.root)
@@ -251,7 +262,7 @@ def demo(
     settings = replace(BUDGETS[budget], seed=seed, text=text, device=device, compare_sentences=compare, **{k: v for k, v in chosen.items() if v is not None})
     if settings.minutes <= 0:
         raise AvflowError(f"--minutes must be positive, got {settings.minutes}")
-    paths = run_demo(out, settings)
+    paths = run_demo(out, settings, runner=cli_runner(ctx.find_root().command))  # stages run on this very command tree
     console.rule("demo finished")
     from avflow_cli.output import META_NAME, MOTION_NAME, PREVIEW_NAME, SPEECH_NAME
 

@@ -31,12 +31,15 @@ OPEN_VOWELS = {"aa", "ae", "ah", "ao", "aw", "ay", "eh"}
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
-    from avflow_cli.cli.demo import run_demo
+    import typer
+
+    from avflow_cli.cli.demo import cli_runner, run_demo
+    from avflow_cli.cli.main import app
     from avflow_cli.demo import DemoSettings
 
     out = tmp_path_factory.mktemp("demo")
     settings = DemoSettings(minutes=3.0, headvae_steps=150, t2t_steps=150, avflow_steps=400, text="Hello there. Bob paid me.")
-    return run_demo(out, settings), settings
+    return run_demo(out, settings, runner=cli_runner(typer.main.get_command(app))), settings
 
 
 def _phone_frames(transcript: dict, clip_start: int, frames: int, phones: set[str]) -> np.ndarray:
