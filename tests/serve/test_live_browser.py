@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from serve_helpers import CliServer, start_cli_server
-from test_serve_browser import CHROMEDRIVER, CHROMIUM, _wait
+from test_serve_browser import _wait, headless_chromium
 
 from avflow_cli import constants as K
 
@@ -54,22 +54,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
 
 
 def _browser(audio: Path, video: Path) -> Any:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.fail("chromium and chromedriver are needed: `make system-deps` installs the Debian packages "
-                    "chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required", "--window-size=1200,1100", "--no-first-run",
-                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={audio}", f"--use-file-for-fake-video-capture={video}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_script_timeout(60)
-    return driver
+    return headless_chromium("1200,1100", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                             f"--use-file-for-fake-audio-capture={audio}", f"--use-file-for-fake-video-capture={video}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ def server(tiny_avatar_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def headless_chromium(window: str, *extra_args: str) -> Any:
+    """Debian's chromium under Selenium with the system chromedriver (no download), headless and muted;
+    ``extra_args`` e.g. fake media devices fed from files (the live browser test)."""
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.fail("chromium and chromedriver are needed: `make system-deps` installs the Debian packages "
                     "chromium and chromium-driver")
@@ -42,10 +43,16 @@ def browser() -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required", "--window-size=1200,900", "--no-first-run"):
+                "--autoplay-policy=no-user-gesture-required", f"--window-size={window}", "--no-first-run", *extra_args):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # the system driver: no download
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_script_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    driver = headless_chromium("1200,900")
     yield driver
     driver.quit()
 
