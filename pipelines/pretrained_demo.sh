@@ -15,8 +15,12 @@
 # CPU: AV-Flow ≈ 1 h (2.2–3.4 steps/s on 2 threads), text-to-tokens 14 min, distillation 75 min,
 # fine-tuning ≈ 10 min; on a GPU, minutes (DEVICE=cuda). Then it probes the result (ten held-out
 # everyday sentences) and prints WER and lip F1.
+# The distillation needs nothing from the model stages, so it runs beside them in the background
+# (1 thread; the model stages get the other cores) and the fine-tuning waits for both; its log is
+# OUT/vocoder_distill.log. Stage start and end times go to OUT/stages.tsv.
 # Re-running skips finished stages. Environment: AVFLOW (avflow), DEVICE (cpu), PYTHON (python),
-# STUDENT_INIT (a distilled student folder to fine-tune instead of distilling one).
+# STUDENT_INIT (a distilled student folder to fine-tune instead of distilling one),
+# DISTILL_THREADS (1).
 set -euo pipefail
 
 OUT=${1:-demo_pretrained}
@@ -27,6 +31,25 @@ PYTHON=${PYTHON:-$(dirname "$AVFLOW")/python}
 [ -x "$PYTHON" ] || PYTHON=python
 DEVICE=${DEVICE:-cpu}
 M=$OUT/models
+mkdir -p "$OUT"
+stamp() { printf '%s\t%s\n' "$(date -u +%FT%TZ)" "$1" >> "$OUT/stages.tsv"; }
+stamp "start $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown-commit)"
+
+resume_flag() { [ -f "$1/checkpoint.pt" ] && echo --resume || true; }  # an interrupted vocoder run continues
+INIT=${STUDENT_INIT:-$OUT/vocoder_distill/student}
+DISTILL_PID=
+if [ ! -f "$INIT/model.safetensors" ]; then
+    DISTILL_THREADS=${DISTILL_THREADS:-1}
+    CORES=$(nproc 2>/dev/null || echo 2)
+    ( stamp "distill begin"
+      OMP_NUM_THREADS=$DISTILL_THREADS $AVFLOW train vocoder --out "$OUT/vocoder_distill" --steps 5000 \
+          --sentences-per-voice 50 --no-evaluate $(resume_flag "$OUT/vocoder_distill")
+      stamp "distill end" ) > "$OUT/vocoder_distill.log" 2>&1 &
+    DISTILL_PID=$!
+    trap 'if [ -n "$DISTILL_PID" ]; then pkill -P "$DISTILL_PID" 2>/dev/null; kill "$DISTILL_PID" 2>/dev/null; fi; true' EXIT
+    # the model stages take the cores the distillation leaves
+    export OMP_NUM_THREADS=$(( CORES > DISTILL_THREADS ? CORES - DISTILL_THREADS : 1 ))
+fi
 
 [ -f "$OUT/corpus/corpus.json" ] || $AVFLOW demo corpus --out "$OUT/corpus" --minutes 30 --seed 0
 [ -f "$OUT/prep/shards/index.json" ] || $AVFLOW prep all "$OUT/corpus" "$OUT/prep" --tokens-source alignment
@@ -47,12 +70,16 @@ fi
 $AVFLOW "${AV[@]}" --steps 9000 --resume --set train.lr_schedule=cosine --set train.lr_final=0.05 \
     --set model.temperature=0.4
 
-resume_flag() { [ -f "$1/checkpoint.pt" ] && echo --resume || true; }  # an interrupted vocoder run continues
-INIT=${STUDENT_INIT:-$OUT/vocoder_distill/student}
-[ -f "$INIT/model.safetensors" ] || $AVFLOW train vocoder --out "$OUT/vocoder_distill" --steps 5000 \
-    --sentences-per-voice 50 --no-evaluate $(resume_flag "$OUT/vocoder_distill")
+stamp "model stages end"
+if [ -n "$DISTILL_PID" ]; then
+    wait "$DISTILL_PID" || { echo "distillation failed: see $OUT/vocoder_distill.log" >&2; exit 1; }
+    DISTILL_PID=
+    unset OMP_NUM_THREADS
+fi
 [ -f "$OUT/vocoder/student/model.safetensors" ] || \
     $AVFLOW train vocoder --out "$OUT/vocoder" --init "$INIT" --targets speech --sentences-per-voice 60 \
         --gta-model "$M/avflow" --gta-sentences 240 --steps 1000 --lr 3e-4 $(resume_flag "$OUT/vocoder")
+stamp "vocoder fine-tuning end"
 "$PYTHON" -m avflow_cli.metrics.probe "$M/avflow" --t2t "$M/t2t" --head-vae "$M/headvae" \
     --vocoder student --vocoder-checkpoint "$OUT/vocoder/student"
+stamp "end"
