@@ -53,13 +53,20 @@ fi
 
 [ -f "$OUT/corpus/corpus.json" ] || $AVFLOW demo corpus --out "$OUT/corpus" --minutes 30 --seed 0
 [ -f "$OUT/prep/shards/index.json" ] || $AVFLOW prep all "$OUT/corpus" "$OUT/prep" --tokens-source alignment
-[ -f "$M/headvae/model.safetensors" ] || {
-    $AVFLOW train headvae --data "$OUT/prep/shards" --out "$M/headvae" --preset tiny --steps 300 --device "$DEVICE"
+# a stage is finished when its marker exists (weights are saved along the way, so they do not say it)
+resume_run() { [ -f "$1/train_state.pt" ] && echo --resume || true; }  # an interrupted training run continues
+[ -f "$M/headvae.done" ] || {
+    $AVFLOW train headvae --data "$OUT/prep/shards" --out "$M/headvae" --preset tiny --steps 300 --device "$DEVICE" \
+        $(resume_run "$M/headvae")
     $AVFLOW prep encode-head "$OUT/prep/shards" --head-vae "$M/headvae"
+    touch "$M/headvae.done"
 }
 [ -d "$OUT/corpus/ljspeech/tokens" ] || $AVFLOW prep tokens "$OUT/corpus/ljspeech" --source alignment
-[ -f "$M/t2t/model.safetensors" ] || \
-    $AVFLOW train t2t --data "$OUT/corpus/ljspeech" --out "$M/t2t" --preset tiny --steps 3000 --device "$DEVICE"
+[ -f "$M/t2t.done" ] || {
+    $AVFLOW train t2t --data "$OUT/corpus/ljspeech" --out "$M/t2t" --preset tiny --steps 3000 --device "$DEVICE" \
+        $(resume_run "$M/t2t")
+    touch "$M/t2t.done"
+}
 AV=(train avflow --data "$OUT/prep/shards" --out "$M/avflow" --preset small --config dyadic
     --device "$DEVICE" --head-vae "$M/headvae")
 if [ ! -f "$M/avflow/phase1.done" ]; then  # constant lr to 4000 steps, once

@@ -33,7 +33,8 @@ class ListenSession:
         self.input_s = 0.0
         self.sr = int(sample_rate)
         self.live = LiveSession(synth, sample_rate=sample_rate, video_fps=video_fps, seed=seed, lookahead=la, chunk=chunk,
-                                clock=lambda: self.input_s, lead=-(la + settle), token_delay=0.0, steps=steps,
+                                clock=lambda: self.input_s, lead=-(la + settle), token_delay=0.0,
+                                steps=synth.model.config.steps if steps is None else steps,  # offline quality, not live speed
                                 vocoder_context=getattr(synth.vocoder, "context_frames", None),
                                 face_rate=video_fps, token_extractor=token_extractor)
         self.live.max_catch_up = 1 << 30  # input time is the clock: every chunk it allows, at once

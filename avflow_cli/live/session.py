@@ -2,7 +2,8 @@
 
 Participant audio and camera frames are pushed as they arrive, ``say(text)`` at any moment, and
 :meth:`LiveSession.step` advances the avatar to the session clock: the avatar's motion is final
-``lead`` frames ahead of the clock (so a player never waits), in chunks of ``chunk`` frames from the
+``lead`` frames ahead of the clock (so a player never waits: vocoder context + one chunk + a compute
+margin sized from how late chunks really finish), in chunks of ``chunk`` frames from the
 low-latency sampler (models/streaming.py) with ``lookahead`` frames of future cond. It never
 stops: with nothing to say, the avatar's own tokens are silence and it listens.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +40,17 @@ from avflow_cli.live.participant import FACE_RATE, ParticipantFace, ParticipantT
 from avflow_cli.live.recognizer import LAG_S, PARTIAL_HOP_S
 from avflow_cli.live.stats import LiveStats, SmileOnsets
 
-# overlap 32 (the model's left receptive field) + chunk 16 + look-ahead 16 = 64 frames: two attention
-# blocks of 32, so the look-ahead is the model's whole right receptive field at no extra cost (chunk 12 +
-# look-ahead 8 pads to the same 64 and costs 26 % more per second; docs/live.md)
-LIVE_CHUNK = 16  # frames (186 ms) per sampler chunk
-LIVE_LOOKAHEAD = 16  # frames of future cond each chunk reads
-LIVE_VOCODER_CONTEXT = 6  # mel frames of right context before audio is final (docs/live.md: error vs context)
+# The say latency is vocoder context + compute margin + 0 … chunk (docs/live.md, "Latency budget"): small
+# chunks with 4 Euler steps keep it under 200 ms on 2 CPU cores; what the avatar says is as intelligible
+# as at the model's 8 steps and chunk 16 (docs/live.md: WER of the live output per setting)
+LIVE_CHUNK = 8  # frames (93 ms) per sampler chunk
+LIVE_LOOKAHEAD = 8  # frames of future cond each chunk reads
+LIVE_STEPS = 4  # Euler steps per chunk (at most the model's own)
+LIVE_VOCODER_CONTEXT = 4  # mel frames of right context before audio is final (docs/live.md: error vs context)
+MARGIN_WINDOW = 48  # recent chunks whose lateness sets the compute margin
+MARGIN_MIN_CHUNKS = 8  # chunks measured before the margin shrinks below one chunk
+MARGIN_SAFETY = 1.3  # margin = this × the 95th percentile of recent lateness, + 1 frame
+LINE_LEAD_IN = 1  # silent rows kept before a line's first sound (text-to-tokens pads 3–9)
 TOKEN_SETTLE_S = LAG_S + PARTIAL_HOP_S  # audio → settled words, at most (the recorded-input driver waits for it)
 MAX_CATCH_UP = 3  # chunks one step computes at most
 FORGET_S = 30.0  # participant history older than this (session seconds) is dropped
@@ -123,9 +130,14 @@ class LiveSession:
             raise AvflowError(f"live session needs chunk ≥ 1, lookahead ≥ 0 and vocoder context ≥ 0 "
                               f"(got {self.chunk}, {self.lookahead}, {vctx})")
         self.vocoder_context = vctx
-        # motion final this far ahead of the clock: a chunk is computed while the audio before it
-        # (vctx behind motion) still has a chunk to play, so compute up to 1× real time never underruns
-        self.lead = vctx + 2 * self.chunk if lead is None else int(lead)
+        # motion final `lead` frames ahead of the clock = vocoder context + one chunk + the compute
+        # margin: a chunk starts when the audio before it has `margin` frames left to play, so it must be
+        # computed within them. The margin starts at one chunk (compute up to 1× real time never
+        # underruns) and then follows how late chunks really finish (`_adapt_margin`); a given `lead` is fixed.
+        self.fixed_lead = lead is not None
+        self.margin = self.chunk if lead is None else int(lead) - vctx - self.chunk
+        self._lateness: deque[float] = deque(maxlen=MARGIN_WINDOW)
+        self._last_step_at = 0.0  # session time of the last step
         src = getattr(self.cfg, "token_source", "")
         self.own_blank = silence_tokens(1, src)[0]  # (29,)
         self.notes: list[str] = []
@@ -144,7 +156,8 @@ class LiveSession:
         self.token_delay = float(token_delay)
         self.face = ParticipantFace(self.cfg.participant_visual_dim, face_rate) if self.cfg.participant_visual_dim else None
         self.p_mean = self.model.normalizer.streams["p_smirk"][0] if self.cfg.participant_visual_dim else None
-        steps = self.cfg.steps if steps is None else int(steps)
+        steps = min(self.cfg.steps, LIVE_STEPS) if steps is None else int(steps)
+        self.steps = steps
         self.stream = AvatarStream(synth, schedule="low-latency", steps=steps, seed=seed, total=None,
                                    chunk=self.chunk, lookahead=self.lookahead, vocoder_context=vctx)
         self.sampler = self.stream.sampler
@@ -183,6 +196,21 @@ class LiveSession:
             self.synth.load_t2t().synthesize("Hello.", seed=0)
 
     # --- the clock --------------------------------------------------------------------------
+    @property
+    def lead(self) -> int:
+        """Frames the motion is final ahead of the clock (vocoder context + chunk + compute margin)."""
+        return self.vocoder_context + self.chunk + self.margin
+
+    def _adapt_margin(self, lateness: float) -> None:
+        """Record how long after it was due a chunk finished (its compute, the wait for the step, a
+        say's text-to-tokens before it) and size the margin to cover that with room to spare."""
+        self._lateness.append(lateness)
+        if self.fixed_lead or len(self._lateness) < MARGIN_MIN_CHUNKS:
+            return
+        need = float(np.percentile(np.asarray(self._lateness), 95)) * MARGIN_SAFETY
+        self.margin = int(np.clip(np.ceil(need * K.FPS) + 1, 1, 3 * self.chunk))
+        self.stats.lead_s = self.lead / K.FPS
+
     def now(self) -> float:
         """Session seconds on the clock."""
         return self._clock() - self.t0
@@ -275,8 +303,13 @@ class LiveSession:
     # --- lines ------------------------------------------------------------------------------
     def _synth_sentence(self, line: _Line) -> None:
         sentence = line.sentences.pop(0)
-        rows = self.synth.t2t.synthesize(sentence, seed=line.seed + len(line.rows))
-        line.rows.append(np.asarray(rows, np.float32))
+        rows = np.asarray(self.synth.t2t.synthesize(sentence, seed=line.seed + len(line.rows)), np.float32)
+        if not line.rows:  # the avatar is silent before a line: its first sound starts the line
+            blank = int(np.argmax(self.own_blank))
+            sounding = np.flatnonzero(rows.argmax(axis=1) != blank)
+            if len(sounding):
+                rows = rows[max(0, int(sounding[0]) - LINE_LEAD_IN):]
+        line.rows.append(rows)
 
     def _place_lines(self) -> None:
         """Give queued lines their start frame once the line before them is complete."""
@@ -363,9 +396,14 @@ class LiveSession:
         # behind the clock (a machine slower than real time): at most MAX_CATCH_UP chunks per step, so the
         # input keeps being read and the output falls behind gradually (underruns) instead of never returning
         while self.sampler.emitted + self.chunk <= target and len(outs) < self.max_catch_up:
+            due = (self.sampler.emitted + self.chunk - self.lead) / K.FPS  # when the clock first asked for it
             out = self._advance()
             if out is not None:
                 outs.append(out)
+            if due > self._last_step_at:  # it became due since the last step (not the start-up fill)
+                self._adapt_margin(max(0.0, self.now() - due))
+            target = int(np.floor(now * K.FPS)) + self.lead
+        self._last_step_at = now
         self._account(now)
         return outs
 

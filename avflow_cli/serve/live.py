@@ -41,7 +41,7 @@ from avflow_cli.serve.worker import QueueFull, Ticket
 
 log = logging.getLogger("avflow.serve")
 
-TICK_S = 0.04  # how often the loop steps the session (it catches up on its own clock when a step is slow)
+TICK_S = 0.01  # how often the loop steps the session (a late step eats into the compute margin; it catches up on its own clock when a step is slow)
 STATS_EVERY_S = 1.0
 MAX_STEP_S = 0.25  # session seconds one step() may advance (a slow CPU falls behind smoothly, see run())
 HELLO_TIMEOUT_S = 10.0

@@ -89,6 +89,54 @@ def test_lines_queue_back_to_back(tiny_synth) -> None:
     assert not s.busy
 
 
+def test_compute_margin_follows_how_late_chunks_finish(tiny_synth) -> None:
+    """Instant compute: the margin shrinks from one chunk to the step granularity; compute that takes
+    80 ms of the clock per chunk: the margin grows to cover it, and the audio never runs out after start-up."""
+    clock = FakeClock()
+    s = LiveSession(tiny_synth, clock=clock)
+    assert s.margin == s.chunk and s.lead == s.vocoder_context + 2 * s.chunk  # safe until measured
+    run(s, clock, 2.0)
+    assert 1 <= s.margin < s.chunk and s.lead == s.vocoder_context + s.chunk + s.margin
+    assert s.stats.as_dict()["lead_s"] == pytest.approx(s.lead / K.FPS)
+
+    slow_clock = FakeClock()
+    slow = LiveSession(tiny_synth, clock=slow_clock)
+    advance = slow._advance
+
+    def computing(*a, **k):  # noqa: ANN002, ANN003
+        slow_clock.t += 0.08
+        return advance(*a, **k)
+
+    slow._advance = computing
+    while slow_clock.t < 3.0:
+        slow_clock.t = round(slow_clock.t + 0.02, 6)
+        slow.step()
+        if slow_clock.t > 1.0:  # past the start-up fill (its three chunks take 240 ms of clock)
+            assert slow.samples_out / K.SAMPLE_RATE >= slow_clock.t  # audio never behind the clock
+    assert slow.margin >= np.ceil(0.08 * K.FPS)
+
+    fixed = LiveSession(tiny_synth, clock=FakeClock(), lead=30)
+    run(fixed, fixed._clock, 1.0)
+    assert fixed.lead == 30
+
+
+def test_a_line_starts_with_its_first_sound(tiny_synth) -> None:
+    """Text-to-tokens pads a sentence with silent rows; a line drops them (but LINE_LEAD_IN) so its
+    start is its first sound, and the say latency measured is the one heard."""
+    from avflow_cli.live.session import LINE_LEAD_IN
+
+    clock = FakeClock()
+    s = LiveSession(tiny_synth, clock=clock)
+    line_id = s.say("Hello there. How are you?")
+    line = next(ln for ln in s.lines if ln.id == line_id)
+    raw = np.asarray(tiny_synth.t2t.synthesize("Hello there.", seed=line.seed), np.float32)
+    blank = int(np.argmax(s.own_blank))
+    first_sound = int(np.flatnonzero(raw.argmax(axis=1) != blank)[0])
+    assert np.array_equal(line.rows[0], raw[max(0, first_sound - LINE_LEAD_IN):])
+    run(s, clock, 0.2)
+    assert len(line.rows) <= 2 and all(len(r) for r in line.rows)
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n"])
 def test_say_refuses_text_it_cannot_speak(tiny_synth, text: str) -> None:
     s = LiveSession(tiny_synth, clock=FakeClock())
