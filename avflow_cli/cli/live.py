@@ -95,6 +95,7 @@ def live_command(
     model: Optional[str] = model_option(),
     fast: bool = typer.Option(False, "--as-fast-as-possible", help="Do not pace in real time: a fake clock follows the input (same output, latencies structural)."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, max=64, help="Euler steps per chunk: fewer answer sooner and cost less (default: 4 on a CPU, the model's own on a GPU; docs/live.md measures what the avatar says at each)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, … or auto."),
     preview: bool = typer.Option(True, "--preview/--no-preview", help="Write preview.mp4 (the participant's video beside the avatar)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing non-avflow folder at --out."),
@@ -129,7 +130,7 @@ def live_command(
                           "continuing audio-only", highlight=False)
         participant_video = None
     clock = FakeClock() if fast else None
-    session = LiveSession(synth, sample_rate=user.sample_rate, seed=seed, clock=clock)
+    session = LiveSession(synth, sample_rate=user.sample_rate, seed=seed, clock=clock, steps=steps)
     for note in session.notes:
         err_console.print(f"[dim]{note}[/]", highlight=False)
     rec = LiveRecording()

@@ -45,7 +45,7 @@ from avflow_cli.live.stats import LiveStats, SmileOnsets
 # as at the model's 8 steps and chunk 16 (docs/live.md: WER of the live output per setting)
 LIVE_CHUNK = 8  # frames (93 ms) per sampler chunk
 LIVE_LOOKAHEAD = 8  # frames of future cond each chunk reads
-LIVE_STEPS = 4  # Euler steps per chunk (at most the model's own)
+LIVE_STEPS = 4  # Euler steps per chunk on a CPU (at most the model's own; a GPU takes the model's)
 LIVE_VOCODER_CONTEXT = 4  # mel frames of right context before audio is final (docs/live.md: error vs context)
 MARGIN_WINDOW = 48  # recent chunks whose lateness sets the compute margin
 MARGIN_MIN_CHUNKS = 8  # chunks measured before the margin shrinks below one chunk
@@ -138,6 +138,7 @@ class LiveSession:
         self.margin = self.chunk if lead is None else int(lead) - vctx - self.chunk
         self._lateness: deque[float] = deque(maxlen=MARGIN_WINDOW)
         self._last_step_at = 0.0  # session time of the last step
+        self.closing = False
         src = getattr(self.cfg, "token_source", "")
         self.own_blank = silence_tokens(1, src)[0]  # (29,)
         self.notes: list[str] = []
@@ -156,8 +157,13 @@ class LiveSession:
         self.token_delay = float(token_delay)
         self.face = ParticipantFace(self.cfg.participant_visual_dim, face_rate) if self.cfg.participant_visual_dim else None
         self.p_mean = self.model.normalizer.streams["p_smirk"][0] if self.cfg.participant_visual_dim else None
-        steps = min(self.cfg.steps, LIVE_STEPS) if steps is None else int(steps)
-        self.steps = steps
+        if steps is None:  # a CPU needs fewer steps for the say latency; a GPU affords the model's own
+            on_cpu = getattr(getattr(synth, "device", None), "type", "cpu") == "cpu"
+            steps = min(self.cfg.steps, LIVE_STEPS) if on_cpu else self.cfg.steps
+        self.steps = int(steps)
+        if self.steps < 1:
+            raise AvflowError(f"live session needs at least 1 Euler step per chunk (got {self.steps})")
+        steps = self.steps
         self.stream = AvatarStream(synth, schedule="low-latency", steps=steps, seed=seed, total=None,
                                    chunk=self.chunk, lookahead=self.lookahead, vocoder_context=vctx)
         self.sampler = self.stream.sampler
@@ -174,7 +180,7 @@ class LiveSession:
         self.samples_out = 0
         self.ended = False
         self.stats = LiveStats(chunk_s=self.chunk / K.FPS, lead_s=self.lead / K.FPS, lookahead_s=self.lookahead / K.FPS,
-                               vocoder_context_s=vctx / K.FPS, token_delay_s=self.token_delay)
+                               vocoder_context_s=vctx / K.FPS, token_delay_s=self.token_delay, steps=self.steps)
         self.avatar_smile = SmileOnsets()
         self.participant_smile = SmileOnsets()
         self._smile_decoder = self._open_smile_decoder()
@@ -400,7 +406,7 @@ class LiveSession:
             out = self._advance()
             if out is not None:
                 outs.append(out)
-            if due > self._last_step_at:  # it became due since the last step (not the start-up fill)
+            if due > self._last_step_at and not self.closing:  # due since the last step (not start-up, not the flush)
                 self._adapt_margin(max(0.0, self.now() - due))
             target = int(np.floor(now * K.FPS)) + self.lead
         self._last_step_at = now
@@ -500,6 +506,7 @@ class LiveSession:
         if self.ended:
             return []
         now = self.now() if now is None else float(now)
+        self.closing = True
         if self.tokens is not None:
             for _ in range(2):  # queued audio, then the recogniser's open utterance
                 self._ingest()

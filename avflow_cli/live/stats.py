@@ -54,6 +54,7 @@ class LiveStats:
     lookahead_s: float = 0.0
     vocoder_context_s: float = 0.0
     token_delay_s: float = 0.0
+    steps: int = 0  # Euler steps per chunk
     first_audio_latency: list[float] = field(default_factory=list)  # say() → the output carrying its first audio
     first_audio_heard: list[float] = field(default_factory=list)  # say() → session time its first audio plays
     t2t_s: list[float] = field(default_factory=list)  # text-to-tokens per sentence

@@ -51,7 +51,8 @@ def test_live_writes_what_the_avatar_streamed(tiny_listening_model: Path, user_w
                                               tmp_path: Path) -> None:
     out = tmp_path / "out"
     r = _invoke("-o", str(out), "--participant-audio", str(user_wav), "--participant-video", str(user_mp4),
-                "--say", "Hello there.", "--at", "1.0", "--model", str(tiny_listening_model), "--as-fast-as-possible")
+                "--say", "Hello there.", "--at", "1.0", "--model", str(tiny_listening_model), "--as-fast-as-possible",
+                "--steps", "3")
     assert r.exit_code == 0, r.output
     wav, sr = sf.read(str(out / "speech.wav"))
     motion = np.load(out / "motion.npz")
@@ -64,6 +65,7 @@ def test_live_writes_what_the_avatar_streamed(tiny_listening_model: Path, user_w
     assert types[:1] == ["say_start"] and "say_end" in types and meta["says"][0]["at"] == 1.0
     assert meta["preview"].startswith("participant video") and (out / "preview.mp4").stat().st_size > 0
     assert stats["drift"] == 0.0 and len(stats["first_audio_latency"]) == 1 and stats["recognizer"]["audio_s"] >= 2.0
+    assert stats["steps"] == 3  # --steps reaches the sampler and is recorded with the numbers
 
 
 @pytest.mark.parametrize("args, message", [

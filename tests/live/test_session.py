@@ -115,6 +115,9 @@ def test_compute_margin_follows_how_late_chunks_finish(tiny_synth) -> None:
             assert slow.samples_out / K.SAMPLE_RATE >= slow_clock.t  # audio never behind the clock
     assert slow.margin >= np.ceil(0.08 * K.FPS)
 
+    from avflow_cli.live.session import LIVE_STEPS
+
+    assert s.steps == min(tiny_synth.model.config.steps, LIVE_STEPS) and s.stats.steps == s.steps  # on a CPU
     fixed = LiveSession(tiny_synth, clock=FakeClock(), lead=30)
     run(fixed, fixed._clock, 1.0)
     assert fixed.lead == 30
