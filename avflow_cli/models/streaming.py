@@ -321,13 +321,18 @@ def make_sampler(model: torch.nn.Module, schedule: str, *, steps: int, seed: int
 # Vocoder
 # ---------------------------------------------------------------------------------------------
 class StreamingVocoder:
-    """Mel rows in, audio out as soon as each piece has ``context`` frames of mel after it."""
+    """Mel rows in, audio out as soon as each piece has ``context`` frames of mel after it.
+
+    ``context`` (the right context) is latency; the left context is free, so each piece is vocoded
+    with the vocoder's whole exact context of past mel (``context_frames``) before it: only the
+    missing future changes the audio from one-pass vocoding."""
 
     def __init__(self, vocoder: Any, context: int | None = None, device: str | torch.device = "cpu",
                  min_frames: int = 1) -> None:
         self.vocoder = vocoder
         self.hop = int(getattr(vocoder, "hop", 256))
         self.context = int(getattr(vocoder, "context_frames", 16) if context is None else context)
+        self.left = max(self.context, int(getattr(vocoder, "context_frames", self.context)))  # past mel: no latency
         self.device = torch.device(device)
         self.min_frames = max(1, int(min_frames))
         self.mel = np.zeros((0, 0), np.float32)  # (frames since mel_base, 80)
@@ -343,14 +348,14 @@ class StreamingVocoder:
         end = self.total if final else self.total - self.context
         if end - self.done < (1 if final else self.min_frames):
             return np.zeros(0, np.float32)
-        lo = max(0, self.done - self.context)
+        lo = max(0, self.done - self.left)
         hi = min(self.total, end + self.context)
         seg = torch.as_tensor(self.mel[lo - self.mel_base : hi - self.mel_base], device=self.device)[None]  # (1, n, 80)
         with torch.inference_mode():
             wav = self.vocoder(seg)[0].float().cpu().numpy()  # (n·hop,)
         out = wav[(self.done - lo) * self.hop : (end - lo) * self.hop]
         self.done = end
-        keep = max(0, self.done - self.context)
+        keep = max(0, self.done - self.left)
         if keep > self.mel_base:
             self.mel = self.mel[keep - self.mel_base :]
             self.mel_base = keep

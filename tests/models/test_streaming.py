@@ -133,6 +133,31 @@ def test_streaming_vocoder_matches_one_pass_at_every_boundary() -> None:
         assert np.abs(joined[e - 64 : e + 64] - whole[e - 64 : e + 64]).max() < 1e-4
 
 
+def test_streaming_vocoder_short_right_context_keeps_the_whole_past() -> None:
+    """With a right context shorter than the receptive field, each piece's audio is exactly what
+    one pass over all the mel known then gives: only the future is missing, never the past."""
+    from avflow_cli.audio.mel import log_mel
+    from avflow_cli.audio.vocoder import load_vocoder
+
+    voc = load_vocoder("hifigan")
+    t = np.arange(int(1.0 * 22050)) / 22050
+    tone = (0.3 * np.sin(2 * np.pi * 180 * t * (1 + t))).astype(np.float32)
+    mel = np.asarray(log_mel(torch.from_numpy(tone)[None]))[0]  # (T, 80)
+    stream = StreamingVocoder(voc, context=4)
+    assert stream.left == voc.context_frames > stream.context
+    done = 0
+    for a in range(0, len(mel) - 8, 8):
+        piece = stream.push(mel[a : a + 8])
+        known = a + 8
+        with torch.inference_mode():
+            upto = voc(torch.from_numpy(mel[:known])[None])[0].numpy()  # one pass over what is known
+        end = done + len(piece) // stream.hop
+        if len(piece):
+            assert end == known - 4
+            np.testing.assert_allclose(piece, upto[done * stream.hop : end * stream.hop], atol=1e-4)
+        done = end
+
+
 @pytest.mark.parametrize("fusion", ["highway", "cascade"])
 def test_low_latency_keeps_the_past_states_so_full_lookahead_is_offline(fusion: str) -> None:
     """Past frames enter each chunk with the state they had at every Euler step (not re-anchored on
