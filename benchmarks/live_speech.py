@@ -6,7 +6,8 @@ A ``LiveSession`` of the shipped model on a fake clock (so the numbers do not de
 load) is told the probe sentences one after another, each when the one before has ended; the
 avatar's streamed audio between each line's ``say_start`` and ``say_end`` (± 10 frames) is
 transcribed by pocketsphinx and pooled into one WER. A setting is
-``chunk,lookahead,steps,vocoder_context``. The settings were chosen on the development sentences;
+``chunk,lookahead,steps,vocoder_context[,overlap]`` (overlap: past frames each chunk re-reads;
+default the model's left receptive field). The settings were chosen on the development sentences;
 the frozen test sentences are reported once for the default. CPU seconds per output second
 are measured in the same run (process CPU of the session, before its output is transcribed;
 1 torch thread; the machine's load inflates them, the ratios between settings hold).
@@ -44,17 +45,17 @@ OLD_DEFAULT = (16, 16, 8, 6)  # the first live defaults (chunk 186 ms, the model
 
 @dataclass
 class SettingResult:
-    setting: tuple[int, int, int, int]
+    setting: tuple[int, ...]
     wer: float
     cpu_per_output_s: float
 
 
-def speak(synth: Synthesizer, sentences: list[str], setting: tuple[int, int, int, int], seed: int = 0) -> SettingResult:
+def speak(synth: Synthesizer, sentences: list[str], setting: tuple[int, ...], seed: int = 0) -> SettingResult:
     """The avatar says each sentence in turn (module docstring); its WER and CPU cost."""
-    chunk, lookahead, steps, vctx = setting
+    chunk, lookahead, steps, vctx, *overlap = setting
     clock = FakeClock()
     s = LiveSession(synth, sample_rate=16000, clock=clock, chunk=chunk, lookahead=lookahead, steps=steps,
-                    vocoder_context=vctx, seed=seed)
+                    vocoder_context=vctx, seed=seed, overlap=overlap[0] if overlap else None)
     queue, outs, silence = list(sentences), [], np.zeros(int(PIECE_S * 16000), np.float32)
     cpu0 = time.process_time()
     while queue or s.busy:
@@ -79,7 +80,7 @@ def speak(synth: Synthesizer, sentences: list[str], setting: tuple[int, int, int
 
 
 def table(results: list[SettingResult], sentences: str) -> str:
-    rows = ["| chunk / look-ahead / Euler steps / vocoder context (frames) | WER (pocketsphinx) | CPU s per output s |",
+    rows = ["| chunk / look-ahead / Euler steps / vocoder context [/ overlap] (frames) | WER (pocketsphinx) | CPU s per output s |",
             "|---|---|---|"]
     for r in results:
         name = "/".join(str(v) for v in r.setting)
@@ -91,7 +92,7 @@ def table(results: list[SettingResult], sentences: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sentences", choices=("dev", "test"), default="dev")
-    ap.add_argument("--settings", nargs="*", default=None, help="chunk,lookahead,steps,vocoder_context (frames)")
+    ap.add_argument("--settings", nargs="*", default=None, help="chunk,lookahead,steps,vocoder_context[,overlap] (frames)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()

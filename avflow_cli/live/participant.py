@@ -233,8 +233,13 @@ class ParticipantFace:
             return self._tracker
 
     def warm_up(self) -> None:
-        """Load dlib's models in the background (1–2 s) so the first camera frame does not stall the output."""
-        threading.Thread(target=lambda: self.tracker, name="avflow-face-warm-up", daemon=True).start()
+        """Load dlib's models (1–2 s) and search one blank frame, so the first camera frame does not
+        stall the output (it did by 0.5 s: the models loading in the background, then the first
+        face's feature mapping importing the demo generator and scipy)."""
+        from avflow_cli.participant.face_tracker import TARGETS, targets_to_features
+
+        self.tracker(np.zeros((TRACK_SIDE * 3 // 4, TRACK_SIDE, 3), np.uint8))
+        targets_to_features(np.zeros((1, len(TARGETS)), np.float32))
 
     def push(self, image: Any, t: float) -> None:
         """Queue the frame for :meth:`track` (a backlog beyond ``MAX_BACKLOG`` keeps the newest)."""

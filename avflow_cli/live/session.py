@@ -90,6 +90,7 @@ class _Line:
     started: bool = False
     ended: bool = False
     heard: bool = False  # its first audio was emitted
+    queued: bool = False  # placed after a line still speaking (its wait is that line, not latency)
 
     @property
     def length(self) -> int:
@@ -112,7 +113,8 @@ class LiveSession:
                  seed: int = 0, lookahead: int | None = None, chunk: int | None = None,
                  clock: Callable[[], float] | None = None, lead: int | None = None,
                  vocoder_context: int | None = None, token_delay: float | None = None,
-                 face_rate: float = FACE_RATE, steps: int | None = None, token_extractor: str = "auto") -> None:
+                 face_rate: float = FACE_RATE, steps: int | None = None, token_extractor: str = "auto",
+                 overlap: int | None = None) -> None:
         from avflow_cli.participant.audio import MIN_SAMPLE_RATE
         from avflow_cli.participant.tokens import choose_extractor, silence_tokens
         from avflow_cli.stream import AvatarStream
@@ -165,12 +167,12 @@ class LiveSession:
             raise AvflowError(f"live session needs at least 1 Euler step per chunk (got {self.steps})")
         steps = self.steps
         self.stream = AvatarStream(synth, schedule="low-latency", steps=steps, seed=seed, total=None,
-                                   chunk=self.chunk, lookahead=self.lookahead, vocoder_context=vctx)
+                                   chunk=self.chunk, lookahead=self.lookahead, vocoder_context=vctx, overlap=overlap)
         self.sampler = self.stream.sampler
         self.hop = self.stream.hop
         self.seed = int(seed)
         self._clock = clock or time.monotonic
-        self.t0 = self._clock()
+        self.t0 = self._clock()  # set again once warmed up: loading is not on the session's clock
         self.audio_queue: list[np.ndarray] = []
         self.max_catch_up = MAX_CATCH_UP  # recorded input (no clock to keep up with) may raise it
         self._lock = threading.RLock()  # step/close/say/interrupt: one at a time (push_* never take it)
@@ -184,14 +186,23 @@ class LiveSession:
         self.avatar_smile = SmileOnsets()
         self.participant_smile = SmileOnsets()
         self._smile_decoder = self._open_smile_decoder()
-        self._warm_up()
         self._renderer: Any = None
         self._render_state: tuple[int, np.ndarray, np.ndarray] | None = None  # (frame, face, pose) of the last frame seen
         self._video_next = 0
+        self._warm_up(overlap)
+        self.t0 = self._clock()
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, overlap: int | None) -> None:
         """Load now what the first word, face or line would otherwise load mid-stream (a stall of
-        0.3–1.5 s: the pronouncing dictionary, dlib's models, text-to-tokens and its first call)."""
+        0.3–1.5 s: the pronouncing dictionary, dlib's models, text-to-tokens and its first call), and
+        run a throwaway stream through every window shape the first chunks meet (each new shape's
+        first call costs oneDNN setup: 1.6 s over the first chunks, measured on 2 CPU cores)."""
+        from avflow_cli.stream import AvatarStream
+
+        probe = AvatarStream(self.synth, schedule="low-latency", steps=self.steps, seed=self.seed, total=None,
+                             chunk=self.chunk, lookahead=self.lookahead, overlap=overlap,
+                             vocoder_context=self.vocoder_context)
+        probe.push(self._cond(0, probe.sampler.overlap + 2 * self.chunk + self.lookahead))
         if self.tokens is not None:
             from avflow_cli.audio.alignment_tokens import phone_spans
 
@@ -323,6 +334,7 @@ class LiveSession:
         for line in self.lines:
             if line.start is None:
                 line.start = max(prev_end, self.next_free_frame)
+                line.queued = line.start > self.next_free_frame
             if line.sentences:
                 return  # its end is not known yet: the next line waits
             prev_end = max(prev_end, line.end)
@@ -466,7 +478,8 @@ class LiveSession:
             if not line.heard and line.start * self.hop < wav_end:
                 line.heard = True
                 self.stats.first_audio_latency.append(emitted_at - line.said_at)
-                self.stats.first_audio_heard.append(line.start / K.FPS - line.said_at)
+                heard = line.start / K.FPS - line.said_at
+                (self.stats.first_audio_heard_queued if line.queued else self.stats.first_audio_heard).append(heard)
             if line.started and not line.ended and not line.sentences and line.cut is None and line.end <= e:
                 line.ended = True
                 out.append({"type": "say_end", "id": line.id, "frame": line.end})

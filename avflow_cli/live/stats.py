@@ -57,6 +57,7 @@ class LiveStats:
     steps: int = 0  # Euler steps per chunk
     first_audio_latency: list[float] = field(default_factory=list)  # say() → the output carrying its first audio
     first_audio_heard: list[float] = field(default_factory=list)  # say() → session time its first audio plays
+    first_audio_heard_queued: list[float] = field(default_factory=list)  # the same for lines that waited for another
     t2t_s: list[float] = field(default_factory=list)  # text-to-tokens per sentence
     reaction_latency: list[float] = field(default_factory=list)  # participant smile onset → avatar smile onset
     compute_s: float = 0.0  # sampler + head VAE + vocoder (+ text-to-tokens of later sentences), wall clock

@@ -86,6 +86,9 @@ def test_lines_queue_back_to_back(tiny_synth) -> None:
     outs = run(s, clock, 4.0)
     ev = {(e["type"], e["id"]): e["frame"] for o in outs for e in o.events}
     assert ev[("say_end", a)] == ev[("say_start", b)] and ("say_end", b) in ev
+    # the second waited for the first: its wait is kept apart from the say latency
+    assert len(s.stats.first_audio_heard) == 1 and len(s.stats.first_audio_heard_queued) == 1
+    assert s.stats.first_audio_heard_queued[0] > s.stats.first_audio_heard[0]
     assert not s.busy
 
 
