@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import shutil
 from collections.abc import Sequence
@@ -192,8 +193,9 @@ def write_readme(folder: Path) -> None:
         "| `headvae/` | `tiny` head-pose VAE (the demo model's when `HEAD_VAE` names it: the same head generator) |",
         "| `vocoder/` | the package's student vocoder fine-tuned on the recordings (`--targets speech`) |",
         "",
-        f"Time per stage (`cpu_time.tsv`; CPU: {cpu_name()}, 2 cores shared with 7 other jobs, so wall "
-        "times swing 2–3× and more; no GPU):",
+        f"Time per stage (`cpu_time.tsv`, in the order run; CPU: {cpu_name()}, {os.cpu_count()} cores shared "
+        "with other jobs, so wall times swing 2–3× and more; no GPU; CPU seconds are what the stage "
+        "itself used):",
         "",
         "| stage | wall | CPU |",
         "|---|---|---|",
