@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the pretrained demo model shipped in avflow_cli/resources/pretrained_demo/ (the one
 # every command uses unless another model is named with --model or $AVFLOW_MODEL; `--model pretrained`
-# names it). After a run, record the new sha256 lines in its README (tests/test_shipped_checksums.py).
+# names it). The shipped files are exactly what one run of this script made (their README: commit,
+# stage times, loss curve); after a new run, copy the parts and record the new sha256 lines in the
+# READMEs (tests/test_shipped_checksums.py).
 #
 #   pipelines/pretrained_demo.sh [OUT]          (default OUT: demo_pretrained)
 #
@@ -12,9 +14,9 @@
 # Then the student vocoder: distilled from HiFi-GAN (5000 steps; skipped when STUDENT_INIT names a
 # distilled student, e.g. the package's), fine-tuned 1000 steps on speech targets plus
 # ground-truth-aligned mels of this AV-Flow model (240 Harvard sentences). On the shared 2-core
-# CPU: AV-Flow ≈ 1 h (2.2–3.4 steps/s on 2 threads), text-to-tokens 14 min, distillation 75 min,
-# fine-tuning ≈ 10 min; on a GPU, minutes (DEVICE=cuda). Then it probes the result (ten held-out
-# everyday sentences) and prints WER and lip F1.
+# CPU (2026-12-07): 1 h 39 min in all — text-to-tokens 15 min and AV-Flow 75 min (1 thread, ≈ 2
+# steps/s) with the 35-minute distillation beside them, then 6 min of fine-tuning; on a GPU, minutes
+# (DEVICE=cuda). Then it probes the result (ten held-out everyday sentences) and prints WER and lip F1.
 # The distillation needs nothing from the model stages, so it runs beside them in the background
 # (1 thread; the model stages get the other cores) and the fine-tuning waits for both; its log is
 # OUT/vocoder_distill.log. Stage start and end times go to OUT/stages.tsv.
