@@ -77,7 +77,8 @@ fi
 
 AV=(train avflow --data "$OUT/prep/shards" --out "$M/avflow" --preset small --config dyadic
     --device "$DEVICE" --head-vae "$M/headvae")
-if [ "$(done_at "$M/avflow/phase1.done")" -lt "$AV_STEPS1" ]; then  # constant lr (also when continuing after a tail)
+# constant lr (also when continuing after a tail), unless a tail already ran past AV_STEPS1
+if [ "$(done_at "$M/avflow/phase1.done")" -lt "$AV_STEPS1" ] && [ "$(done_at "$M/avflow/phase2.done")" -lt "$AV_STEPS1" ]; then
     RESUME=(); [ -f "$M/avflow/train_state.pt" ] && RESUME=(--resume)
     stage avflow-constant $AVFLOW "${AV[@]}" --steps "$AV_STEPS1" "${RESUME[@]}" --set train.lr_schedule=constant
     echo "$AV_STEPS1" > "$M/avflow/phase1.done"
