@@ -140,7 +140,7 @@ class LiveSession:
         self.margin = self.chunk if lead is None else int(lead) - vctx - self.chunk
         self._lateness: deque[float] = deque(maxlen=MARGIN_WINDOW)
         self._last_step_at = 0.0  # session time of the last step
-        self.closing = False
+        self._closing = False
         src = getattr(self.cfg, "token_source", "")
         self.own_blank = silence_tokens(1, src)[0]  # (29,)
         self.notes: list[str] = []
@@ -165,8 +165,7 @@ class LiveSession:
         self.steps = int(steps)
         if self.steps < 1:
             raise AvflowError(f"live session needs at least 1 Euler step per chunk (got {self.steps})")
-        steps = self.steps
-        self.stream = AvatarStream(synth, schedule="low-latency", steps=steps, seed=seed, total=None,
+        self.stream = AvatarStream(synth, schedule="low-latency", steps=self.steps, seed=seed, total=None,
                                    chunk=self.chunk, lookahead=self.lookahead, vocoder_context=vctx, overlap=overlap)
         self.sampler = self.stream.sampler
         self.hop = self.stream.hop
@@ -418,7 +417,7 @@ class LiveSession:
             out = self._advance()
             if out is not None:
                 outs.append(out)
-            if due > self._last_step_at and not self.closing:  # due since the last step (not start-up, not the flush)
+            if due > self._last_step_at and not self._closing:  # due since the last step (not start-up, not the flush)
                 self._adapt_margin(max(0.0, self.now() - due))
             target = int(np.floor(now * K.FPS)) + self.lead
         self._last_step_at = now
@@ -519,7 +518,7 @@ class LiveSession:
         if self.ended:
             return []
         now = self.now() if now is None else float(now)
-        self.closing = True
+        self._closing = True
         if self.tokens is not None:
             for _ in range(2):  # queued audio, then the recogniser's open utterance
                 self._ingest()
