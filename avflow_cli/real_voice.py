@@ -38,6 +38,7 @@ PARTS = {  # part → files copied from the run (train_state.pt, logs and sample
     "vocoder": ("config.json", "model.safetensors"),
 }
 SOURCES = {"avflow": "models/avflow", "t2t": "models/t2t", "headvae": "models/headvae", "vocoder": "vocoder/student"}
+GTA_VOCODER = "vocoder_gta/student"  # the vocoder fine-tuned again on the model's own mels, when the run made it
 README = "README.md"
 QUALITY = "quality.json"
 MAX_PACKAGE_BYTES = 25 * 1024 * 1024
@@ -69,9 +70,13 @@ def read_checksums(folder: Path) -> dict[str, str]:
 def package(run: Path, dest: Path, recipe: str = "") -> Path:
     """Copy the run's parts into ``dest`` (replaced), record the vocoder, write the README.
 
-    ``recipe``: the command (with its environment) that made the run, quoted in the README."""
-    missing = [str(run / SOURCES[p] / f) for p, files in PARTS.items() for f in files
-               if not (run / SOURCES[p] / f).is_file() and f != "face_decoder.npz"]
+    ``recipe``: the command (with its environment) that made the run, quoted in the README. The
+    vocoder is the GTA one (``GTA_VOCODER``) when the run has it, else the recordings-only one."""
+    sources = dict(SOURCES)
+    if (run / GTA_VOCODER / "model.safetensors").is_file():
+        sources["vocoder"] = GTA_VOCODER
+    missing = [str(run / sources[p] / f) for p, files in PARTS.items() for f in files
+               if not (run / sources[p] / f).is_file() and f != "face_decoder.npz"]
     if missing:
         raise AvflowError(f"{run}: not a finished real-voice run ({missing[0]} missing)")
     tmp = dest.with_name(dest.name + ".tmp")
@@ -79,7 +84,7 @@ def package(run: Path, dest: Path, recipe: str = "") -> Path:
     for part, files in PARTS.items():
         (tmp / part).mkdir(parents=True)
         for name in files:
-            src = run / SOURCES[part] / name
+            src = run / sources[part] / name
             if src.is_file():
                 shutil.copyfile(src, tmp / part / name)
     half_matrices(tmp / "avflow" / "model.safetensors")
@@ -91,6 +96,7 @@ def package(run: Path, dest: Path, recipe: str = "") -> Path:
     imported = json.loads((run / "voice" / "import.json").read_text())
     imported["source"] = "$AVFLOW_REAL_DATA/asterisk"  # not this machine's path
     (tmp / "import.json").write_text(json.dumps(imported, indent=1) + "\n")
+    (tmp / "vocoder" / "source.txt").write_text(sources["vocoder"] + "\n")  # which fine-tune the README describes
     (tmp / "recipe.txt").write_text((recipe or "pipelines/real_voice.sh OUT") + "\n")
     if (run / "cpu_time.tsv").is_file():
         shutil.copyfile(run / "cpu_time.tsv", tmp / "cpu_time.tsv")
@@ -191,7 +197,7 @@ def write_readme(folder: Path) -> None:
         "stored as float16 (loaded as float32) to fit 25 MB |",
         "| `t2t/` | `tiny` text-to-tokens on the recordings' alignment tokens |",
         "| `headvae/` | `tiny` head-pose VAE (the demo model's when `HEAD_VAE` names it: the same head generator) |",
-        "| `vocoder/` | the package's student vocoder fine-tuned on the recordings (`--targets speech`) |",
+        "| `vocoder/` | " + _vocoder_line(folder) + " |",
         "",
         f"Time per stage (`cpu_time.tsv`, in the order run; CPU: {cpu_name()}, {os.cpu_count()} cores shared "
         "with other jobs, so wall times swing 2–3× and more; no GPU; CPU seconds are what the stage "
@@ -204,12 +210,19 @@ def write_readme(folder: Path) -> None:
         "",
     ]
     if quality:
+        recognisers = quality.get("asr_all") or [quality["asr"].split()[0]]
+        names = " / ".join(recognisers)
         lines += ["## Quality (`python -m avflow_cli.real_voice evaluate`, docs/quality.md)", "",
-                  "| path | held-out WER | held-out MCD (dB) | new sentences WER |", "|---|---|---|---|"]
+                  f"| path | held-out WER ({names}) | held-out MCD (dB) | new sentences WER ({names}) |",
+                  "|---|---|---|---|"]
         for row in quality["table"]:
-            lines.append(f"| {row['path']} | {_fmt(row.get('heldout_wer'))} | {_fmt(row.get('heldout_mcd'))} | "
-                         f"{_fmt(row.get('new_wer'))} |")
-        lines += ["", f"ASR: {quality['asr']}. Transcripts of every sentence: `quality.json`.", ""]
+            held = row.get("heldout_wer_by_asr") or {recognisers[0]: row.get("heldout_wer")}
+            new = row.get("new_wer_by_asr") or {recognisers[0]: row.get("new_wer")}
+            lines.append(f"| {row['path']} | {' / '.join(_fmt(held.get(r)) for r in recognisers)} | "
+                         f"{_fmt(row.get('heldout_mcd'))} | "
+                         f"{' / '.join(_fmt(new.get(r)) for r in recognisers) if row.get('new_wer') is not None else '–'} |")
+        lines += ["", f"ASR: {quality['asr']}" + (f"; second: {', '.join(recognisers[1:])}" if len(recognisers) > 1 else "")
+                  + ". Transcripts of every sentence: `quality.json`.", ""]
         rows = {row["path"]: row for row in quality["table"]}
         ceiling = rows.get("recordings → mel → vocoder (ceiling)", {}).get("heldout_wer")
         text = next((row for path, row in rows.items() if path.startswith("text")), None)
@@ -228,6 +241,16 @@ def write_readme(folder: Path) -> None:
     lines += [f"{digest}  {name}" for name, digest in checksums(folder).items()]
     lines += ["```", ""]
     (folder / README).write_text("\n".join(lines), encoding="utf-8")
+
+
+def _vocoder_line(folder: Path) -> str:
+    """What the shipped vocoder was fine-tuned on (``vocoder/source.txt``, written by :func:`package`)."""
+    source = folder / "vocoder" / "source.txt"
+    line = "the package's student vocoder fine-tuned on the recordings (`--targets speech`)"
+    if source.is_file() and source.read_text().strip() == GTA_VOCODER:
+        line += (", then on the recordings plus this AV-Flow's own mels of their alignment tokens (ground-truth "
+                 "aligned: `--gta-model ... --gta-tokens VOICE/tokens`), so it turns the model's mels into her voice")
+    return line
 
 
 def _fmt(x: Any) -> str:
@@ -250,11 +273,19 @@ def _heldout(folder: Path) -> list[tuple[str, str, np.ndarray, dict]]:
 
 
 def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | None = None,
-             wav_dir: Path | None = None) -> dict:
+             wav_dir: Path | None = None, asr: Sequence[str] = ("auto",)) -> dict:
     """WER and MCD of the model and its ceilings on held-out prompts; WER on new sentences.
 
-    ``wav_dir``: also write every scored waveform there (PATH_KEY/NNN.wav + texts.json), e.g. for
-    listening or a second recogniser."""
+    ``asr``: the recognisers (``avflow eval --asr-backend`` names); every waveform is transcribed
+    by each, the first gives ``wer``/``heard``, all of them ``wer_by_asr``/``heard_by_asr`` (issue
+    24 reports every headline WER with two). ``wav_dir``: also write every scored waveform there
+    (PATH_KEY/NNN.wav + texts.json), for listening."""
+    from avflow_cli.audio.asr import parse_backend
+
+    if not asr:
+        raise AvflowError("evaluate needs at least one recogniser")
+    for spec in asr:
+        parse_backend(spec)  # an unknown name fails before minutes of synthesis
     import torch
 
     from avflow_cli.audio.alignment_tokens import tokens_from_transcript
@@ -270,7 +301,7 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     new = list(new_sentences or probe_sentences())
 
     def score(name: str, wavs: list[np.ndarray], refs: list[str], ref_mels: list[np.ndarray] | None) -> dict:
-        total, rows, mcds = WordErrors(), [], []
+        rows, mcds = [], []
         if wav_dir is not None:
             from avflow_cli.audio.io import write_audio
 
@@ -279,17 +310,24 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
             for i, wav in enumerate(wavs):
                 write_audio(sub / f"{i:03d}.wav", np.asarray(wav, np.float32), K.SAMPLE_RATE)
             (sub / "texts.json").write_text(json.dumps({"path": name, "texts": list(refs)}, indent=1))
+        totals = {spec: WordErrors() for spec in asr}
+        names: dict[str, str] = {}
         for i, (wav, ref) in enumerate(zip(wavs, refs)):
-            hyp, backend = transcribe_segments(wav, K.SAMPLE_RATE)
-            total = total + word_errors(ref, hyp)
-            row = {"text": ref, "heard": hyp}
+            heard = {}
+            for spec in asr:
+                hyp, names[spec] = transcribe_segments(wav, K.SAMPLE_RATE, spec)
+                totals[spec] = totals[spec] + word_errors(ref, hyp)
+                heard[names[spec]] = hyp
+            total = totals[asr[0]]
+            row = {"text": ref, "heard": heard[names[asr[0]]], "heard_by_asr": heard}
             if ref_mels is not None:
                 gen = log_mel(torch.as_tensor(wav)).numpy()  # (T, 80)
                 row["mcd"] = round(mcd_dtw(gen, ref_mels[i]), 3)
                 mcds.append(row["mcd"])
             rows.append(row)
         return {"path": name, "wer": round(total.wer, 4), "mcd": round(float(np.mean(mcds)), 3) if mcds else None,
-                "backend": backend, "sentences": rows}
+                "backend": names[asr[0]], "wer_by_asr": {names[k]: round(v.wer, 4) for k, v in totals.items()},
+                "sentences": rows}
 
     refs = [text for _, text, _, _ in items]
     rec_mels = [log_mel(torch.as_tensor(a)).numpy() for _, _, a, _ in items]  # (T, 80) each
@@ -316,10 +354,13 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
                        new, None)
     table = [
         {"path": r["path"], "heldout_wer": r["wer"], "heldout_mcd": r["mcd"],
-         "new_wer": new_result["wer"] if r["path"].startswith("text") else None}
+         "new_wer": new_result["wer"] if r["path"].startswith("text") else None,
+         "heldout_wer_by_asr": r["wer_by_asr"],
+         "new_wer_by_asr": new_result["wer_by_asr"] if r["path"].startswith("text") else None}
         for r in results
     ]
-    return {"asr": f"{results[0]['backend']} (pause-segmented, as avflow eval)", "heldout_prompts": len(items),
+    return {"asr": f"{results[0]['backend']} (pause-segmented, as avflow eval)",
+            "asr_all": list(results[0]["wer_by_asr"]), "heldout_prompts": len(items),
             "new_sentences": len(new), "table": table, "heldout": results, "new": new_result,
             "components": synth.components}
 
@@ -338,6 +379,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     e.add_argument("heldout", type=Path)
     e.add_argument("--out", type=Path, default=None, help="also write the result here")
     e.add_argument("--wavs", type=Path, default=None, help="write every scored waveform under this new folder")
+    e.add_argument("--asr", action="append", default=None, help="a recogniser (avflow eval --asr-backend names: "
+                   "pocketsphinx, wav2vec2, whisper, whisper:DIR); repeat for more; the first is the headline "
+                   "(default: auto)")
     args = parser.parse_args(argv)
     if args.cmd == "package":
         dest = package(args.run, args.dest, args.recipe)
@@ -348,7 +392,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.cmd == "readme":
         write_readme(args.model)
         return
-    result = evaluate(args.model, args.heldout, wav_dir=args.wavs)
+    try:
+        result = evaluate(args.model, args.heldout, wav_dir=args.wavs, asr=tuple(args.asr or ("auto",)))
+    except AvflowError as err:
+        raise SystemExit(f"error: {err}") from None
     text = json.dumps(result, indent=1) + "\n"
     (args.model / QUALITY).write_text(text)
     if args.out:

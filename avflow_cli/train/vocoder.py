@@ -10,8 +10,12 @@ The last :data:`HELD_OUT` Harvard sentences never enter training: they are the W
 own waveform, or the ``.wav`` files' audio). Ground-truth-aligned (GTA) pairs, as HiFi-GAN's
 authors fine-tune on their TTS model's mels: an AV-Flow model generates mels from the alignment
 tokens of flite speech in its actor's voice, and that speech is the target, so the vocoder learns
-to turn the model's mels (their noise floor, their blur) into clean speech. ``init`` starts from
-a trained student (fine-tuning) instead of random weights.
+to turn the model's mels (their noise floor, their blur) into clean speech. With ``gta_tokens``
+the GTA pairs come from a user's own recordings instead: each utterance's alignment tokens (as
+``avflow prep tokens --source alignment`` writes them for a voice folder) go through the model,
+and the recording of the same name in ``data`` is the target, so a model trained on a real voice
+gets a vocoder for its own mels of that voice. ``init`` starts from a trained student
+(fine-tuning) instead of random weights.
 
 Loss (student y vs teacher t, both waveforms): multi-resolution STFT (spectral convergence +
 log-magnitude L1 at 512/1024/2048), log-mel L1 (avflow's mel recipe), and a compressed complex
@@ -167,7 +171,7 @@ def load_gta_model(model_dir: str | Path) -> torch.nn.Module:
     ours = describe("alignment", ALIGNMENT_EXTRACTOR)
     if not compatible(ours, model.config.token_source):
         raise AvflowError(f"--gta-model {model_dir}: trained on {model.config.token_source!r} tokens; GTA pairs are "
-                          f"made from {ours!r} tokens of flite speech (a demo-corpus model)")
+                          f"made from {ours!r} tokens (of flite speech, or of --gta-tokens)")
     return model
 
 
@@ -195,6 +199,54 @@ def build_gta_pairs(out: Path, model: torch.nn.Module, sentences: int, log: Call
         if n % 25 == 0:
             log(f"data: {n}/{len(todo)} GTA sentences generated")
     log(f"data: {len(picked) * len(temperatures)} GTA pairs ({len(todo) * len(temperatures)} new)")
+    return [p for row in paths for p in row]
+
+
+def build_recording_gta_pairs(out: Path, model: torch.nn.Module, tokens_dir: str | Path, wav_dir: str | Path,
+                              limit: int, log: Callable[[str], None],
+                              temperatures: tuple[float, ...] = GTA_TEMPERATURES) -> list[Path]:
+    """Ground-truth-aligned pairs of a user's recordings under ``out/data``: for each ``.npy`` of
+    alignment tokens (TOKEN_RATE) in ``tokens_dir`` with a ``.wav`` of the same name in ``wav_dir``
+    (the first ``limit`` by name; 0: all), ``model``'s mel generated from those tokens, one per
+    temperature, paired with the recording. Skips pairs already written; tokens without a
+    recording are counted and left out."""
+    from avflow_cli.audio.io import read_audio, resample
+    from avflow_cli.audio.mel import log_mel
+    from avflow_cli.constants import TOKEN_DIM, TOKEN_RATE
+    from avflow_cli.data.resample import resample_to_fps
+    from avflow_cli.models.inference import generate
+
+    tokens_dir, wav_dir = Path(tokens_dir), Path(wav_dir)
+    if not tokens_dir.is_dir():
+        raise AvflowError(f"--gta-tokens {tokens_dir}: not a folder of alignment-token .npy files")
+    stems = sorted(p.stem for p in tokens_dir.glob("*.npy"))
+    paired = [s for s in stems if (wav_dir / f"{s}.wav").is_file()]
+    if not paired:
+        raise AvflowError(f"--gta-tokens {tokens_dir}: no token file has a recording of the same name in --data {wav_dir}")
+    if len(paired) < len(stems):
+        log(f"data: {len(stems) - len(paired)} token files have no recording in {wav_dir}: left out")
+    picked = paired[:limit] if limit else paired
+    folder = out / DATA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [[folder / f"gta_rec_{s}_{k}.npz" for k in range(len(temperatures))] for s in picked]
+    written = 0
+    for i, (stem, row) in enumerate(zip(picked, paths)):
+        if all(p.is_file() for p in row):
+            continue
+        tokens50 = read_npy(tokens_dir / f"{stem}.npy")
+        if tokens50.ndim != 2 or tokens50.shape[1] != TOKEN_DIM:
+            raise AvflowError(f"{tokens_dir / stem}.npy: expected alignment tokens (N, {TOKEN_DIM}), got {tokens50.shape}")
+        audio, sr = read_audio(wav_dir / f"{stem}.wav")
+        speech = resample(audio.mean(0), sr, SAMPLE_RATE)  # (S,)
+        frames = log_mel(speech).shape[0]  # the recording's own mel length: the pair stays aligned
+        tokens = resample_to_fps(tokens50, TOKEN_RATE, frames).astype(np.float32)  # (T, 29)
+        for k, temperature in enumerate(temperatures):
+            mel = generate(model, tokens, seed=i + 1000 * k, temperature=temperature)["mel"][0]  # (T, 80)
+            _save_pair(row[k], torch.from_numpy(mel), aligned_target(speech, mel.shape[0]))
+        written += 1
+        if written % 25 == 0:
+            log(f"data: {written} recordings' GTA mels generated")
+    log(f"data: {len(picked) * len(temperatures)} GTA pairs of recordings ({written * len(temperatures)} new)")
     return [p for row in paths for p in row]
 
 
@@ -303,6 +355,7 @@ def train_student(
     targets: str = "teacher",
     gta_model: str | Path | None = None,
     gta_sentences: int = 0,
+    gta_tokens: str | Path | None = None,
     max_minutes: float | None = None,
     resume: bool = False,
     log: Callable[[str], None] = print,
@@ -311,8 +364,9 @@ def train_student(
 ) -> dict:
     """Build the pairs, train (``resume``: from ``out/checkpoint.pt``), write ``out/student``; a summary.
 
-    ``init``: a student folder to fine-tune (its architecture replaces ``config``); ``targets`` and
-    ``gta_model`` / ``gta_sentences``: see the module docstring.
+    ``init``: a student folder to fine-tune (its architecture replaces ``config``); ``targets``,
+    ``gta_model`` / ``gta_sentences`` / ``gta_tokens``: see the module docstring (with
+    ``gta_tokens``, ``gta_sentences`` limits the recordings; 0: all of them).
 
     ``on_step(step, total, status)`` is called after every step (progress bars); ``stop_after``
     ends this call after that many steps (checkpointed), as an interruption would.
@@ -331,10 +385,17 @@ def train_student(
         raise AvflowError(f"{out}: exists and is not a directory")
     if targets not in TARGETS:
         raise AvflowError(f"--targets must be one of {', '.join(TARGETS)}, got {targets!r}")
-    if gta_model is None and gta_sentences:
-        raise AvflowError("--gta-sentences needs --gta-model")
-    if gta_model is not None and gta_sentences < 1:
-        raise AvflowError("--gta-model needs --gta-sentences N (N ≥ 1)")
+    if gta_model is None and (gta_sentences or gta_tokens is not None):
+        raise AvflowError(f"{'--gta-tokens' if gta_tokens is not None else '--gta-sentences'} needs --gta-model")
+    if gta_sentences < 0:
+        raise AvflowError(f"--gta-sentences must be ≥ 0, got {gta_sentences}")
+    if gta_model is not None and gta_tokens is None and gta_sentences < 1:
+        raise AvflowError("--gta-model needs --gta-sentences N (N ≥ 1) or --gta-tokens DIR (a voice's alignment tokens)")
+    if gta_tokens is not None:
+        if data is None or targets != "speech":
+            raise AvflowError("--gta-tokens needs --data (the recordings of those tokens) and --targets speech")
+        if not Path(gta_tokens).is_dir():
+            raise AvflowError(f"--gta-tokens {gta_tokens}: not a folder of alignment-token .npy files")
     # a bad --init or --gta-model fails before any data is made
     start = load_student(init) if init is not None else None
     gta = load_gta_model(gta_model) if gta_model is not None else None
@@ -345,7 +406,10 @@ def train_student(
     paths = build_pairs(out, teacher_voc, data, settings.sentences_per_voice, log, targets=targets)
     if gta is not None:
         log(f"GTA pairs from {gta_model}")
-        paths += build_gta_pairs(out, gta, gta_sentences, log)
+        if gta_tokens is not None:
+            paths += build_recording_gta_pairs(out, gta, gta_tokens, data, gta_sentences, log)
+        else:
+            paths += build_gta_pairs(out, gta, gta_sentences, log)
     pairs = PairSet(paths)
     log(f"training on {len(pairs.mels)} pairs, {pairs.frames * HOP_LENGTH / SAMPLE_RATE:.0f} s of target audio ({targets}{' + GTA' if gta_model is not None else ''})")
 
@@ -407,7 +471,7 @@ def train_student(
     model.eval()
     meta = {"step": step, "teacher": teacher_voc.name if teacher_voc is not None else "none", "targets": targets,
             "init": str(init) if init is not None else "random", "gta_model": str(gta_model or "none"),
-            "gta_sentences": gta_sentences}
+            "gta_sentences": gta_sentences, "gta_tokens": str(gta_tokens or "none")}
     save_student(model, out / STUDENT_DIR, meta=meta)
     return {"step": step, "steps": settings.steps, "minutes": spent / 60, "pairs": len(pairs.mels),
             "student": str(out / STUDENT_DIR), "finished": step >= settings.steps}

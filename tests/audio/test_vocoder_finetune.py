@@ -92,10 +92,49 @@ def test_gta_pairs_pair_the_models_mel_with_the_speech_its_tokens_came_from(tmp_
     assert not (tmp_path / "run2").exists()  # refused before any data is made
 
 
+def test_gta_pairs_of_recordings_pair_the_models_mel_with_each_recording(wav_folder: Path, tmp_path: Path) -> None:
+    """--gta-tokens: a real voice's own recordings, each with its alignment tokens, become GTA pairs."""
+    from avflow_cli.audio.alignment_tokens import ALIGNMENT_EXTRACTOR
+    from avflow_cli.audio.mel import log_mel
+    from avflow_cli.constants import TOKEN_DIM, TOKEN_RATE
+    from avflow_cli.data.token_source import describe
+    from avflow_cli.train.vocoder import GTA_TEMPERATURES, build_recording_gta_pairs
+
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    rng = np.random.default_rng(0)
+    for wav in sorted(wav_folder.glob("*.wav")):
+        seconds = sf.info(wav).duration
+        np.save(tokens / f"{wav.stem}.npy", rng.standard_normal((round(seconds * TOKEN_RATE), TOKEN_DIM)).astype(np.float32))
+    np.save(tokens / "no_recording.npy", np.zeros((10, TOKEN_DIM), np.float32))
+    model = load_gta_model(_tiny_avflow(tmp_path / "m", describe("alignment", ALIGNMENT_EXTRACTOR)))
+    lines: list[str] = []
+    paths = build_recording_gta_pairs(tmp_path / "run", model, tokens, wav_folder, 0, lines.append)
+    assert len(paths) == 2 * len(GTA_TEMPERATURES)  # both recordings, each at every temperature
+    assert any("1 token files have no recording" in line for line in lines)  # counted, never silently dropped
+    speech, rate = sf.read(wav_folder / "utt0.wav", dtype="float32")
+    speech = resample(speech, rate, SAMPLE_RATE)
+    frames = log_mel(speech).shape[0]
+    with np.load(paths[0]) as z0, np.load(paths[1]) as z1:
+        assert z0["mel"].shape == (frames, 80)  # as long as the recording's own mel: the pair is aligned
+        np.testing.assert_allclose(z0["wav"], speech.numpy()[: frames * HOP_LENGTH], atol=1e-6)  # the recording
+        assert not np.allclose(z0["mel"], z1["mel"])  # two temperatures/seeds
+    assert len(build_recording_gta_pairs(tmp_path / "run", model, tokens, wav_folder, 1, lambda _l: None)) == len(GTA_TEMPERATURES)
+    with pytest.raises(AvflowError, match="no token file has a recording"):
+        build_recording_gta_pairs(tmp_path / "run3", model, tokens, tmp_path, 0, lambda _l: None)
+    settings = DistillSettings(steps=1, batch=2, segment=8, save_every=100, log_every=1)
+    summary = train_student(tmp_path / "run2", data=wav_folder, targets="speech", gta_model=tmp_path / "m",
+                            gta_tokens=tokens, config=SMALL, settings=settings, log=lambda _l: None)
+    assert summary["pairs"] == 2 + 2 * len(GTA_TEMPERATURES)  # the recordings' own mels + their GTA mels
+
+
 @pytest.mark.parametrize("args, message", [
     (["--gta-sentences", "3"], "--gta-sentences needs --gta-model"),
     (["--targets", "mimic"], "--targets must be one of"),
     (["--gta-model", "/nowhere/model", "--gta-sentences", "2"], "no AV-Flow model here"),
+    (["--gta-tokens", "/nowhere/tokens"], "--gta-tokens needs --gta-model"),
+    (["--gta-model", "pretrained", "--gta-tokens", "/nowhere/tokens"], "--gta-tokens needs --data"),
+    (["--gta-model", "pretrained", "--gta-sentences", "-1"], "--gta-sentences must be ≥ 0"),
 ])
 def test_cli_refuses_bad_fine_tune_options(tmp_path: Path, args: list[str], message: str) -> None:
     res = subprocess.run([sys.executable, "-m", "avflow_cli.cli.main", "train", "vocoder", "--out", str(tmp_path / "v"),

@@ -1,0 +1,88 @@
+"""`python -m avflow_cli.real_voice package` / `readme` on a small stand-in run: which vocoder ships,
+what the README says of it, and the quality table with two recognisers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from avflow_cli.real_voice import GTA_VOCODER, README, checksums, package, read_checksums, write_readme
+
+IMPORTED = {
+    "voice": "asterisk:en_US_f_Allison", "license": "CC-BY-SA-3.0", "attribution": "voice of Allison Smith, © Digium",
+    "train": 2, "train_seconds": 3.0, "heldout": ["a"], "skipped": [], "source_rates": {"16000": 3},
+    "mel_band": {"top_hz": 7000.0, "bins_above": 3},
+}
+
+
+def _run(root: Path, *, gta: bool) -> Path:
+    """The parts of a finished real-voice run that `package` copies (tiny, not trained)."""
+    from avflow_cli.models.avflow import AVFlow
+    from avflow_cli.models.config import AVFlowConfig
+    from avflow_cli.models.normalize import Normalizer, model_streams
+    from avflow_cli.models.registry import save_model_dir
+    from avflow_cli.weights import save_safetensors
+
+    cfg = AVFlowConfig(face_dim=4, d_model=16, hidden_dim=16, heads=2, depth=1, steps=2, token_source="alignment (x)")
+    dims = {"face": 4, "head": cfg.head_dim, "mel": cfg.mel_dim, "tokens": cfg.token_dim}
+    norm = Normalizer.identity({k: dims[k] for k in model_streams(cfg)})
+    save_model_dir(root / "models/avflow", "avflow", cfg, AVFlow(cfg).state_dict(), norm.to_json(), preset="tiny")
+    vocoders = ["vocoder/student"] + ([GTA_VOCODER] if gta else [])
+    for i, part in enumerate(["models/t2t", "models/headvae", *vocoders]):
+        (root / part).mkdir(parents=True)
+        (root / part / "config.json").write_text(json.dumps({"part": part}))
+        save_safetensors(root / part / "model.safetensors", {"w": torch.full((2, 2), float(i))})
+    (root / "models/t2t/text_ids.json").write_text("{}")
+    (root / "voice").mkdir()
+    (root / "voice/import.json").write_text(json.dumps({**IMPORTED, "source": "/this/machine"}))
+    (root / "cpu_time.tsv").write_text("t2t steps 0-10\t5 s wall\t9 s CPU\n")
+    return root
+
+
+def test_package_ships_the_gta_vocoder_when_the_run_made_one(tmp_path: Path) -> None:
+    run = _run(tmp_path / "run", gta=True)
+    dest = package(run, tmp_path / "pkg", recipe="GTA_STEPS=5 pipelines/real_voice.sh OUT")
+    assert (dest / "vocoder/model.safetensors").read_bytes() == (run / GTA_VOCODER / "model.safetensors").read_bytes()
+    readme = (dest / README).read_text()
+    assert "--gta-tokens" in readme and "GTA_STEPS=5" in readme
+    assert read_checksums(dest) == checksums(dest)  # vocoder/source.txt is listed too
+    assert json.loads((dest / "import.json").read_text())["source"] == "$AVFLOW_REAL_DATA/asterisk"
+
+    plain = package(_run(tmp_path / "run2", gta=False), tmp_path / "pkg2")
+    assert (plain / "vocoder/model.safetensors").read_bytes() == (tmp_path / "run2/vocoder/student/model.safetensors").read_bytes()
+    assert "--gta-tokens" not in (plain / README).read_text()
+
+
+def test_readme_reports_every_recogniser(tmp_path: Path) -> None:
+    dest = package(_run(tmp_path / "run", gta=False), tmp_path / "pkg")
+    both = {"pocketsphinx": 0.3, "whisper:tiny.en": 0.07}
+    quality = {
+        "asr": "pocketsphinx (pause-segmented, as avflow eval)", "asr_all": list(both),
+        "table": [
+            {"path": "recordings → mel → vocoder (ceiling)", "heldout_wer": 0.3, "heldout_mcd": 1.5, "new_wer": None,
+             "heldout_wer_by_asr": both, "new_wer_by_asr": None},
+            {"path": "text → t2t → AV-Flow → vocoder", "heldout_wer": 0.62, "heldout_mcd": 3.3, "new_wer": 0.6,
+             "heldout_wer_by_asr": {"pocketsphinx": 0.62, "whisper:tiny.en": 0.51},
+             "new_wer_by_asr": {"pocketsphinx": 0.6, "whisper:tiny.en": 0.5}},
+        ],
+    }
+    (dest / "quality.json").write_text(json.dumps(quality))
+    write_readme(dest)
+    readme = (dest / README).read_text()
+    assert "held-out WER (pocketsphinx / whisper:tiny.en)" in readme
+    assert "| text → t2t → AV-Flow → vocoder | 0.62 / 0.51 | 3.30 | 0.60 / 0.50 |" in readme
+    assert "| recordings → mel → vocoder (ceiling) | 0.30 / 0.07 | 1.50 | – |" in readme
+    assert "second: whisper:tiny.en" in readme and "**not met** (0.62)" in readme
+
+
+def test_evaluate_refuses_an_unknown_recogniser_before_any_work(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "avflow_cli.real_voice", "evaluate", str(tmp_path / "model"),
+                          str(tmp_path / "heldout"), "--asr", "pocketsphinx", "--asr", "sphinx4"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "unknown ASR backend 'sphinx4'" in res.stderr
+    assert "Traceback" not in res.stderr
