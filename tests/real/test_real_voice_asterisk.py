@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytestmark = pytest.mark.real_data
 
@@ -58,3 +59,24 @@ def test_real_prompt_lips_close_on_its_bilabials(voice: tuple[Path, object]) -> 
     assert len(bilabials) >= 4
     for s, e in bilabials:
         assert closure[(t >= s - 0.5 / FACE_RATE) & (t <= e + 0.5 / FACE_RATE)].max() > 0.99
+
+
+@pytest.mark.parametrize("prompt, first, last", [("digits/mon-3", "APRIL", "APRIL"),
+                                                 ("confbridge-leave-out", "TO", "CONFERENCE")])
+def test_tightly_cut_prompts_align_with_edge_silence(asterisk_root: Path, prompt: str, first: str, last: str) -> None:
+    """Speech from the first sample to the last stopped pocketsphinx's phone pass ("Failed to stop
+    utterance processing"); the aligner retries with edge silence, on the recording's own clock."""
+    from avflow_cli.audio.forced_alignment import check_transcript
+    from avflow_cli.audio.io import resample
+    from avflow_cli.data.importers.asterisk import decode, find_layout, read_texts, source_file
+
+    sounds, texts = find_layout(asterisk_root)
+    text = next(p for p in read_texts(texts) if p.name == prompt)
+    audio, rate = decode(source_file(sounds, text))
+    wav16 = resample(torch.from_numpy(audio), rate, 16000).numpy()
+    ali = check_transcript(wav16, text.text)
+    duration = len(wav16) / 16000
+    assert ali.score_ratio >= 0.93  # the text is what she says
+    assert ali.words[0][0] == first and ali.words[-1][0] == last
+    assert all(0.0 <= s < e <= duration + 1e-6 for _, s, e in ali.phones)  # no time inside the padding
+    assert ali.phones[-1][2] >= duration - 0.02  # the phones reach the end of the recording
