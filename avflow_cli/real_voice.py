@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from avflow_cli import constants as K
+from avflow_cli.audio.asr import WHISPER_EXTRA
 from avflow_cli.errors import AvflowError
 
 REAL_VOICE_DIR = Path(__file__).parent / "resources" / "real_voice"  # the shipped folder
@@ -221,7 +222,9 @@ def write_readme(folder: Path) -> None:
             lines.append(f"| {row['path']} | {' / '.join(_fmt(held.get(r)) for r in recognisers)} | "
                          f"{_fmt(row.get('heldout_mcd'))} | "
                          f"{' / '.join(_fmt(new.get(r)) for r in recognisers) if row.get('new_wer') is not None else '–'} |")
+        whisper = [r for r in recognisers if r.startswith("whisper")]
         lines += ["", f"ASR: {quality['asr']}" + (f"; second: {', '.join(recognisers[1:])}" if len(recognisers) > 1 else "")
+                  + (f" (`whisper:NAME`: the CTranslate2 Whisper folder NAME; {WHISPER_EXTRA})" if whisper else "")
                   + ". Transcripts of every sentence: `quality.json`.", ""]
         rows = {row["path"]: row for row in quality["table"]}
         ceiling = rows.get("recordings → mel → vocoder (ceiling)", {}).get("heldout_wer")
@@ -233,8 +236,7 @@ def write_readme(folder: Path) -> None:
                 f"Goals (issue 24): held-out WER within {HELDOUT_MARGIN} of the vocoded recordings (≤ "
                 f"{ceiling + HELDOUT_MARGIN:.2f}): **{'met' if held_ok else 'not met'}** ({text['heldout_wer']:.2f}); "
                 f"new sentences WER ≤ {NEW_WER_GOAL}: **{'met' if new_ok else 'not met'}** ({_fmt(text['new_wer'])}). "
-                + ("" if held_ok and new_ok else "The CPU time this folder had was far below the recipe's budget "
-                   "(defaults of pipelines/real_voice.sh); re-running the script with larger steps continues it."),
+                + ("" if held_ok and new_ok else "What was tried and what is left: docs/quality.md, \"Real voice\"."),
                 "",
             ]
     lines += [f"Size: {_size(folder) / 1e6:.1f} MB.", "", "## sha256 of every file", "", "```sha256"]
