@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from avflow_cli import constants as K
-from avflow_cli.audio.asr import WHISPER_EXTRA
+from avflow_cli.audio.asr import WHISPER_EXTRA, parse_backend
 from avflow_cli.errors import AvflowError
 
 REAL_VOICE_DIR = Path(__file__).parent / "resources" / "real_voice"  # the shipped folder
@@ -282,8 +282,6 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     by each, the first gives ``wer``/``heard``, all of them ``wer_by_asr``/``heard_by_asr`` (issue
     24 reports every headline WER with two). ``wav_dir``: also write every scored waveform there
     (PATH_KEY/NNN.wav + texts.json), for listening."""
-    from avflow_cli.audio.asr import parse_backend
-
     if not asr:
         raise AvflowError("evaluate needs at least one recogniser")
     for spec in asr:
@@ -320,14 +318,13 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
                 hyp, names[spec] = transcribe_segments(wav, K.SAMPLE_RATE, spec)
                 totals[spec] = totals[spec] + word_errors(ref, hyp)
                 heard[names[spec]] = hyp
-            total = totals[asr[0]]
             row = {"text": ref, "heard": heard[names[asr[0]]], "heard_by_asr": heard}
             if ref_mels is not None:
                 gen = log_mel(torch.as_tensor(wav)).numpy()  # (T, 80)
                 row["mcd"] = round(mcd_dtw(gen, ref_mels[i]), 3)
                 mcds.append(row["mcd"])
             rows.append(row)
-        return {"path": name, "wer": round(total.wer, 4), "mcd": round(float(np.mean(mcds)), 3) if mcds else None,
+        return {"path": name, "wer": round(totals[asr[0]].wer, 4), "mcd": round(float(np.mean(mcds)), 3) if mcds else None,
                 "backend": names[asr[0]], "wer_by_asr": {names[k]: round(v.wer, 4) for k, v in totals.items()},
                 "sentences": rows}
 

@@ -90,6 +90,14 @@ def aligned_target(speech: torch.Tensor, frames: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # Data
 # ----------------------------------------------------------------------------------------------
+def recording_at_model_rate(path: Path) -> torch.Tensor:
+    """A recording (any rate, channels averaged) at SAMPLE_RATE, mono (S,)."""
+    from avflow_cli.audio.io import read_audio, resample
+
+    audio, sr = read_audio(path)
+    return resample(audio.mean(0), sr, SAMPLE_RATE)
+
+
 def _save_pair(path: Path, mel: torch.Tensor, wav: torch.Tensor) -> None:
     from avflow_cli.fsutil import atomic_path
 
@@ -105,7 +113,6 @@ def build_pairs(
 
     ``targets``: "teacher" (the teacher vocodes the mel) or "speech" (the speech the mel came from).
     """
-    from avflow_cli.audio.io import read_audio, resample
     from avflow_cli.audio.mel import log_mel
 
     if targets not in TARGETS:
@@ -139,8 +146,7 @@ def build_pairs(
                 if mel.ndim != 2 or mel.shape[1] != N_MELS:
                     raise AvflowError(f"{p}: expected a log-mel array (T, {N_MELS}), got {tuple(mel.shape)}")
                 return mel, None
-            audio, sr = read_audio(p)
-            speech = resample(audio.mean(0), sr, SAMPLE_RATE)  # (S,)
+            speech = recording_at_model_rate(p)  # (S,)
             return log_mel(speech), speech
 
         for i, p in enumerate(files):
@@ -202,6 +208,18 @@ def build_gta_pairs(out: Path, model: torch.nn.Module, sentences: int, log: Call
     return [p for row in paths for p in row]
 
 
+def recording_gta_stems(tokens_dir: Path, wav_dir: Path) -> tuple[list[str], int]:
+    """(names with both an alignment-token ``.npy`` and a ``.wav``, sorted; count of token files
+    without a recording); AvflowError when no name has both (checked before anything is written)."""
+    if not tokens_dir.is_dir():
+        raise AvflowError(f"--gta-tokens {tokens_dir}: not a folder of alignment-token .npy files")
+    stems = sorted(p.stem for p in tokens_dir.glob("*.npy"))
+    paired = [s for s in stems if (wav_dir / f"{s}.wav").is_file()]
+    if not paired:
+        raise AvflowError(f"--gta-tokens {tokens_dir}: no token file has a recording of the same name in --data {wav_dir}")
+    return paired, len(stems) - len(paired)
+
+
 def build_recording_gta_pairs(out: Path, model: torch.nn.Module, tokens_dir: str | Path, wav_dir: str | Path,
                               limit: int, log: Callable[[str], None],
                               temperatures: tuple[float, ...] = GTA_TEMPERATURES) -> list[Path]:
@@ -210,21 +228,15 @@ def build_recording_gta_pairs(out: Path, model: torch.nn.Module, tokens_dir: str
     (the first ``limit`` by name; 0: all), ``model``'s mel generated from those tokens, one per
     temperature, paired with the recording. Skips pairs already written; tokens without a
     recording are counted and left out."""
-    from avflow_cli.audio.io import read_audio, resample
     from avflow_cli.audio.mel import log_mel
     from avflow_cli.constants import TOKEN_DIM, TOKEN_RATE
     from avflow_cli.data.resample import resample_to_fps
     from avflow_cli.models.inference import generate
 
     tokens_dir, wav_dir = Path(tokens_dir), Path(wav_dir)
-    if not tokens_dir.is_dir():
-        raise AvflowError(f"--gta-tokens {tokens_dir}: not a folder of alignment-token .npy files")
-    stems = sorted(p.stem for p in tokens_dir.glob("*.npy"))
-    paired = [s for s in stems if (wav_dir / f"{s}.wav").is_file()]
-    if not paired:
-        raise AvflowError(f"--gta-tokens {tokens_dir}: no token file has a recording of the same name in --data {wav_dir}")
-    if len(paired) < len(stems):
-        log(f"data: {len(stems) - len(paired)} token files have no recording in {wav_dir}: left out")
+    paired, unpaired = recording_gta_stems(tokens_dir, wav_dir)
+    if unpaired:
+        log(f"data: {unpaired} token files have no recording in {wav_dir}: left out")
     picked = paired[:limit] if limit else paired
     folder = out / DATA_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,8 +248,7 @@ def build_recording_gta_pairs(out: Path, model: torch.nn.Module, tokens_dir: str
         tokens50 = read_npy(tokens_dir / f"{stem}.npy")
         if tokens50.ndim != 2 or tokens50.shape[1] != TOKEN_DIM:
             raise AvflowError(f"{tokens_dir / stem}.npy: expected alignment tokens (N, {TOKEN_DIM}), got {tokens50.shape}")
-        audio, sr = read_audio(wav_dir / f"{stem}.wav")
-        speech = resample(audio.mean(0), sr, SAMPLE_RATE)  # (S,)
+        speech = recording_at_model_rate(wav_dir / f"{stem}.wav")  # (S,)
         frames = log_mel(speech).shape[0]  # the recording's own mel length: the pair stays aligned
         tokens = resample_to_fps(tokens50, TOKEN_RATE, frames).astype(np.float32)  # (T, 29)
         for k, temperature in enumerate(temperatures):
@@ -394,8 +405,7 @@ def train_student(
     if gta_tokens is not None:
         if data is None or targets != "speech":
             raise AvflowError("--gta-tokens needs --data (the recordings of those tokens) and --targets speech")
-        if not Path(gta_tokens).is_dir():
-            raise AvflowError(f"--gta-tokens {gta_tokens}: not a folder of alignment-token .npy files")
+        recording_gta_stems(Path(gta_tokens), Path(data))
     # a bad --init or --gta-model fails before any data is made
     start = load_student(init) if init is not None else None
     gta = load_gta_model(gta_model) if gta_model is not None else None

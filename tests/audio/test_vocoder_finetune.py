@@ -122,6 +122,10 @@ def test_gta_pairs_of_recordings_pair_the_models_mel_with_each_recording(wav_fol
     assert len(build_recording_gta_pairs(tmp_path / "run", model, tokens, wav_folder, 1, lambda _l: None)) == len(GTA_TEMPERATURES)
     with pytest.raises(AvflowError, match="no token file has a recording"):
         build_recording_gta_pairs(tmp_path / "run3", model, tokens, tmp_path, 0, lambda _l: None)
+    with pytest.raises(AvflowError, match="no token file has a recording"):
+        train_student(tmp_path / "run4", data=tmp_path / "tokens", targets="speech", gta_model=tmp_path / "m",
+                      gta_tokens=tokens, config=SMALL, log=lambda _l: None)
+    assert not (tmp_path / "run3").exists() and not (tmp_path / "run4").exists()  # refused before writing
     settings = DistillSettings(steps=1, batch=2, segment=8, save_every=100, log_every=1)
     summary = train_student(tmp_path / "run2", data=wav_folder, targets="speech", gta_model=tmp_path / "m",
                             gta_tokens=tokens, config=SMALL, settings=settings, log=lambda _l: None)
