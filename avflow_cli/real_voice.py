@@ -69,10 +69,14 @@ def read_checksums(folder: Path) -> dict[str, str]:
 
 
 def package(run: Path, dest: Path, recipe: str = "") -> Path:
-    """Copy the run's parts into ``dest`` (replaced), record the vocoder, write the README.
+    """Copy the run's parts into ``dest`` (replaced when it is an earlier package, else refused),
+    record the vocoder, write the README.
 
     ``recipe``: the command (with its environment) that made the run, quoted in the README. The
     vocoder is the GTA one (``GTA_VOCODER``) when the run has it, else the recordings-only one."""
+    if dest.exists() and not ((dest / README).is_file() and (dest / "import.json").is_file()):
+        raise AvflowError(f"{dest}: exists and is not a real-voice model folder; choose a new destination "
+                          "(only a package's own folder is replaced)")
     sources = dict(SOURCES)
     if (run / GTA_VOCODER / "model.safetensors").is_file():
         sources["vocoder"] = GTA_VOCODER
@@ -382,6 +386,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                    "pocketsphinx, wav2vec2, whisper, whisper:DIR); repeat for more; the first is the headline "
                    "(default: auto)")
     args = parser.parse_args(argv)
+    try:
+        _run_command(args)
+    except AvflowError as err:  # a user mistake: one line, no traceback
+        raise SystemExit(f"error: {err}") from None
+
+
+def _run_command(args: argparse.Namespace) -> None:
     if args.cmd == "package":
         dest = package(args.run, args.dest, args.recipe)
         print(f"{dest}: {_size(dest) / 1e6:.1f} MB")
@@ -391,10 +402,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.cmd == "readme":
         write_readme(args.model)
         return
-    try:
-        result = evaluate(args.model, args.heldout, wav_dir=args.wavs, asr=tuple(args.asr or ("auto",)))
-    except AvflowError as err:
-        raise SystemExit(f"error: {err}") from None
+    result = evaluate(args.model, args.heldout, wav_dir=args.wavs, asr=tuple(args.asr or ("auto",)))
     text = json.dumps(result, indent=1) + "\n"
     (args.model / QUALITY).write_text(text)
     if args.out:

@@ -86,3 +86,20 @@ def test_evaluate_refuses_an_unknown_recogniser_before_any_work(tmp_path: Path) 
                          capture_output=True, text=True, timeout=120)
     assert res.returncode != 0 and "unknown ASR backend 'sphinx4'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_package_refuses_to_replace_a_folder_that_is_not_a_package(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run = _run(tmp_path / "run", gta=False)
+    mine = tmp_path / "my_folder"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    res = subprocess.run([sys.executable, "-m", "avflow_cli.real_voice", "package", str(run), str(mine)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "is not a real-voice model folder" in res.stderr and "Traceback" not in res.stderr
+    assert (mine / "notes.txt").read_text() == "keep me"
+    package(run, tmp_path / "pkg")
+    package(run, tmp_path / "pkg")  # an earlier package is replaced
+    assert (tmp_path / "pkg" / README).is_file()
