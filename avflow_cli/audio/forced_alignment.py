@@ -21,12 +21,18 @@ Prompts cut tight at both ends (speech from the first sample to the last, as man
 prompts are) leave the phone pass no room for its edge silences, and pocketsphinx stops with
 "Failed to stop utterance processing" (18 of the 478 Asterisk prompts, 0.8–7 s long). Such audio
 is aligned again with ``EDGE_PAD_S`` of near-silence added at both ends and the times shifted back.
+
+Words outside the CMU dictionary ("unmute", "pbx": 45 Asterisk prompts) are pronounced by flite's
+letter-to-sound rules (its ``t2p``), as flite itself would say them; the score check above refuses
+a prompt whose guess does not fit the audio, and every guess is recorded (``Alignment.guessed``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import shutil
+import subprocess
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -39,6 +45,10 @@ EDGE_PAD_S = 0.1  # near-silence added at both ends when the phone pass fails on
 EDGE_PAD_LEVEL = 1e-4  # its amplitude (dither, not digital zero: the features need energy)
 MIN_SCORE_RATIO = 0.93  # aligned path score / free phone-loop score below this: the text is not what is said
 ALIGNER_NAME = "pocketsphinx forced alignment (en-us acoustic model, cmudict)"
+LTS_PROGRAM = "t2p"  # flite's text-to-phones: letter-to-sound rules for words outside the dictionary
+LTS_HINT = "install flite: `make install` or `sudo apt-get install flite`"
+_FLITE_TO_CMU = {"ax": "AH", "axr": "ER"}  # flite's reduced vowels; its other phones are the CMU set's, lower-case
+_GUESSED: dict[str, str] = {}  # words given to the cached aligner by letter-to-sound (word → phones)
 _ALT_PRON = re.compile(r"\(\d+\)$")
 _SILENCES = frozenset({"SIL", "<sil>", "<s>", "</s>", "(NULL)", "+NSN+", "+SPN+"})
 
@@ -56,6 +66,7 @@ class Alignment:
     words: list[Span]
     phones: list[Span]
     score_ratio: float  # aligned path score / free phone-loop path score (1 ≈ the text is what is said)
+    guessed: dict[str, str] = field(default_factory=dict)  # words outside the dictionary → flite's phones
 
 
 def spoken_text(text: str) -> str:
@@ -117,8 +128,10 @@ def align(wav16: np.ndarray, words: list[str]) -> tuple[list[Span], list[Span], 
         raise AlignmentError("no spoken words in the text")
     dec = _decoder("align")
     missing = [w for w in words if dec.lookup_word(w) is None]  # type: ignore[attr-defined]
-    if missing:
-        raise AlignmentError(f"not in the pronouncing dictionary: {', '.join(sorted(set(missing))[:5])}")
+    unknown = [w for w in sorted(set(missing)) if not add_pronunciation(dec, w)]
+    if unknown:
+        raise AlignmentError(f"not in the pronouncing dictionary: {', '.join(unknown[:5])}"
+                             + ("" if shutil.which(LTS_PROGRAM) else f" (and no {LTS_PROGRAM} to guess them: {LTS_HINT})"))
     try:
         score, result = _two_passes(dec, pcm16(wav16), words)
         pad = 0.0
@@ -138,6 +151,43 @@ def align(wav16: np.ndarray, words: list[str]) -> tuple[list[Span], list[Span], 
         raise AlignmentError("text does not match the audio (the aligned words differ from it)")
     phones = _unpad([(p.lower(), s, e) for p, s, e in _spans(result.phones(), skip_silence=False)], pad, duration)
     return timed, phones, score
+
+
+def letter_to_sound(word: str) -> str | None:
+    """flite's pronunciation of ``word`` by its letter-to-sound rules, in pocketsphinx's phone set
+    ("unmute" → "AH N M Y UW T"); None without flite's ``t2p`` or when it gives no phones."""
+    exe = shutil.which(LTS_PROGRAM)
+    if exe is None or not re.fullmatch(r"[a-z']+", word):
+        return None
+    try:
+        out = subprocess.run([exe, word], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    phones = [_FLITE_TO_CMU.get(p, p.upper()) for p in (re.sub(r"\d", "", t) for t in out.split()) if p and p != "pau"]
+    return " ".join(phones) or None
+
+
+def add_pronunciation(dec: object, word: str) -> bool:
+    """Give the aligner a word outside the CMU dictionary, pronounced by :func:`letter_to_sound`.
+
+    A guess that is wrong for the audio makes the alignment score low, so :func:`check_transcript`
+    still refuses the prompt; the guessed words are listed in :func:`guessed_words`."""
+    phones = letter_to_sound(word)
+    if phones is None:
+        return False
+    try:
+        dec.add_word(word, phones, True)  # type: ignore[attr-defined]
+    except (RuntimeError, ValueError):  # a phone the acoustic model lacks
+        return False
+    if dec.lookup_word(word) is None:  # type: ignore[attr-defined]
+        return False
+    _GUESSED[word] = phones
+    return True
+
+
+def guessed_words(words: list[str]) -> dict[str, str]:
+    """Those of ``words`` the aligner pronounces by flite's rules (word → phones)."""
+    return {w: _GUESSED[w] for w in words if w in _GUESSED}
 
 
 def _two_passes(dec: object, pcm: bytes, words: list[str]) -> tuple[float, object]:
@@ -188,4 +238,4 @@ def check_transcript(wav16: np.ndarray, text: str, min_score_ratio: float = MIN_
     if ratio < min_score_ratio:
         raise AlignmentError(f"text does not match the audio (alignment scores {ratio:.3f} of the free phone loop, "
                              f"below {min_score_ratio})")
-    return Alignment(timed, phones, round(ratio, 4))
+    return Alignment(timed, phones, round(ratio, 4), guessed_words(words))

@@ -80,12 +80,26 @@ def avflow(
     config: Path = CONFIG, resume: bool = RESUME, device: str = DEVICE,
     head_vae: Path = typer.Option(None, "--head-vae", help="Head-VAE model directory to reference for synthesis "
                                   "(default: the one recorded by `avflow prep encode-head`)."),
+    init: str = typer.Option(None, "--init", help="Fine-tune: start from this trained AV-Flow model's weights (a model "
+                             "directory or a shipped name, e.g. pretrained) instead of random ones. Its architecture "
+                             "replaces the preset's; the shards must hold its kind of tokens; normalisation comes from "
+                             "the shards. A new run only (--resume continues from the run's checkpoint).",
+                             show_default=False),
 ) -> None:
-    """Train AV-Flow (OT-CFM) on the shards: ASR tokens in; mel, face codes and head latents out."""
+    """Train AV-Flow (OT-CFM) on the shards: ASR tokens in; mel, face codes and head latents out.
+
+    A small corpus of a new voice: fine-tune the demo model (--init pretrained) rather than start afresh.
+    """
+    from avflow_cli.errors import AvflowError
     from avflow_cli.train.avflow import train_avflow
     from avflow_cli.train.common import cleanup_distributed
 
     overrides = _overrides(set_, steps)
+    if init:
+        if resume:
+            raise AvflowError("--init starts a new run from a model's weights; --resume continues a run from its "
+                              "checkpoint: drop --init")
+        overrides["train.init"] = init
     _check_inputs(data, out, resume)
     try:
         summary = train_avflow(data, out, preset=preset, config_file=config, overrides=overrides,

@@ -177,6 +177,9 @@ class TrainConfig:
     ckpt_every: int = 1000
     bf16: bool = False
     compile: bool = False
+    # a trained AV-Flow model directory whose weights start the run (`avflow train avflow --init`:
+    # fine-tuning, e.g. the demo model to a new voice; train/avflow.py); "" = random weights
+    init: str = ""
 
 
 PRESET_MODEL: dict[str, dict[str, Any]] = {

@@ -32,6 +32,7 @@ from avflow_cli.models.config import AVFlowConfig, TrainConfig, avflow_preset
 from avflow_cli.models.flow import LossWeights, flow_loss
 from avflow_cli.models.normalize import Normalizer
 from avflow_cli.train.common import Dist, RunDir, TrainTask, run_configs, run_training, setup_distributed
+from avflow_cli.train.finetune import check_init_tokens, init_model_config, init_preset, load_init_weights, resolve_init
 
 VAL_SEED = 1234
 
@@ -44,7 +45,14 @@ def avflow_configs(
     index = ShardIndex.load(shards)
     model_cfg, train_cfg, preset, touched, resumed = run_configs(
         AVFlowConfig, avflow_preset, out, preset, config_file, overrides, resume)
-    if not resumed and "model.face_dim" not in touched and "face" in index.dims:
+    if train_cfg.init and not resumed:  # fine-tuning: the init model's architecture (train/finetune.py)
+        init_dir = resolve_init(train_cfg.init)
+        start = init_model_config(init_dir)
+        model_cfg, train_cfg, preset, touched, _ = run_configs(
+            AVFlowConfig, init_preset(start, avflow_preset), out, preset, config_file, overrides, resume)
+        train_cfg.init = str(init_dir)
+        check_init_tokens(start, index, shards, init_dir)
+    elif not resumed and "model.face_dim" not in touched and "face" in index.dims:
         model_cfg.face_dim = index.dims["face"]
     check_avflow_dims(index, model_cfg, shards)
     bind_token_source(model_cfg, index, shards, resumed)  # recorded, so synth can refuse a t2t of other tokens
@@ -162,6 +170,8 @@ def train_avflow(
 
         saved_norm = read_config(out).get("normalization")
     task = build_avflow_task(shards, model_cfg, train_cfg, index, preset, dist, components, saved_norm)
+    if train_cfg.init and not RunDir(out).has_checkpoint():  # a resumed run's weights come from its checkpoint
+        load_init_weights(task.model, train_cfg.init)
     summary = run_training(task, out, resume=resume, dist=dist, stop_after=stop_after, show_progress=show_progress)
     if dist.is_main:
         from avflow_cli.render.avatar import carry_face_decoders

@@ -31,6 +31,9 @@ def headvae_configs(
         raise AvflowError(f"{shards}: shards need a (T, {K.HEAD_POSE_DIM}) head_pose stream to train the head VAE")
     model_cfg, train_cfg, preset, touched, resumed = run_configs(
         HeadVAEConfig, headvae_preset, out, preset, config_file, overrides, resume)
+    if train_cfg.init:
+        raise AvflowError("train.init (starting from a trained model's weights) is for AV-Flow runs; the head VAE "
+                          "trains from random weights in seconds")
     if not resumed:
         if "head_pose" not in index.stats:
             raise AvflowError(f"{shards}: index.json has no head_pose statistics; re-run `avflow prep index`")

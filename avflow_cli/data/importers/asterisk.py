@@ -243,7 +243,7 @@ def import_asterisk(
                     "text": spoken, "written_text": prompt.text, "sample_rate": SAMPLE_RATE, "duration": round(len(wav) / SAMPLE_RATE, 4),
                     "voice": VOICE, "source": f"{prompt.name}{path.suffix}", "source_rate": sr,
                     "band_hz": [lo, hi], "aligner": ALIGNER_NAME, "score_ratio": ali.score_ratio, "aligned_words": [list(w) for w in ali.words],
-                    "phones": [list(p) for p in ali.phones],
+                    "phones": [list(p) for p in ali.phones], "guessed_pronunciations": ali.guessed,
                 }) + "\n")
             report.written.append(prompt.name)
             report.rates[sr] = report.rates.get(sr, 0) + 1
@@ -267,9 +267,21 @@ def import_asterisk(
                               "trained on as they are: the model and the fine-tuned vocoder learn that band as quiet"),
             "aligner": ALIGNER_NAME, "min_score_ratio": ratio,
             "train": len(rows["train"]), "train_seconds": round(train_s, 2), "heldout": report.heldout,
+            "guessed_pronunciations": _guessed(out, rows["train"] + rows["heldout"]),
             "skipped": [{"prompt": n, "reason": r} for n, r in report.skipped],
         }, indent=1) + "\n")
     return report
+
+
+def _guessed(out: Path, rows: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Every word outside the dictionary that the imported prompts were aligned with (word → flite's phones)."""
+    found: dict[str, str] = {}
+    for prompt_id, _, _ in rows:
+        for folder in (out, out / HELDOUT_DIR):
+            path = folder / "alignments" / f"{prompt_id}.json"
+            if path.is_file():
+                found.update(json.loads(path.read_text()).get("guessed_pronunciations", {}))
+    return dict(sorted(found.items()))
 
 
 def _duration(path: Path) -> float:
