@@ -40,6 +40,7 @@ PARTS = {  # part → files copied from the run (train_state.pt, logs and sample
 }
 SOURCES = {"avflow": "models/avflow", "t2t": "models/t2t", "headvae": "models/headvae", "vocoder": "vocoder/student"}
 GTA_VOCODER = "vocoder_gta/student"  # the vocoder fine-tuned again on the model's own mels, when the run made it
+INIT_NOTE = "init.txt"  # in avflow/: the weights its training started from (`--init`), or "random"
 README = "README.md"
 QUALITY = "quality.json"
 MAX_PACKAGE_BYTES = 25 * 1024 * 1024
@@ -96,7 +97,8 @@ def package(run: Path, dest: Path, recipe: str = "") -> Path:
     config_path = tmp / "avflow" / "config.json"
     config = json.loads(config_path.read_text())
     config["components"] = {"head_vae": "../headvae", "t2t": "../t2t", "vocoder": "../vocoder"}
-    config.pop("train", None)  # the run's paths and optimiser settings: the README has the recipe
+    init = (config.pop("train", None) or {}).get("init", "")  # the run's paths and optimiser settings: the README has the recipe
+    (tmp / "avflow" / INIT_NOTE).write_text(_init_name(init) + "\n")  # which weights AV-Flow started from
     config_path.write_text(json.dumps(config, indent=1) + "\n")
     imported = json.loads((run / "voice" / "import.json").read_text())
     imported["source"] = "$AVFLOW_REAL_DATA/asterisk"  # not this machine's path
@@ -110,6 +112,15 @@ def package(run: Path, dest: Path, recipe: str = "") -> Path:
     tmp.rename(dest)
     write_readme(dest)
     return dest
+
+
+def _init_name(init: str) -> str:
+    """How the README names AV-Flow's starting weights: a shipped model's name, a folder's name, or random."""
+    if not init:
+        return "random"
+    from avflow_cli.shipped import shipped_name_of
+
+    return shipped_name_of(init) or Path(init).name
 
 
 def half_matrices(path: Path) -> None:
@@ -198,8 +209,8 @@ def write_readme(folder: Path) -> None:
         "",
         "| part | what |",
         "|---|---|",
-        "| `avflow/` | `small` AV-Flow, `--config dyadic`, alignment tokens, temperature 0.4; weight matrices "
-        "stored as float16 (loaded as float32) to fit 25 MB |",
+        "| `avflow/` | `small` AV-Flow, `--config dyadic`, alignment tokens, temperature 0.4, " + _init_line(folder)
+        + "; weight matrices stored as float16 (loaded as float32) to fit 25 MB |",
         "| `t2t/` | `tiny` text-to-tokens on the recordings' alignment tokens |",
         "| `headvae/` | `tiny` head-pose VAE (the demo model's when `HEAD_VAE` names it: the same head generator) |",
         "| `vocoder/` | " + _vocoder_line(folder) + " |",
@@ -247,6 +258,18 @@ def write_readme(folder: Path) -> None:
     lines += [f"{digest}  {name}" for name, digest in checksums(folder).items()]
     lines += ["```", ""]
     (folder / README).write_text("\n".join(lines), encoding="utf-8")
+
+
+def _init_line(folder: Path) -> str:
+    """Where AV-Flow's training started (``avflow/init.txt``, written by :func:`package`)."""
+    note = folder / "avflow" / INIT_NOTE
+    name = note.read_text().strip() if note.is_file() else "random"
+    if name == "random":
+        return "trained from random weights"
+    if name == "pretrained":
+        return ("fine-tuned from the shipped demo model (`--init pretrained`: 30 min of flite speech on the same "
+                "avatar, so it starts knowing how the tokens sound)")
+    return f"fine-tuned from `{name}` (`--init`)"
 
 
 def _vocoder_line(folder: Path) -> str:

@@ -43,6 +43,7 @@ AV_STEPS1=${AV_STEPS1:-4000}
 AV_STEPS=${AV_STEPS:-9000}
 VOC_STEPS=${VOC_STEPS:-500}
 GTA_STEPS=${GTA_STEPS:-2000}
+INIT=${INIT-pretrained}  # AV-Flow's starting weights: the shipped demo model (flite speech); INIT= for random ones
 export OMP_NUM_THREADS=${THREADS:-2}
 DATA=${AVFLOW_REAL_DATA:-$HERE/../real_data}/asterisk
 M=$OUT/models
@@ -119,7 +120,7 @@ if [ "$GTA_STEPS" -gt 0 ]; then
     fi
 fi
 
-RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS GTA_STEPS=$GTA_STEPS"
+RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS GTA_STEPS=$GTA_STEPS INIT=$INIT"
 RECIPE="$RECIPE${HEAD_VAE:+ HEAD_VAE=$HEAD_VAE} pipelines/real_voice.sh OUT"
 stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package" --recipe "$RECIPE"
 # every WER by two recognisers when the whisper extra is installed (ASR="pocketsphinx whisper:DIR" to choose)

@@ -103,3 +103,19 @@ def test_package_refuses_to_replace_a_folder_that_is_not_a_package(tmp_path: Pat
     package(run, tmp_path / "pkg")
     package(run, tmp_path / "pkg")  # an earlier package is replaced
     assert (tmp_path / "pkg" / README).is_file()
+
+
+def test_package_says_where_avflow_training_started(tmp_path: Path) -> None:
+    from avflow_cli.shipped import shipped_model_dir
+
+    run = _run(tmp_path / "run", gta=False)
+    assert "random weights" in (package(run, tmp_path / "pkg") / README).read_text()
+    config_path = run / "models/avflow/config.json"
+    config = json.loads(config_path.read_text())
+    config["train"] = {"steps": 10, "init": str(shipped_model_dir("pretrained"))}  # as `--init pretrained` records it
+    config_path.write_text(json.dumps(config))
+    dest = package(run, tmp_path / "pkg")
+    assert (dest / "avflow/init.txt").read_text().strip() == "pretrained"
+    assert "fine-tuned from the shipped demo model (`--init pretrained`" in (dest / README).read_text()
+    assert "train" not in json.loads((dest / "avflow/config.json").read_text())  # this machine's paths stay behind
+    assert read_checksums(dest) == checksums(dest)
