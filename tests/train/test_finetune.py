@@ -102,3 +102,12 @@ def test_cli_init_is_for_new_runs_only(trained: Path, synthetic_shards: Path, tm
                                       "--init", str(headvae_dir), "--steps", "1"])
     assert result.exit_code != 0 and "needs an AV-Flow model directory" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_cli_fine_tunes_from_a_model_directory(trained: Path, synthetic_shards: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "avflow", "--data", str(synthetic_shards), "--out", str(tmp_path / "ft"),
+                                      "--init", str(trained), "--steps", "2", "--set", "train.val_every=0",
+                                      "--set", "train.sample_every=0"])
+    assert result.exit_code == 0, result.output
+    cfg = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert cfg["train"]["init"] == str(trained.resolve()) and cfg["model"]["d_model"] == 32
