@@ -261,7 +261,7 @@ def write_readme(folder: Path) -> None:
 
 
 def _init_line(folder: Path) -> str:
-    """Where AV-Flow's training started (``avflow/init.txt``, written by :func:`package`)."""
+    """Where AV-Flow's training started (``INIT_NOTE`` in the AV-Flow part, written by :func:`package`)."""
     note = folder / "avflow" / INIT_NOTE
     name = note.read_text().strip() if note.is_file() else "random"
     if name == "random":

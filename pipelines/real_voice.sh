@@ -22,7 +22,8 @@
 # to continue training to a larger budget. Prints the CPU time of each stage and in total.
 # Environment: AVFLOW (avflow), PYTHON, DEVICE (cpu), MINUTES (corpus minutes, 40), T2T_STEPS
 # (6000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (500), GTA_STEPS (2000; 0: no GTA stage),
-# THREADS (OMP threads, 2), HEAD_VAE (a head-pose VAE folder to reuse instead of training one: the head motion comes from the demo
+# THREADS (OMP threads, 2), INIT (a model whose weights start AV-Flow, `--init`: e.g. pretrained, the demo model;
+# default none: random weights; with INIT=pretrained the recipe of docs/quality.md used AV_STEPS1=0 AV_STEPS=4000), HEAD_VAE (a head-pose VAE folder to reuse instead of training one: the head motion comes from the demo
 # generator, so the demo model's avflow_cli/resources/pretrained_demo/headvae fits), ASR (the
 # recognisers of the evaluation; default pocketsphinx, plus whisper when faster-whisper is installed).
 # The defaults are the shipped folder's budgets (its README has the exact history: it was trained
@@ -43,7 +44,7 @@ AV_STEPS1=${AV_STEPS1:-4000}
 AV_STEPS=${AV_STEPS:-9000}
 VOC_STEPS=${VOC_STEPS:-500}
 GTA_STEPS=${GTA_STEPS:-2000}
-INIT=${INIT-pretrained}  # AV-Flow's starting weights: the shipped demo model (flite speech); INIT= for random ones
+INIT=${INIT-}  # AV-Flow's starting weights: random (the shipped recipe), or a model, e.g. INIT=pretrained (docs/quality.md)
 export OMP_NUM_THREADS=${THREADS:-2}
 DATA=${AVFLOW_REAL_DATA:-$HERE/../real_data}/asterisk
 M=$OUT/models

@@ -115,7 +115,7 @@ def test_package_says_where_avflow_training_started(tmp_path: Path) -> None:
     config["train"] = {"steps": 10, "init": str(shipped_model_dir("pretrained"))}  # as `--init pretrained` records it
     config_path.write_text(json.dumps(config))
     dest = package(run, tmp_path / "pkg")
-    assert (dest / "avflow/init.txt").read_text().strip() == "pretrained"
+    assert (dest / "avflow" / "init.txt").read_text().strip() == "pretrained"
     assert "fine-tuned from the shipped demo model (`--init pretrained`" in (dest / README).read_text()
-    assert "train" not in json.loads((dest / "avflow/config.json").read_text())  # this machine's paths stay behind
+    assert "train" not in json.loads((dest / "avflow" / "config.json").read_text())  # this machine's paths stay behind
     assert read_checksums(dest) == checksums(dest)
