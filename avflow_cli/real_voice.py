@@ -46,6 +46,7 @@ QUALITY = "quality.json"
 MAX_PACKAGE_BYTES = 25 * 1024 * 1024
 HELDOUT_MARGIN = 0.10  # goal: held-out WER within this of the vocoded recordings (issue 24 §1)
 NEW_WER_GOAL = 0.30  # goal: WER of sentences the actor never spoke
+SAMPLE_SEED_STRIDE = 1000  # sample k of text i uses seed i + k · stride (evaluate --samples; at most this many texts)
 
 
 def sha256(path: Path) -> str:
@@ -240,7 +241,10 @@ def write_readme(folder: Path) -> None:
         whisper = [r for r in recognisers if r.startswith("whisper")]
         lines += ["", f"ASR: {quality['asr']}" + (f"; second: {', '.join(recognisers[1:])}" if len(recognisers) > 1 else "")
                   + (f" (`whisper:NAME`: the CTranslate2 Whisper folder NAME; {WHISPER_EXTRA})" if whisper else "")
-                  + ". Transcripts of every sentence: `quality.json`.", ""]
+                  + ". Transcripts of every sentence: `quality.json`"
+                  + (f"; the model spoke every text {quality['samples']} times (seeds i, i + {SAMPLE_SEED_STRIDE}, …) "
+                     "and its WERs and MCD pool them" if quality.get("samples", 1) > 1 else "; one sample of each text")
+                  + ".", ""]
         rows = {row["path"]: row for row in quality["table"]}
         ceiling = rows.get("recordings → mel → vocoder (ceiling)", {}).get("heldout_wer")
         text = next((row for path, row in rows.items() if path.startswith("text")), None)
@@ -302,8 +306,12 @@ def _heldout(folder: Path) -> list[tuple[str, str, np.ndarray, dict]]:
 
 
 def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | None = None,
-             wav_dir: Path | None = None, asr: Sequence[str] = ("auto",)) -> dict:
+             wav_dir: Path | None = None, asr: Sequence[str] = ("auto",), samples: int = 1) -> dict:
     """WER and MCD of the model and its ceilings on held-out prompts; WER on new sentences.
+
+    ``samples``: how many times the model speaks each prompt and sentence (seeds ``i + k ·
+    SAMPLE_SEED_STRIDE``); its WERs and MCD pool all of them. One sample's WER moves by about ±0.05
+    with the seed on ten sentences (docs/quality.md), so comparisons want several.
 
     ``asr``: the recognisers (``avflow eval --asr-backend`` names); every waveform is transcribed
     by each, the first gives ``wer``/``heard``, all of them ``wer_by_asr``/``heard_by_asr`` (issue
@@ -311,6 +319,8 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     (PATH_KEY/NNN.wav + texts.json), for listening."""
     if not asr:
         raise AvflowError("evaluate needs at least one recogniser")
+    if samples < 1:
+        raise AvflowError(f"--samples must be at least 1, got {samples}")
     for spec in asr:
         parse_backend(spec)  # an unknown name fails before minutes of synthesis
     import torch
@@ -327,7 +337,8 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     items = _heldout(heldout)
     new = list(new_sentences or probe_sentences())
 
-    def score(name: str, wavs: list[np.ndarray], refs: list[str], ref_mels: list[np.ndarray] | None) -> dict:
+    def score(name: str, wavs: list[np.ndarray], refs: list[str], ref_mels: list[np.ndarray] | None,
+              seeds: list[int] | None = None) -> dict:
         rows, mcds = [], []
         if wav_dir is not None:
             from avflow_cli.audio.io import write_audio
@@ -346,6 +357,8 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
                 totals[spec] = totals[spec] + word_errors(ref, hyp)
                 heard[names[spec]] = hyp
             row = {"text": ref, "heard": heard[names[asr[0]]], "heard_by_asr": heard}
+            if seeds is not None:
+                row["seed"] = seeds[i]
             if ref_mels is not None:
                 gen = log_mel(torch.as_tensor(wav)).numpy()  # (T, 80)
                 row["mcd"] = round(mcd_dtw(gen, ref_mels[i]), 3)
@@ -367,17 +380,23 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
         score("recordings → mel → package student, not fine-tuned",
               [shipped(torch.as_tensor(m)[None])[0].cpu().numpy() for m in rec_mels], refs, rec_mels),
     ]
-    true_wavs, text_wavs = [], []
-    for i, (_, text, audio, ali) in enumerate(items):
+    true_tokens = []
+    for _, _, audio, ali in items:
         duration = len(audio) / K.SAMPLE_RATE
         tok50 = tokens_from_transcript([{"text": ali["text"], "phones": ali["phones"]}], duration, None)
-        tokens = resample_to_fps(tok50, K.TOKEN_RATE, int(np.floor(duration * K.FPS)))  # (T, 29) as prep
-        true_wavs.append(synth.synthesize_tokens(tokens.astype(np.float32), seed=i).wav)
-        text_wavs.append(synth.synthesize(text, seed=i).wav)
-    results.append(score("true tokens → AV-Flow → vocoder", true_wavs, refs, rec_mels))
-    results.append(score("text → t2t → AV-Flow → vocoder", text_wavs, refs, rec_mels))
-    new_result = score("text → t2t → AV-Flow → vocoder", [synth.synthesize(s, seed=i).wav for i, s in enumerate(new)],
-                       new, None)
+        true_tokens.append(resample_to_fps(tok50, K.TOKEN_RATE, int(np.floor(duration * K.FPS))).astype(np.float32))
+    if max(len(items), len(new)) > SAMPLE_SEED_STRIDE:
+        raise AvflowError(f"at most {SAMPLE_SEED_STRIDE} held-out prompts and new sentences (seeds of a sample are "
+                          f"{SAMPLE_SEED_STRIDE} apart)")
+    held_seeds = [i + k * SAMPLE_SEED_STRIDE for k in range(samples) for i in range(len(items))]  # sample-major
+    new_seeds = [i + k * SAMPLE_SEED_STRIDE for k in range(samples) for i in range(len(new))]
+    true_wavs = [synth.synthesize_tokens(true_tokens[s % SAMPLE_SEED_STRIDE], seed=s).wav for s in held_seeds]
+    text_wavs = [synth.synthesize(refs[s % SAMPLE_SEED_STRIDE], seed=s).wav for s in held_seeds]
+    results.append(score("true tokens → AV-Flow → vocoder", true_wavs, refs * samples, rec_mels * samples, held_seeds))
+    results.append(score("text → t2t → AV-Flow → vocoder", text_wavs, refs * samples, rec_mels * samples, held_seeds))
+    new_result = score("text → t2t → AV-Flow → vocoder",
+                       [synth.synthesize(new[s % SAMPLE_SEED_STRIDE], seed=s).wav for s in new_seeds],
+                       new * samples, None, new_seeds)
     table = [
         {"path": r["path"], "heldout_wer": r["wer"], "heldout_mcd": r["mcd"],
          "new_wer": new_result["wer"] if r["path"].startswith("text") else None,
@@ -387,7 +406,7 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     ]
     return {"asr": f"{results[0]['backend']} (pause-segmented, as avflow eval)",
             "asr_all": list(results[0]["wer_by_asr"]), "heldout_prompts": len(items),
-            "new_sentences": len(new), "table": table, "heldout": results, "new": new_result,
+            "new_sentences": len(new), "samples": samples, "table": table, "heldout": results, "new": new_result,
             "components": synth.components}
 
 
@@ -405,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     e.add_argument("heldout", type=Path)
     e.add_argument("--out", type=Path, default=None, help="also write the result here")
     e.add_argument("--wavs", type=Path, default=None, help="write every scored waveform under this new folder")
+    e.add_argument("--samples", type=int, default=1, help="how many times the model speaks each text (seeds i, "
+                   f"i + {SAMPLE_SEED_STRIDE}, …); WER and MCD pool them (default 1)")
     e.add_argument("--asr", action="append", default=None, help="a recogniser (avflow eval --asr-backend names: "
                    "pocketsphinx, wav2vec2, whisper, whisper:DIR); repeat for more; the first is the headline "
                    "(default: auto)")
@@ -425,7 +446,7 @@ def _run_command(args: argparse.Namespace) -> None:
     if args.cmd == "readme":
         write_readme(args.model)
         return
-    result = evaluate(args.model, args.heldout, wav_dir=args.wavs, asr=tuple(args.asr or ("auto",)))
+    result = evaluate(args.model, args.heldout, wav_dir=args.wavs, asr=tuple(args.asr or ("auto",)), samples=args.samples)
     text = json.dumps(result, indent=1) + "\n"
     (args.model / QUALITY).write_text(text)
     if args.out:

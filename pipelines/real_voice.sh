@@ -25,7 +25,8 @@
 # THREADS (OMP threads, 2), INIT (a model whose weights start AV-Flow, `--init`: e.g. pretrained, the demo model;
 # default none: random weights; with INIT=pretrained the recipe of docs/quality.md used AV_STEPS1=0 AV_STEPS=4000), HEAD_VAE (a head-pose VAE folder to reuse instead of training one: the head motion comes from the demo
 # generator, so the demo model's avflow_cli/resources/pretrained_demo/headvae fits), ASR (the
-# recognisers of the evaluation; default pocketsphinx, plus whisper when faster-whisper is installed).
+# recognisers of the evaluation; default pocketsphinx, plus whisper when faster-whisper is installed), SAMPLES
+# (how many times the evaluation speaks every text, 3).
 # The defaults are the shipped folder's budgets (its README has the exact history: it was trained
 # in several continuations, so its learning-rate schedule had more than one cosine tail).
 set -euo pipefail
@@ -44,6 +45,7 @@ AV_STEPS1=${AV_STEPS1:-4000}
 AV_STEPS=${AV_STEPS:-9000}
 VOC_STEPS=${VOC_STEPS:-500}
 GTA_STEPS=${GTA_STEPS:-2000}
+SAMPLES=${SAMPLES:-3}  # the evaluation speaks every text this many times (one sample's WER moves ±0.05 with the seed)
 INIT=${INIT-}  # AV-Flow's starting weights: random (the shipped recipe), or a model, e.g. INIT=pretrained (docs/quality.md)
 export OMP_NUM_THREADS=${THREADS:-2}
 DATA=${AVFLOW_REAL_DATA:-$HERE/../real_data}/asterisk
@@ -132,5 +134,5 @@ if [ -z "${ASR:-}" ]; then
 fi
 ASR_FLAGS=(); for a in $ASR; do ASR_FLAGS+=(--asr "$a"); done
 stage evaluate "$PYTHON" -m avflow_cli.real_voice evaluate "$OUT/package" "$OUT/voice/heldout" \
-    --out "$OUT/quality.json" --wavs "$OUT/eval_wavs_$(date +%Y%m%d%H%M%S)" "${ASR_FLAGS[@]}"
+    --out "$OUT/quality.json" --wavs "$OUT/eval_wavs_$(date +%Y%m%d%H%M%S)" --samples "$SAMPLES" "${ASR_FLAGS[@]}"
 awk -F'\t' '{gsub(/ s CPU/, "", $3); s += $3} END {printf "total CPU time: %.0f s (%.1f h)\n", s, s / 3600}' "$OUT/cpu_time.tsv"

@@ -4,8 +4,10 @@ what the README says of it, and the quality table with two recognisers."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from avflow_cli.real_voice import GTA_VOCODER, README, checksums, package, read_checksums, write_readme
@@ -119,3 +121,47 @@ def test_package_says_where_avflow_training_started(tmp_path: Path) -> None:
     assert "fine-tuned from the shipped demo model (`--init pretrained`" in (dest / README).read_text()
     assert "train" not in json.loads((dest / "avflow" / "config.json").read_text())  # this machine's paths stay behind
     assert read_checksums(dest) == checksums(dest)
+
+
+def _heldout_folder(root: Path) -> Path:
+    """Two flite prompts in the import's held-out layout (metadata.csv, wavs/ at the model rate, alignments/)."""
+    from avflow_cli.audio.flite import TRACK_RATE, Flite
+    from avflow_cli.audio.io import resample, write_audio
+    from avflow_cli.constants import SAMPLE_RATE
+
+    texts = {"one": "Press one to enter a number.", "two": "The leader has left the conference."}
+    (root / "wavs").mkdir(parents=True)
+    (root / "alignments").mkdir()
+    flite = Flite()
+    try:
+        for item_id, text in texts.items():
+            said = flite.synth(text, "slt")
+            write_audio(root / "wavs" / f"{item_id}.wav", resample(said.audio, TRACK_RATE, SAMPLE_RATE).numpy(), SAMPLE_RATE)
+            (root / "alignments" / f"{item_id}.json").write_text(json.dumps({"text": text, "phones": said.phones}))
+    finally:
+        flite.close()
+    (root / "metadata.csv").write_text("".join(f"{i}|{t}|{t}\n" for i, t in texts.items()))
+    return root
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite (Debian package) not installed: `make install`")
+def test_evaluate_pools_several_samples_of_every_text(tiny_avatar_model: Path, tmp_path: Path) -> None:
+    from avflow_cli.errors import AvflowError
+    from avflow_cli.real_voice import SAMPLE_SEED_STRIDE, evaluate
+
+    model = tiny_avatar_model.parent  # avflow/ + t2t/ with random weights, as a package lays them out
+    heldout = _heldout_folder(tmp_path / "heldout")
+    new = ["Turn left at the corner."]
+    result = evaluate(model, heldout, new_sentences=new, asr=("pocketsphinx",), samples=2)
+    assert result["samples"] == 2 and result["heldout_prompts"] == 2
+    by_path = {r["path"]: r for r in result["heldout"]}
+    assert len(by_path["recordings"]["sentences"]) == 2  # what does not depend on a seed is scored once
+    text = by_path["text → t2t → AV-Flow → vocoder"]["sentences"]
+    assert [r["seed"] for r in text] == [0, 1, SAMPLE_SEED_STRIDE, SAMPLE_SEED_STRIDE + 1]
+    assert [r["text"] for r in text] == [r["text"] for r in by_path["recordings"]["sentences"]] * 2
+    assert all(r["mcd"] > 0 for r in text)  # every sample against its own prompt's recording
+    assert [r["seed"] for r in result["new"]["sentences"]] == [0, SAMPLE_SEED_STRIDE]
+    # the recordings themselves: flite's clean speech is heard almost word for word
+    assert by_path["recordings"]["wer"] <= 0.25, by_path["recordings"]["sentences"]
+    with pytest.raises(AvflowError, match="--samples must be at least 1"):
+        evaluate(model, heldout, new_sentences=new, asr=("pocketsphinx",), samples=0)
