@@ -336,6 +336,9 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     synth = Synthesizer(model_dir / "avflow", device="cpu")
     items = _heldout(heldout)
     new = list(new_sentences or probe_sentences())
+    if max(len(items), len(new)) > SAMPLE_SEED_STRIDE:  # before minutes of synthesis
+        raise AvflowError(f"at most {SAMPLE_SEED_STRIDE} held-out prompts and new sentences (seeds of a sample are "
+                          f"{SAMPLE_SEED_STRIDE} apart)")
 
     def score(name: str, wavs: list[np.ndarray], refs: list[str], ref_mels: list[np.ndarray] | None,
               seeds: list[int] | None = None) -> dict:
@@ -385,18 +388,15 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
         duration = len(audio) / K.SAMPLE_RATE
         tok50 = tokens_from_transcript([{"text": ali["text"], "phones": ali["phones"]}], duration, None)
         true_tokens.append(resample_to_fps(tok50, K.TOKEN_RATE, int(np.floor(duration * K.FPS))).astype(np.float32))
-    if max(len(items), len(new)) > SAMPLE_SEED_STRIDE:
-        raise AvflowError(f"at most {SAMPLE_SEED_STRIDE} held-out prompts and new sentences (seeds of a sample are "
-                          f"{SAMPLE_SEED_STRIDE} apart)")
-    held_seeds = [i + k * SAMPLE_SEED_STRIDE for k in range(samples) for i in range(len(items))]  # sample-major
-    new_seeds = [i + k * SAMPLE_SEED_STRIDE for k in range(samples) for i in range(len(new))]
-    true_wavs = [synth.synthesize_tokens(true_tokens[s % SAMPLE_SEED_STRIDE], seed=s).wav for s in held_seeds]
-    text_wavs = [synth.synthesize(refs[s % SAMPLE_SEED_STRIDE], seed=s).wav for s in held_seeds]
-    results.append(score("true tokens → AV-Flow → vocoder", true_wavs, refs * samples, rec_mels * samples, held_seeds))
-    results.append(score("text → t2t → AV-Flow → vocoder", text_wavs, refs * samples, rec_mels * samples, held_seeds))
-    new_result = score("text → t2t → AV-Flow → vocoder",
-                       [synth.synthesize(new[s % SAMPLE_SEED_STRIDE], seed=s).wav for s in new_seeds],
-                       new * samples, None, new_seeds)
+    held = _sample_seeds(len(items), samples)  # (text index, seed), sample-major
+    fresh = _sample_seeds(len(new), samples)
+    true_wavs = [synth.synthesize_tokens(true_tokens[i], seed=seed).wav for i, seed in held]
+    text_wavs = [synth.synthesize(refs[i], seed=seed).wav for i, seed in held]
+    held_refs, held_mels, held_seeds = [refs[i] for i, _ in held], [rec_mels[i] for i, _ in held], [s for _, s in held]
+    results.append(score("true tokens → AV-Flow → vocoder", true_wavs, held_refs, held_mels, held_seeds))
+    results.append(score("text → t2t → AV-Flow → vocoder", text_wavs, held_refs, held_mels, held_seeds))
+    new_result = score("text → t2t → AV-Flow → vocoder", [synth.synthesize(new[i], seed=seed).wav for i, seed in fresh],
+                       [new[i] for i, _ in fresh], None, [s for _, s in fresh])
     table = [
         {"path": r["path"], "heldout_wer": r["wer"], "heldout_mcd": r["mcd"],
          "new_wer": new_result["wer"] if r["path"].startswith("text") else None,
@@ -408,6 +408,11 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
             "asr_all": list(results[0]["wer_by_asr"]), "heldout_prompts": len(items),
             "new_sentences": len(new), "samples": samples, "table": table, "heldout": results, "new": new_result,
             "components": synth.components}
+
+
+def _sample_seeds(count: int, samples: int) -> list[tuple[int, int]]:
+    """(text index, seed) of every sample: seed i + k · SAMPLE_SEED_STRIDE for sample k of text i."""
+    return [(i, i + k * SAMPLE_SEED_STRIDE) for k in range(samples) for i in range(count)]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

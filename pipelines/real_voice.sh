@@ -87,14 +87,18 @@ fi
 AV=(train avflow --data "$OUT/prep/shards" --out "$M/avflow" --preset small --config dyadic
     --device "$DEVICE" --head-vae "$M/headvae")
 # continue the run in M/avflow, or start it (from INIT's weights when INIT is set)
-start_or_resume() { if [ -f "$M/avflow/train_state.pt" ]; then echo --resume; elif [ -n "$INIT" ]; then echo --init "$INIT"; fi; }
+start_or_resume() {  # sets START (an array, so an INIT path may hold spaces)
+    START=(); if [ -f "$M/avflow/train_state.pt" ]; then START=(--resume); elif [ -n "$INIT" ]; then START=(--init "$INIT"); fi
+}
 # constant lr (also when continuing after a tail), unless a tail already ran past AV_STEPS1
 if [ "$(done_at "$M/avflow/phase1.done")" -lt "$AV_STEPS1" ] && [ "$(done_at "$M/avflow/phase2.done")" -lt "$AV_STEPS1" ]; then
-    stage avflow-constant $AVFLOW "${AV[@]}" --steps "$AV_STEPS1" $(start_or_resume) --set train.lr_schedule=constant
+    start_or_resume
+    stage avflow-constant $AVFLOW "${AV[@]}" --steps "$AV_STEPS1" "${START[@]}" --set train.lr_schedule=constant
     echo "$AV_STEPS1" > "$M/avflow/phase1.done"
 fi
 if [ "$(done_at "$M/avflow/phase2.done")" -lt "$AV_STEPS" ]; then  # cosine tail
-    stage avflow-cosine $AVFLOW "${AV[@]}" --steps "$AV_STEPS" $(start_or_resume) --set train.lr_schedule=cosine \
+    start_or_resume
+    stage avflow-cosine $AVFLOW "${AV[@]}" --steps "$AV_STEPS" "${START[@]}" --set train.lr_schedule=cosine \
         --set train.lr_final=0.05 --set model.temperature=0.4
     echo "$AV_STEPS" > "$M/avflow/phase2.done"
 fi

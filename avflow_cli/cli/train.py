@@ -88,7 +88,7 @@ def avflow(
 ) -> None:
     """Train AV-Flow (OT-CFM) on the shards: ASR tokens in; mel, face codes and head latents out.
 
-    A small corpus of a new voice: fine-tune the demo model (--init pretrained) rather than start afresh.
+    --init fine-tunes a trained model (same architecture and token kind) instead of starting from random weights.
     """
     from avflow_cli.errors import AvflowError
     from avflow_cli.train.avflow import train_avflow
