@@ -9,7 +9,7 @@
 #
 # The exact commands that trained the shipped model: a 30-minute demo corpus (seed 0), shards
 # with alignment tokens (letters + phone sounds), a tiny head-pose VAE (300 steps), tiny
-# text-to-tokens (3000 steps), and `small` AV-Flow with --config dyadic: 4000 steps at constant
+# text-to-tokens (3000 steps; durations calibrated at its end), and `small` AV-Flow with --config dyadic: 4000 steps at constant
 # lr, then resumed to 9000 with a cosine tail, recording sampling temperature 0.4 (docs/quality.md).
 # Then the student vocoder: distilled from HiFi-GAN (5000 steps; skipped when STUDENT_INIT names a
 # distilled student, e.g. the package's), fine-tuned 1000 steps on speech targets plus

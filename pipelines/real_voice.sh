@@ -12,7 +12,7 @@
 #    actor's speech: the avatar's face and head follow their forced-aligned phones (the
 #    participant stays flite, so the model listens like the demo model).
 # 3. prep (alignment tokens), a tiny head-pose VAE, text-to-tokens on the recordings with their
-#    alignment tokens, `small` AV-Flow with --config dyadic (constant lr to AV_STEPS1, then a
+#    alignment tokens (its durations calibrated to her pace at the end of training), `small` AV-Flow with --config dyadic (constant lr to AV_STEPS1, then a
 #    cosine tail to AV_STEPS), the package's student vocoder fine-tuned on the real recordings
 #    (targets = the recordings themselves), then fine-tuned again with ground-truth-aligned pairs
 #    (this AV-Flow's own mels of each training recording's alignment tokens → the recording, as

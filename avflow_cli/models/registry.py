@@ -21,7 +21,7 @@ cycle (``tests/test_layering.py`` counts those by-name imports).
 from __future__ import annotations
 
 import json
-from dataclasses import is_dataclass
+from dataclasses import fields, is_dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,19 @@ def write_config(
     if train is not None:
         obj["train"] = _plain(train)
     path = ensure_writable_dir(model_dir) / CONFIG_NAME
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1))
+    return path
+
+
+def set_model_field(model_dir: str | Path, name: str, value: Any) -> Path:
+    """Change one field of ``model`` in a model directory's config.json (atomically), e.g. a
+    value measured after training; the field must exist in the kind's config class."""
+    obj = read_config(model_dir)
+    if name not in {f.name for f in fields(_by_name(KIND_CLASSES[obj["kind"]][1]))}:
+        raise ValueError(f"{model_dir}: a {obj['kind']} model has no field {name!r}")
+    obj["model"][name] = _plain(value)
+    path = Path(model_dir) / CONFIG_NAME
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=1))
     return path

@@ -76,7 +76,22 @@ def test_readme_reports_every_recogniser(tmp_path: Path) -> None:
     assert "held-out WER (pocketsphinx / whisper:tiny.en)" in readme
     assert "| text → t2t → AV-Flow → vocoder | 0.62 / 0.51 | 3.30 | 0.60 / 0.50 |" in readme
     assert "| recordings → mel → vocoder (ceiling) | 0.30 / 0.07 | 1.50 | – |" in readme
-    assert "second: whisper:tiny.en" in readme and "**not met** (0.62)" in readme
+    assert "second: whisper:tiny.en" in readme
+    assert ("pocketsphinx: held-out **not met** (0.62 > 0.40), new sentences **not met** (0.60 > 0.30); "
+            "whisper:tiny.en: held-out **not met** (0.51 > 0.17)") in readme
+    assert "What was tried" in readme and "held-out rows score" not in readme and "calibrate-t2t" not in readme
+
+    # one recogniser meets a goal; a later import's held-out folder; a calibrated text-to-tokens
+    quality["table"][1]["heldout_wer_by_asr"] = {"pocketsphinx": 0.39, "whisper:tiny.en": 0.1}
+    quality["heldout_prompts"] = 3
+    (dest / "quality.json").write_text(json.dumps(quality))
+    (dest / "t2t/config.json").write_text(json.dumps({"model": {"duration_scale": 1.14}}))
+    write_readme(dest)
+    readme = (dest / README).read_text()
+    assert "pocketsphinx: held-out **met** (0.39 ≤ 0.40)" in readme and "held-out **met** (0.10 ≤ 0.17)" in readme
+    assert "The held-out rows score 3 prompts" in readme and "than the 1 of this model's import" in readme
+    assert "`model.duration_scale` = 1.14" in readme
+    assert read_checksums(dest) == checksums(dest)
 
 
 def test_evaluate_refuses_an_unknown_recogniser_before_any_work(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ gives much cleaner tokens from a briefly trained decoder.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +61,12 @@ class T2TConfig:
     # (diffusers' float-mask convention) instead of masking padded frames; False: real masking.
     additive_attention_mask: bool = False
     # frames per symbol at synthesis: "ceil" (the release) or "round"; ceil adds half a frame per
-    # symbol on average (~15 % longer speech with blanks interspersed), round is unbiased
+    # symbol on average (~15 % longer speech with blanks interspersed), round adds nothing
     duration_rounding: str = "round"
+    # predicted durations × this before rounding: exp of a regressed log-duration is a geometric
+    # mean, shorter than the true durations; `avflow train t2t` measures the factor on its training
+    # utterances and stores it here (avflow_cli/train/t2t_calibrate.py). 1.0: uncalibrated, as the release.
+    duration_scale: float = 1.0
     # --- flow matching ---
     sigma_min: float = 1e-4
     temperature: float = 0.667  # noise scale at sampling (release: 0.667)
@@ -87,6 +92,8 @@ class T2TConfig:
             raise AvflowError(f"model.channels={self.channels} must be non-empty multiples of 8 (GroupNorm groups)")
         if self.duration_rounding not in ("ceil", "round"):
             raise AvflowError(f"model.duration_rounding must be 'ceil' or 'round', got {self.duration_rounding!r}")
+        if not (math.isfinite(self.duration_scale) and self.duration_scale > 0):
+            raise AvflowError(f"model.duration_scale must be a finite positive number, got {self.duration_scale}")
         if self.steps < 1 or self.temperature < 0:
             raise AvflowError("model.steps must be >= 1 and model.temperature >= 0")
         return self

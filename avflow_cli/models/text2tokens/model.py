@@ -62,13 +62,13 @@ class TextToTokens(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, N) ids, x_lengths (B,) → tokens (B, T, D) raw logits and their lengths (B,).
 
-        Each symbol gets ceil (release) or round(exp(logw)) · length_scale frames (larger =
-        slower speech); fractional ends are rounded on the cumulative sum, as in the release.
+        Each symbol gets ceil (release) or round(exp(logw) · duration_scale) · length_scale frames
+        (``duration_scale`` from the config, calibrated at training; larger ``length_scale`` = slower speech); fractional ends are rounded on the cumulative sum, as in the release.
         ``noise`` (B, D, pad_length(T)) fixes the sampler's start point.
         """
         cfg = self.config
         mu_x, logw, x_mask = self.encoder(x, x_lengths)  # (B, D, N), (B, 1, N), (B, 1, N)
-        w = torch.exp(logw) * x_mask  # (B, 1, N)
+        w = torch.exp(logw) * x_mask * cfg.duration_scale  # (B, 1, N); train/t2t_calibrate.py says why the scale
         w = (torch.ceil(w) if cfg.duration_rounding == "ceil" else torch.round(w)) * length_scale  # (B, 1, N)
         y_lengths = w.sum((1, 2)).clamp(min=1).long()  # (B,)
         t_max = pad_length(int(y_lengths.max()))
