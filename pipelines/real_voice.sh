@@ -12,7 +12,8 @@
 #    actor's speech: the avatar's face and head follow their forced-aligned phones (the
 #    participant stays flite, so the model listens like the demo model).
 # 3. prep (alignment tokens), a tiny head-pose VAE, text-to-tokens on the recordings with their
-#    alignment tokens (its durations calibrated to her pace at the end of training), `small` AV-Flow with --config dyadic (constant lr to AV_STEPS1, then a
+#    alignment tokens (optionally plus T2T_FLITE_MINUTES of flite demo sentences: more words to
+#    spell), its durations calibrated to her pace on her prompts, `small` AV-Flow with --config dyadic (constant lr to AV_STEPS1, then a
 #    cosine tail to AV_STEPS), the package's student vocoder fine-tuned on the real recordings
 #    (targets = the recordings themselves), then fine-tuned again with ground-truth-aligned pairs
 #    (this AV-Flow's own mels of each training recording's alignment tokens → the recording, as
@@ -20,7 +21,9 @@
 #    (OUT/package).
 # Re-running skips finished stages and resumes interrupted ones; raise AV_STEPS1/AV_STEPS/T2T_STEPS
 # to continue training to a larger budget. Prints the CPU time of each stage and in total.
-# Environment: AVFLOW (avflow), PYTHON, DEVICE (cpu), MINUTES (corpus minutes, 40), T2T_STEPS
+# Environment: AVFLOW (avflow), PYTHON, DEVICE (cpu), MINUTES (corpus minutes, 40), T2T_FLITE_MINUTES
+# (flite demo sentences text-to-tokens also learns from; 0, the shipped recipe: her prompts only; 30 trades
+# held-out prompts for new sentences, docs/quality.md), T2T_STEPS
 # (6000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (500), GTA_STEPS (2000; 0: no GTA stage),
 # THREADS (OMP threads, 2), INIT (a model whose weights start AV-Flow, `--init`: e.g. pretrained, the demo model;
 # default none: random weights; with INIT=pretrained the recipe of docs/quality.md used AV_STEPS1=0 AV_STEPS=4000), HEAD_VAE (a head-pose VAE folder to reuse instead of training one: the head motion comes from the demo
@@ -41,6 +44,7 @@ PYTHON=${PYTHON:-$(dirname "$AVFLOW")/python}
 DEVICE=${DEVICE:-cpu}
 MINUTES=${MINUTES:-40}
 T2T_STEPS=${T2T_STEPS:-6000}
+T2T_FLITE_MINUTES=${T2T_FLITE_MINUTES:-0}  # minutes of flite demo sentences text-to-tokens also learns to spell from (docs/quality.md)
 AV_STEPS1=${AV_STEPS1:-4000}
 AV_STEPS=${AV_STEPS:-9000}
 VOC_STEPS=${VOC_STEPS:-500}
@@ -77,10 +81,35 @@ fi
 stage tokens $AVFLOW prep tokens "$OUT/voice" --source alignment  # skips finished files
 
 done_at() { cat "$1" 2>/dev/null || echo 0; }  # steps a finished phase was run to
-T2T=(train t2t --data "$OUT/voice" --out "$M/t2t" --preset tiny --device "$DEVICE")
+# Text-to-tokens learns to spell from her prompts (plus, with T2T_FLITE_MINUTES, that much of the flite
+# demo corpus: alignment tokens come from phones, so they are the same for any voice and the flite
+# sentences teach words she never said; its pace is then calibrated on her prompts alone).
+T2T_DATA="$OUT/voice"
+if [ "$T2T_FLITE_MINUTES" != 0 ]; then
+    [ -f "$OUT/flite/corpus.json" ] || stage flite-corpus $AVFLOW demo corpus --out "$OUT/flite" \
+        --minutes "$T2T_FLITE_MINUTES" --seed 0
+    [ -f "$OUT/flite/ljspeech/tokens/source.json" ] || stage flite-tokens $AVFLOW prep tokens "$OUT/flite/ljspeech" --source alignment
+    T2T_DATA="$OUT/t2t_data"
+    if [ ! -f "$T2T_DATA/metadata.csv" ]; then  # both folders, by symbolic links (ids must not collide)
+        dup=$(cut -d'|' -f1 "$OUT/voice/metadata.csv" "$OUT/flite/ljspeech/metadata.csv" | sort | uniq -d | head -1)
+        [ -z "$dup" ] || { echo "error: utterance id $dup is in both $OUT/voice and $OUT/flite/ljspeech" >&2; exit 1; }
+        cmp -s "$OUT/voice/tokens/source.json" "$OUT/flite/ljspeech/tokens/source.json" \
+            || { echo "error: $OUT/voice and $OUT/flite/ljspeech hold different token kinds" >&2; exit 1; }
+        mkdir -p "$T2T_DATA.part/tokens"
+        cp "$OUT/voice/tokens/source.json" "$T2T_DATA.part/tokens/"
+        for dir in "$OUT/voice" "$OUT/flite/ljspeech"; do
+            abs=$(cd "$dir" && pwd)
+            for f in "$abs"/tokens/*.npy; do ln -sf "$f" "$T2T_DATA.part/tokens/"; done
+        done
+        cat "$OUT/voice/metadata.csv" "$OUT/flite/ljspeech/metadata.csv" > "$T2T_DATA.part/metadata.csv"
+        rm -rf "$T2T_DATA" && mv "$T2T_DATA.part" "$T2T_DATA"
+    fi
+fi
+T2T=(train t2t --data "$T2T_DATA" --out "$M/t2t" --preset tiny --device "$DEVICE")
 if [ "$(done_at "$M/t2t/steps.done")" -lt "$T2T_STEPS" ]; then
     RESUME=(); [ -f "$M/t2t/train_state.pt" ] && RESUME=(--resume)
     stage t2t $AVFLOW "${T2T[@]}" --steps "$T2T_STEPS" "${RESUME[@]}"
+    [ "$T2T_DATA" = "$OUT/voice" ] || stage t2t-pace $AVFLOW train calibrate-t2t "$M/t2t" --data "$OUT/voice"
     echo "$T2T_STEPS" > "$M/t2t/steps.done"
 fi
 
@@ -127,7 +156,7 @@ if [ "$GTA_STEPS" -gt 0 ]; then
     fi
 fi
 
-RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS GTA_STEPS=$GTA_STEPS INIT=$INIT"
+RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS T2T_FLITE_MINUTES=$T2T_FLITE_MINUTES AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS GTA_STEPS=$GTA_STEPS INIT=$INIT"
 RECIPE="$RECIPE${HEAD_VAE:+ HEAD_VAE=$HEAD_VAE} pipelines/real_voice.sh OUT"
 stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package" --recipe "$RECIPE"
 # every WER by two recognisers when the whisper extra is installed (ASR="pocketsphinx whisper:DIR" to choose)
