@@ -78,7 +78,7 @@ def calibrate_command(
     Its duration predictor regresses log-durations, whose exponential is shorter than the true
     durations: models trained before calibration speak about 15 % too fast (docs/quality.md).
     """
-    from avflow_cli.train.t2t import calibrate_model_dir
+    from avflow_cli.train.t2t_calibrate import calibrate_model_dir
 
     cal = calibrate_model_dir(model, data)
     console.print(f"{model}: on {cal.utterances} training utterances the model gave {cal.ratio_before:.3f} of their "

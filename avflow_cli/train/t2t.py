@@ -30,10 +30,9 @@ from avflow_cli.data.t2t_dataset import (
     token_statistics,
 )
 from avflow_cli.models.text2tokens.io import KIND, normalization_of
-from avflow_cli.train.t2t_calibrate import DurationCalibration, calibrate, frame_counts, predicted_durations
 from avflow_cli.models.text2tokens.model import TextToTokens
-from avflow_cli.models.registry import set_model_field
 from avflow_cli.train.common import IDS_CACHE, Dist, RunDir, TrainTask, run_configs, run_training, setup_distributed
+from avflow_cli.train.t2t_calibrate import calibrate_model_dir, duration_ratio
 
 VAL_SEED = 1234
 
@@ -129,35 +128,6 @@ def validation_losses(model: TextToTokens, utts: list[Utterance], batch_size: in
     return {k: v / len(utts) for k, v in totals.items()}
 
 
-def duration_ratio(model: TextToTokens, utts: list[Utterance], batch_size: int) -> float:
-    """Frames the raw duration predictor gives ``utts`` over their true frames (1 = their pace;
-    below 1 the model speaks too fast until calibrated: train/t2t_calibrate.py)."""
-    durations, target = predicted_durations(model, utts, batch_size)
-    return frame_counts(durations, 1.0, model.config.duration_rounding) / target
-
-
-def calibrate_model_dir(model_dir: str | Path, data: str | Path, batch_size: int = 16) -> DurationCalibration:
-    """Measure a text-to-tokens model's duration bias on the utterances of ``data`` it was trained
-    on (those whose text its ``text_ids.json`` holds; all of them when it has none) with the
-    weights synthesis uses, and store the factor as ``model.duration_scale`` in its config.json."""
-    import json
-
-    from avflow_cli.models.text2tokens.io import load_t2t
-
-    model = load_t2t(model_dir)  # first: a folder that is not a model fails before the data is read
-    utts = load_utterances(data)
-    ids_file = Path(model_dir) / IDS_CACHE
-    if ids_file.is_file():
-        trained = json.loads(ids_file.read_text()).get("ids", {})
-        utts = [Utterance(u.uid, u.text, trained[u.text], u.tokens_path) for u in utts if u.text in trained]
-        if not utts:
-            raise AvflowError(f"{data}: none of its utterances is one {model_dir} was trained on ({IDS_CACHE}); "
-                              "calibrate on the model's own training folder")
-    result = calibrate(model, utts, batch_size)
-    set_model_field(model_dir, "duration_scale", result.scale)
-    return result
-
-
 def write_sample(model: TextToTokens, utt: Utterance, step: int, out_dir: Path) -> Path:
     """Synthesize one utterance's tokens and draw them beside the truth (PNG)."""
     from avflow_cli.train.plots import plot_streams
@@ -175,11 +145,11 @@ def train_t2t(
 ) -> dict[str, Any]:
     """Train (or resume) a text-to-tokens run in ``out`` from an LJSpeech-layout folder ``data``.
 
-    Returns the loop's summary (``step``, ``last_loss``, ``val``, ``seconds``, and
-    ``calibration`` when the run reached its last step and ``calibrate_durations``: the
-    :class:`DurationCalibration` stored in its config, or ``calibration_error`` saying why none was). The run directory is a model directory:
-    ``load_t2t(out)`` gives the EMA model. A finished run resumed at its own step count only
-    calibrates again.
+    Returns the loop's summary (``step``, ``last_loss``, ``val``, ``seconds``; when the run
+    reached its last step and ``calibrate_durations``, also ``calibration``: the
+    ``DurationCalibration`` stored in its config, or ``calibration_error`` saying why none was).
+    The run directory is a model directory: ``load_t2t(out)`` gives the EMA model. A finished run
+    resumed at its own step count only calibrates again.
     """
     dist = setup_distributed(device)
     model_cfg, train_cfg, preset, fresh = t2t_configs(out, preset, config_file, overrides, resume)

@@ -6,8 +6,9 @@ arithmetic mean whenever durations vary; rounding short symbols to whole frames 
 more. The shipped text-to-tokens models spoke 0.86–0.88 of their training speech's frames, and
 that haste cost intelligibility (docs/quality.md, "Duration calibration"). :func:`calibrate` measures the
 bias on utterances with known tokens and returns the one factor (``T2TConfig.duration_scale``)
-that makes the rounded predicted frames add up to the true ones; ``avflow train t2t`` stores it
-at the end of every run.
+that makes the rounded predicted frames add up to the true ones; :func:`calibrate_model_dir`
+stores it in a model directory, which ``avflow train t2t`` does at the end of every run and
+``avflow train calibrate-t2t`` for a model trained before.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from avflow_cli.data.t2t_dataset import Utterance, collate_utterances
+from avflow_cli.data.t2t_dataset import Utterance, collate_utterances, load_utterances
 from avflow_cli.errors import AvflowError
+from avflow_cli.jsonfile import read_json
+from avflow_cli.models.registry import load_t2t, set_model_field
+from avflow_cli.train.common import IDS_CACHE
 
 SCALE_RANGE = (1 / 16, 16.0)  # a bias outside this is a broken model or data, not something to correct
 BISECTION_STEPS = 40
@@ -84,3 +89,28 @@ def calibrate(model: torch.nn.Module, utts: Sequence[Utterance], batch_size: int
     return DurationCalibration(scale=round(scale, 4), ratio_before=frame_counts(durations, 1.0, rounding) / target,
                                ratio_after=frame_counts(durations, round(scale, 4), rounding) / target,
                                utterances=len(utts))
+
+
+def duration_ratio(model: torch.nn.Module, utts: Sequence[Utterance], batch_size: int = 16) -> float:
+    """Frames the raw duration predictor gives ``utts`` over their true frames (1 = their pace;
+    below 1 the model speaks too fast until calibrated)."""
+    durations, target = predicted_durations(model, utts, batch_size)
+    return frame_counts(durations, 1.0, model.config.duration_rounding) / target
+
+
+def calibrate_model_dir(model_dir: str | Path, data: str | Path, batch_size: int = 16) -> DurationCalibration:
+    """Measure a text-to-tokens model's duration bias on the utterances of ``data`` it was trained
+    on (those whose text its ``text_ids.json`` holds; all of them when it has none) with the
+    weights synthesis uses, and store the factor as ``model.duration_scale`` in its config.json."""
+    model = load_t2t(model_dir)  # first: a folder that is not a model fails before the data is read
+    utts = load_utterances(data)
+    ids_file = Path(model_dir) / IDS_CACHE
+    if ids_file.is_file():
+        trained = read_json(ids_file).get("ids", {})
+        utts = [Utterance(u.uid, u.text, trained[u.text], u.tokens_path) for u in utts if u.text in trained]
+        if not utts:
+            raise AvflowError(f"{data}: none of its utterances is one {model_dir} was trained on ({IDS_CACHE}); "
+                              "calibrate on the model's own training folder")
+    result = calibrate(model, utts, batch_size)
+    set_model_field(model_dir, "duration_scale", result.scale)
+    return result
