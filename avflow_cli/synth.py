@@ -473,6 +473,8 @@ class Synthesizer:
                 "timings_s": result.timings,
                 "avflow_version": __version__,
             }
+            if result.text and self._t2t is not None:  # the pace text-to-tokens spoke it at (calibrated)
+                meta["duration_scale"] = float(self._t2t.config.duration_scale)
             if result.participant is not None:  # which participant path ran (tokens, face), and warnings
                 meta["participant"] = result.participant
             folder.write_json(META_NAME, meta)
@@ -488,9 +490,11 @@ class Synthesizer:
         except (OSError, json.JSONDecodeError):
             return False
         steps = self.model.config.steps if steps is None else int(steps)
+        # an output spoken before text-to-tokens was calibrated (no record: 1.0) is redone with the new pace
+        pace = float(self.t2t.config.duration_scale)
         return (meta.get("text"), meta.get("seed"), meta.get("steps"), meta.get("temperature", 1.0), meta.get("speed", 1.0),
-                meta.get("components", {}).get("avflow")) == (text, seed, steps, self.temperature, float(speed),
-                                                              self.components["avflow"])
+                meta.get("components", {}).get("avflow"), meta.get("duration_scale", 1.0)) == (
+                    text, seed, steps, self.temperature, float(speed), self.components["avflow"], pace)
 
     def synthesize_lines(
         self, lines: list[str], out_dir: str | Path, *, seed: int = 0, steps: int | None = None, speed: float = 1.0,

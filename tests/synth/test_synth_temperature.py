@@ -65,6 +65,18 @@ def test_meta_records_temperature_and_resume_redoes_other_temperatures(tiny_mode
     assert not other.is_done(out, "hi", seed=0)
 
 
+def test_resume_redoes_outputs_spoken_at_another_pace(tiny_model: Path, tmp_path: Path) -> None:
+    """A text-to-tokens model calibrated since (model.duration_scale) speaks at another pace: redone."""
+    from avflow_cli.synth import Synthesizer
+
+    synth = Synthesizer(tiny_model, vocoder="hifigan", device="cpu")  # copes with untrained mels
+    out = synth.save(synth.synthesize("hi", seed=0), tmp_path / "out", preview=False)
+    assert json.loads((out / "meta.json").read_text())["duration_scale"] == synth.t2t.config.duration_scale
+    assert synth.is_done(out, "hi", seed=0)
+    synth.t2t.config.duration_scale = 1.15
+    assert not synth.is_done(out, "hi", seed=0)
+
+
 @pytest.mark.parametrize("bad", ["-0.1", "2.5", "nan"])
 def test_cli_temperature_out_of_range_is_one_line(tiny_model: Path, tmp_path: Path, bad: str) -> None:
     result = runner.invoke(app, ["synth", "hi", "-o", str(tmp_path / "out"), "--model", str(tiny_model),
