@@ -61,10 +61,12 @@ def load_tokens_fps(path: Path) -> np.ndarray:
     return resample_to_fps(tok.astype(np.float32), TOKEN_RATE)
 
 
-def load_utterances(data_dir: str | Path, cache: Path | None = None) -> list[Utterance]:
+def load_utterances(data_dir: str | Path, cache: Path | None = None, *, cached_only: bool = False) -> list[Utterance]:
     """Read metadata, check token files exist and phonemise every text (one espeak call).
 
     ``cache`` (a JSON file) keeps the symbol ids so a resumed run does not phonemise again.
+    ``cached_only``: keep just the utterances whose text the cache holds (a model's own training
+    texts), phonemise and write nothing; the list may then be empty.
     """
     from avflow_cli.text import texts_to_symbol_ids
 
@@ -81,6 +83,9 @@ def load_utterances(data_dir: str | Path, cache: Path | None = None) -> list[Utt
         obj = json.loads(cache.read_text())
         if obj.get("version") == IDS_CACHE_VERSION:
             cached = obj["ids"]
+    if cached_only:
+        return [Utterance(uid, text, cached[text], data_dir / TOKENS_DIR / f"{uid}.npy")
+                for uid, text in rows if cached.get(text)]
     todo = [text for _, text in rows if text not in cached]
     if todo:
         for text, ids in zip(todo, _ids_skipping_errors(todo, texts_to_symbol_ids), strict=True):

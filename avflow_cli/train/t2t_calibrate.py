@@ -22,8 +22,8 @@ import torch
 
 from avflow_cli.data.t2t_dataset import Utterance, collate_utterances, load_utterances
 from avflow_cli.errors import AvflowError
-from avflow_cli.jsonfile import read_json
 from avflow_cli.models.registry import load_t2t, set_model_field
+from avflow_cli.models.text2tokens.alignment import round_durations
 from avflow_cli.train.common import IDS_CACHE
 
 SCALE_RANGE = (1 / 16, 16.0)  # a bias outside this is a broken model or data, not something to correct
@@ -43,8 +43,7 @@ class DurationCalibration:
 def frame_counts(durations: torch.Tensor, scale: float, rounding: str) -> int:
     """Total frames of per-symbol durations ``durations`` (1-D) times ``scale``, rounded per symbol
     as the model rounds them at synthesis (``round`` or ``ceil``)."""
-    scaled = durations * scale
-    return int((torch.ceil(scaled) if rounding == "ceil" else torch.round(scaled)).sum())
+    return int(round_durations(durations * scale, rounding).sum())
 
 
 @torch.no_grad()
@@ -103,14 +102,14 @@ def calibrate_model_dir(model_dir: str | Path, data: str | Path, batch_size: int
     on (those whose text its ``text_ids.json`` holds; all of them when it has none) with the
     weights synthesis uses, and store the factor as ``model.duration_scale`` in its config.json."""
     model = load_t2t(model_dir)  # first: a folder that is not a model fails before the data is read
-    utts = load_utterances(data)
     ids_file = Path(model_dir) / IDS_CACHE
-    if ids_file.is_file():
-        trained = read_json(ids_file).get("ids", {})
-        utts = [Utterance(u.uid, u.text, trained[u.text], u.tokens_path) for u in utts if u.text in trained]
+    if ids_file.is_file():  # the symbol ids it trained on: nothing phonemised again, foreign texts left out
+        utts = load_utterances(data, cache=ids_file, cached_only=True)
         if not utts:
             raise AvflowError(f"{data}: none of its utterances is one {model_dir} was trained on ({IDS_CACHE}); "
                               "calibrate on the model's own training folder")
+    else:
+        utts = load_utterances(data)
     result = calibrate(model, utts, batch_size)
     set_model_field(model_dir, "duration_scale", result.scale)
     return result

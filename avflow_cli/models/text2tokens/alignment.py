@@ -62,6 +62,11 @@ def durations_from_path(path: torch.Tensor) -> torch.Tensor:
     return path.sum(-1)
 
 
+def round_durations(durations: torch.Tensor, rounding: str) -> torch.Tensor:
+    """Whole frames per symbol as synthesis gives them: ``ceil`` (the release) or ``round``."""
+    return torch.ceil(durations) if rounding == "ceil" else torch.round(durations)
+
+
 def generate_path(durations: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Durations (B, N) → hard alignment (B, N, T): frame j goes to symbol i when end_{i-1} <= j < end_i.
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avflow_cli.models.text2tokens.alignment import generate_path, maximum_path
+from avflow_cli.models.text2tokens.alignment import generate_path, maximum_path, round_durations
 from avflow_cli.models.text2tokens.config import LENGTH_MULTIPLE, T2TConfig
 from avflow_cli.models.text2tokens.flow_matching import CFM
 from avflow_cli.models.text2tokens.losses import duration_loss, gaussian_log_prior, log_durations, prior_loss
@@ -69,7 +69,7 @@ class TextToTokens(nn.Module):
         cfg = self.config
         mu_x, logw, x_mask = self.encoder(x, x_lengths)  # (B, D, N), (B, 1, N), (B, 1, N)
         w = torch.exp(logw) * x_mask * cfg.duration_scale  # (B, 1, N); train/t2t_calibrate.py says why the scale
-        w = (torch.ceil(w) if cfg.duration_rounding == "ceil" else torch.round(w)) * length_scale  # (B, 1, N)
+        w = round_durations(w, cfg.duration_rounding) * length_scale  # (B, 1, N)
         y_lengths = w.sum((1, 2)).clamp(min=1).long()  # (B,)
         t_max = pad_length(int(y_lengths.max()))
         y_mask = sequence_mask(y_lengths, t_max).unsqueeze(1).to(x_mask.dtype)  # (B, 1, T)
