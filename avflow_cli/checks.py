@@ -20,6 +20,7 @@ MAX_TIMELINE_SECONDS = 3_600.0  # one generated or rendered timeline: an hour, ~
 MAX_PAUSE_SECONDS = 60.0  # a dialogue's silence after one turn
 MIN_FPS, MAX_FPS = 1.0, 1_000.0  # frame rates of motion and feature files avflow reads
 TEMPERATURE_MAX = 2.0  # sampling noise scale beyond this is far outside what a flow was trained on
+TOKEN_GAIN_MAX = 4.0  # a token gain beyond this drives AV-Flow's input far outside what it was trained on
 
 
 def check_seed(seed: int, option: str = "--seed") -> int:
@@ -64,6 +65,14 @@ def check_temperature(temperature: float, name: str = "--temperature") -> float:
     value = float(temperature)
     if not 0.0 <= value <= TEMPERATURE_MAX:  # also refuses NaN
         raise AvflowError(f"{name} must be in [0, {TEMPERATURE_MAX:g}], got {temperature}")
+    return value
+
+
+def check_token_gain(gain: float, name: str = "--token-gain") -> float:
+    """``gain`` as a float in (0, TOKEN_GAIN_MAX]; a one-line error naming ``name`` otherwise."""
+    value = float(gain)
+    if not 0.0 < value <= TOKEN_GAIN_MAX:  # also refuses NaN
+        raise AvflowError(f"{name} must be in (0, {TOKEN_GAIN_MAX:g}], got {gain}")
     return value
 
 

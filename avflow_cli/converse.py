@@ -471,7 +471,7 @@ def converse(synth: Any, dialogue_path: str | Path, out_dir: str | Path, *, seed
             preview_kind = write_conversation_preview(folder.file(PREVIEW_NAME), synth, result, tl)
             timings["preview"] = time.perf_counter() - t0
         meta = {
-            "dialogue": str(Path(dialogue_path).resolve()), "seed": seed, "steps": result.steps, "temperature": synth.temperature, "fps": K.FPS,
+            "dialogue": str(Path(dialogue_path).resolve()), "seed": seed, "steps": result.steps, "temperature": synth.temperature, "token_gain": synth.token_gain, "fps": K.FPS,
             "sample_rate": result.sample_rate, "frames": int(len(result.mel)), "seconds": result.seconds,
             "turns": tl.spans, "participant": {**part.record, "warnings": part.warnings, **tl.notes},
             "components": result.components, "preview": preview_kind, "timings_s": timings,

