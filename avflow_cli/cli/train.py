@@ -123,5 +123,13 @@ def _register_vocoder() -> None:
     train_vocoder.register(app)
 
 
+def _register_token_gain() -> None:
+    """`avflow train token-gain` lives with its measurement (avflow_cli.cli.train_token_gain)."""
+    from avflow_cli.cli import train_token_gain
+
+    train_token_gain.register(app)
+
+
 _register_t2t()
 _register_vocoder()
+_register_token_gain()

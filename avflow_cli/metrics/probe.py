@@ -27,6 +27,10 @@ import torch
 
 from avflow_cli import constants as K
 
+# several samples of one text: sample k of text i uses seed i + k · stride (real_voice evaluate,
+# `avflow train token-gain`), so sample 0 is the single-sample seed and no two texts share one
+SAMPLE_SEED_STRIDE = 1000
+
 
 def probe_sentences(name: str = "dev") -> list[str]:
     """The held-out everyday sentences of set ``name`` (none is in the demo corpus's Harvard list):
@@ -164,7 +168,8 @@ def token_cer(text_to_tokens: Callable[[str, int], np.ndarray], items: Sequence[
 
 def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_vae: str | Path | None = None,
                 vocoder: str = "auto", vocoder_checkpoint: str | Path | None = None, temperature: float | None = None,
-                device: str = "cpu", sentences: str = "dev", asr: str = "auto") -> dict[str, float | None]:
+                device: str = "cpu", sentences: str = "dev", asr: str = "auto",
+                token_gain: float | None = None) -> dict[str, float | None]:
     """Both paths of one model family on the held-out sentences of set ``sentences`` (``dev`` or
     ``test``): the numbers docs/quality.md reports (tokens-path WER and lip F1 in speech, text-path
     WER, token CER, the ceiling), every WER by the recogniser ``asr``
@@ -176,7 +181,7 @@ def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_va
     from avflow_cli.synth import Synthesizer, find_face_decoder
 
     synth = Synthesizer(model_dir, t2t=t2t, head_vae=head_vae, vocoder=vocoder, vocoder_checkpoint=vocoder_checkpoint,
-                        temperature=temperature, device=device)
+                        temperature=temperature, token_gain=token_gain, device=device)
     items = make_probe_items(probe_sentences(sentences))
     face_decoder = find_face_decoder(synth.model_dir)
     mouth = load_mouth_decoder(face_decoder) if face_decoder is not None else None
@@ -185,7 +190,7 @@ def probe_model(model_dir: str | Path, *, t2t: str | Path | None = None, head_va
     cer = token_cer(lambda text, seed: synth.text_to_tokens(text, seed=seed), items)
     ceiling = reference_scores(items, lambda mel: synth.vocoder(torch.as_tensor(mel, dtype=torch.float32)[None])[0].float().numpy(),
                                asr=asr)
-    return {"temperature": synth.temperature, "tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech,
+    return {"temperature": synth.temperature, "token_gain": synth.token_gain, "tokens_wer": tokens_path.wer, "lip_f1_speech": tokens_path.lip_f1_speech,
             "text_wer": text_path.wer,
             "token_cer": cer, "flite_wer": ceiling["flite"], "flite_vocoded_wer": ceiling["flite_vocoded"]}
 
@@ -202,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--vocoder", default="auto", help="auto, student, hifigan, bigvgan, griffinlim (as avflow synth)")
     parser.add_argument("--vocoder-checkpoint", default=None, help="a student or BigVGAN folder")
     parser.add_argument("--temperature", type=float, default=None, help="AV-Flow sampling temperature (default: the model's)")
+    parser.add_argument("--token-gain", type=float, default=None, help="AV-Flow's token gain (default: the model's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sentences", choices=("dev", "test"), default="dev",
                         help="dev: the ten probe sentences that chose the designs; test: the frozen final set "
@@ -214,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         with torch.inference_mode():
             scores = probe_model(args.model, t2t=args.t2t, head_vae=args.head_vae, vocoder=args.vocoder,
                                  vocoder_checkpoint=args.vocoder_checkpoint, temperature=args.temperature,
-                                 device=args.device, sentences=args.sentences, asr=args.asr)
+                                 token_gain=args.token_gain, device=args.device, sentences=args.sentences, asr=args.asr)
     except AvflowError as err:  # a user mistake (no model there, …): one line, exit 2
         import sys
 
