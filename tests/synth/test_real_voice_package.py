@@ -45,7 +45,9 @@ def _run(root: Path, *, gta: bool) -> Path:
 
 def test_package_ships_the_gta_vocoder_when_the_run_made_one(tmp_path: Path) -> None:
     run = _run(tmp_path / "run", gta=True)
+    (run / "models" / "avflow" / "token_gain.json").write_text('{"token_gain": 1.0, "scores": []}')  # what chose the gain
     dest = package(run, tmp_path / "pkg", recipe="GTA_STEPS=5 pipelines/real_voice.sh OUT")
+    assert (dest / "avflow" / "token_gain.json").read_text() == '{"token_gain": 1.0, "scores": []}'
     assert (dest / "vocoder/model.safetensors").read_bytes() == (run / GTA_VOCODER / "model.safetensors").read_bytes()
     readme = (dest / README).read_text()
     assert "--gta-tokens" in readme and "GTA_STEPS=5" in readme
@@ -53,6 +55,7 @@ def test_package_ships_the_gta_vocoder_when_the_run_made_one(tmp_path: Path) -> 
     assert json.loads((dest / "import.json").read_text())["source"] == "$AVFLOW_REAL_DATA/asterisk"
 
     plain = package(_run(tmp_path / "run2", gta=False), tmp_path / "pkg2")
+    assert not (plain / "avflow" / "token_gain.json").exists()  # optional: a run without the stage packages too
     assert (plain / "vocoder/model.safetensors").read_bytes() == (tmp_path / "run2/vocoder/student/model.safetensors").read_bytes()
     assert "--gta-tokens" not in (plain / README).read_text()
 
@@ -91,6 +94,22 @@ def test_readme_reports_every_recogniser(tmp_path: Path) -> None:
     assert "pocketsphinx: held-out **met** (0.39 ≤ 0.40)" in readme and "held-out **met** (0.10 ≤ 0.17)" in readme
     assert "The held-out rows score 3 prompts" in readme and "than the 1 of this model's import" in readme
     assert "`model.duration_scale` = 1.14" in readme
+    assert read_checksums(dest) == checksums(dest)
+    assert "token gain" not in readme  # a model read as trained says nothing of it
+
+    # a close call shows the digit that decides it; a token gain with what chose it
+    quality["table"][1]["heldout_wer_by_asr"] = {"pocketsphinx": 0.39, "whisper:tiny.en": 0.1666}
+    (dest / "quality.json").write_text(json.dumps(quality))
+    config = json.loads((dest / "avflow" / "config.json").read_text())
+    config["model"]["token_gain"] = 2.0
+    (dest / "avflow" / "config.json").write_text(json.dumps(config))
+    (dest / "avflow" / "token_gain.json").write_text(json.dumps({
+        "token_gain": 2.0, "sentences": "dev", "samples": 3, "vocoder": "student",
+        "scores": [{"gain": 1.0, "mean_wer": 0.44}, {"gain": 2.0, "mean_wer": 0.26}]}))
+    write_readme(dest)
+    readme = (dest / README).read_text()
+    assert "held-out **met** (0.167 ≤ 0.170)" in readme
+    assert "token gain 2 (`model.token_gain`" in readme and "1 → 0.440, 2 → 0.260" in readme
     assert read_checksums(dest) == checksums(dest)
 
 
