@@ -130,8 +130,9 @@ if [ "$(done_at "$M/avflow/phase1.done")" -lt "$AV_STEPS1" ] && [ "$(done_at "$M
 fi
 if [ "$(done_at "$M/avflow/phase2.done")" -lt "$AV_STEPS" ]; then  # cosine tail
     start_or_resume
+    # token gain 1 until it is measured again below: the GTA pairs are made from the model as trained
     stage avflow-cosine $AVFLOW "${AV[@]}" --steps "$AV_STEPS" "${START[@]}" --set train.lr_schedule=cosine \
-        --set train.lr_final=0.05 --set model.temperature=0.4
+        --set train.lr_final=0.05 --set model.temperature=0.4 --set model.token_gain=1
     echo "$AV_STEPS" > "$M/avflow/phase2.done"
 fi
 
