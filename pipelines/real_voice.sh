@@ -172,7 +172,7 @@ ASR_FLAGS=(); for a in $ASR; do ASR_FLAGS+=(--asr "$a"); done
 # the package will carry (docs/quality.md "Token gain"); measured again when AV-Flow, the vocoder or
 # the candidates change. TOKEN_GAINS=1 keeps the model as trained.
 VOC_DIR="$OUT/vocoder/student"; [ -f "$OUT/$GTA_VOCODER_DIR/model.safetensors" ] && VOC_DIR="$OUT/$GTA_VOCODER_DIR"
-GAIN_FROM="avflow steps $(done_at "$M/avflow/phase2.done"); vocoder $VOC_DIR $(cat "$OUT/vocoder_gta.done" 2>/dev/null); gains $TOKEN_GAINS; asr $ASR"
+GAIN_FROM="avflow steps $(done_at "$M/avflow/phase2.done"); vocoder $VOC_DIR $(cat "$OUT/vocoder_gta.done" 2>/dev/null || true); gains $TOKEN_GAINS; asr $ASR"
 if [ "$(cat "$M/avflow/token_gain.from" 2>/dev/null)" != "$GAIN_FROM" ]; then
     stage token-gain $AVFLOW train token-gain "$M/avflow" --gains "$TOKEN_GAINS" --samples "$SAMPLES" \
         --vocoder student --vocoder-checkpoint "$VOC_DIR" "${ASR_FLAGS[@]}"
