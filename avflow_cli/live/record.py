@@ -119,6 +119,7 @@ def write_live_output(synth: Any, out_dir: str | Path, rec: LiveRecording, *, st
                                  mixed_audio(wav, participant_audio, participant_rate), participant_video)
         full = {**meta, "fps": K.FPS, "sample_rate": K.SAMPLE_RATE, "frames": rec.frames,
                 "seconds": rec.samples / K.SAMPLE_RATE, "components": synth.components, "temperature": synth.temperature,
+                "token_gain": synth.token_gain,
                 "events": rec.events, "preview": kind, "avflow_version": __version__}
         folder.write_json(LIVE_STATS_NAME, stats)
         folder.write_json(META_NAME, full)

@@ -66,6 +66,7 @@ def test_live_writes_what_the_avatar_streamed(tiny_listening_model: Path, user_w
     assert meta["preview"].startswith("participant video") and (out / "preview.mp4").stat().st_size > 0
     assert stats["drift"] == 0.0 and len(stats["first_audio_latency"]) == 1 and stats["recognizer"]["audio_s"] >= 2.0
     assert stats["steps"] == 3  # --steps reaches the sampler and is recorded with the numbers
+    assert meta["temperature"] == 1.0 and meta["token_gain"] == 1.0  # the model's sampling settings, recorded
 
 
 @pytest.mark.parametrize("args, message", [

@@ -68,6 +68,7 @@ def test_converse_writes_the_whole_conversation(guided_model: Path, dialogue_dir
     motion = np.load(out / "motion.npz")
     T = len(motion["mel"])
     assert [t["speaker"] for t in meta["turns"]] == ["avatar", "user", "avatar"]
+    assert meta["token_gain"] == 1.0  # the model's own (config.json model.token_gain), recorded
     spans = motion["turn_frames"]
     assert spans[-1][1] + int(round(0.2 * K.FPS)) == T  # turns back to back with their pauses
     user_len = spans[1][1] - spans[1][0]

@@ -110,3 +110,11 @@ def test_config_refuses_a_gain_out_of_range_and_resume_may_change_it() -> None:
         AVFlowConfig(token_gain=0.0).validate()
     assert AVFlowConfig().token_gain == 1.0
     assert "token_gain" in NON_ARCHITECTURE_FIELDS  # a sampling setting: the weights do not depend on it
+
+
+def test_cli_converse_refuses_a_gain_out_of_range_before_reading_anything(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["converse", str(tmp_path / "dialogue.toml"), "-o", str(tmp_path / "out"),
+                                 "--token-gain", "9"])
+    assert result.exit_code == 2, result.output
+    assert "--token-gain must be in (0, 4]" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
