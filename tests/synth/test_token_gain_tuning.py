@@ -141,3 +141,16 @@ def test_cli_refuses_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "token-gain", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert "not a model directory" in result.output and "Traceback" not in result.output
+
+
+def test_cli_refuses_a_model_without_text_to_tokens_before_speaking(tiny_model: Path, tmp_path: Path) -> None:
+    alone = tmp_path / "alone" / "avflow"
+    shutil.copytree(tiny_model, alone)  # no ../t2t beside it and none recorded
+    config = json.loads((alone / "config.json").read_text())
+    config.get("components", {}).pop("t2t", None)
+    (alone / "config.json").write_text(json.dumps(config))
+    before = (alone / "config.json").read_text()
+    result = runner.invoke(app, ["train", "token-gain", str(alone), "--samples", "1"])
+    assert result.exit_code == 2, result.output
+    assert "no text-to-tokens model found" in result.output and "Traceback" not in result.output
+    assert (alone / "config.json").read_text() == before and not (alone / "token_gain.json").exists()
