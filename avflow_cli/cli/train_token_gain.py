@@ -46,11 +46,8 @@ def token_gain_command(
     trained, and ties go to the gain nearest 1. Only config.json changes, never the weights.
     """
     from avflow_cli.console import progress
-    from avflow_cli.errors import AvflowError
     from avflow_cli.train.token_gain import tune_token_gain
 
-    if sentences not in ("dev", "test"):
-        raise AvflowError(f"--sentences must be dev or test, got {sentences!r}")
     with progress() as bar:
         task = bar.add_task("token gain", total=None, status=str(model))
 

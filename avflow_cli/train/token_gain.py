@@ -74,8 +74,6 @@ def measure_token_gains(synth, sentences: Sequence[str], gains: Sequence[float],
     """Speak every sentence ``samples`` times (seeds i + k · SAMPLE_SEED_STRIDE) at every gain with
     ``synth`` (a :class:`~avflow_cli.synth.Synthesizer`) and score each waveform with each recogniser.
     The synthesizer's own gain is restored afterwards."""
-    import torch
-
     from avflow_cli.metrics.wer import WordErrors, transcribe_segments, word_errors
 
     own = synth.model.config
@@ -87,8 +85,7 @@ def measure_token_gains(synth, sentences: Sequence[str], gains: Sequence[float],
             totals = {spec: WordErrors() for spec in asr}
             for k in range(samples):
                 for i, text in enumerate(sentences):
-                    with torch.inference_mode():
-                        wav = synth.synthesize(text, seed=i + k * SAMPLE_SEED_STRIDE).wav
+                    wav = synth.synthesize(text, seed=i + k * SAMPLE_SEED_STRIDE).wav  # runs without autograd
                     for spec in asr:
                         totals[spec] = totals[spec] + word_errors(text, transcribe_segments(wav, K.SAMPLE_RATE, spec)[0])
                     done += 1
@@ -110,10 +107,14 @@ def tune_token_gain(model_dir: str | Path, *, gains: Sequence[float] = DEFAULT_G
     e.g. a training run's fine-tuned one before it is packaged)."""
     from avflow_cli.audio.asr import parse_backend
     from avflow_cli.metrics.probe import probe_sentences
+    from avflow_cli.metrics.sentence_sets import SETS
     from avflow_cli.models.registry import CONFIG_NAME, set_model_field
     from avflow_cli.synth import Synthesizer
 
     gains = check_gains(gains)
+    if sentences not in SETS:
+        raise AvflowError(f"--sentences must be {' or '.join(SETS)}, got {sentences!r}")
+    texts = probe_sentences(sentences)
     if samples < 1:
         raise AvflowError(f"--samples must be at least 1, got {samples}")
     if not asr:
@@ -125,7 +126,7 @@ def tune_token_gain(model_dir: str | Path, *, gains: Sequence[float] = DEFAULT_G
         raise AvflowError(f"{model_dir}: not a model directory (no {CONFIG_NAME}); give an AV-Flow run's folder")
     synth = Synthesizer(model_dir, device=device, vocoder=vocoder, vocoder_checkpoint=vocoder_checkpoint)
     synth.load_t2t()  # the text path needs text-to-tokens: a missing one fails before any synthesis
-    scores = measure_token_gains(synth, probe_sentences(sentences), gains, asr, samples, progress)
+    scores = measure_token_gains(synth, texts, gains, asr, samples, progress)
     gain = choose_gain(scores)
     choice = TokenGainChoice(gain, scores, sentences, samples, store)
     if store:

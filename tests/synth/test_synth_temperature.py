@@ -1,5 +1,6 @@
-"""Sampling temperature: the model config's by default, one setting for offline and streaming,
-recorded in meta.json, out-of-range values refused in one line."""
+"""Sampling temperature (and, with it, the token gain: tests/synth/test_synth_token_gain.py): the
+model config's by default, one setting for offline and streaming, recorded in meta.json,
+out-of-range values refused in one line."""
 
 from __future__ import annotations
 
@@ -44,25 +45,32 @@ def test_config_temperature_is_the_default_and_zero_ignores_the_seed(tiny_model:
     assert not np.allclose(warm.generate_motion(tokens, seed=0).mel, warm.generate_motion(tokens, seed=1).mel)
 
 
-def test_stream_uses_the_same_temperature_as_offline(tiny_model: Path) -> None:
+# the sampling settings a Synthesizer takes over the model's own: (name, a value, another value)
+SETTINGS = [("temperature", 0.5, 0.7), ("token_gain", 1.5, 1.7)]
+
+
+@pytest.mark.parametrize("name, value, _", SETTINGS)
+def test_stream_uses_the_same_setting_as_offline(tiny_model: Path, name: str, value: float, _: float) -> None:
     from avflow_cli.synth import Synthesizer
 
-    synth = Synthesizer(tiny_model, vocoder="griffinlim", device="cpu", temperature=0.4)
-    tokens = np.eye(29, dtype=np.float32)[np.arange(48) % 29]
+    synth = Synthesizer(tiny_model, vocoder="griffinlim", device="cpu", **{name: value})
+    tokens = np.eye(29, dtype=np.float32)[np.arange(48) % 29] * 6.0  # far from the tokens' mean: the gain tells
     offline = synth.generate_motion(tokens, seed=3).mel
     streamed = np.concatenate([c.mel for c in synth.stream(tokens=tokens, seed=3, schedule="exact")])
     np.testing.assert_allclose(streamed, offline, atol=1e-5)
 
 
-def test_meta_records_temperature_and_resume_redoes_other_temperatures(tiny_model: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name, value, other", SETTINGS)
+def test_meta_records_the_setting_and_resume_redoes_other_values(tiny_model: Path, tmp_path: Path, name: str,
+                                                                 value: float, other: float) -> None:
     from avflow_cli.synth import Synthesizer
 
-    synth = Synthesizer(tiny_model, vocoder="hifigan", device="cpu", temperature=0.5)  # copes with untrained mels
+    synth = Synthesizer(tiny_model, vocoder="hifigan", device="cpu", **{name: value})  # copes with untrained mels
     out = synth.save(synth.synthesize("hi", seed=0), tmp_path / "out", preview=False)
-    assert json.loads((out / "meta.json").read_text())["temperature"] == 0.5
+    assert json.loads((out / "meta.json").read_text())[name] == value
     assert synth.is_done(out, "hi", seed=0)
-    other = Synthesizer(tiny_model, vocoder="griffinlim", device="cpu", temperature=0.7)
-    assert not other.is_done(out, "hi", seed=0)
+    assert not Synthesizer(tiny_model, vocoder="griffinlim", device="cpu", **{name: other}).is_done(out, "hi", seed=0)
+    assert not Synthesizer(tiny_model, vocoder="griffinlim", device="cpu").is_done(out, "hi", seed=0)  # the model's own
 
 
 def test_resume_redoes_outputs_spoken_at_another_pace(tiny_model: Path, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""Token gain (model.token_gain): the avatar's normalised tokens scaled before sampling, in every
-path (offline, streaming); guidance untouched; the model's own by default; recorded in meta.json;
-out-of-range values refused in one line."""
+"""Token gain (model.token_gain): the avatar's normalised tokens scaled before sampling; guidance
+untouched; the model's own by default; out-of-range values refused in one line. Streaming equal to
+offline and meta.json/resume: with the temperature's, tests/synth/test_synth_temperature.py."""
 
 from __future__ import annotations
 
@@ -54,25 +54,6 @@ def test_config_gain_is_the_default_and_the_argument_overrides_it(tiny_model: Pa
     assert not np.allclose(a, b, atol=1e-4)  # the gain reaches the network
     back = Synthesizer(_with_gain(tiny_model, tmp_path / "o", 2.0), vocoder="griffinlim", device="cpu", token_gain=1.0)
     np.testing.assert_allclose(back.generate_motion(TOKENS, seed=0).mel, a, atol=1e-5)  # override = as trained
-
-
-def test_stream_uses_the_same_gain_as_offline(tiny_model: Path) -> None:
-    from avflow_cli.synth import Synthesizer
-
-    synth = Synthesizer(tiny_model, vocoder="griffinlim", device="cpu", token_gain=1.7)
-    offline = synth.generate_motion(TOKENS, seed=3).mel
-    streamed = np.concatenate([c.mel for c in synth.stream(tokens=TOKENS, seed=3, schedule="exact")])
-    np.testing.assert_allclose(streamed, offline, atol=1e-5)
-
-
-def test_meta_records_the_gain_and_resume_redoes_other_gains(tiny_model: Path, tmp_path: Path) -> None:
-    from avflow_cli.synth import Synthesizer
-
-    synth = Synthesizer(tiny_model, vocoder="hifigan", device="cpu", token_gain=1.5)  # copes with untrained mels
-    out = synth.save(synth.synthesize("hi", seed=0), tmp_path / "out", preview=False)
-    assert json.loads((out / "meta.json").read_text())["token_gain"] == 1.5
-    assert synth.is_done(out, "hi", seed=0)
-    assert not Synthesizer(tiny_model, vocoder="griffinlim", device="cpu").is_done(out, "hi", seed=0)
 
 
 def test_output_from_before_the_field_counts_as_gain_one(tiny_model: Path, tmp_path: Path) -> None:
